@@ -1,0 +1,32 @@
+"""graphnn: a define-then-run deep-learning compiler. Public names, re-exported; nothing else lives here."""
+
+from __future__ import annotations
+
+from .compiler import Function, compile
+from .ir.builder import constant, input, label, param, state
+from .ir.errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
+                        StabilityWarning, TraceError)
+from .ir.graph import Graph, Node, Value
+from .ir.ops.elementwise import (abs, add, cast, div, equal, exp, greater, greater_equal, identity, leaky_relu, less,
+                                 less_equal, log, maximum, minimum, mul, neg, pow, prelu, relu, sigmoid, sign, softplus,
+                                 sqrt, stop_gradient, sub, tanh, where)
+from .ir.ops.linalg import matmul
+from .ir.ops.loss import binary_cross_entropy, cross_entropy, kl_div, mae, mse
+from .ir.ops.nn import log_softmax, maxout, one_hot, softmax
+from .ir.ops.reduction import argmax, max, mean, min, sum
+from .ir.ops.shape_ops import broadcast_to, concat, reshape, transpose
+from .ir.types import TensorType
+from .ir.verify import verify
+from .passes.autodiff import grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError", "DTypeError", "FeedError", "Function", "Graph", "GraphError", "GraphnnError", "Node",
+    "NumericsError", "ShapeError", "StabilityWarning", "TensorType", "TraceError", "Value", "abs", "add", "argmax",
+    "binary_cross_entropy", "broadcast_to", "cast", "compile", "concat", "constant", "cross_entropy", "div", "equal",
+    "exp", "grad", "greater", "greater_equal", "identity", "input", "kl_div", "label", "leaky_relu", "less",
+    "less_equal", "log", "log_softmax", "mae", "matmul", "max", "maximum", "mean", "min", "minimum", "mse", "mul",
+    "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
+    "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
+]

@@ -1,0 +1,135 @@
+"""`gn.compile`: pick a pipeline, run it, lower the optimized graph to a plan, hand it to a backend.
+
+Imports graphnn.ir, graphnn.passes and graphnn.backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from .backends.executor import Plan, bind_feeds, build_plan, run_plan
+from .ir.errors import BackendError, GraphError
+from .ir.graph import Graph, Value
+from .passes.pipeline import PipelineReport, run_pipeline
+
+MODES = ("train", "eval")
+
+
+def get_backend(name: str) -> Any:
+    """The backend object for `name` ("numpy" or "cupy")."""
+    if name == "numpy":
+        from .backends.numpy.backend import NumpyBackend
+
+        return NumpyBackend()
+    if name == "cupy":
+        try:
+            from .backends.cupy.backend import CupyBackend
+        except ImportError as e:  # the module exists; its import of cupy is what fails
+            raise BackendError(f"backend 'cupy' needs CuPy and an NVIDIA GPU: pip install 'graphnn[gpu]' ({e})") from None
+        return CupyBackend()
+    raise BackendError(f"unknown backend {name!r}; choose 'numpy' or 'cupy'")
+
+
+def _normalize_outputs(g: Graph, outputs: Any) -> dict[str, Value]:
+    if outputs is None:
+        outs = dict(g.outputs)
+    elif isinstance(outputs, Value):
+        outs = {outputs.name: outputs}
+    elif isinstance(outputs, Mapping):
+        outs = dict(outputs)
+    elif isinstance(outputs, Sequence):
+        outs = {v.name: v for v in outputs}
+    else:
+        raise GraphError(f"outputs must be a Value, a list or a dict of Values, got {type(outputs).__name__}")
+    for k, v in outs.items():
+        if not isinstance(v, Value):
+            raise GraphError(f"output {k!r} is not a graph value: {v!r}")
+        if v.graph is not g:
+            raise GraphError(f"output {k!r} ({v.name}) belongs to graph {v.graph.name!r}, not {g.name!r}")
+    return outs
+
+
+def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
+    if updates is None:
+        return {}
+    items = updates.items() if isinstance(updates, Mapping) else updates
+    res: dict[str, Value] = {}
+    for target, new in items:
+        name = target.name if isinstance(target, Value) else str(target)
+        tv = g.param(name)
+        if tv.kind not in ("param", "state"):
+            raise GraphError(f"updates: {name} is a {tv.kind}, only parameters and state can be updated")
+        if not isinstance(new, Value) or new.graph is not g:
+            raise GraphError(f"updates: the new value of {name} must be a value of graph {g.name!r}")
+        if new.type != tv.type:
+            raise GraphError(f"updates: new value of {name} is {new.type}, but {name} is {tv.type}")
+        if name in res:
+            raise GraphError(f"updates: {name} is updated twice")
+        res[name] = new
+    return res
+
+
+class Function:
+    """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
+
+    def __init__(self, source: Graph, graph: Graph, report: PipelineReport, backend: Any, *,
+                 check_numerics: bool = False, mode: str = "train") -> None:
+        self.source = source
+        self.graph = graph
+        self.backend = backend
+        self.check_numerics = check_numerics
+        self.mode = mode
+        self._report = report
+        self._plans: dict[tuple, Plan] = {}
+        self._plan: Plan | None = None
+        self._env_key: tuple | None = None
+
+    @property
+    def storage(self) -> Any:
+        return self.source.storage
+
+    def report(self) -> PipelineReport:
+        """What each pass did (prints as a table)."""
+        return self._report
+
+    def plan_for(self, env: dict[str, int]) -> Plan:
+        key = tuple(sorted(env.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build_plan(self.graph, self.backend.xp, self.backend.kernels, env)
+            self._plans[key] = plan
+        return plan
+
+    def __call__(self, **feeds: Any) -> dict[str, Any]:
+        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        plan = self.plan_for(env)
+        outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
+                              self.check_numerics)
+        for name, new in news.items():  # all computed from pre-update values; now written
+            self.backend.write_back(self.storage, name, new)
+        return outs
+
+    def __repr__(self) -> str:
+        return (f"<Function {self.graph.name!r} backend={self.backend.name} mode={self.mode} "
+                f"nodes={len(self.graph.nodes)} outputs={list(self.graph.outputs)}>")
+
+
+def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
+            mode: str = "train", check_numerics: bool = False, validate: bool = False) -> Function:  # noqa: A001
+    """Optimize `g` for the requested outputs and updates and return a callable `Function`."""
+    if mode not in MODES:
+        raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
+    be = get_backend(backend)
+    work = g.copy()
+    work.outputs = _normalize_outputs(g, outputs)
+    work.updates = _normalize_updates(g, updates)
+    if not work.outputs and not work.updates:
+        raise GraphError(f"gn.compile({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
+    # copy() rebinds values to `work`; map the user's values over by id.
+    byid = {v.id: v for v in work.values()}
+    work.outputs = {k: byid[v.id] for k, v in work.outputs.items()}
+    work.updates = {k: byid[v.id] for k, v in work.updates.items()}
+    work.meta["mode"] = mode
+    target = "training" if work.updates else "inference"
+    opt, report = run_pipeline(work, target, passes, check=validate)
+    return Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)

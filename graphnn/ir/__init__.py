@@ -1,0 +1,15 @@
+"""The IR layer: types, values, nodes, graphs, the op registry and the builder. Imports nothing above it."""
+
+from __future__ import annotations
+
+from .errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
+                     StabilityWarning, TraceError)
+from .graph import Graph, Node, Provenance, Value
+from .op import Op
+from .op_registry import get_op, registry
+from .types import TensorType
+from .verify import verify
+
+__all__ = ["BackendError", "DTypeError", "FeedError", "Graph", "GraphError", "GraphnnError", "Node", "NumericsError",
+           "Op", "Provenance", "ShapeError", "StabilityWarning", "TensorType", "TraceError", "Value", "get_op",
+           "registry", "verify"]

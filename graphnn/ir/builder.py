@@ -1,0 +1,207 @@
+"""Building graphs: inputs, parameters, constants, state, and `apply` which type-checks and adds a node.
+
+Imports nothing else from graphnn except sibling ir modules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import DTypeError, GraphError, GraphnnError, ShapeError, TraceError
+from .graph import Graph, ParamInfo, Provenance, Value
+from .op import InferCtx
+from .types import TensorType, fresh_dim, normalize_dtype
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Set by the eager/trace layers: called before a node is made, may return outputs to use instead.
+apply_hooks: list[Callable[..., Any]] = []
+
+
+def user_location(skip_pkg: bool = True) -> str:
+    """file:line of the first frame outside the graphnn package (the user's line)."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not (skip_pkg and os.path.abspath(fn).startswith(_PKG_DIR + os.sep)) and "<frozen" not in fn:
+            return f"{os.path.relpath(fn) if not fn.startswith('<') else fn}:{f.f_lineno}"
+        f = f.f_back  # type: ignore[assignment]
+    return "<unknown>"
+
+
+def _current(what: str) -> Graph:
+    g = Graph.current()
+    if g is None:
+        raise GraphError(f"{what} needs an active graph: use it inside `with gn.Graph(...) as g:`")
+    return g
+
+
+def _user_shape(shape: Sequence[Any]) -> tuple:
+    if isinstance(shape, (int, str)) or shape is None:
+        shape = (shape,)
+    return tuple(fresh_dim() if d is None else (int(d) if not isinstance(d, str) else d) for d in shape)
+
+
+def input(name: str, shape: Sequence[int | str | None], dtype: Any = "float32") -> Value:
+    """Declare a graph input fed at call time; `None` dims become fresh symbolic dims."""
+    g = _current("gn.input")
+    v = g.new_value(name, TensorType(normalize_dtype(dtype), _user_shape(shape)), "input", exact=True)
+    g.inputs.append(v)
+    return v
+
+
+def _materialize(name: str, shape: tuple, dtype: str, init: Any, g: Graph) -> np.ndarray:
+    if any(isinstance(d, str) for d in shape):
+        raise ShapeError(f"parameter {name!r}: shape {shape} must be concrete")
+    if init is None:
+        raise GraphError(f"parameter {name!r} needs init= (an array or an initializer from gn.init)")
+    if callable(init):
+        arr = np.asarray(init(shape, dtype))
+    else:
+        arr = np.asarray(init)
+    if arr.shape != tuple(shape):
+        if arr.ndim == 0:
+            arr = np.full(shape, arr)
+        else:
+            raise ShapeError(f"parameter {name!r}: init has shape {arr.shape}, declared {tuple(shape)}")
+    if arr.dtype.name != dtype:
+        if arr.dtype.kind != np.dtype(dtype).kind and not (arr.dtype.kind in "iu" and np.dtype(dtype).kind in "iu"):
+            raise DTypeError(f"parameter {name!r}: init dtype {arr.dtype.name} does not fit {dtype}")
+        arr = arr.astype(dtype)
+    return np.array(arr, copy=True, order="C")
+
+
+def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
+    """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
+    g = _current("gn.param")
+    dtype = normalize_dtype(dtype)
+    shape = _user_shape(shape)
+    arr = _materialize(name, shape, dtype, init, g)
+    v = g.new_value(name, TensorType(dtype, shape), "param", exact=True)
+    g.params.append(v)
+    g.storage[name] = arr
+    g.param_info[name] = ParamInfo(getattr(init, "spec", None), trainable)
+    return v
+
+
+def state(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = 0.0) -> Value:
+    """Declare non-trainable state (optimizer slots, running statistics), updated through `updates=`."""
+    g = _current("gn.state")
+    dtype = normalize_dtype(dtype)
+    shape = _user_shape(shape)
+    arr = _materialize(name, shape, dtype, init, g)
+    v = g.new_value(name, TensorType(dtype, shape), "state", exact=True)
+    g.state.append(v)
+    g.storage[name] = arr
+    g.param_info[name] = ParamInfo(None, False)
+    return v
+
+
+def constant(value: Any, dtype: Any = None, name: str = "const", graph: Graph | None = None) -> Value:
+    """Embed a constant array in the graph."""
+    g = graph or _current("gn.constant")
+    arr = np.asarray(value)
+    if dtype is not None:
+        arr = arr.astype(normalize_dtype(dtype))
+    elif arr.dtype == np.float64 and not isinstance(value, np.ndarray):
+        arr = arr.astype(np.float32)  # Python floats default to float32, as in the rest of graphnn
+    normalize_dtype(arr.dtype)
+    v = g.new_value(name, TensorType(arr.dtype.name, tuple(arr.shape)), "const")
+    g.const_values.append(v)
+    arr = np.ascontiguousarray(arr)
+    arr.setflags(write=False)
+    g.constants[v.id] = arr
+    return v
+
+
+def _graph_of(inputs: Sequence[Any], op: str) -> Graph:
+    graphs = {id(x.graph): x.graph for x in inputs if isinstance(x, Value)}
+    if len(graphs) > 1:
+        names = ", ".join(f"{x.name} (graph {x.graph.name!r})" for x in inputs if isinstance(x, Value))
+        raise GraphError(f"{op}: inputs come from different graphs: {names}")
+    if graphs:
+        return next(iter(graphs.values()))
+    return _current(f"gn.{op}")
+
+
+def as_value(x: Any, like: Value | None, g: Graph) -> Value:
+    """Python scalars and arrays become constants; a scalar takes the dtype of its partner (weak typing)."""
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, (bool, int, float, np.number)) and like is not None:
+        dt = like.dtype
+        if isinstance(x, float) and dt not in ("float16", "float32", "float64") and not float(x).is_integer():
+            raise DTypeError(f"cannot combine the float {x} with a {dt} value {like.name}; cast it first")
+        return constant(np.asarray(x, dtype=dt), name="scalar", graph=g)
+    if isinstance(x, np.ndarray):
+        return constant(x, graph=g)
+    return constant(x, graph=g)
+
+
+def _fmt_inputs(inputs: Sequence[Value]) -> str:
+    return ", ".join(f"{v.name}: {v.type}" for v in inputs)
+
+
+def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None, *, name: str | None = None) -> tuple[Value, ...]:
+    """Type-check `op_name` on `inputs` and add its node to the inputs' graph; returns its outputs."""
+    from .op_registry import get_op
+
+    op = get_op(op_name)
+    for hook in apply_hooks:
+        res = hook(op, inputs, attrs or {}, name)
+        if res is not None:
+            return res
+    g = _graph_of(inputs, op_name)
+    like = next((x for x in inputs if isinstance(x, Value)), None)
+    vals = tuple(as_value(x, like, g) for x in inputs)
+    loc = user_location()
+    try:
+        op.check_arity(len(vals))
+        nattrs = op.normalize_attrs(attrs or {})
+        types = [v.type for v in vals]
+        out_types = op.infer(InferCtx(g, op_name), types, nattrs)
+    except GraphnnError as e:
+        node_name = name or op_name
+        msg = (
+            f"{op_name}: {e}\n  node: {node_name} (op {op_name})\n  inputs: {_fmt_inputs(vals)}"
+            + (f"\n  attrs: {attrs}" if attrs else "")
+            + f"\n  at: {g.context_prov.location if g.context_prov else loc}"
+        )
+        raise type(e)(msg) from None
+    prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
+    node = g.add_node(op_name, vals, out_types, nattrs, prov, name=name)
+    return node.outputs
+
+
+def apply1(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None, *, name: str | None = None) -> Value:
+    return apply(op_name, inputs, attrs, name=name)[0]
+
+
+def value_as_bool(v: Value) -> bool:
+    raise TraceError(
+        f"the truth value of graph value {v.name} ({v.type}) is not known while building a static graph "
+        f"(at {user_location()}); use gn.where(cond, a, b) for elementwise choice or gn.cond(pred, f, g) "
+        "for branching"
+    )
+
+
+def label(text: str) -> Any:
+    """Context manager: nodes created inside carry `text` as a user label in their provenance."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def cm() -> Any:
+        g = _current("gn.label")
+        old = g.context_prov
+        base = old or Provenance(frozenset({user_location()}))
+        g.context_prov = base.merge(Provenance(labels=frozenset({text})))
+        try:
+            yield
+        finally:
+            g.context_prov = old
+
+    return cm()

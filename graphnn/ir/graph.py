@@ -1,0 +1,465 @@
+"""The IR: SSA `Value`s, `Node`s with provenance, and the `Graph` that owns them.
+
+Imports nothing else from graphnn except sibling ir modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import GraphError
+from .types import Dim, TensorType, is_anonymous
+
+_ids = itertools.count(1)
+
+
+def next_id() -> int:
+    return next(_ids)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a node came from: user lines, labels, the node ids it was derived from, and by which passes."""
+
+    locations: frozenset[str] = frozenset()
+    labels: frozenset[str] = frozenset()
+    derived_from: frozenset[int] = frozenset()
+    passes: tuple[str, ...] = ()
+
+    def merge(self, *others: "Provenance") -> "Provenance":
+        locs, labels, der, passes = set(self.locations), set(self.labels), set(self.derived_from), list(self.passes)
+        for o in others:
+            locs |= o.locations
+            labels |= o.labels
+            der |= o.derived_from
+            passes += [p for p in o.passes if p not in passes]
+        return Provenance(frozenset(locs), frozenset(labels), frozenset(der), tuple(passes))
+
+    @property
+    def location(self) -> str:
+        """The first user line, for messages (sorted so it is deterministic)."""
+        return sorted(self.locations)[0] if self.locations else "<unknown>"
+
+    def to_json(self) -> dict:
+        return {
+            "locations": sorted(self.locations),
+            "labels": sorted(self.labels),
+            "derived_from": sorted(self.derived_from),
+            "passes": list(self.passes),
+        }
+
+    @staticmethod
+    def from_json(d: dict) -> "Provenance":
+        return Provenance(
+            frozenset(d["locations"]), frozenset(d["labels"]), frozenset(d["derived_from"]), tuple(d["passes"])
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Value:
+    """An immutable SSA tensor of a graph; its static type is known from creation."""
+
+    id: int
+    name: str
+    raw_type: TensorType
+    kind: str  # "input" | "param" | "const" | "state" | "node"
+    graph: "Graph" = field(repr=False, compare=False)
+
+    @property
+    def type(self) -> TensorType:
+        return self.graph.resolve(self.raw_type)
+
+    @property
+    def shape(self) -> tuple[Dim, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.raw_type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.raw_type.shape)
+
+    @property
+    def producer(self) -> "Node | None":
+        return self.graph.producer.get(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Value {self.name}: {self.type}>"
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __eq__(self, other: object) -> bool:  # identity semantics; use gn.equal for elementwise
+        return self is other
+
+    def __bool__(self) -> bool:
+        from .builder import value_as_bool
+
+        return value_as_bool(self)
+
+    # Operator overloading delegates to the op builders (NumPy broadcasting rules).
+    def __add__(self, o: Any) -> "Value":
+        return _ew().add(self, o)
+
+    def __radd__(self, o: Any) -> "Value":
+        return _ew().add(o, self)
+
+    def __sub__(self, o: Any) -> "Value":
+        return _ew().sub(self, o)
+
+    def __rsub__(self, o: Any) -> "Value":
+        return _ew().sub(o, self)
+
+    def __mul__(self, o: Any) -> "Value":
+        return _ew().mul(self, o)
+
+    def __rmul__(self, o: Any) -> "Value":
+        return _ew().mul(o, self)
+
+    def __truediv__(self, o: Any) -> "Value":
+        return _ew().div(self, o)
+
+    def __rtruediv__(self, o: Any) -> "Value":
+        return _ew().div(o, self)
+
+    def __pow__(self, o: Any) -> "Value":
+        return _ew().pow(self, o)
+
+    def __rpow__(self, o: Any) -> "Value":
+        return _ew().pow(o, self)
+
+    def __neg__(self) -> "Value":
+        return _ew().neg(self)
+
+    def __matmul__(self, o: Any) -> "Value":
+        from .ops import linalg
+
+        return linalg.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> "Value":
+        from .ops import linalg
+
+        return linalg.matmul(o, self)
+
+    def __gt__(self, o: Any) -> "Value":
+        return _ew().greater(self, o)
+
+    def __lt__(self, o: Any) -> "Value":
+        return _ew().less(self, o)
+
+    def __ge__(self, o: Any) -> "Value":
+        return _ew().greater_equal(self, o)
+
+    def __le__(self, o: Any) -> "Value":
+        return _ew().less_equal(self, o)
+
+    def __getitem__(self, index: Any) -> "Value":
+        from .ops import shape_ops
+
+        return shape_ops.getitem(self, index)
+
+    @property
+    def T(self) -> "Value":
+        from .ops import shape_ops
+
+        return shape_ops.transpose(self)
+
+    def reshape(self, *shape: Any) -> "Value":
+        from .ops import shape_ops
+
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return shape_ops.reshape(self, shape)
+
+    def astype(self, dtype: Any) -> "Value":
+        return _ew().cast(self, dtype)
+
+
+def _ew() -> Any:
+    from .ops import elementwise
+
+    return elementwise
+
+
+@dataclass(eq=False)
+class Node:
+    """One op applied to input values with frozen attributes, producing output values."""
+
+    id: int
+    op: str
+    name: str
+    inputs: tuple[Value, ...]
+    outputs: tuple[Value, ...]
+    attrs: dict[str, Any]
+    prov: Provenance
+    tags: frozenset[str] = frozenset()
+    scope: str = ""
+
+    @property
+    def location(self) -> str:
+        return self.prov.location
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} = {self.op}(...) at {self.location}>"
+
+
+@dataclass
+class ParamInfo:
+    """Metadata of a parameter or state slot: its initializer spec and whether training changes it."""
+
+    init: Any = None
+    trainable: bool = True
+
+
+class Storage:
+    """Parameter and state values owned by a graph and shared by every function compiled from it."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, np.ndarray] = {}
+        self.version = 0  # bumped on every write so device mirrors (CuPy) know when to refresh
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        self.values[name] = value
+        self.version += 1
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+    def keys(self) -> Any:
+        return self.values.keys()
+
+
+_graph_stack: list["Graph"] = []
+
+
+class Graph:
+    """A static computational graph: inputs, parameters, constants, state, nodes and named outputs."""
+
+    def __init__(self, name: str = "graph") -> None:
+        self.name = name
+        self.inputs: list[Value] = []
+        self.params: list[Value] = []
+        self.state: list[Value] = []
+        self.constants: dict[int, np.ndarray] = {}
+        self.const_values: list[Value] = []
+        self.nodes: list[Node] = []
+        self.outputs: dict[str, Value] = {}
+        self.updates: dict[str, Value] = {}  # param/state name -> new value (set by gn.compile)
+        self.producer: dict[int, Node] = {}
+        self.storage = Storage()
+        self.param_info: dict[str, ParamInfo] = {}
+        self.dim_alias: dict[str, Dim] = {}
+        self.names: set[str] = set()
+        self.scopes: list[str] = []
+        self.context_tags: frozenset[str] = frozenset()
+        self.context_prov: Provenance | None = None
+        self.meta: dict[str, Any] = {}
+
+    # ---- builder context -------------------------------------------------
+    def __enter__(self) -> "Graph":
+        _graph_stack.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _graph_stack.remove(self)
+
+    @staticmethod
+    def current() -> "Graph | None":
+        return _graph_stack[-1] if _graph_stack else None
+
+    @contextlib.contextmanager
+    def name_scope(self, scope: str) -> Iterator[None]:
+        """Group the nodes created inside under `scope` (layers use it; the drawing clusters by it)."""
+        self.scopes.append(scope)
+        try:
+            yield
+        finally:
+            self.scopes.pop()
+
+    @contextlib.contextmanager
+    def building(self, tags: frozenset[str] = frozenset(), prov: Provenance | None = None) -> Iterator[None]:
+        """Tag nodes created inside and give them `prov` instead of the caller's line (passes use it)."""
+        old_tags, old_prov = self.context_tags, self.context_prov
+        self.context_tags = old_tags | tags
+        self.context_prov = prov if prov is not None else old_prov
+        try:
+            yield
+        finally:
+            self.context_tags, self.context_prov = old_tags, old_prov
+
+    # ---- names and values ------------------------------------------------
+    def unique_name(self, base: str) -> str:
+        if base not in self.names:
+            self.names.add(base)
+            return base
+        for i in itertools.count(1):
+            cand = f"{base}_{i}"
+            if cand not in self.names:
+                self.names.add(cand)
+                return cand
+        raise AssertionError
+
+    def new_value(self, name: str, ttype: TensorType, kind: str, *, exact: bool = False) -> Value:
+        if exact:
+            if name in self.names:
+                raise GraphError(f"graph {self.name!r} already has a value named {name!r}")
+            self.names.add(name)
+        else:
+            name = self.unique_name(name)
+        return Value(next_id(), name, ttype, kind, self)
+
+    def add_node(
+        self,
+        op: str,
+        inputs: tuple[Value, ...],
+        out_types: list[TensorType],
+        attrs: dict[str, Any],
+        prov: Provenance,
+        *,
+        name: str | None = None,
+        tags: frozenset[str] = frozenset(),
+        out_names: list[str] | None = None,
+    ) -> Node:
+        base = name or op
+        nname = self.unique_name(("/".join(self.scopes) + "/" if self.scopes and not name else "") + base)
+        outs = []
+        for i, t in enumerate(out_types):
+            if out_names:
+                outs.append(self.new_value(out_names[i], t, "node"))
+            elif len(out_types) == 1:  # the node's name is already reserved; its only output shares it
+                outs.append(Value(next_id(), nname, t, "node", self))
+            else:
+                outs.append(self.new_value(f"{nname}:{i}", t, "node"))
+        node = Node(next_id(), op, nname, tuple(inputs), tuple(outs), dict(attrs), prov,
+                    frozenset(tags) | self.context_tags, "/".join(self.scopes))
+        self.nodes.append(node)
+        for o in outs:
+            self.producer[o.id] = node
+        return node
+
+    # ---- symbolic dims -----------------------------------------------------
+    def canon_dim(self, d: Dim) -> Dim:
+        while isinstance(d, str) and d in self.dim_alias:
+            d = self.dim_alias[d]
+        return d
+
+    def resolve(self, t: TensorType) -> TensorType:
+        if not self.dim_alias:
+            return t
+        return TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
+
+    def unify_dims(self, a: Dim, b: Dim) -> Dim | None:
+        """Make two dims equal if allowed (anonymous dims unify with anything); None if they differ."""
+        a, b = self.canon_dim(a), self.canon_dim(b)
+        if a == b:
+            return a
+        if is_anonymous(a):
+            self.dim_alias[a] = b  # type: ignore[index]
+            return b
+        if is_anonymous(b):
+            self.dim_alias[b] = a  # type: ignore[index]
+            return a
+        return None
+
+    # ---- queries -------------------------------------------------------------
+    def values(self) -> list[Value]:
+        vals = list(self.inputs) + list(self.params) + list(self.state) + list(self.const_values)
+        for n in self.nodes:
+            vals.extend(n.outputs)
+        return vals
+
+    def consumers(self) -> dict[int, list[Node]]:
+        users: dict[int, list[Node]] = {}
+        for n in self.nodes:
+            for v in n.inputs:
+                users.setdefault(v.id, []).append(n)
+        return users
+
+    def param(self, name: str) -> Value:
+        for p in self.params + self.state:
+            if p.name == name:
+                return p
+        raise GraphError(f"graph {self.name!r} has no parameter or state named {name!r}")
+
+    def value(self, name: str) -> Value:
+        for v in self.values():
+            if v.name == name:
+                return v
+        raise GraphError(f"graph {self.name!r} has no value named {name!r}")
+
+    def output(self, name: str, value: Value) -> Value:
+        """Declare a named output; `gn.compile(g)` without `outputs=` uses these."""
+        if value.graph is not self:
+            raise GraphError(f"output {name!r}: value {value.name} belongs to graph {value.graph.name!r}")
+        self.outputs[name] = value
+        return value
+
+    @property
+    def trainable_params(self) -> list[Value]:
+        return [p for p in self.params if self.param_info.get(p.name, ParamInfo()).trainable]
+
+    def to_networkx(self) -> Any:
+        """A networkx.DiGraph with one vertex per value and per node (bipartite, edges follow data)."""
+        import networkx as nx
+
+        G = nx.DiGraph(name=self.name)
+        for v in self.inputs + self.params + self.state + self.const_values:
+            G.add_node(f"v{v.id}", kind=v.kind, name=v.name, type=str(v.type))
+        for n in self.nodes:
+            G.add_node(f"n{n.id}", kind="op", op=n.op, name=n.name, tags=sorted(n.tags))
+            for v in n.inputs:
+                G.add_edge(f"v{v.id}", f"n{n.id}")
+            for v in n.outputs:
+                G.add_node(f"v{v.id}", kind="value", name=v.name, type=str(v.type))
+                G.add_edge(f"n{n.id}", f"v{v.id}")
+        return G
+
+    # ---- copying -------------------------------------------------------------
+    def copy(self) -> "Graph":
+        """A structural copy with the same value/node ids, sharing parameter storage."""
+        g = Graph(self.name)
+        g.storage = self.storage
+        g.param_info = self.param_info
+        g.dim_alias = dict(self.dim_alias)
+        g.names = set(self.names)
+        g.meta = dict(self.meta)
+        vmap: dict[int, Value] = {}
+
+        def cp(v: Value) -> Value:
+            nv = replace(v, graph=g)
+            vmap[v.id] = nv
+            return nv
+
+        g.inputs = [cp(v) for v in self.inputs]
+        g.params = [cp(v) for v in self.params]
+        g.state = [cp(v) for v in self.state]
+        g.const_values = [cp(v) for v in self.const_values]
+        g.constants = dict(self.constants)
+        for n in self.nodes:
+            outs = tuple(cp(v) for v in n.outputs)
+            nn_ = Node(n.id, n.op, n.name, tuple(vmap[v.id] for v in n.inputs), outs, dict(n.attrs),
+                       n.prov, n.tags, n.scope)
+            g.nodes.append(nn_)
+            for o in outs:
+                g.producer[o.id] = nn_
+        g.outputs = {k: vmap[v.id] for k, v in self.outputs.items()}
+        g.updates = {k: vmap[v.id] for k, v in self.updates.items()}
+        return g
+
+    def __str__(self) -> str:
+        from .printer import format_graph
+
+        return format_graph(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name!r}: {len(self.nodes)} nodes, {len(self.params)} params>"

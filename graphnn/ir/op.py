@@ -1,0 +1,137 @@
+"""The op record: one place declaring an op's arity, attributes, type rule and gradient rule.
+
+Imports nothing else from graphnn except sibling ir modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import DTypeError, GraphError, ShapeError
+from .types import Dim, TensorType, format_shape
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node, Value
+
+# A type rule maps input types and attrs to output types, raising ShapeError/DTypeError with the detail.
+TypeRule = Callable[["InferCtx", list[TensorType], dict[str, Any]], list[TensorType]]
+# A gradient rule emits graph ops: (node, grads of its outputs) -> grads of its inputs (None = zero).
+GradRule = Callable[["Node", list["Value | None"]], list["Value | None"]]
+
+
+@dataclass(frozen=True)
+class Op:
+    """A registered op. `nondiff` gives the reason an op has no gradient (None if it has one)."""
+
+    name: str
+    infer: TypeRule
+    num_inputs: int | tuple[int, int | None]
+    attrs: dict[str, Any] = field(default_factory=dict)  # name -> default (REQUIRED if none)
+    grad: GradRule | None = None
+    nondiff: str | None = None
+    elementwise: bool = False
+    doc: str = ""
+
+    def check_arity(self, n: int) -> None:
+        lo, hi = (self.num_inputs, self.num_inputs) if isinstance(self.num_inputs, int) else self.num_inputs
+        if n < lo or (hi is not None and n > hi):
+            raise GraphError(f"{self.name} takes {self.num_inputs} inputs, got {n}")
+
+    def normalize_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(attrs) - set(self.attrs)
+        if unknown:
+            raise GraphError(f"{self.name}: unknown attribute(s) {sorted(unknown)}; known: {sorted(self.attrs)}")
+        out = {}
+        for k, default in self.attrs.items():
+            if k in attrs:
+                out[k] = freeze(attrs[k])
+            elif default is REQUIRED:
+                raise GraphError(f"{self.name}: attribute {k!r} is required")
+            else:
+                out[k] = default
+        return out
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+def freeze(x: Any) -> Any:
+    """Attributes are immutable and JSON-shaped: lists become tuples, numpy scalars Python ones."""
+    if isinstance(x, (list, tuple)):
+        return tuple(freeze(i) for i in x)
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        return x.item()
+    return x
+
+
+class InferCtx:
+    """What a type rule may do besides computing: unify symbolic dims, broadcast, check dtypes."""
+
+    def __init__(self, graph: "Graph", op: str) -> None:
+        self.graph = graph
+        self.op = op
+
+    def dim_eq(self, a: Dim, b: Dim, what: str) -> Dim:
+        d = self.graph.unify_dims(a, b)
+        if d is None:
+            raise ShapeError(f"{what}: {a} != {b}")
+        return d
+
+    def broadcast(self, *shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """NumPy broadcasting; a symbolic dim against 1 stays symbolic, two different names are an error."""
+        rank = max((len(s) for s in shapes), default=0)
+        out: list[Dim] = []
+        for i in range(rank):
+            dims = [self.graph.canon_dim(s[i - rank + len(s)]) for s in shapes if i - rank + len(s) >= 0]
+            res: Dim = 1
+            for d in dims:
+                if d == 1 or d == res:
+                    continue
+                if res == 1:
+                    res = d
+                elif isinstance(res, str) and isinstance(d, str):
+                    u = self.graph.unify_dims(res, d)
+                    if u is None:
+                        raise ShapeError(
+                            "cannot broadcast shapes " + " and ".join(format_shape(s) for s in shapes)
+                            + f": symbolic dims {res!r} and {d!r} differ (name them the same if they are equal)"
+                        )
+                    res = u
+                elif isinstance(res, str):  # symbolic vs concrete k>1: result k, symbol must be 1 or k
+                    res = d
+                elif isinstance(d, str):
+                    pass
+                else:
+                    raise ShapeError(
+                        "cannot broadcast shapes " + " and ".join(format_shape(s) for s in shapes)
+                        + f": {res} vs {d} at axis {i - rank}"
+                    )
+            out.append(res)
+        return tuple(out)
+
+    @staticmethod
+    def same_dtype(types: list[TensorType], what: str = "inputs") -> str:
+        dts = {t.dtype for t in types}
+        if len(dts) > 1:
+            raise DTypeError(
+                f"{what} have different dtypes {' vs '.join(t.dtype for t in types)}; "
+                "graphnn never promotes silently: cast explicitly with gn.cast"
+            )
+        return types[0].dtype
+
+    @staticmethod
+    def need_float(t: TensorType, what: str = "input") -> None:
+        if not t.is_float:
+            raise DTypeError(f"{what} must be floating point, got {t.dtype}")
+
+    @staticmethod
+    def norm_axis(axis: int, rank: int) -> int:
+        if not -rank <= axis < max(rank, 1):
+            raise ShapeError(f"axis {axis} out of range for rank {rank}")
+        return axis % rank if rank else 0

@@ -1,0 +1,34 @@
+"""The explicit op table: every family module lists its ops in `OPS`; this module gathers them.
+
+Imports only the ir op-family modules.
+"""
+
+from __future__ import annotations
+
+from .errors import GraphError
+from .op import Op
+
+_REGISTRY: dict[str, Op] | None = None
+
+
+def registry() -> dict[str, Op]:
+    """name -> Op for every op graphnn knows (built once from the family modules' OPS lists)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from .ops import FAMILIES
+
+        reg: dict[str, Op] = {}
+        for fam in FAMILIES:
+            for op in fam.OPS:
+                if op.name in reg:
+                    raise GraphError(f"op {op.name!r} registered twice")
+                reg[op.name] = op
+        _REGISTRY = reg
+    return _REGISTRY
+
+
+def get_op(name: str) -> Op:
+    try:
+        return registry()[name]
+    except KeyError:
+        raise GraphError(f"unknown op {name!r}") from None

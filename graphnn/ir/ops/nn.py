@@ -1,0 +1,81 @@
+"""Neural-network ops without parameters: softmax, log_softmax, one_hot, maxout.
+
+Imports only sibling ir modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..builder import apply1
+from ..errors import DTypeError, ShapeError
+from ..graph import Value
+from ..op import REQUIRED, InferCtx, Op
+from ..types import TensorType, normalize_dtype
+
+OPS: list[Op] = []
+
+
+def _axis_float_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    ctx.need_float(t[0])
+    ctx.norm_axis(attrs["axis"], t[0].rank)
+    return [t[0]]
+
+
+OPS.append(Op("softmax", _axis_float_rule, 1, {"axis": -1}, doc="exp(x - max) / sum(exp(x - max)) along axis"))
+OPS.append(Op("log_softmax", _axis_float_rule, 1, {"axis": -1}, doc="x - logsumexp(x) along axis"))
+
+
+def _axis(x: Any, axis: int) -> int:
+    if isinstance(x, Value) and x.ndim:
+        if not -x.ndim <= axis < x.ndim:
+            raise ShapeError(f"axis {axis} out of range for {x.name}: {x.type}")
+        return axis % x.ndim
+    return axis
+
+
+def softmax(x: Any, axis: int = -1) -> Value:
+    """Softmax along `axis` (max-shifted, so it never overflows)."""
+    return apply1("softmax", [x], {"axis": _axis(x, axis)})
+
+
+def log_softmax(x: Any, axis: int = -1) -> Value:
+    """log(softmax(x)) computed as x - logsumexp(x)."""
+    return apply1("log_softmax", [x], {"axis": _axis(x, axis)})
+
+
+def _one_hot_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    if t[0].dtype not in ("int32", "int64", "int8", "uint8"):
+        raise DTypeError(f"one_hot needs integer labels, got {t[0].dtype}")
+    if attrs["depth"] <= 0:
+        raise ShapeError(f"depth must be positive, got {attrs['depth']}")
+    return [TensorType(attrs["dtype"], t[0].shape + (attrs["depth"],))]
+
+
+OPS.append(Op("one_hot", _one_hot_rule, 1, {"depth": REQUIRED, "dtype": "float32"}, nondiff="integer input",
+              doc="labels -> one-hot rows along a new last axis"))
+
+
+def one_hot(labels: Any, depth: int, dtype: Any = "float32") -> Value:
+    """One-hot encode integer labels into a new last axis of size `depth`."""
+    return apply1("one_hot", [labels], {"depth": int(depth), "dtype": normalize_dtype(dtype)})
+
+
+def _maxout_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    ctx.need_float(t[0])
+    ax, k = ctx.norm_axis(attrs["axis"], t[0].rank), attrs["pieces"]
+    d = t[0].shape[ax]
+    if not isinstance(d, int) or k <= 0 or d % k:
+        raise ShapeError(f"maxout: axis {ax} has size {d}, not a multiple of pieces={k}")
+    shape = list(t[0].shape)
+    shape[ax] = d // k
+    return [t[0].with_shape(tuple(shape))]
+
+
+OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1},
+              doc="max over groups of `pieces` consecutive features; gradient to the first max on ties"))
+
+
+def maxout(x: Any, pieces: int, axis: int = -1) -> Value:
+    """Maxout: split `axis` into groups of `pieces` consecutive units and keep each group's max."""
+    return apply1("maxout", [x], {"pieces": int(pieces), "axis": _axis(x, axis)})

@@ -1,0 +1,96 @@
+"""Reductions over axes: sum, mean, max, min (with keepdims) and argmax.
+
+Imports only sibling ir modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..builder import apply1
+from ..errors import DTypeError, ShapeError
+from ..graph import Value
+from ..op import InferCtx, Op
+from ..types import Dim, TensorType
+
+OPS: list[Op] = []
+
+
+def norm_axes(axes: Any, rank: int) -> tuple[int, ...]:
+    """None -> all axes; ints may be negative; result sorted, unique, in range."""
+    if axes is None:
+        return tuple(range(rank))
+    if isinstance(axes, int):
+        axes = (axes,)
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ShapeError(f"axis {a} out of range for rank {rank}")
+        out.append(a % rank)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {tuple(axes)}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape: tuple[Dim, ...], axes: tuple[int, ...], keepdims: bool) -> tuple[Dim, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    if t[0].dtype == "bool":
+        raise DTypeError("cannot reduce a bool tensor; cast it first")
+    return [t[0].with_shape(reduced_shape(t[0].shape, norm_axes(attrs["axes"], t[0].rank), attrs["keepdims"]))]
+
+
+def _mean_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    ctx.need_float(t[0])
+    return _reduce_rule(ctx, t, attrs)
+
+
+_R = {"axes": None, "keepdims": False}
+OPS.append(Op("sum", _reduce_rule, 1, dict(_R), doc="sum over axes"))
+OPS.append(Op("mean", _mean_rule, 1, dict(_R), doc="mean over axes"))
+OPS.append(Op("max", _reduce_rule, 1, dict(_R), doc="max over axes; gradient split evenly among ties"))
+OPS.append(Op("min", _reduce_rule, 1, dict(_R), doc="min over axes; gradient split evenly among ties"))
+
+
+def _axes_attr(x: Value, axis: Any) -> Any:
+    return None if axis is None else norm_axes(axis, x.ndim)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
+    """Sum over `axis` (None = all)."""
+    return apply1("sum", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Value:
+    """Mean over `axis` (None = all)."""
+    return apply1("mean", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
+    """Max over `axis` (None = all)."""
+    return apply1("max", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
+    """Min over `axis` (None = all)."""
+    return apply1("min", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+
+
+def _argmax_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    ax = ctx.norm_axis(attrs["axis"], t[0].rank)
+    return [TensorType("int64", reduced_shape(t[0].shape, (ax,), attrs["keepdims"]))]
+
+
+OPS.append(Op("argmax", _argmax_rule, 1, {"axis": -1, "keepdims": False}, nondiff="integer output",
+              doc="index of the max along axis (first on ties)"))
+
+
+def argmax(x: Any, axis: int = -1, keepdims: bool = False) -> Value:
+    """Index of the maximum along `axis` (int64)."""
+    if isinstance(x, Value):
+        axis = norm_axes(axis, x.ndim)[0]
+    return apply1("argmax", [x], {"axis": axis, "keepdims": keepdims})

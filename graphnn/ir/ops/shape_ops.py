@@ -1,0 +1,193 @@
+"""Shape ops: reshape (with -1 and symbolic dims), transpose, concat, slicing, broadcast_to.
+
+Imports only sibling ir modules.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import Counter
+from typing import Any, Sequence
+
+from ..builder import apply1
+from ..errors import ShapeError
+from ..graph import Value
+from ..op import REQUIRED, InferCtx, Op
+from ..types import Dim, TensorType, format_shape
+
+OPS: list[Op] = []
+
+
+# ---- reshape ---------------------------------------------------------------------------
+def _factor(shape: Sequence[Dim]) -> tuple[int, Counter]:
+    c, syms = 1, Counter()
+    for d in shape:
+        if isinstance(d, int):
+            c *= d
+        else:
+            syms[d] += 1
+    return c, syms
+
+
+def _reshape_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    src = tuple(ctx.graph.canon_dim(d) for d in t[0].shape)
+    target = [ctx.graph.canon_dim(d) if isinstance(d, str) else d for d in attrs["shape"]]
+    if builtins.sum(1 for d in target if d == -1) > 1:
+        raise ShapeError(f"at most one -1 in target shape {tuple(target)}")
+    sc, ss = _factor(src)
+    known = [d for d in target if d != -1]
+    tc, ts = _factor(known)
+    if -1 in target:
+        rest = ss - ts
+        if ts - ss or tc == 0 or sc % tc:
+            raise ShapeError(f"cannot reshape {format_shape(src)} to {tuple(target)}: sizes do not divide")
+        c = sc // tc
+        if not rest:
+            fill: Dim = c
+        elif c == 1 and builtins.sum(rest.values()) == 1:
+            fill = next(iter(rest))
+        else:
+            raise ShapeError(
+                f"cannot infer -1 in {tuple(target)} from {format_shape(src)} statically; name the dim instead"
+            )
+        target = [fill if d == -1 else d for d in target]
+    elif (sc, ss) != (tc, ts):
+        raise ShapeError(f"cannot reshape {format_shape(src)} to {format_shape(tuple(target))}: sizes differ")
+    for d in target:
+        if isinstance(d, int) and d < 0:
+            raise ShapeError(f"bad target dim {d}")
+    return [t[0].with_shape(tuple(target))]
+
+
+OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, doc="same data, new shape (-1 inferred)"))
+
+
+def reshape(x: Any, shape: Sequence[Dim]) -> Value:
+    """Reshape; one -1 is inferred, symbolic dims may appear by name."""
+    return apply1("reshape", [x], {"shape": tuple(shape)})
+
+
+# ---- transpose ---------------------------------------------------------------------------
+def _transpose_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    perm = attrs["perm"]
+    if sorted(perm) != list(range(t[0].rank)):
+        raise ShapeError(f"perm {perm} is not a permutation of the {t[0].rank} axes")
+    return [t[0].with_shape(tuple(t[0].shape[p] for p in perm))]
+
+
+OPS.append(Op("transpose", _transpose_rule, 1, {"perm": REQUIRED}, doc="permute axes"))
+
+
+def transpose(x: Value, perm: Sequence[int] | None = None) -> Value:
+    """Permute axes (default: reverse them)."""
+    if perm is None:
+        perm = tuple(reversed(range(x.ndim)))
+    return apply1("transpose", [x], {"perm": tuple(p % builtins.max(x.ndim, 1) for p in perm)})
+
+
+# ---- concat ------------------------------------------------------------------------------
+def _concat_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    dt = ctx.same_dtype(t)
+    rank = t[0].rank
+    if any(x.rank != rank for x in t):
+        raise ShapeError("concat inputs must have the same rank")
+    ax = attrs["axis"]
+    if not 0 <= ax < rank:
+        raise ShapeError(f"axis {ax} out of range for rank {rank}")
+    shape = list(t[0].shape)
+    for x in t[1:]:
+        for i in range(rank):
+            if i != ax:
+                shape[i] = ctx.dim_eq(shape[i], x.shape[i], f"concat dims at axis {i}")
+    along = [x.shape[ax] for x in t]
+    if all(isinstance(d, int) for d in along):
+        shape[ax] = builtins.sum(along)  # type: ignore[arg-type]
+    else:
+        raise ShapeError(f"concat along a symbolic axis {along} is not supported")
+    return [TensorType(dt, tuple(shape))]
+
+
+OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, doc="join along an axis"))
+
+
+def concat(xs: Sequence[Value], axis: int = 0) -> Value:
+    """Concatenate along `axis`."""
+    rank = xs[0].ndim
+    return apply1("concat", list(xs), {"axis": axis % rank})
+
+
+# ---- slicing via [...] ----------------------------------------------------------------------
+def _slice_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    shape, out, axis = t[0].shape, [], 0
+    for item in attrs["index"]:
+        kind = item[0]
+        if kind == "new":
+            out.append(1)
+            continue
+        if axis >= len(shape):
+            raise ShapeError(f"too many indices for rank {len(shape)}")
+        d = shape[axis]
+        if kind == "int":
+            k = item[1]
+            if isinstance(d, int) and not -d <= k < d:
+                raise ShapeError(f"index {k} out of range for axis {axis} of size {d}")
+        else:
+            start, stop, step = item[1], item[2], item[3]
+            if isinstance(d, int):
+                out.append(len(range(*slice(start, stop, step).indices(d))))
+            elif (start, stop, step) == (None, None, 1):
+                out.append(d)
+            elif step == 1 and stop is not None and stop >= 0 and (start or 0) >= 0:
+                out.append(builtins.max(stop - (start or 0), 0))
+            else:
+                raise ShapeError(f"slice {start}:{stop}:{step} of symbolic dim {d!r} has no static size")
+        axis += 1
+    out.extend(shape[axis:])
+    return [t[0].with_shape(tuple(out))]
+
+
+OPS.append(Op("slice", _slice_rule, 1, {"index": REQUIRED}, doc="basic indexing: ints, slices, None"))
+
+
+def normalize_index(index: Any, rank: int) -> tuple:
+    if not isinstance(index, tuple):
+        index = (index,)
+    n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
+    items: list[tuple] = []
+    for i in index:
+        if i is Ellipsis:
+            items.extend(("slice", None, None, 1) for _ in range(rank - n_real))
+        elif i is None:
+            items.append(("new",))
+        elif isinstance(i, builtins.slice):
+            step = 1 if i.step is None else int(i.step)
+            if step == 0:
+                raise ShapeError("slice step cannot be zero")
+            items.append(("slice", i.start if i.start is None else int(i.start),
+                          i.stop if i.stop is None else int(i.stop), step))
+        elif isinstance(i, int) or hasattr(i, "__index__"):
+            items.append(("int", int(i)))
+        else:
+            raise ShapeError(f"unsupported index {i!r}: graphnn supports ints, slices, None and ...")
+    return tuple(items)
+
+
+def getitem(x: Value, index: Any) -> Value:
+    """x[index] with basic indexing (no fancy indexing)."""
+    return apply1("slice", [x], {"index": normalize_index(index, x.ndim)})
+
+
+# ---- broadcast_to -----------------------------------------------------------------------------
+def _broadcast_to_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    shape = tuple(attrs["shape"])
+    if ctx.broadcast(t[0].shape, shape) != tuple(ctx.graph.canon_dim(d) for d in shape):
+        raise ShapeError(f"cannot broadcast {format_shape(t[0].shape)} to {format_shape(shape)}")
+    return [t[0].with_shape(shape)]
+
+
+OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, doc="broadcast to a shape"))
+
+
+def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:
+    """Broadcast to `shape` (symbolic dims allowed)."""
+    return apply1("broadcast_to", [x], {"shape": tuple(shape)})

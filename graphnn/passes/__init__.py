@@ -1,0 +1,1 @@
+"""Transformations Graph -> Graph: autodiff, fusion, simplification, memory planning. Imports only graphnn.ir."""
