@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .backends.executor import Plan, bind_feeds, build_plan, run_plan
+from .backends.function import Function
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
 from .passes.pipeline import PipelineReport, run_pipeline
@@ -67,51 +67,6 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
             raise GraphError(f"updates: {name} is updated twice")
         res[name] = new
     return res
-
-
-class Function:
-    """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
-
-    def __init__(self, source: Graph, graph: Graph, report: PipelineReport, backend: Any, *,
-                 check_numerics: bool = False, mode: str = "train") -> None:
-        self.source = source
-        self.graph = graph
-        self.backend = backend
-        self.check_numerics = check_numerics
-        self.mode = mode
-        self._report = report
-        self._plans: dict[tuple, Plan] = {}
-        self._plan: Plan | None = None
-        self._env_key: tuple | None = None
-
-    @property
-    def storage(self) -> Any:
-        return self.source.storage
-
-    def report(self) -> PipelineReport:
-        """What each pass did (prints as a table)."""
-        return self._report
-
-    def plan_for(self, env: dict[str, int]) -> Plan:
-        key = tuple(sorted(env.items()))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = build_plan(self.graph, self.backend.xp, self.backend.kernels, env)
-            self._plans[key] = plan
-        return plan
-
-    def __call__(self, **feeds: Any) -> dict[str, Any]:
-        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
-        plan = self.plan_for(env)
-        outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
-                              self.check_numerics)
-        for name, new in news.items():  # all computed from pre-update values; now written
-            self.backend.write_back(self.storage, name, new)
-        return outs
-
-    def __repr__(self) -> str:
-        return (f"<Function {self.graph.name!r} backend={self.backend.name} mode={self.mode} "
-                f"nodes={len(self.graph.nodes)} outputs={list(self.graph.outputs)}>")
 
 
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",

@@ -15,6 +15,7 @@ from ..ir.graph import Graph
 from ..ir.verify import verify
 from .autodiff import expand_gradients
 from .dead_code_elimination import eliminate_dead_code
+from .elementwise_fusion import fuse_elementwise
 
 Pass = Callable[[Graph], Graph]
 
@@ -22,6 +23,7 @@ Pass = Callable[[Graph], Graph]
 PASSES: dict[str, Pass] = {
     "autodiff": expand_gradients,  # expand gn.grad requests into backward nodes
     "dead_code": eliminate_dead_code,  # drop nodes that reach no output or update
+    "fuse_elementwise": fuse_elementwise,  # chains of elementwise nodes -> one fused kernel each (runtime)
 }
 
 # Ordered steps per target. Forward-level rewrites come before autodiff so the backward graph of a
@@ -29,10 +31,12 @@ PASSES: dict[str, Pass] = {
 TRAINING = [
     "autodiff",  # backward graph as more nodes of the same graph
     "dead_code",  # remove what the requested outputs and updates do not need
+    "fuse_elementwise",  # last: fuses forward, backward and update arithmetic alike (runtime)
 ]
 INFERENCE = [
     "autodiff",
     "dead_code",
+    "fuse_elementwise",  # (runtime)
 ]
 EXPORT = [
     "autodiff",

@@ -264,3 +264,13 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
         return reduce_loss(xp, per, red, dt)
 
     return f
+
+
+# ---- fused elementwise chains (made by the fusion pass; kernel lives in fused.py) ----------
+def _fused(xp: Any, node: Node, env: dict) -> Kernel:
+    from .fused import fused_kernel
+
+    return fused_kernel(xp, node, env)
+
+
+KERNELS["fused_elementwise"] = _fused
