@@ -76,7 +76,17 @@ class Emitter:
         for st in steps:
             body += ["    " + line for line in st.lines]
         cp = self.const(copyto, "f")
+        msm = __import__("numpy").may_share_memory
+        targets = [params[name] for name, _ in copy_updates]
+        srcs = []
         for name, src in copy_updates:
+            # A new value that is another updated parameter's array (a swap) is copied before any write.
+            v = self.value(src) if self.is_fixed(src) else None
+            if v is not None and any(t is not params[name] and msm(v, t) for t in targets):
+                body.append(f"    t_{name} = {src}.copy()")
+                src = f"t_{name}"
+            srcs.append((name, src))
+        for name, src in srcs:
             body.append(f"    {cp}({self.const(params[name])}, {src})")
         if bump or copy_updates:
             body.append("    ST.version += 1")
