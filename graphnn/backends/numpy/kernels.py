@@ -264,3 +264,8 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
         return reduce_loss(xp, per, red, dt)
 
     return f
+
+
+# Sibling kernel modules register into KERNELS when imported here (an explicit list, kept at the bottom
+# because they import the helpers above).
+from . import fused_kernels  # noqa: E402,F401
