@@ -30,3 +30,8 @@ __all__ = [
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
+
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
