@@ -69,16 +69,6 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
     return res
 
 
-def _detach_updates(xp: Any, news: dict[str, Any], store: Any) -> dict[str, Any]:
-    """Copy any new value that aliases another updated slot's storage (a swap `{a: b, b: a}`, a view
-    from reshape/identity): writing one update must not change what a later one reads."""
-    share = getattr(xp, "may_share_memory", None)
-    if len(news) < 2 or share is None:
-        return news
-    return {name: new.copy() if any(o != name and share(new, store[o]) for o in news) else new
-            for name, new in news.items()}
-
-
 class Function:
     """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
 
@@ -113,9 +103,12 @@ class Function:
     def __call__(self, **feeds: Any) -> dict[str, Any]:
         arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
         plan = self.plan_for(env)
-        store = self.backend.storage_view(self.storage)
-        outs, news = run_plan(plan, self.backend.xp, arrays, store, self.check_numerics)
-        news = _detach_updates(self.backend.xp, news, store)
+        outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
+                              self.check_numerics)
+        if len(news) > 1:  # a new value may be another updated parameter's own array (a swap): copy it first
+            store = self.backend.storage_view(self.storage)
+            msm = self.backend.xp.may_share_memory
+            news = {k: (v.copy() if any(msm(v, store[o]) for o in news if o != k) else v) for k, v in news.items()}
         for name, new in news.items():  # all computed from pre-update values; now written
             self.backend.write_back(self.storage, name, new)
         return outs
