@@ -52,7 +52,7 @@ def _numeric(f: Callable[[], float], arr: np.ndarray, eps: float) -> np.ndarray:
     flat, res = arr.reshape(-1), out.reshape(-1)
     for i in range(flat.size):
         x0 = flat[i]
-        h = eps * max(1.0, abs(float(x0)))
+        h = eps * max(abs(float(x0)), 1e-2)  # relative steps: small inputs (probabilities) need small ones
         vals = []
         for k in (2, 1, -1, -2):
             flat[i] = x0 + k * h
@@ -62,7 +62,7 @@ def _numeric(f: Callable[[], float], arr: np.ndarray, eps: float) -> np.ndarray:
     return out
 
 
-def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence[Value] | None = None,
+def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence[Value] | Sequence[int] | None = None,
                feeds: Mapping[str, Any] | None = None, attrs: Mapping[str, Any] | None = None,
                eps: float = 1e-3, tol: float | None = None, seed: int = 0,
                disconnected: str | None = None) -> GradCheck:
@@ -70,7 +70,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
 
     Two forms:
       check_grad(fn, *arrays, attrs={...}): fn(*values, **attrs) builds the op(s) on float64 inputs made
-        from `arrays` (int arrays stay int inputs and are not differentiated).
+        from `arrays` (int arrays stay int inputs and are not differentiated); wrt= may list positions.
       check_grad(y, wrt=[values], feeds={...}): y a value of an existing graph; wrt its inputs or
         parameters (default: every float input and parameter y depends on). Parameters are perturbed in
         the graph's storage and restored.
@@ -102,7 +102,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
                 ins.append(graph_input(name, a.shape, a.dtype))
                 feeds[name] = a
             y = target(*ins, **dict(attrs or {}))
-        wrt_vals = [v for v in ins if v.type.is_float]
+        wrt_vals = [v for i, v in enumerate(ins) if v.type.is_float and (wrt is None or i in wrt)]
         default_disconnected = "raise"
     else:
         raise GraphError(f"check_grad: target must be a function building the graph or a Value, got {target!r}")
