@@ -39,3 +39,8 @@ from .validate import ValidationError  # noqa: E402
 
 __all__ += ["PassRecord", "PipelineReport", "ValidationError", "optimize", "sigmoid_binary_cross_entropy",
             "softmax_cross_entropy"]
+
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
