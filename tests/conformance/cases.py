@@ -59,6 +59,18 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _unslice(a: gn.Value, index: tuple, shape: tuple) -> gn.Value:
+    from graphnn.ir.ops.shape_ops import normalize_index, unslice
+
+    return unslice(a, normalize_index(index, len(shape)), shape)
+
+
+def _np_unslice(a: np.ndarray, index: tuple, shape: tuple) -> np.ndarray:
+    out = np.zeros(shape, a.dtype)
+    out[index] = a
+    return out
+
+
 F = In((3, 4))
 FB = In(("B", 4))
 CASES: list[Case] = [
@@ -90,7 +102,7 @@ CASES: list[Case] = [
     Case("stop_gradient", (F,), gn.stop_gradient, lambda a: a, differentiable=()),
     Case("identity", (F,), gn.identity, lambda a: a),
     Case("where", (In((3, 4), draw="bool", dtype="bool"), F, In((4,))), gn.where, np.where),
-    Case("cast", (F,), lambda a: gn.cast(a, "float64"), lambda a: a.astype(np.float64), differentiable=()),
+    Case("cast", (F,), lambda a: gn.cast(a, "float64"), lambda a: a.astype(np.float64)),
     Case("sum", (In((2, 3, 4)),), lambda a: gn.sum(a, axis=(0, 2), keepdims=True),
          lambda a: a.sum(axis=(0, 2), keepdims=True)),
     Case("mean", (In((2, 3, 4)),), lambda a: gn.mean(a, axis=1), lambda a: a.mean(axis=1)),
@@ -101,6 +113,8 @@ CASES: list[Case] = [
     Case("transpose", (In((2, 3, 4)),), lambda a: gn.transpose(a, (2, 0, 1)), lambda a: a.transpose(2, 0, 1)),
     Case("concat", (F, In((3, 2))), lambda a, b: gn.concat([a, b], axis=1), lambda a, b: np.concatenate([a, b], 1)),
     Case("slice", (In((4, 5, 6)),), lambda a: a[1:3, ::2, -1], lambda a: a[1:3, ::2, -1]),
+    Case("unslice", (In((2, 3)),), lambda a: _unslice(a, (slice(1, 3), slice(None, None, 2)), (4, 6)),
+         lambda a: _np_unslice(a, (slice(1, 3), slice(None, None, 2)), (4, 6))),
     Case("broadcast_to", (In((1, 4)),), lambda a: gn.broadcast_to(a, (3, 4)), lambda a: np.broadcast_to(a, (3, 4))),
     Case("matmul", (In(("B", 5)), In((5, 3))), lambda a, b: a @ b, lambda a, b: a @ b),
     Case("matmul", (In((2, 3, 5)), In((5,))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-vector"),
@@ -121,6 +135,24 @@ CASES: list[Case] = [
          lambda p, t: np.abs(p - t).sum()),
     Case("kl_div", (In((3, 4), draw="prob"), In((3, 4), draw="prob")), gn.kl_div,
          lambda p, q: (p * (np.log(p) - np.log(q))).sum(-1).mean()),
+    # fused stable losses (graphnn/ir/ops/fused.py), references from log-softmax / softplus in plain NumPy
+    Case("softmax_cross_entropy", (In(("B", 5)), In(("B",), "int64", "label:5")), gn.softmax_cross_entropy,
+         lambda x, y: -np.log(_softmax(x)[np.arange(len(y)), y]).mean(), differentiable=(0,)),
+    Case("softmax_cross_entropy", (In((3, 5)), In((3, 5), draw="prob")),
+         lambda x, t: gn.softmax_cross_entropy(x, t, reduction="none", axis=0),
+         lambda x, t: -(t * np.log(_softmax(x, 0))).sum(0), "soft-axis0"),
+    Case("softmax_cross_entropy", (In((2, 4, 3)), In((2, 3), "int64", "label:4")),
+         lambda x, y: gn.softmax_cross_entropy(x, y, reduction="sum", axis=1),
+         lambda x, y: -np.log(np.take_along_axis(_softmax(x, 1), y[:, None, :], 1)).sum(), "labels-axis1",
+         differentiable=(0,)),
+    Case("sigmoid_binary_cross_entropy", (F, In((3, 4), draw="unit")), gn.sigmoid_binary_cross_entropy,
+         lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 - 1 / (1 + np.exp(-z)))).mean()),
+    # runtime: a fused chain, relu(x + b) * 0.5 with a mask, as the elementwise fusion pass writes it
+    Case("fused_elementwise", (In(("B", 4)), In((4,))), lambda x, b: gn.ir.ops.fused_elementwise.fused_elementwise(
+        [x, b], (("add", (), (("in", 0), ("in", 1))), ("relu", (), (("t", 0),)),
+                 ("greater", (), (("in", 0), ("c", 0.0, x.dtype))), ("cast", (("dtype", x.dtype),), (("t", 2),)),
+                 ("mul", (), (("t", 1), ("t", 3)))), ),
+         lambda x, b: np.maximum(x + b, 0) * (x > 0)),
 ]
 
 # Ops that never reach a backend: they are expanded by a pass before lowering.

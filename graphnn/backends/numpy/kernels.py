@@ -153,6 +153,19 @@ def _slice(xp: Any, node: Node, env: dict) -> Kernel:
     return lambda x: x[idx]
 
 
+@kernel("unslice")
+def _unslice(xp: Any, node: Node, env: dict) -> Kernel:
+    idx = index_tuple(node.attrs["index"])
+    shape, dt = shape_of(node.outputs[0].type.shape, env), node.outputs[0].dtype
+
+    def f(x: Any) -> Any:
+        out = xp.zeros(shape, dtype=dt)
+        out[idx] = x
+        return out
+
+    return f
+
+
 @kernel("broadcast_to")
 def _broadcast_to(xp: Any, node: Node, env: dict) -> Kernel:
     shape = shape_of(node.outputs[0].type.shape, env)
@@ -266,9 +279,14 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-# ---- fused elementwise chains (made by the fusion pass; kernel lives in fused.py) ----------
+# Sibling kernel modules register into KERNELS when imported here (an explicit list, kept at the bottom
+# because they import the helpers above).
+from . import fused_kernels  # noqa: E402,F401  # fused losses (passes)
+
+
+# ---- fused elementwise chains (made by the fusion pass; kernel in fused_elementwise.py) ----------
 def _fused(xp: Any, node: Node, env: dict) -> Kernel:
-    from .fused import fused_kernel
+    from .fused_elementwise import fused_kernel
 
     return fused_kernel(xp, node, env)
 

@@ -109,7 +109,7 @@ OUT_KERNELS.update({"relu": _relu, "matmul": _matmul, "sum": _reduce, "mean": _r
 
 
 def _register_fused() -> None:
-    from .fused import fused_out_kernel
+    from .fused_elementwise import fused_out_kernel
 
     OUT_KERNELS["fused_elementwise"] = fused_out_kernel
 
