@@ -90,10 +90,23 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     contig: dict[int, bool] = {vid: bool(a.flags.c_contiguous) for vid, a in fixed.items() if hasattr(a, "flags")}
     sizes: dict[int, int] = {}
     uses: list[StepUse] = []
+    pconst = {v.id for v in g.const_values}  # depends on constants and the dim binding only
+    folded: set[int] = set()
     for n in g.nodes:
         o = n.outputs[0]
         shp = _shape(o, env)
         planned = False
+        if n.inputs and all(v.id in pconst for v in n.inputs) and not n.tags & {"random"}:
+            # e.g. the element count a mean's gradient divides by: computed once per binding, here
+            outs = kernels[n.op](xp, n, env)(*[fixed[v.id] for v in n.inputs])
+            for v, a in zip(n.outputs, outs if len(n.outputs) > 1 else (outs,)):
+                fixed[v.id] = a
+                pconst.add(v.id)
+                static.add(v.id)
+                contig[v.id] = bool(getattr(a, "flags", None) is not None and a.flags.c_contiguous)
+            folded.add(n.id)
+            uses.append(StepUse(tuple(v.id for v in n.inputs), (), {}))
+            continue
         if n.op in VIEW_OPS:
             base = n.inputs[0]
             alias[o.id] = base.id
@@ -171,6 +184,8 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             for fn, args, kw in okern[n.id].calls([ref(v) for v in n.inputs], fixed[n.outputs[0].id]):
                 lines.append(em.call(fn, args, kw))
             scratch += okern[n.id].scratch_bytes
+        elif n.id in folded:
+            pass
         elif n.id in views:
             fixed[n.outputs[0].id] = kernels[n.op](xp, n, env)(fixed[n.inputs[0].id])
         else:

@@ -172,4 +172,42 @@ def _cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
     return OutKernel(lambda ins, out: [(ce, (ins[0], ins[1], out), {})], scratch_bytes=picked.nbytes + idx.nbytes)
 
 
-OUT_KERNELS.update({"one_hot": _one_hot, "cross_entropy": _cross_entropy})
+def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
+    x_t, y_t = node.inputs[0], node.inputs[1]
+    if not y_t.dtype.startswith(("int", "uint")) or x_t.ndim != 2 or node.attrs["axis"] not in (-1, 1) \
+            or node.attrs["reduction"] != "mean":
+        return None
+    n, c = shape_of(x_t.type.shape, env)
+    dt = node.outputs[0].dtype
+    rows = xp.arange(n) * c
+    idx = xp.empty(n, "int64")
+    s = xp.empty((n, c), dt)
+    m = xp.empty((n, 1), dt)
+    picked = xp.empty(n, dt)
+    bad = labels_out_of_range(xp, c)
+    rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
+    inv_n = xp.asarray(1.0 / max(n, 1), dtype=dt)
+
+    def sce(x: Any, y: Any, out: Any) -> None:
+        if bad(y):
+            from .kernels import check_labels
+
+            check_labels(xp, y, c, f"softmax_cross_entropy {node.name}")
+        # mean(logsumexp(x) - x[y]) = mean(log(sum(exp(x - m))) - (x - m)[y]), with m the row max
+        rmax(x, axis=1, keepdims=True, out=m)
+        xp.subtract(x, m, out=s)
+        xp.add(rows, y, out=idx)
+        xp.take(s.reshape(-1), idx, out=picked)
+        xp.exp(s, out=s)
+        rsum(s, axis=1, keepdims=True, out=m)
+        xp.log(m, out=m)
+        xp.subtract(m.reshape(-1), picked, out=picked)
+        rsum(picked, axis=None, dtype=dt, out=out)
+        xp.multiply(out, inv_n, out=out)
+
+    return OutKernel(lambda ins, out: [(sce, (ins[0], ins[1], out), {})],
+                     scratch_bytes=s.nbytes + m.nbytes + picked.nbytes + idx.nbytes)
+
+
+OUT_KERNELS.update({"one_hot": _one_hot, "cross_entropy": _cross_entropy,
+                    "softmax_cross_entropy": _softmax_cross_entropy})
