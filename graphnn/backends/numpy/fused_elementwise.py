@@ -10,7 +10,7 @@ from typing import Any
 
 from ...ir.graph import Node
 from .kernels import shape_of
-from .out_kernels import UFUNCS, OutKernel
+from .out_base import UFUNCS, OutKernel
 
 COMPARE = {"greater", "less", "greater_equal", "less_equal", "equal"}
 
