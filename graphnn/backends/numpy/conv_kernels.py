@@ -52,14 +52,14 @@ def _geom(node: Node, kh: int, kw: int) -> tuple[int, int, int, int, int, int]:
     return kh, kw, sh, sw, ph, pw
 
 
-def _out_hw(node: Node, which: int) -> tuple[int, int]:
+def _out_hw(node: Node) -> tuple[int, int]:
     return node.outputs[0].type.shape[2], node.outputs[0].type.shape[3]  # static by the type rule
 
 
 @_register("conv2d")
 def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
-    ho, wo = _out_hw(node, 0)
+    ho, wo = _out_hw(node)
 
     def f(x: Any, w: Any) -> Any:
         cols = windows(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, ho, wo)
@@ -108,7 +108,7 @@ def first_argmax(xp: Any, x: Any, geom: tuple, ho: int, wo: int) -> Any:
 @_register("max_pool2d")
 def _max_pool2d(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _pool_geom(node)
-    ho, wo = _out_hw(node, 0)
+    ho, wo = _out_hw(node)
 
     def f(x: Any) -> Any:
         win = windows(xp, pad_hw(xp, x, ph, pw, float("-inf")), kh, kw, sh, sw, ho, wo)
@@ -135,7 +135,7 @@ def _max_pool2d_grad(xp: Any, node: Node, env: dict) -> Kernel:
 def _max_pool2d_select(xp: Any, node: Node, env: dict) -> Kernel:
     geom = _pool_geom(node)
     kh, kw, sh, sw, ph, pw = geom
-    ho, wo = _out_hw(node, 0)
+    ho, wo = _out_hw(node)
 
     def f(x: Any, z: Any) -> Any:
         idx = first_argmax(xp, x, geom, ho, wo)
