@@ -38,3 +38,8 @@ from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
 from .ir.ops.stochastic import dropout  # noqa: E402
 
 __all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d"]
+
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
