@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nnops_gradcheck import check_vjp
+from .nnops_gradcheck import check_vjp
 
 import graphnn as gn
 from graphnn.ir.ops import conv
