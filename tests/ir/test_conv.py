@@ -153,3 +153,16 @@ def test_max_pool2d_type_errors():
             gn.max_pool2d(gn.input("xi", (1, 1, 4, 4), "int64"), 2)
         assert tuple(gn.max_pool2d(x, 3, 1, 1).shape[1:]) == (3, 8, 8)
         assert tuple(gn.max_pool2d(x, 2).shape[1:]) == (3, 4, 4)
+
+
+def test_check_grad_through_a_small_cnn():
+    # The whole path through gn.grad: conv -> tanh -> pool -> conv (stride 2) -> layer_norm.
+    rng = np.random.default_rng(8)
+
+    def cnn(x, w1, w2):
+        h = gn.max_pool2d(gn.tanh(gn.conv2d(x, w1, padding=1)), 2)
+        return gn.layer_norm(gn.conv2d(h, w2, stride=2, padding=1), axis=1, eps=0.1)
+
+    res = gn.check_grad(cnn, rng.normal(size=(2, 2, 6, 6)), rng.normal(size=(3, 2, 3, 3)),
+                        rng.normal(size=(2, 3, 3, 3)), tol=1e-6)
+    assert set(res.errors) == {"x0", "x1", "x2"}

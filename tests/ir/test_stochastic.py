@@ -14,7 +14,15 @@ def _graph(p: float, seed: int | None = 0, shape=(200, 100), n_layers: int = 1):
     with gn.Graph("drop") as g:
         x = gn.input("x", (None,) + shape[1:], "float64")
         ys = [gn.dropout(x, p, seed=seed) for _ in range(n_layers)]
+        gn.param("w", (), "float64", init=1.0)
     return g, x, ys
+
+
+def _training_step(g: gn.Graph, outputs: dict, mode: str = "train") -> gn.Function:
+    """A function with an update (what an optimizer step has): the mode pass advances the dropout stream."""
+    w = g.param("w")
+    with g:
+        return gn.compile(g, outputs=outputs, updates={w: w * 1.0}, mode=mode)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -34,7 +42,7 @@ def test_train_mode_is_inverted_dropout(p):
 
 def test_masks_change_between_steps_and_are_independent():
     g, x, (y,) = _graph(0.5)
-    f = gn.compile(g, outputs={"y": y})
+    f = _training_step(g, {"y": y})
     X = np.ones((200, 100))
     m1, m2 = f(x=X)["y"] != 0, f(x=X)["y"] != 0
     assert int(g.storage["rng_step"]) == 2
@@ -47,7 +55,7 @@ def test_stream_is_reproducible_from_the_seed():
 
     def run(seed):
         g, x, (y,) = _graph(0.3, seed=seed)
-        f = gn.compile(g, outputs={"y": y})
+        f = _training_step(g, {"y": y})
         return [f(x=X)["y"] for _ in range(3)]
 
     a, b, c = run(7), run(7), run(8)
@@ -64,11 +72,32 @@ def test_two_dropouts_of_one_graph_draw_different_masks():
 
 def test_eval_mode_is_identity_and_does_not_advance_the_stream():
     g, x, (y,) = _graph(0.5)
-    f = gn.compile(g, outputs={"y": y}, mode="eval")
+    f = _training_step(g, {"y": y}, mode="eval")
     X = np.random.default_rng(1).normal(size=(20, 100))
     np.testing.assert_array_equal(f(x=X)["y"], X)
     assert "dropout" not in [n.op for n in f.graph.nodes]
     assert int(g.storage["rng_step"]) == 0
+
+
+def test_a_function_without_updates_is_pure():
+    g, x, (y,) = _graph(0.5)
+    f = gn.compile(g, outputs={"y": y})
+    X = np.ones((20, 100))
+    np.testing.assert_array_equal(f(x=X)["y"], f(x=X)["y"])
+    assert int(g.storage["rng_step"]) == 0
+
+
+def test_check_grad_through_dropout_and_batch_norm_in_train_mode():
+    rng = np.random.default_rng(5)
+
+    def net(x, gamma, beta):
+        rm = gn.state("rm", (3,), "float64", init=0.0)
+        rv = gn.state("rv", (3,), "float64", init=1.0)
+        h = gn.batch_norm(x, gamma, beta, rm, rv, eps=0.1).y
+        return gn.tanh(gn.dropout(h, 0.3, seed=2))
+
+    res = gn.check_grad(net, rng.normal(size=(4, 3, 2, 2)), rng.uniform(0.5, 1.5, 3), rng.normal(size=3), tol=1e-6)
+    assert set(res.errors) == {"x0", "x1", "x2"}
 
 
 def test_gradient_uses_the_forward_mask():
