@@ -51,6 +51,7 @@ class Plan:
     emitter: Emitter | None = field(default=None, repr=False)
     output_refs: dict[str, str] = field(default_factory=dict)
     update_refs: dict[str, str] = field(default_factory=dict)
+    store_regs: list[tuple[str, int]] = field(default_factory=list)
 
     def summary(self) -> str:
         m = self.memory
@@ -177,6 +178,8 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
         return Dyn(reg_of[v.id])
 
     input_regs = [(v.name, ref(v).index) for v in g.inputs]
+    # Parameters not bound at plan time (no storage given) are read from storage on every run.
+    store_regs = [(v.name, ref(v).index) for v in g.params + g.state if v.id not in fixed]
     scratch = 0
     for n in g.nodes:
         lines: list[str] = []
@@ -199,11 +202,11 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}
     update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
     params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
-    run_fast = em.compile_run(steps, input_regs, output_refs, fixed_out, copy_updates, params,
+    run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,
                               bool(g.updates), xp.copyto)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
-                em, output_refs, update_refs)
+                em, output_refs, update_refs, store_regs)
 
 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:
@@ -263,6 +266,8 @@ def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_num
     assert em is not None
     for name, r in plan.input_regs:
         plan.regs[r] = feeds[name]
+    for name, r in plan.store_regs:
+        plan.regs[r] = storage[name]
     with np.errstate(all="ignore"):
         for st in plan.steps:
             if st.run is None:
