@@ -16,8 +16,9 @@ from ..ir.errors import BackendError, FeedError, NumericsError
 from ..ir.graph import Graph, Node
 from ..ir.op_registry import get_op
 from ..ir.types import format_shape
-from ..passes.memory_planning import MemoryPlan, StepUse, lifetimes, plan_memory
+from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
+from .destination import CallContext
 
 # Ops whose plain kernel returns a view of input 0 (taken once at plan time when the input is fixed).
 VIEW_OPS = frozenset({"reshape", "transpose", "slice", "broadcast_to", "identity", "stop_gradient"})
@@ -73,6 +74,10 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     if missing:
         raise BackendError(f"no kernel for op(s) {', '.join(missing)} on this backend")
     out_kernels = out_kernels or {}
+    pids = {v.name: v.id for v in g.params + g.state}
+    # Nodes reading integer values (labels, indices) validate them; they run before any in-place update.
+    nodes = hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
+                          barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
     em = Emitter()
     fixed: dict[int, Any] = {}  # value id -> array known at plan time
     for v in g.params + g.state:
@@ -93,7 +98,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     uses: list[StepUse] = []
     pconst = {v.id for v in g.const_values}  # depends on constants and the dim binding only
     folded: set[int] = set()
-    for n in g.nodes:
+    for n in nodes:
         o = n.outputs[0]
         shp = _shape(o, env)
         planned = False
@@ -131,7 +136,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     # 2. Updates written straight into the parameter where it is no longer read after its new value exists.
     out_ids = {v.id for v in g.outputs.values()}
     last = lifetimes(uses, alias, out_ids)
-    pos = {o.id: k for k, n in enumerate(g.nodes) for o in n.outputs}
+    pos = {o.id: k for k, n in enumerate(nodes) for o in n.outputs}
     external: dict[int, str] = {}
     pvals = {v.name: v for v in g.params + g.state}
     for name, nv in g.updates.items():
@@ -157,7 +162,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
         arenas = [xp.empty(b, dtype=np.uint8) for b in mem.buffer_bytes]
         made: dict[tuple, Any] = {}  # one array object per (buffer, shape, dtype): in-place reads as such
         for vid, b in mem.buffer_of.items():
-            v = next(o for o in g.nodes[pos[vid]].outputs if o.id == vid)
+            v = next(o for o in nodes[pos[vid]].outputs if o.id == vid)
             key = (b, _shape(v, env), v.dtype)
             if key not in made:
                 made[key] = arenas[b][:sizes[vid]].view(v.dtype).reshape(key[1])
@@ -181,12 +186,30 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     # Parameters not bound at plan time (no storage given) are read from storage on every run.
     store_regs = [(v.name, ref(v).index) for v in g.params + g.state if v.id not in fixed]
     scratch = 0
-    for n in g.nodes:
+    shared: dict[tuple, Any] = {}
+
+    def shared_scratch(shape: tuple, dtype: str, k: int) -> Any:
+        key = (tuple(shape), dtype, k)
+        if key not in shared:
+            shared[key] = xp.empty(shape, dtype)
+        return shared[key]
+
+    dies_at = {v: k for v, k in last.items()}
+    for k, n in enumerate(nodes):
         lines: list[str] = []
         if n.id in okern:
-            for fn, args, kw in okern[n.id].calls([ref(v) for v in n.inputs], fixed[n.outputs[0].id]):
+            ok = okern[n.id]
+            ins = [ref(v) for v in n.inputs]
+            if getattr(ok, "takes_context", False):
+                # inputs in planned buffers whose last read (views included) is here may be overwritten
+                clob = frozenset(i for i, v in enumerate(n.inputs) if v.id in sizes and v.id not in alias
+                                 and dies_at.get(v.id) == k and v.id not in live_to_end)
+                calls = ok.calls(ins, fixed[n.outputs[0].id], CallContext(shared_scratch, clob))
+            else:
+                calls = ok.calls(ins, fixed[n.outputs[0].id])
+            for fn, args, kw in calls:
                 lines.append(em.call(fn, args, kw))
-            scratch += okern[n.id].scratch_bytes
+            scratch += ok.scratch_bytes
         elif n.id in folded:
             pass
         elif n.id in views:
@@ -197,6 +220,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             lines.append(em.assign(targets, fn, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1))
         steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs]))
 
+    scratch += sum(a.nbytes for a in shared.values())
     copy_updates = [(name, em.name(ref(nv))) for name, nv in g.updates.items() if nv.id not in external]
     output_refs = {k: em.name(ref(v)) for k, v in g.outputs.items()}
     fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}

@@ -11,7 +11,7 @@ import graphnn as gn
 from graphnn.backends.numpy.fused_elementwise import fused_out_kernel
 from graphnn.ir.serialize import from_json, to_json
 from graphnn.passes.elementwise_fusion import FUSABLE, fuse_elementwise
-from graphnn.backends.numpy.out_base import UFUNCS
+from graphnn.backends.destination import UFUNCS
 
 
 def _bias_relu() -> tuple:

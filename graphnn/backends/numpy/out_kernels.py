@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ...ir.graph import Node
 from .kernels import shape_of
-from .out_base import UFUNCS, OutKernel
+from ..destination import UFUNCS, OutKernel
 
 OUT_KERNELS: dict[str, Callable[[Any, Node, dict], OutKernel | None]] = {}
 

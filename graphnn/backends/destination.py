@@ -19,6 +19,16 @@ class OutKernel:
     calls: Callable[[list[Any], Any], list[Call]]
     inplace: bool = False
     scratch_bytes: int = 0
+    takes_context: bool = False  # calls(ins, out, ctx): ctx.scratch(shape, dtype, k) and ctx.clobber
+
+
+@dataclass
+class CallContext:
+    """What the planner offers a kernel at plan time: plan-wide shared scratch, and the positions of inputs
+    whose buffers die at this node (the kernel may overwrite them)."""
+
+    scratch: Callable[[tuple, str, int], Any]
+    clobber: frozenset[int] = frozenset()
 
 
 UFUNCS = {
