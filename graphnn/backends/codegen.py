@@ -78,6 +78,11 @@ class Emitter:
             body.append(f"    R[{r}] = SV[{name!r}]")
         for st in steps:
             body += ["    " + line for line in st.lines]
+        # Outputs are taken before the parameters are written: an output may be a parameter's old value.
+        outs = []
+        for i, (k, r) in enumerate(outputs.items()):
+            body.append(f"    o{i} = {r}.copy()" if k in fixed_out else f"    o{i} = {r}")
+            outs.append(f"{k!r}: o{i}")
         cp = self.const(copyto, "f")
         msm = __import__("numpy").may_share_memory
         targets = [params[name] for name, _ in copy_updates if name in params]
@@ -94,8 +99,7 @@ class Emitter:
             body.append(f"    {cp}({dst}, {src})")
         if bump or copy_updates:
             body.append("    ST.version += 1")
-        outs = ", ".join(f"{k!r}: {r}.copy()" if k in fixed_out else f"{k!r}: {r}" for k, r in outputs.items())
-        body.append(f"    return {{{outs}}}")
+        body.append(f"    return {{{', '.join(outs)}}}")
         self.source = "\n".join(body)
         return self._compile(self.source, "run")
 

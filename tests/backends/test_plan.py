@@ -219,3 +219,15 @@ def test_without_out_kernels_the_plan_still_runs() -> None:
     got = plan.run_fast({"x": X, "y": Y}, g.storage.values, g.storage)["loss"]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert plan.memory is None and set(OUT_KERNELS) <= set(KERNELS)
+
+
+def test_an_output_that_is_an_updated_parameter_is_its_old_value() -> None:
+    with gn.Graph() as g:
+        x = gn.input("x", ("b", 2))
+        w = gn.param("w", (2,), init=np.array([1.0, 2.0], np.float32))
+        y = gn.sum(x * w)
+    fn = gn.compile(g, {"w": w, "y": y}, {w: w + 1.0})
+    out = fn(x=np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(out["w"], [1.0, 2.0])
+    np.testing.assert_array_equal(g.storage["w"], [2.0, 3.0])
+    assert float(out["y"]) == 9.0
