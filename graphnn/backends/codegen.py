@@ -65,7 +65,7 @@ class Emitter:
     def compile_run(self, steps: list, input_regs: list[tuple[str, int]], store_regs: list[tuple[str, int]],
                     outputs: dict[str, str],
                     fixed_out: set[str], copy_updates: list[tuple[str, str]], params: dict[str, Any],
-                    bump: bool, copyto: Callable[..., Any]) -> Callable[..., Any]:
+                    bump: bool, copyto: Callable[..., Any], msm: Callable[..., bool]) -> Callable[..., Any]:
         """`run(F, SV, ST)`: feeds dict, storage values dict, storage; None if a parameter array was replaced."""
         self.ns["R"] = self.R
         body = ["def run(F, SV, ST):"]
@@ -84,7 +84,6 @@ class Emitter:
             body.append(f"    o{i} = {r}.copy()" if k in fixed_out else f"    o{i} = {r}")
             outs.append(f"{k!r}: o{i}")
         cp = self.const(copyto, "f")
-        msm = __import__("numpy").may_share_memory
         targets = [params[name] for name, _ in copy_updates if name in params]
         srcs = []
         for name, src in copy_updates:
