@@ -22,20 +22,20 @@ if "--threads" in sys.argv:  # every library gets the same thread count, set bef
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
                                    " intra_op_parallelism_threads=1").strip()
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import importlib.util  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import datetime
+import importlib.util
+import platform
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from .cases import CASES, Case, graphnn_runner  # noqa: E402
-from .peers import PEERS, REQUIRES  # noqa: E402
+from .cases import CASES, Case, graphnn_runner
+from .peers import PEERS, REQUIRES
 
 
 @dataclass
@@ -149,16 +149,16 @@ def import_seconds() -> float:
 
 
 def report(results: list[Result], peak: float, peers: list[str], cold: float, load: tuple) -> str:
-    out = [f"# graphnn benchmarks\n",
+    out = ["# graphnn benchmarks\n",
            f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
            f"- machine: {machine()}",
            f"- versions: {versions(peers)}",
            f"- BLAS (threadpoolctl): {blas_info()}; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset",
            f"- NumPy float32 GEMM peak measured in this run: {peak:.0f} GFLOP/s",
-           f"- `python -c 'import graphnn'` cold: {cold:.2f} s (not part of build -> first result); one-time kernel "
-           "cache fill: none (graphnn generates no compiled kernels)",
-           f"- load average (1 min) at start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-           "(a shared machine: compare the interleaved ratios, not absolute times)",
+           (f"- `python -c 'import graphnn'` cold: {cold:.2f} s (not part of build -> first result); one-time "
+            "kernel cache fill: none (graphnn generates no compiled kernels)"),
+           (f"- load average (1 min) at start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+            "cores (a shared machine: compare the interleaved ratios, not absolute times)"),
            f"- threads: {os.environ.get('BENCH_THREADS', 'library defaults')}",
            "- medians of interleaved rounds; ratio = graphnn time / peer time (< 1: graphnn faster)\n"]
     who_all = ["graphnn"] + [p for p in peers]
@@ -221,13 +221,13 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float, lo
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks")
     ap.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
-    ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    ap.add_argument("--cases", default="", help="semicolon-separated substrings of case names (default: all)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     ap.add_argument("--threads", type=int, default=0, help="threads for every library (default: theirs)")
     args = ap.parse_args()
     reps, block = (3, 0.03) if args.quick else (11, 0.08)
     peers = [p for p in PEERS if importlib.util.find_spec(REQUIRES[p]) is not None]
-    cases = [c for c in CASES if not args.cases or c.name in args.cases.split(",")]
+    cases = [c for c in CASES if not args.cases or any(k.strip() in c.name for k in args.cases.split(";"))]
     load = os.getloadavg()
     peak = gemm_peak()
     print(f"NumPy GEMM peak {peak:.0f} GFLOP/s; BLAS: {blas_info()}; peers: {', '.join(peers)}", flush=True)

@@ -6,8 +6,6 @@ would, and the passes turn it into the fused stable op.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 import graphnn as gn

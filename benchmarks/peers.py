@@ -7,7 +7,8 @@ Every peer starts from the same parameters and data (benchmarks/models.py) and r
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

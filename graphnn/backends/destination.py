@@ -6,8 +6,9 @@ Imports nothing from graphnn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 Call = tuple[Callable[..., Any], tuple, dict]  # fn, positional args (arrays or Dyn), keyword args
 

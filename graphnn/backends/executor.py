@@ -7,14 +7,14 @@ Imports graphnn.ir, the memory planner from graphnn.passes, and a backend's kern
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..ir.errors import BackendError, FeedError, NumericsError
 from ..ir.graph import Graph, Node
-from ..ir.op_registry import get_op
 from ..ir.types import format_shape
 from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
@@ -85,7 +85,6 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             fixed[v.id] = storage[v.name]
     for v in g.const_values:
         fixed[v.id] = xp.asarray(g.constants[v.id])
-    input_ids = {v.id for v in g.inputs}
 
     # 1. Decide per node: planned (out kernel into a buffer), view (taken once, of an array known at plan
     # time), or plain (the kernel's fresh result, kept in a register).
@@ -194,7 +193,6 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             shared[key] = xp.empty(shape, dtype)
         return shared[key]
 
-    dies_at = {v: k for v, k in last.items()}
     for k, n in enumerate(nodes):
         lines: list[str] = []
         if n.id in okern:
@@ -203,7 +201,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             if getattr(ok, "takes_context", False):
                 # inputs in planned buffers whose last read (views included) is here may be overwritten
                 clob = frozenset(i for i, v in enumerate(n.inputs) if v.id in sizes and v.id not in alias
-                                 and dies_at.get(v.id) == k and v.id not in live_to_end)
+                                 and last.get(v.id) == k and v.id not in live_to_end)
                 calls = ok.calls(ins, fixed[n.outputs[0].id], CallContext(shared_scratch, clob))
             else:
                 calls = ok.calls(ins, fixed[n.outputs[0].id])
@@ -312,6 +310,3 @@ def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_num
     news = {k: em.value(r) for k, r in plan.update_refs.items()}
     return outs, news
 
-
-def is_elementwise(op: str) -> bool:
-    return get_op(op).elementwise

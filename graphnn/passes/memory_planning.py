@@ -7,8 +7,9 @@ keep their base alive. Pure bookkeeping on ids and sizes, so every backend uses 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 
 @dataclass

@@ -130,7 +130,7 @@ def test_in_place_updates_equal_out_of_place() -> None:
         X, Y = rng.standard_normal((b, 6)).astype(np.float32), rng.integers(0, 3, b)
         plan_fast = fast.plan_for({d: b for d in fast._dims})
         plan_slow = slow.plan_for({d: b for d in slow._dims}, inplace=False)
-        assert not plan_slow.copy_updates == [] and len(plan_fast.copy_updates) < len(plan_slow.copy_updates)
+        assert plan_slow.copy_updates and len(plan_fast.copy_updates) < len(plan_slow.copy_updates)
         a = fast(x=X, y=Y)["loss"]
         arrays = {"x": X, "y": Y}
         c = slow._run_observed(arrays, {d: b for d in slow._dims})["loss"]
@@ -163,7 +163,7 @@ def test_outputs_are_not_overwritten_by_later_calls() -> None:
 
 
 def test_replacing_a_parameter_array_is_seen() -> None:
-    g, loss, ups = _mlp()
+    g, loss, _ = _mlp()
     fn = gn.compile(g, {"loss": loss})
     X, Y = np.ones((3, 6), np.float32), np.zeros(3, np.int64)
     a = fn(x=X, y=Y)["loss"]
@@ -210,7 +210,7 @@ def test_profile_shares_cover_the_step_and_leave_parameters() -> None:
 
 
 def test_without_out_kernels_the_plan_still_runs() -> None:
-    g, loss, ups = _mlp()
+    g, loss, _ = _mlp()
     fn = gn.compile(g, {"loss": loss})
     X, Y = np.ones((3, 6), np.float32), np.zeros(3, np.int64)
     want = fn(x=X, y=Y)["loss"]

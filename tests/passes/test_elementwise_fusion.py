@@ -8,10 +8,10 @@ import json
 import numpy as np
 
 import graphnn as gn
+from graphnn.backends.destination import UFUNCS
 from graphnn.backends.numpy.fused_elementwise import fused_out_kernel
 from graphnn.ir.serialize import from_json, to_json
 from graphnn.passes.elementwise_fusion import FUSABLE, fuse_elementwise
-from graphnn.backends.destination import UFUNCS
 
 
 def _bias_relu() -> tuple:

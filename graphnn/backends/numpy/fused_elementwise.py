@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.graph import Node
-from .kernels import shape_of
 from ..destination import UFUNCS, OutKernel
+from .kernels import shape_of
 
 COMPARE = {"greater", "less", "greater_equal", "less_equal", "equal"}
 

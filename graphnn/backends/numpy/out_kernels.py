@@ -7,11 +7,12 @@ Written against `xp`; CuPy ufuncs take `out=` too, so the CuPy backend can reuse
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...ir.graph import Node
-from .kernels import shape_of
 from ..destination import UFUNCS, OutKernel
+from .kernels import shape_of
 
 OUT_KERNELS: dict[str, Callable[[Any, Node, dict], OutKernel | None]] = {}
 

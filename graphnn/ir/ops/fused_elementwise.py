@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GraphError
-from ..op import InferCtx, Op, REQUIRED
+from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType
 
 OPS: list[Op] = []
