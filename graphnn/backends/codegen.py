@@ -37,9 +37,10 @@ class Emitter:
     def name(self, x: Any) -> str:
         if isinstance(x, Dyn):
             return f"R[{x.index}]"
-        if x is None or isinstance(x, (bool, int, float, str)):
+        # Exact builtin types only: a NumPy scalar is a float subclass whose repr is not valid here.
+        if x is None or type(x) in (bool, int, float, str):
             return repr(x)
-        if isinstance(x, tuple) and all(isinstance(i, (int, type(None))) for i in x):
+        if type(x) is tuple and all(i is None or type(i) is int for i in x):
             return repr(x)
         return self.const(x)
 

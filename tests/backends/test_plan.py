@@ -254,3 +254,14 @@ def test_momentum_state_and_parameter_updated_in_place_match_numpy() -> None:
         W = W - 0.1 * M
         np.testing.assert_allclose(g.storage["m"], M, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(g.storage["w"], W, rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_scalars_are_bound_as_objects_in_generated_code() -> None:
+    # a kernel folded at plan time may return a NumPy scalar (a float subclass whose repr is not valid source)
+    from graphnn.backends.codegen import Emitter
+
+    em = Emitter()
+    out = np.zeros(2)
+    line = em.call(np.add, (np.ones(2), np.float64(0.5)), {"out": out})
+    exec(line, em.ns)
+    np.testing.assert_array_equal(out, [1.5, 1.5])
