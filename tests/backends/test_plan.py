@@ -58,10 +58,10 @@ def _build(prog: list, outs: list, upd: list, w: np.ndarray, c: np.ndarray) -> t
             else:  # a reduction broadcast back: keeps a short-lived small value in the mix
                 vals.append(vals[op[1]] - gn.sum(vals[op[1]], axis=1, keepdims=True))
         updates = {}
-        for i in upd[:1]:
-            updates[W] = W - 0.1 * (gn.transpose(vals[i]) @ vals[i])
+        for i in upd[:1]:  # tanh keeps the parameters bounded, so float32 never overflows over the calls
+            updates[W] = W - 0.05 * (gn.transpose(gn.tanh(vals[i])) @ gn.tanh(vals[i]))
         for i in upd[1:]:
-            updates[C] = C + 0.5 * gn.sum(vals[i], axis=0)
+            updates[C] = C + 0.5 * gn.sum(gn.tanh(vals[i]), axis=0)
         outputs = {f"o{i}": vals[i] for i in outs}
         if not outputs and not updates:
             outputs = {"o0": vals[-1]}
@@ -81,8 +81,8 @@ def _numpy(prog: list, outs: list, upd: list, x0: np.ndarray, x1: np.ndarray, w:
             vals.append(vals[op[1]] + c)
         else:
             vals.append(vals[op[1]] - vals[op[1]].sum(1, keepdims=True))
-    new_w = w - 0.1 * (vals[upd[0]].T @ vals[upd[0]]) if upd[:1] else w
-    new_c = c + 0.5 * vals[upd[1]].sum(0) if upd[1:] else c
+    new_w = w - 0.05 * (np.tanh(vals[upd[0]]).T @ np.tanh(vals[upd[0]])) if upd[:1] else w
+    new_c = c + 0.5 * np.tanh(vals[upd[1]]).sum(0) if upd[1:] else c
     return {f"o{i}": vals[i] for i in outs}, new_w, new_c
 
 
@@ -100,8 +100,9 @@ def test_planned_runs_equal_numpy_on_random_graphs(p: list, batches: list, fuse:
         x0, x1 = rng.standard_normal((b, D)).astype(np.float32), rng.standard_normal((b, D)).astype(np.float32)
         got = fn(x0=x0, x1=x1)
         want, ref_w, ref_c = _numpy(prog, outs, upd, x0.astype(np.float64), x1.astype(np.float64), ref_w, ref_c)
-        for k in got:
-            np.testing.assert_allclose(got[k], want[k], rtol=2e-3, atol=2e-3, err_msg=k)
+        for k in got:  # relative to each output's scale: chains of matmuls reach large magnitudes
+            scale = max(1.0, float(np.abs(want[k]).max()))
+            np.testing.assert_allclose(got[k], want[k], rtol=2e-3, atol=2e-3 * scale, err_msg=k)
         np.testing.assert_allclose(g.storage["w"], ref_w, rtol=2e-3, atol=2e-3)
         np.testing.assert_allclose(g.storage["c"], ref_c, rtol=2e-3, atol=2e-3)
 
