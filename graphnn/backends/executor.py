@@ -53,6 +53,7 @@ class Plan:
     output_refs: dict[str, str] = field(default_factory=dict)
     update_refs: dict[str, str] = field(default_factory=dict)
     store_regs: list[tuple[str, int]] = field(default_factory=list)
+    bound: dict[str, Any] = field(default_factory=dict)  # parameter/state arrays the code was built on
 
     def summary(self) -> str:
         m = self.memory
@@ -228,7 +229,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
                               bool(g.updates), xp.copyto, xp.may_share_memory)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
-                em, output_refs, update_refs, store_regs)
+                em, output_refs, update_refs, store_regs, params)
 
 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:

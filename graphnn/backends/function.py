@@ -89,10 +89,26 @@ class Function:
             plan = self.plan_for(dict(zip(self._dims, dims)))
         with np.errstate(all="ignore"):
             out = plan.run_fast(feeds, self.backend.storage_view(self.storage), self.storage)
-        if out is None:  # a parameter array was replaced in storage: rebuild against the new arrays
-            self._plans.clear()
+        if out is None:  # a parameter array was replaced in storage (e.g. a new learning rate)
+            self._rebind(plan)
             return self._call_checked(feeds)
         return out
+
+    def _rebind(self, plan: Plan) -> None:
+        """Storage got a new array for a parameter or state the plans are built on: same shape and dtype ->
+        its values go into the plan's array, which goes back into storage (no recompile); otherwise rebuild."""
+        sv = self.backend.storage_view(self.storage)
+        for name, bound in plan.bound.items():
+            new = sv.get(name)
+            if new is bound:
+                continue
+            if new is not None and getattr(new, "shape", None) == bound.shape and getattr(new, "dtype", None) == bound.dtype:
+                self.backend.xp.copyto(bound, self.backend.xp.asarray(new))
+                sv[name] = bound
+                self.storage.version += 1
+            else:
+                self._plans.clear()
+                return
 
     def _call_checked(self, feeds: dict[str, Any]) -> dict[str, Any]:
         arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
@@ -102,7 +118,7 @@ class Function:
         with np.errstate(all="ignore"):
             out = plan.run_fast(arrays, self.backend.storage_view(self.storage), self.storage)
         if out is None:
-            self._plans.clear()
+            self._rebind(plan)
             plan = self.plan_for(env)
             with np.errstate(all="ignore"):
                 out = plan.run_fast(arrays, self.backend.storage_view(self.storage), self.storage)
