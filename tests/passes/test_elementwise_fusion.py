@@ -33,6 +33,7 @@ def test_bias_add_relu_and_tail_become_one_node_with_provenance() -> None:
     assert len(fused) == 1 and [s[0] for s in fused[0].attrs["body"]] == ["add", "relu", "mul", "sub"]
     assert len(f.nodes) == n_before - 3
     assert "fused" in fused[0].tags and len(fused[0].prov.derived_from) == 4
+    assert fused[0].prov.locations == g.producer[out.id].prov.locations  # the root's line
     assert fused[0].outputs[0].id == out.id  # consumers and outputs keep their value
     json.dumps(fused[0].attrs["body"])  # the body is JSON-shaped
     gn.verify(f)
