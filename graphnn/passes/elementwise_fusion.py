@@ -36,7 +36,7 @@ def _mask_from_relu_output(g: Graph) -> None:
         if relus:
             n.inputs = (relus[0].outputs[0], n.inputs[1])
             g.meta.setdefault("fired", []).append({"pattern": "relu_mask_from_output", "node": n.name,
-                                                   "location": n.location})
+                                                   "location": n.location, "pass": "fuse_elementwise"})
 
 
 def fuse_elementwise(g: Graph) -> Graph:
@@ -52,8 +52,9 @@ def fuse_elementwise(g: Graph) -> Graph:
         members: list[Node] = []
         for v in n.inputs:
             p = g.producer.get(v.id)
+            # forward and backward nodes are not mixed in one chain, so every fused node is one or the other
             if (p is not None and p.id in owner and len(users.get(v.id, ())) == 1 and v.id not in pinned
-                    and owner[p.id] in group):
+                    and owner[p.id] in group and ("backward" in p.tags) == ("backward" in n.tags)):
                 members.extend(group.pop(owner[p.id]))
         members.append(n)
         members.sort(key=lambda m: g.nodes.index(m))
@@ -70,7 +71,7 @@ def fuse_elementwise(g: Graph) -> Graph:
         replace[root_id] = fused
         drop.update(m.id for m in members if m.id != root_id)
         fired.append({"pattern": "fuse_elementwise", "node": fused.name, "location": fused.location,
-                      "ops": [m.op for m in members]})
+                      "ops": [m.op for m in members], "pass": "fuse_elementwise"})
     if replace:
         g.nodes = [replace.get(n.id, n) for n in g.nodes if n.id not in drop]
         for n in replace.values():
