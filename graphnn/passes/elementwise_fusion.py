@@ -101,11 +101,11 @@ def _make_fused(g: Graph, members: list[Node]) -> Node:
     op = get_op("fused_elementwise")
     out_t = op.infer(InferCtx(g, op.name), [v.type for v in inputs], attrs)[0]
     assert out_t == root.outputs[0].type, (out_t, root.outputs[0].type)
-    # Derived from its members (the direct derivation; each member's own provenance is in the pass record's
-    # `before` graph); it reports the root's user line, as the value it computes is the root's.
+    # The value is the root's, so the node reports the root's user line and origin, and lists its members
+    # (each member's own provenance is in the pass record's `before` graph).
     merged = Provenance().merge(*[m.prov for m in members])
-    prov = Provenance(root.prov.locations, merged.labels, frozenset(m.id for m in members),
-                      merged.passes + ("fuse_elementwise",))
+    prov = Provenance(root.prov.locations, merged.labels,
+                      root.prov.derived_from | frozenset(m.id for m in members), merged.passes + ("fuse_elementwise",))
     tags = frozenset().union(*[m.tags for m in members]) | {"fused"}
     name = g.unique_name("fused/" + "+".join(m.op for m in members)[:60])
     # The fused node keeps the root's output value, so consumers, outputs and updates need no rewiring.

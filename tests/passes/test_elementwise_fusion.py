@@ -28,11 +28,12 @@ def test_bias_add_relu_and_tail_become_one_node_with_provenance() -> None:
     g, out = _bias_relu()
     g.outputs = {"o": out}
     n_before = len(g.nodes)
+    ids_before = [n.id for n in g.nodes if n.op != "matmul"]
     f = fuse_elementwise(g.copy())
     fused = [n for n in f.nodes if n.op == "fused_elementwise"]
     assert len(fused) == 1 and [s[0] for s in fused[0].attrs["body"]] == ["add", "relu", "mul", "sub"]
     assert len(f.nodes) == n_before - 3
-    assert "fused" in fused[0].tags and len(fused[0].prov.derived_from) == 4
+    assert "fused" in fused[0].tags and {m for m in fused[0].prov.derived_from} >= set(ids_before)
     assert fused[0].prov.locations == g.producer[out.id].prov.locations  # the root's line
     assert fused[0].outputs[0].id == out.id  # consumers and outputs keep their value
     json.dumps(fused[0].attrs["body"])  # the body is JSON-shaped
