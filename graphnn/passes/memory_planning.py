@@ -126,8 +126,14 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
         p = updates[u.outputs[0].id]
         made = {v.id for v in u.inputs}
         at = max((k for k, n in enumerate(order) if n in checks), default=-1)
+        outs = {o.id for o in u.outputs}
+        first_use = len(order)
         for k, n in enumerate(order):
             if any(o.id in made for o in n.outputs) or any(root.get(v.id, v.id) == p for v in n.inputs):
                 at = max(at, k)
+            if first_use == len(order) and any(v.id in outs for v in n.inputs):
+                first_use = k
+        if at >= first_use:  # something reads both the old and the new value (a monitor): keep the order
+            return list(nodes)
         order.insert(at + 1, u)
     return order

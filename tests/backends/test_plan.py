@@ -266,3 +266,18 @@ def test_numpy_scalars_are_bound_as_objects_in_generated_code() -> None:
     line = em.call(np.add, (np.ones(2), np.float64(0.5)), {"out": out})
     exec(line, em.ns)
     np.testing.assert_array_equal(out, [1.5, 1.5])
+
+
+def test_a_node_reading_old_and_new_parameter_values_sees_both() -> None:
+    # an update-size monitor: |w_new - w| needs the old w after w_new exists, so w is not updated in place early
+    with gn.Graph() as g:
+        x = gn.input("x", ("b", 2))
+        w = gn.param("w", (2,), init=np.array([1.0, -1.0], np.float32))
+        loss = gn.sum(x * w)
+        (gw,) = gn.grad(loss, [w])
+        w_new = w - 0.5 * gw
+        step = gn.sum(gn.abs(w_new - w))
+    fn = gn.compile(g, {"loss": loss, "step": step}, {w: w_new})
+    out = fn(x=np.ones((3, 2), np.float32))
+    assert float(out["step"]) == 3.0  # each coordinate moves by 0.5 * 3
+    np.testing.assert_array_equal(g.storage["w"], [-0.5, -2.5])
