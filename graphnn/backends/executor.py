@@ -131,7 +131,10 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
         share: dict[int, tuple[int, ...]] = {}
         if planned and okern[n.id].inplace:
             share[o.id] = tuple(v.id for v in n.inputs if v.type == o.type)
-        uses.append(StepUse(tuple(v.id for v in n.inputs), (o.id,) if planned else (), share))
+        pins = None
+        if not planned and n.id not in views:  # e.g. `cond` returning its input: keep the inputs alive
+            pins = (tuple(v.id for v in n.outputs), tuple(v.id for v in n.inputs))
+        uses.append(StepUse(tuple(v.id for v in n.inputs), (o.id,) if planned else (), share, pins))
 
     # 2. Updates written straight into the parameter where it is no longer read after its new value exists.
     out_ids = {v.id for v in g.outputs.values()}

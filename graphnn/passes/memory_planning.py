@@ -19,6 +19,8 @@ class StepUse:
     reads: tuple[int, ...]  # value ids
     writes: tuple[int, ...]  # planned value ids (need a buffer)
     may_share: dict[int, tuple[int, ...]] = field(default_factory=dict)  # output id -> inputs it may overwrite
+    # A kernel the planner knows nothing about may return (a view of) an input: its outputs pin its inputs.
+    pins: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # (output ids, input ids)
 
 
 @dataclass
@@ -51,6 +53,14 @@ def lifetimes(steps: Sequence[StepUse], alias: dict[int, int], live_to_end: set[
     end = len(steps)
     for v in live_to_end:
         last[root(v)] = end
+    for st in reversed(steps):  # reversed: a pinned output may itself be pinned by a later step
+        if st.pins:
+            outs, ins = st.pins
+            until = max((last.get(root(o), -1) for o in outs), default=-1)
+            for i in ins:
+                r = root(i)
+                if until > last.get(r, -1):
+                    last[r] = until
     return last
 
 

@@ -281,3 +281,23 @@ def test_a_node_reading_old_and_new_parameter_values_sees_both() -> None:
     out = fn(x=np.ones((3, 2), np.float32))
     assert float(out["step"]) == 3.0  # each coordinate moves by 0.5 * 3
     np.testing.assert_array_equal(g.storage["w"], [-0.5, -2.5])
+
+
+def test_a_plain_kernel_returning_its_input_keeps_that_buffer_alive() -> None:
+    # a kernel the planner knows nothing about may hand back its input; its buffer must not be reused meanwhile
+    from graphnn.backends.numpy.backend import NumpyBackend
+
+    class Passthrough(NumpyBackend):
+        kernels = dict(KERNELS, tanh=lambda xp, node, env: (lambda a: a))  # "tanh" returns its input as is
+        out_kernels = {k: v for k, v in OUT_KERNELS.items() if k != "tanh"}
+
+    with gn.Graph() as g:
+        x = gn.input("x", ("b", 3))
+        a = x * 2.0  # planned buffer
+        t = gn.tanh(a)  # plain kernel: aliases a's buffer
+        b = x + 5.0  # planned: must not land in a's buffer while t is alive
+        out = t * b
+    fn = gn.compile(g, {"o": out}, passes="none")
+    fn.backend = Passthrough()
+    X = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(fn(x=X)["o"], (2 * X) * (X + 5))
