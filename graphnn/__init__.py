@@ -30,3 +30,8 @@ __all__ = [
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
+
+# ---- onnx: export/import (gn.onnx.export, gn.onnx.load) ----
+from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere still means the onnx package
+
+__all__ += ["onnx"]
