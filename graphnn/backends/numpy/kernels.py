@@ -264,3 +264,7 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
         return reduce_loss(xp, per, red, dt)
 
     return f
+
+
+# Kernels of ops with subgraphs live in a sibling module (they run plans of their own).
+from . import control_flow  # noqa: E402,F401  (registers "cond" in KERNELS)
