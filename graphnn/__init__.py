@@ -30,3 +30,11 @@ __all__ = [
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
+
+# ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
+from .eager import EagerTensor, eager, tensor  # noqa: E402
+from .eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
+from .ir.ops.control_flow import cond  # noqa: E402
+from .trace import TracedFunction, function, trace  # noqa: E402
+
+__all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
