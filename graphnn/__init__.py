@@ -31,6 +31,11 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
+
 # ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
 from .eager import EagerTensor, eager, tensor  # noqa: E402
 from .eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
