@@ -31,6 +31,19 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
+
+# ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
+from .eager import EagerTensor, eager, tensor  # noqa: E402
+from .eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
+from .ir.ops.control_flow import cond  # noqa: E402
+from .trace import TracedFunction, function, trace  # noqa: E402
+
+__all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
+
 # ---- onnx: export/import (gn.onnx.export, gn.onnx.load) ----
 from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere still means the onnx package
 

@@ -20,6 +20,11 @@ _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Set by the eager/trace layers: called before a node is made, may return outputs to use instead.
 apply_hooks: list[Callable[..., Any]] = []
+# Consulted by param/state before declaring one: hook(kind, name, shape, dtype, init, trainable) -> value or None
+# (eager mode answers with a real array parameter).
+leaf_hooks: list[Callable[..., Any]] = []
+# Names of the functions being traced (gn.trace, gn.cond branches), innermost last; used in messages.
+trace_stack: list[str] = []
 
 
 def user_location(skip_pkg: bool = True) -> str:
@@ -77,6 +82,10 @@ def _materialize(name: str, shape: tuple, dtype: str, init: Any, g: Graph) -> np
 
 def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
     """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
+    for hook in leaf_hooks:
+        res = hook("param", name, shape, dtype, init, trainable)
+        if res is not None:
+            return res
     g = _current("gn.param")
     dtype = normalize_dtype(dtype)
     shape = _user_shape(shape)
@@ -90,6 +99,10 @@ def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = N
 
 def state(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = 0.0) -> Value:
     """Declare non-trainable state (optimizer slots, running statistics), updated through `updates=`."""
+    for hook in leaf_hooks:
+        res = hook("state", name, shape, dtype, init, False)
+        if res is not None:
+            return res
     g = _current("gn.state")
     dtype = normalize_dtype(dtype)
     shape = _user_shape(shape)
@@ -184,10 +197,13 @@ def apply1(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = N
 
 
 def value_as_bool(v: Value) -> bool:
+    loc = user_location()
+    where = f"while tracing {trace_stack[-1]}, " if trace_stack else ""
     raise TraceError(
-        f"the truth value of graph value {v.name} ({v.type}) is not known while building a static graph "
-        f"(at {user_location()}); use gn.where(cond, a, b) for elementwise choice or gn.cond(pred, f, g) "
-        "for branching"
+        f"{where}{loc} uses the data of graph value {v.name} ({v.type}) in Python control flow "
+        "(if/while/and/or/bool()), but a static graph knows only its type, not its value. "
+        "Use gn.where(cond, a, b) for an elementwise choice, or gn.cond(pred, true_fn, false_fn, *operands) "
+        "to branch inside the graph"
     )
 
 

@@ -123,6 +123,16 @@ CASES: list[Case] = [
          lambda p, q: (p * (np.log(p) - np.log(q))).sum(-1).mean()),
 ]
 
+# control flow (issue 10): both branches are traced; the predicate picks one at run time
+CASES += [
+    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
+         lambda a, b: gn.cond(gn.sum(a) > 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
+         lambda a, b: np.tanh(a) * b, "then"),
+    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
+         lambda a, b: gn.cond(gn.sum(a) < 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
+         lambda a, b: a - b, "else"),
+]
+
 # Ops that never reach a backend: they are expanded by a pass before lowering.
 LOWERED_BY_PASSES = {"grad": "expanded by the autodiff pass"}
 

@@ -153,6 +153,19 @@ def _slice(xp: Any, node: Node, env: dict) -> Kernel:
     return lambda x: x[idx]
 
 
+@kernel("unslice")
+def _unslice(xp: Any, node: Node, env: dict) -> Kernel:
+    idx = index_tuple(node.attrs["index"])
+    shape, dt = shape_of(node.outputs[0].type.shape, env), node.outputs[0].dtype
+
+    def f(x: Any) -> Any:
+        out = xp.zeros(shape, dtype=dt)
+        out[idx] = x
+        return out
+
+    return f
+
+
 @kernel("broadcast_to")
 def _broadcast_to(xp: Any, node: Node, env: dict) -> Kernel:
     shape = shape_of(node.outputs[0].type.shape, env)
@@ -264,3 +277,7 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
         return reduce_loss(xp, per, red, dt)
 
     return f
+
+
+# Kernels of ops with subgraphs live in a sibling module (they run plans of their own).
+from . import control_flow  # noqa: E402,F401  (registers "cond" in KERNELS)

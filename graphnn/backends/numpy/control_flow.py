@@ -1,0 +1,36 @@
+"""NumPy kernel of `cond`: run the taken branch's subgraph through the shared planner (one plan per branch
+and input shapes, built on first use).
+
+Imports graphnn.ir, the executor and the NumPy kernel table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...ir import subgraph
+from ...ir.graph import Node
+from ..executor import Plan, bind_feeds, build_plan, run_plan
+from .kernels import KERNELS, Kernel, kernel
+
+
+@kernel("cond")
+def _cond(xp: Any, node: Node, env: dict) -> Kernel:
+    branches = [subgraph.decode(s) for s in node.attrs["subgraph"]]
+    plans: dict[tuple, Plan] = {}
+    n_out = len(node.outputs)
+
+    def run(pred: Any, *args: Any) -> Any:
+        k = 0 if bool(pred) else 1
+        g = branches[k]
+        feeds = {v.name: a for v, a in zip(g.inputs, args)}
+        key = (k, *(a.shape for a in args))
+        plan = plans.get(key)
+        if plan is None:
+            _, benv = bind_feeds(g, feeds, lambda a, dt: a)
+            plan = plans[key] = build_plan(g, xp, KERNELS, benv)
+        outs, _ = run_plan(plan, xp, feeds, {})
+        res = tuple(outs[name] for name in g.outputs)
+        return res if n_out > 1 else res[0]
+
+    return run
