@@ -281,3 +281,10 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
 
 # Kernels of ops with subgraphs live in a sibling module (they run plans of their own).
 from . import control_flow  # noqa: E402,F401  (registers "cond" in KERNELS)
+
+# ---- conv/pool, norms, dropout: sibling modules, merged explicitly ---------------------------------
+from .conv_kernels import CONV_KERNELS  # noqa: E402 - after KERNELS exists; the modules import nothing from here
+from .norm_kernels import NORM_KERNELS  # noqa: E402
+
+KERNELS.update(CONV_KERNELS)
+KERNELS.update(NORM_KERNELS)
