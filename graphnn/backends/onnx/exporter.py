@@ -22,6 +22,7 @@ from .parity import max_difference, random_feeds, run_graph, run_onnxruntime
 from .preflight import Finding, PreflightReport, preflight
 
 DEFAULT_OPSET = 17
+PRODUCER_VERSION = "0.1.0"  # graphnn's version (backends may not import the top-level package)
 
 
 @dataclass
@@ -88,7 +89,9 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     dims = dim_names(g)
     e = Emitter(g, opset, names, dims)
     inits = [numpy_helper.from_array(np.asarray(g.storage[v.name]), names[v.id]) for v in g.params + g.state]
-    inits += [numpy_helper.from_array(np.asarray(g.constants[v.id]), names[v.id]) for v in g.const_values]
+    # The value's type is the truth about its shape (older builders stored 0-d constants as shape (1,)).
+    inits += [numpy_helper.from_array(np.asarray(g.constants[v.id]).reshape(v.type.shape), names[v.id])
+              for v in g.const_values]
     for n in g.nodes:
         e.current = n
         LOWERINGS[n.op].fn(e, n, [names[v.id] for v in n.inputs], [names[v.id] for v in n.outputs])
@@ -104,9 +107,7 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="graphnn",
                               ir_version=helper.find_min_ir_version_for(opsets))
-    from ... import __version__
-
-    model.producer_version = __version__
+    model.producer_version = PRODUCER_VERSION
     anon = {k: v for k, v in dims.items() if k != v}
     if anon:
         helper.set_model_props(model, {"graphnn.dim_names": ", ".join(f"{v}={k}" for k, v in anon.items())})

@@ -12,7 +12,7 @@ from ...ir.graph import Node
 from ...ir.ops.reduction import norm_axes
 from .emitter import INT64_MAX, INT64_MIN, Emitter, Lowering, onnx_dtype, table_decorator
 from .lowering_losses import LOSS_LOWERINGS
-from .lowering_nn import NN_LOWERINGS, NN_UNSUPPORTED
+from .lowering_nn import LOWERINGS_FOR_BRANCHES, NN_LOWERINGS, NN_UNSUPPORTED
 
 LOWERINGS: dict[str, Lowering] = {}
 UNSUPPORTED: dict[str, str] = {
@@ -175,3 +175,4 @@ def _maxout(e: Emitter, n: Node, ins: list, outs: list) -> None:
 LOWERINGS.update(LOSS_LOWERINGS)
 LOWERINGS.update(NN_LOWERINGS)
 UNSUPPORTED.update(NN_UNSUPPORTED)
+LOWERINGS_FOR_BRANCHES.update(LOWERINGS)

@@ -68,7 +68,8 @@ def run_onnxruntime(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.nd
 
 
 def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[float, float]:
-    """(max absolute, max relative) difference over all outputs; NaN in the same places counts as equal."""
+    """(max absolute, max relative) difference over all outputs, relative meaning |a - b| / max(|b|, 1)
+    (relative for large values, absolute below 1); NaN or inf in the same places count as equal."""
     abs_d = rel_d = 0.0
     for k in a:
         x, y = np.asarray(a[k], dtype=np.float64), np.asarray(b[k], dtype=np.float64)
@@ -79,5 +80,5 @@ def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[
         d = np.where(both_nan | same_inf, 0.0, np.abs(x - y))
         if d.size:
             abs_d = max(abs_d, float(np.nanmax(np.where(np.isnan(d), np.inf, d))))
-            rel_d = max(rel_d, float(np.max(d / np.maximum(np.abs(y), 1e-6))))
+            rel_d = max(rel_d, float(np.max(d / np.maximum(np.nan_to_num(np.abs(y)), 1.0))))
     return abs_d, rel_d

@@ -24,9 +24,9 @@ def _training_reason(n: Node) -> str | None:
     """Why `n` computes something only training needs (None if it is fine in an inference model)."""
     if n.op in LOSS_HEADS:
         return "a loss head: it needs labels/targets, which a deployed model does not have"
-    if n.op == "dropout" and n.attrs.get("training", n.attrs.get("mode", "train")) not in (False, "eval"):
-        return "active dropout (training mode): eval-mode export should have removed it"
-    if n.op == "batch_norm" and n.attrs.get("training", n.attrs.get("mode", "eval")) in (True, "train"):
+    if n.op == "dropout":  # the eval-mode pass removes every dropout; one left here is active
+        return "active dropout (training mode): an eval-mode export drops it"
+    if n.op == "batch_norm_train":
         return "batch norm with batch statistics (training mode); eval mode uses the running statistics"
     if "backward" in n.tags or "update" in n.tags:
         return f"a {'backward' if 'backward' in n.tags else 'update'} node"
