@@ -124,13 +124,14 @@ class Emitter:
         return name
 
     def const(self, value: Any, dtype: str, hint: str = "const") -> str:
-        """An initializer holding `value` (deduplicated by dtype, shape and bytes)."""
+        """A Constant node holding `value` (deduplicated by dtype, shape and bytes); initializers are kept
+        for parameters and state, so an importer can tell trained values from literals."""
         arr = np.asarray(value, dtype=dtype)
         key = (arr.dtype.str, arr.shape, arr.tobytes())
         if key not in self._consts:
-            name = self.fresh(hint)
-            self.initializers.append(numpy_helper.from_array(arr, name))
-            self._consts[key] = name
+            saved, self.current = self.current, None  # shared by later nodes: not one node's doing
+            self._consts[key] = self.emit("Constant", [], [self.fresh(hint)], value=numpy_helper.from_array(arr))[0]
+            self.current = saved
         return self._consts[key]
 
     def i64(self, values: Sequence[int], hint: str = "shape") -> str:

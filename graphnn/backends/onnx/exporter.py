@@ -89,9 +89,10 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     dims = dim_names(g)
     e = Emitter(g, opset, names, dims)
     inits = [numpy_helper.from_array(np.asarray(g.storage[v.name]), names[v.id]) for v in g.params + g.state]
-    # The value's type is the truth about its shape (older builders stored 0-d constants as shape (1,)).
-    inits += [numpy_helper.from_array(np.asarray(g.constants[v.id]).reshape(v.type.shape), names[v.id])
-              for v in g.const_values]
+    for v in g.const_values:  # literals become Constant nodes; initializers are the trained values only
+        # The value's type is the truth about its shape (older builders stored 0-d constants as shape (1,)).
+        arr = np.asarray(g.constants[v.id]).reshape(v.type.shape)
+        e.emit("Constant", [], [names[v.id]], value=numpy_helper.from_array(arr))
     for n in g.nodes:
         e.current = n
         LOWERINGS[n.op].fn(e, n, [names[v.id] for v in n.inputs], [names[v.id] for v in n.outputs])

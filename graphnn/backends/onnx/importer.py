@@ -67,9 +67,10 @@ class Importer:
             arr = self.const(name)
             assert arr is not None
             dt = _dtype(self.initializers[name].data_type, f"initializer {name}")
+            self.g.names.discard(name)  # reserved in load() so that no auto-named value takes it
             v = builder.param(name, arr.shape, dt, init=arr, trainable=dt.startswith("float"))
         elif name in self.static:
-            v = builder.constant(self.static[name], name=name, graph=self.g)
+            v = builder.constant(self.static[name], name=name, graph=Graph.current() or self.g)
         else:
             raise GraphError(f"node {self.node_name} reads {name!r}, which no input, initializer or node defines")
         self.vals[name] = v
@@ -80,17 +81,50 @@ class Importer:
         return builder.apply1(op, inputs, attrs or {}, name=out)
 
 
-def unsupported_ops(model: onnx.ModelProto) -> list[str]:
-    """'OpType (node name)' for every node graphnn cannot express."""
+def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
+    """'OpType (node name)' for every node graphnn cannot express, subgraphs included."""
     reg = registry()
     bad = []
-    for i, n in enumerate(model.graph.node):
+    for i, n in enumerate(graph.node):
         ok = n.domain in ("", "ai.onnx") and n.op_type in IMPORTERS
         if ok and n.op_type in REQUIRES_OP and REQUIRES_OP[n.op_type] not in reg:
             ok = False
         if not ok:
             bad.append(f"{n.op_type} ({n.name or f'node #{i}'})")
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                bad += unsupported_ops(a.g)
     return bad
+
+
+def import_nodes(imp: Importer, nodes: Any) -> None:
+    """Translate ONNX nodes in order, recording each output as a graphnn value or a static array."""
+    for i, n in enumerate(nodes):
+        imp.node_name = n.name or f"node #{i}"
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        loc = f"onnx node {imp.node_name} ({n.op_type})"
+        g = Graph.current() or imp.g
+        with g.building(prov=Provenance(frozenset({loc}))):
+            try:
+                outs = IMPORTERS[n.op_type](imp, n, attrs)
+            except GraphError:
+                raise
+            except Exception as ex:  # noqa: BLE001 - type errors etc. name the ONNX node too
+                raise type(ex)(f"importing ONNX node {imp.node_name} ({n.op_type}): {ex}") from None
+        for oname, v in zip(n.output, outs):
+            if oname and v is not None:
+                if isinstance(v, np.ndarray):
+                    imp.static[oname] = v
+                else:
+                    imp.vals[oname] = v
+
+
+def branch_importer(parent: Importer) -> Importer:
+    """An importer for a subgraph (If branch): it sees the outer scope's values and constants."""
+    child = Importer(parent.model, parent.g)
+    child.opset, child.vals, child.static = parent.opset, dict(parent.vals), dict(parent.static)
+    child.initializers = dict(parent.initializers)
+    return child
 
 
 def load(path_or_model: Any, name: str | None = None) -> Graph:
@@ -101,36 +135,21 @@ def load(path_or_model: Any, name: str | None = None) -> Graph:
         model = onnx.load_from_string(bytes(path_or_model))
     else:
         model = onnx.load(os.fspath(path_or_model))
-    bad = unsupported_ops(model)
+    bad = unsupported_ops(model.graph)
     if bad:
         raise GraphError(f"cannot import ONNX model {model.graph.name!r}: {len(bad)} node(s) use ops graphnn "
                          f"cannot express: {', '.join(bad)}")
     g = Graph(name or model.graph.name or "onnx")
     with g:
         imp = Importer(model, g)
+        g.names.update(imp.initializers)
         for vi in model.graph.input:
             if vi.name in imp.initializers:
                 continue  # IR < 4 lists initializers among the inputs
             tt = vi.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
             imp.vals[vi.name] = builder.input(vi.name, shape, _dtype(tt.elem_type, f"input {vi.name}"))
-        for i, n in enumerate(model.graph.node):
-            imp.node_name = n.name or f"node #{i}"
-            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-            loc = f"onnx node {imp.node_name} ({n.op_type})"
-            with g.building(prov=Provenance(frozenset({loc}))):
-                try:
-                    outs = IMPORTERS[n.op_type](imp, n, attrs)
-                except GraphError:
-                    raise
-                except Exception as ex:  # noqa: BLE001 - type errors etc. name the ONNX node too
-                    raise type(ex)(f"importing ONNX node {imp.node_name} ({n.op_type}): {ex}") from None
-            for oname, v in zip(n.output, outs):
-                if oname and v is not None:
-                    if isinstance(v, np.ndarray):
-                        imp.static[oname] = v
-                    else:
-                        imp.vals[oname] = v
+        import_nodes(imp, model.graph.node)
         for o in model.graph.output:
             g.output(o.name, imp.value(o.name))
     return g

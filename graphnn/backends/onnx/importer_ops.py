@@ -14,6 +14,7 @@ from onnx import helper, numpy_helper
 
 from ...ir.errors import GraphError
 from ...ir.graph import Value
+from ...ir.op_registry import registry
 from ...ir.types import Dim
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 ImportFn = Callable[["Importer", Any, dict], list]
 IMPORTERS: dict[str, ImportFn] = {}
-REQUIRES_OP: dict[str, str] = {"Conv": "conv2d", "MaxPool": "max_pool2d"}  # rows that need a graphnn op
+REQUIRES_OP: dict[str, str] = {"Conv": "conv2d", "MaxPool": "max_pool2d", "LayerNormalization": "layer_norm",
+                               "If": "cond"}  # rows that need a graphnn op
 
 
 def importer(*op_types: str) -> Callable[[ImportFn], ImportFn]:
@@ -250,6 +252,8 @@ def _batch_norm(imp: "Importer", n: Any, attrs: dict) -> list:
         return imp.op("reshape", [v], {"shape": col})
 
     eps = float(attrs.get("epsilon", 1e-5))
+    if "batch_norm_infer" in registry():
+        return [imp.op("batch_norm_infer", [x, scale, bias, mean, var], {"eps": eps, "axis": 1}, n.output[0])]
     inv = imp.op("div", [c(scale), imp.op("sqrt", [imp.op("add", [c(var), eps])])])
     y = imp.op("mul", [imp.op("sub", [x, c(mean)]), inv])
     return [imp.op("add", [y, c(bias)], {}, n.output[0])]
@@ -283,3 +287,35 @@ def _max_pool(imp: "Importer", n: Any, attrs: dict) -> list:
     k = tuple(attrs["kernel_shape"])
     a = {"kernel_size": k, "stride": tuple(attrs.get("strides", [1, 1])), "padding": _pads2(attrs, n)}
     return [imp.op("max_pool2d", [imp.value(n.input[0])], a, n.output[0])]
+
+
+@importer("LayerNormalization")
+def _layer_norm(imp: "Importer", n: Any, attrs: dict) -> list:
+    ins = _ins(imp, n)
+    x = ins[0]
+    axis = int(attrs.get("axis", -1)) % x.ndim
+    if len([o for o in n.output if o]) > 1:
+        raise GraphError(f"LayerNormalization {n.name}: the Mean and InvStdDev outputs are not supported")
+    beta = ins[2] if len(ins) > 2 else imp.op("mul", [ins[1], 0.0])
+    return [imp.op("layer_norm", [x, ins[1], beta], {"axis": axis, "eps": float(attrs.get("epsilon", 1e-5))},
+                   n.output[0])]
+
+
+@importer("If")
+def _if(imp: "Importer", n: Any, attrs: dict) -> list:
+    from ...ir.ops.control_flow import cond
+    from .importer import branch_importer, import_nodes
+
+    def branch(body: Any) -> Callable[[], Any]:
+        def fn() -> Any:
+            child = branch_importer(imp)
+            child.static.update({t.name: numpy_helper.to_array(t) for t in body.initializer})  # branch constants
+            import_nodes(child, body.node)
+            outs = [child.value(o.name) for o in body.output]
+            return tuple(outs) if len(outs) > 1 else outs[0]
+
+        fn.__name__ = body.name or "branch"
+        return fn
+
+    res = cond(imp.value(n.input[0]), branch(attrs["then_branch"]), branch(attrs["else_branch"]))
+    return list(res) if isinstance(res, tuple) else [res]

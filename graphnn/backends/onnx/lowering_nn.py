@@ -91,8 +91,9 @@ def _branch_body(e: Emitter, n: Node, br: Graph, outer: list, tag: str) -> Any:
         names[v.id] = e.fresh(f"{tag}/{v.name}")
     sub = Emitter(br, e.opset, names, dim_names(br))
     sub.used = e.used  # tensor names stay unique across the whole model
-    inits = [numpy_helper.from_array(np.asarray(br.constants[v.id]).reshape(v.type.shape), names[v.id])
-             for v in br.const_values]
+    for v in br.const_values:
+        sub.emit("Constant", [], [names[v.id]],
+                 value=numpy_helper.from_array(np.asarray(br.constants[v.id]).reshape(v.type.shape)))
     for bn in br.nodes:
         sub.current = bn
         LOWERINGS_FOR_BRANCHES[bn.op].fn(sub, bn, [names[v.id] for v in bn.inputs], [names[v.id] for v in bn.outputs])
@@ -102,7 +103,7 @@ def _branch_body(e: Emitter, n: Node, br: Graph, outer: list, tag: str) -> Any:
         oname = sub.emit("Identity", [names[v.id]], [e.fresh(f"{tag}/out_{key}")])[0]
         outputs.append(helper.make_tensor_value_info(oname, onnx_dtype(nv.dtype), [d if isinstance(d, int) else e.dims[d] for d in nv.type.shape]))
     e.current = saved
-    return helper.make_graph(sub.nodes, f"{n.name}_{tag}", [], outputs, initializer=inits + sub.initializers)
+    return helper.make_graph(sub.nodes, f"{n.name}_{tag}", [], outputs, initializer=sub.initializers)
 
 
 # The full table, set by lowering.py once every row is in (a branch may hold any op).
