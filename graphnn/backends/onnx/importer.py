@@ -127,8 +127,9 @@ def branch_importer(parent: Importer) -> Importer:
     return child
 
 
-def load(path_or_model: Any, name: str | None = None) -> Graph:
-    """An ONNX model (path, bytes or ModelProto) as a graphnn Graph whose `outputs` are the model's outputs."""
+def load(path_or_model: Any, name: str | None = None, static_inputs: dict[str, np.ndarray] | None = None) -> Graph:
+    """An ONNX model (path, bytes or ModelProto) as a graphnn Graph whose `outputs` are the model's outputs.
+    `static_inputs` gives values for inputs that feed shapes or axes (the graph is specialized on them)."""
     if isinstance(path_or_model, onnx.ModelProto):
         model = path_or_model
     elif isinstance(path_or_model, (bytes, bytearray)):
@@ -143,6 +144,7 @@ def load(path_or_model: Any, name: str | None = None) -> Graph:
     with g:
         imp = Importer(model, g)
         g.names.update(imp.initializers)
+        imp.static.update({k: np.asarray(v) for k, v in (static_inputs or {}).items()})
         for vi in model.graph.input:
             if vi.name in imp.initializers:
                 continue  # IR < 4 lists initializers among the inputs

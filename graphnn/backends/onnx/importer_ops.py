@@ -55,9 +55,28 @@ for _t, _op in {
 }.items():
     _simple(_t, _op)
 _simple("LeakyRelu", "leaky_relu", lambda a: {"alpha": float(a.get("alpha", 0.01))})
-_simple("Cast", "cast", lambda a: {"dtype": helper.tensor_dtype_to_np_dtype(a["to"]).name})
-_simple("ArgMax", "argmax", lambda a: {"axis": int(a.get("axis", 0)), "keepdims": bool(a.get("keepdims", 1))})
-_simple("Transpose", "transpose", lambda a: {"perm": tuple(a["perm"])})
+
+
+@importer("Cast")
+def _cast(imp: "Importer", n: Any, attrs: dict) -> list:
+    from .importer import _dtype
+
+    return [imp.op("cast", _ins(imp, n), {"dtype": _dtype(attrs["to"], f"Cast {n.name} target")}, n.output[0])]
+
+
+@importer("ArgMax")
+def _argmax(imp: "Importer", n: Any, attrs: dict) -> list:
+    if attrs.get("select_last_index", 0):
+        raise GraphError(f"ArgMax {n.name}: select_last_index=1 is not supported (graphnn picks the first max)")
+    a = {"axis": int(attrs.get("axis", 0)), "keepdims": bool(attrs.get("keepdims", 1))}
+    return [imp.op("argmax", _ins(imp, n), a, n.output[0])]
+
+
+@importer("Transpose")
+def _transpose(imp: "Importer", n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    perm = tuple(attrs.get("perm", range(x.ndim - 1, -1, -1)))
+    return [imp.op("transpose", [x], {"perm": perm}, n.output[0])]
 
 
 @importer("Pow")
@@ -133,7 +152,8 @@ def _reshape(imp: "Importer", n: Any, attrs: dict) -> list:
 @importer("Flatten")
 def _flatten(imp: "Importer", n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    axis = int(attrs.get("axis", 1)) % (x.ndim + 1)
+    axis = int(attrs.get("axis", 1))
+    axis = axis + x.ndim if axis < 0 else axis  # ONNX allows [-r, r]
     head, tail = x.shape[:axis], x.shape[axis:]
 
     def prod(ds: tuple) -> Dim:
@@ -236,6 +256,8 @@ def _clip(imp: "Importer", n: Any, attrs: dict) -> list:
 @importer("Dropout")
 def _dropout(imp: "Importer", n: Any, attrs: dict) -> list:
     # Inference semantics: the output is the input (an imported graph is an inference graph).
+    if len([o for o in n.output if o]) > 1:
+        raise GraphError(f"Dropout {n.name}: the mask output is not supported")
     if len(n.input) > 2 and n.input[2] and bool(imp.need_const(n.input[2], "training_mode")):
         raise GraphError(f"Dropout {n.name}: training_mode=True is not supported on import")
     return [imp.op("identity", [imp.value(n.input[0])], {}, n.output[0])]
