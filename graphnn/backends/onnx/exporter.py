@@ -151,7 +151,9 @@ def check_model(model: onnx.ModelProto, g: Graph | None = None) -> list[str]:
             v = g.outputs[o.name]
             tt = o.type.tensor_type
             got_dt = helper.tensor_dtype_to_np_dtype(tt.elem_type).name
-            got = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
+            # Inference may leave a dim unknown (no value, or a made-up `unk__N`); it must never contradict.
+            got = [d.dim_value if d.HasField("dim_value") else
+                   ("?" if not d.dim_param or d.dim_param.startswith("unk__") else d.dim_param) for d in tt.shape.dim]
             want = [d if isinstance(d, int) else dims[d] for d in v.type.shape]
             ok_rank = tt.HasField("shape") and len(got) == len(want)
             ok_dims = ok_rank and all(a == b or (isinstance(b, str) and a == "?") for a, b in zip(got, want))

@@ -141,10 +141,34 @@ def _reshape_target(x: Value, shape: list[int], allowzero: bool) -> tuple[Dim, .
     return tuple(x.shape[i] if d == 0 and not allowzero else d for i, d in enumerate(shape))
 
 
+def _dims(arr: np.ndarray) -> list:
+    """A static shape tensor as dims: ints, or symbolic dim names carried by Shape (see `_shape`)."""
+    return [d if isinstance(d, str) else int(d) for d in np.asarray(arr).reshape(-1).tolist()]
+
+
+@importer("Shape")
+def _shape(imp: "Importer", n: Any, attrs: dict) -> list:
+    # Shapes are known when the graph is built: a symbolic dim travels as its name in an object array, so
+    # Shape -> Gather/Slice -> Concat -> Reshape/Expand chains (how exporters spell dynamic shapes) stay static.
+    shape = list(imp.value(n.input[0]).shape)
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    dims = shape[start:end]
+    return [np.asarray(dims, dtype=np.int64 if all(isinstance(d, int) for d in dims) else object)]
+
+
+@importer("Gather")
+def _gather(imp: "Importer", n: Any, attrs: dict) -> list:
+    data, idx = imp.const(n.input[0]), imp.const(n.input[1])
+    if data is None or idx is None:
+        raise GraphError(f"Gather {n.name}: only gathers from shapes and constants are supported (graphnn has no "
+                         "gather op)")
+    return [np.take(data, idx.astype(np.int64), axis=int(attrs.get("axis", 0)))]
+
+
 @importer("Reshape")
 def _reshape(imp: "Importer", n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    shape = [int(d) for d in imp.need_const(n.input[1], "the target shape")]
+    shape = _dims(imp.need_const(n.input[1], "the target shape"))
     return [imp.op("reshape", [x], {"shape": _reshape_target(x, shape, bool(attrs.get("allowzero", 0)))},
                    n.output[0])]
 
@@ -171,6 +195,9 @@ def _flatten(imp: "Importer", n: Any, attrs: dict) -> list:
 
 @importer("Concat")
 def _concat(imp: "Importer", n: Any, attrs: dict) -> list:
+    statics = [imp.const(i) for i in n.input]
+    if all(s is not None for s in statics) and not any(i in imp.vals for i in n.input):
+        return [np.concatenate([np.asarray(s) for s in statics], axis=int(attrs["axis"]))]  # shape arithmetic
     xs = _ins(imp, n)
     return [imp.op("concat", xs, {"axis": int(attrs["axis"]) % xs[0].ndim}, n.output[0])]
 
@@ -213,7 +240,7 @@ def _slice(imp: "Importer", n: Any, attrs: dict) -> list:
 @importer("Expand")
 def _expand(imp: "Importer", n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    shape = [int(d) for d in imp.need_const(n.input[1], "the target shape")]
+    shape = _dims(imp.need_const(n.input[1], "the target shape"))
     rank = max(len(shape), x.ndim)
     xs = (1,) * (rank - x.ndim) + tuple(x.shape)
     ss = [1] * (rank - len(shape)) + shape
@@ -341,3 +368,32 @@ def _if(imp: "Importer", n: Any, attrs: dict) -> list:
 
     res = cond(imp.value(n.input[0]), branch(attrs["then_branch"]), branch(attrs["else_branch"]))
     return list(res) if isinstance(res, tuple) else [res]
+
+
+def _loss_attrs(n: Any, attrs: dict, ins: list) -> dict:
+    if len(ins) > 2 or "ignore_index" in attrs:
+        raise GraphError(f"{n.op_type} {n.name}: class weights and ignore_index are not supported")
+    red = attrs.get("reduction", b"mean")
+    return {"reduction": red.decode() if isinstance(red, bytes) else red, "axis": 1}
+
+
+@importer("NegativeLogLikelihoodLoss")
+def _nll(imp: "Importer", n: Any, attrs: dict) -> list:
+    ins = _ins(imp, n)
+    a = _loss_attrs(n, attrs, ins)
+    logp, y = ins[0], ins[1]
+    src = logp.producer
+    # NLL of log(p) is graphnn's cross_entropy of p; otherwise exp() turns log-probabilities back into p.
+    p = src.inputs[0] if src is not None and src.op == "log" else imp.op("exp", [logp])
+    return [imp.op("cross_entropy", [p, y], a, n.output[0])]
+
+
+@importer("SoftmaxCrossEntropyLoss")
+def _softmax_ce(imp: "Importer", n: Any, attrs: dict) -> list:
+    ins = _ins(imp, n)
+    a = _loss_attrs(n, attrs, ins)
+    if len([o for o in n.output if o]) > 1:
+        raise GraphError(f"SoftmaxCrossEntropyLoss {n.name}: the log_prob output is not supported")
+    if "softmax_cross_entropy" in registry():
+        return [imp.op("softmax_cross_entropy", ins[:2], a, n.output[0])]
+    return [imp.op("cross_entropy", [imp.op("softmax", [ins[0]], {"axis": 1}), ins[1]], a, n.output[0])]
