@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .ir.errors import GraphnnError
 from .ir.graph import Graph

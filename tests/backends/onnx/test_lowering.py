@@ -113,7 +113,7 @@ def _cnn(p: float = 0.5) -> tuple[gn.Graph, dict]:
         x = gn.input("x", (None, 2, 8, 8))
         w = gn.param("w", (4, 2, 3, 3), init=r.standard_normal((4, 2, 3, 3)).astype("float32"))
         h = gn.conv2d(x, w, stride=1, padding=1)
-        vec = lambda n, lo: gn.param(n, (4,), init=(r.random(4) + lo).astype("float32"))  # noqa: E731
+        vec = lambda n, lo: gn.param(n, (4,), init=(r.random(4) + lo).astype("float32"))
         h = gn.batch_norm(h, vec("gamma", 0.5), vec("beta", 0), gn.state("rm", (4,), init=r.random(4).astype("float32")),
                           gn.state("rv", (4,), init=(r.random(4) + 0.5).astype("float32"))).y
         h = gn.max_pool2d(gn.relu(h), 2)

@@ -127,3 +127,10 @@ def test_exported_model_keeps_dim_names_value_names_and_locations(tmp_path) -> N
     node = next(n for n in model.graph.node if n.op_type == "MatMul")
     assert node.input[:] == ["x", "w"] and HERE in node.doc_string
     assert set(rep.parity) == {2, 5} and rep.max_difference < 1e-5
+
+
+def test_public_preflight_reads_like_a_report() -> None:
+    g, p = _mlp()
+    rep = gn.onnx.preflight(g, {"probs": p}, opset=13)
+    assert rep.ok and [r[1] for r in rep.rows] == ["matmul", "relu", "matmul", "softmax"]
+    assert "ONNX preflight (opset 13): 4 nodes, 0 error(s)" in str(rep)
