@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .nnops_gradcheck import check_vjp
 
 import graphnn as gn
 from graphnn.ir.ops import conv
+
+from .nnops_gradcheck import check_vjp
 
 
 def ref_conv2d(x: np.ndarray, w: np.ndarray, stride: tuple, padding: tuple) -> np.ndarray:
