@@ -36,4 +36,4 @@ def test_graph_form_perturbs_params_and_restores_them() -> None:
     res = gn.check_grad(y, wrt=[w, x], feeds={"x": np.array([1.0, -2.0])}, tol=1e-7)
     assert set(res.errors) == {"w", "x"}
     np.testing.assert_array_equal(g.storage["w"], w0)
-    assert not g.nodes[-1].op == "grad"  # the user's graph got no request added
+    assert g.nodes[-1].op != "grad"  # the user's graph got no request added

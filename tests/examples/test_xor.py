@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ def test_xor_example_learns_xor() -> None:
     losses = [float(v) for v in re.findall(r"loss ([0-9.]+)", run.stdout)]
     assert len(losses) >= 5
     assert losses[-1] < 0.05 < losses[0]
-    assert all(b <= a for a, b in zip(losses, losses[1:])), losses
+    assert all(b <= a for a, b in itertools.pairwise(losses)), losses
     preds = {tuple(map(int, re.findall(r"\d", m[0]))): float(m[1])
              for m in re.findall(r"(\[\d \d\]) -> ([0-9.]+)", run.stdout)}
     assert preds.keys() == {(0, 0), (0, 1), (1, 0), (1, 1)}

@@ -218,3 +218,23 @@ def test_random_compositions_match_finite_differences(steps: list, seed: int) ->
         return gn.sum(gn.add(vals[-1], vals[len(vals) // 2]))
 
     gn.check_grad(build, *arrays, disconnected="zeros", tol=1e-6)
+
+
+def test_symbolic_batch_mean_counts_at_call_time() -> None:
+    # mean over a symbolic dim: the 1/N in the gradient is computed from the fed batch, not fixed at build time.
+    with gn.Graph("sym") as g:
+        x = gn.input("x", ("batch", 3), "float64")
+        y = gn.input("y", ("batch",), "int64")
+        w = gn.param("w", (3, 4), "float64", init=np.linspace(-1, 1, 12).reshape(3, 4))
+        loss = gn.cross_entropy(gn.softmax(x @ w), y) + gn.mean(x * x)
+        gw, gx = gn.grad(loss, [w, x])
+    fn = gn.compile(g, outputs={"gw": gw, "gx": gx})
+    rng = np.random.default_rng(0)
+    for n in (2, 5):
+        x0, y0 = rng.standard_normal((n, 3)), rng.integers(0, 4, n)
+        out = fn(x=x0, y=y0)
+        p = np.exp(x0 @ g.storage["w"])
+        p /= p.sum(1, keepdims=True)
+        d = (p - np.eye(4)[y0]) / n
+        np.testing.assert_allclose(out["gw"], x0.T @ d, rtol=1e-12)
+        np.testing.assert_allclose(out["gx"], d @ g.storage["w"].T + 2 * x0 / x0.size, rtol=1e-12)
