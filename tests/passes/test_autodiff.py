@@ -44,6 +44,16 @@ def test_many_wrt_and_params() -> None:
     gn.check_grad(y, feeds={"x": x0}, tol=1e-6)  # graph form: every float input and param
 
 
+def test_grad_of_value_with_respect_to_itself_is_one() -> None:
+    with gn.Graph("self") as g:
+        x = gn.input("x", (2,), "float64")
+        y = gn.sum(x)
+        gy, gx = gn.grad(y, [y, x])
+    out = _run(g, {"gy": gy, "gx": gx}, x=np.array([1.0, 2.0]))
+    assert float(out["gy"]) == 1.0
+    np.testing.assert_array_equal(out["gx"], [1.0, 1.0])
+
+
 def test_grad_of_non_scalar_or_int_is_error() -> None:
     with gn.Graph("bad"):
         x = gn.input("x", (3,), "float64")
@@ -157,6 +167,7 @@ def test_expand_now_keeps_earlier_handles_valid() -> None:
         gx = gn.grad(gn.sum(gn.exp(2 * x)), x)  # pending
         h = gn.grad(gn.sum(gx), x, expand=True)  # expands gx's request too
     assert not any(n.op == "grad" for n in g.nodes)
+    assert "[backward]" in str(g)
     gn.verify(g)
     out = _run(g, {"gx": gx, "h": h}, x=x0)
     np.testing.assert_allclose(out["gx"], 2 * np.exp(3.0), rtol=1e-12)
