@@ -30,3 +30,9 @@ __all__ = [
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
+
+# ---- training toolkit (issue 6): layers, optimizers, the training loop, checkpoints ----
+from . import nn, optim, train  # noqa: E402
+from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
+
+__all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
