@@ -31,6 +31,11 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
+
 # ---- training toolkit (issue 6): layers, optimizers, the training loop, checkpoints ----
 from . import nn, optim, train  # noqa: E402
 from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
