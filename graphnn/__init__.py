@@ -31,6 +31,14 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- nn ops and initializers (issue 6: conv/pool, norms, dropout, gn.init) ----------------------------
+from . import init  # noqa: E402
+from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
+from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
+from .ir.ops.stochastic import dropout  # noqa: E402
+
+__all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d"]
+
 # ---- autodiff: gradient checking -------------------------------------------------------------------
 from .gradcheck import GradCheck, check_grad  # noqa: E402
 

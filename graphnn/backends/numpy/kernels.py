@@ -277,3 +277,11 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
         return reduce_loss(xp, per, red, dt)
 
     return f
+
+
+# ---- conv/pool, norms, dropout: sibling modules, merged explicitly ---------------------------------
+from .conv_kernels import CONV_KERNELS  # noqa: E402 - after KERNELS exists; the modules import nothing from here
+from .norm_kernels import NORM_KERNELS  # noqa: E402
+
+KERNELS.update(CONV_KERNELS)
+KERNELS.update(NORM_KERNELS)

@@ -5,6 +5,6 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from . import control, elementwise, linalg, loss, nn, reduction, shape_ops
+from . import control, conv, elementwise, linalg, loss, nn, norm, reduction, shape_ops, stochastic
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control, conv, norm, stochastic)
