@@ -12,12 +12,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .ir.builder import param
+from .ir.builder import param, state
 from .ir.errors import GraphError, ShapeError
 from .ir.graph import Graph, Value
 from .ir.ops import elementwise as ew
 from .ir.ops import nn as nnops
+from .ir.ops import conv as convops
+from .ir.ops import norm as normops
 from .ir.ops import shape_ops
+from .ir.ops import stochastic
 
 SEED = 0  # default initializers derive their stream from this and the parameter's name
 
@@ -239,6 +242,130 @@ class LeakyReLU(Module):
 
     def forward(self, x: Value) -> Value:
         return ew.leaky_relu(x, self.alpha)
+
+
+class Conv2d(Module):
+    """2-D convolution over NCHW input with an (out, in, kH, kW) kernel, stride and zero padding, plus a bias."""
+
+    base_name = "conv2d"
+
+    def __init__(self, in_channels: int | None, out_channels: int, kernel_size: int | tuple[int, int], *,
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, bias: bool = True,
+                 init: Any = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = convops.pair(kernel_size, "kernel_size")
+        self.stride, self.padding, self.bias, self.init = stride, padding, bias, init
+
+    def build(self, x: Value) -> None:
+        if x.ndim != 4:
+            raise ShapeError(f"Conv2d at {self.scope}: input {x.name}: {x.type} is not NCHW (rank 4)")
+        c = _feature_dim(x, 1, "Conv2d")
+        if self.in_channels is not None and c != self.in_channels:
+            raise ShapeError(f"Conv2d({self.in_channels}, ...) at {self.scope}: input {x.name} has {c} channels")
+        self.in_channels = c
+        self.weight = self.add_param("w", (self.out_channels, c, *self.kernel_size), self.init, x.dtype)
+        self.b = self.add_param("b", (self.out_channels, 1, 1), 0.0, x.dtype) if self.bias else None
+
+    def forward(self, x: Value) -> Value:
+        y = convops.conv2d(x, self.weight, self.stride, self.padding)
+        return y + self.b if self.b is not None else y
+
+
+class MaxPool2d(Module):
+    """Max pooling over NCHW windows; stride defaults to the kernel size."""
+
+    base_name = "max_pool2d"
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x: Value) -> Value:
+        return convops.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class Dropout(Module):
+    """Inverted dropout (scale 1/(1-p) in train mode, identity in eval mode: `gn.compile(mode=...)`)."""
+
+    base_name = "dropout"
+
+    def __init__(self, p: float = 0.5, seed: int | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.p, self.seed = p, seed
+
+    def forward(self, x: Value) -> Value:
+        return stochastic.dropout(x, self.p, seed=self.seed)
+
+
+class BatchNorm(Module):
+    """Batch normalization over every axis but `axis` (1 = channels): batch statistics and running-statistic
+    updates in train mode, the running statistics in eval mode. A frozen layer keeps its statistics too."""
+
+    base_name = "batch_norm"
+
+    def __init__(self, num_features: int | None = None, *, momentum: float = 0.1, eps: float = 1e-5,
+                 axis: int = 1, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.num_features, self.momentum, self.eps, self.axis = num_features, momentum, eps, axis
+
+    def build(self, x: Value) -> None:
+        c = _feature_dim(x, self.axis, type(self).__name__)
+        if self.num_features is not None and c != self.num_features:
+            raise ShapeError(f"{type(self).__name__}({self.num_features}) at {self.scope}: input {x.name}: "
+                             f"{x.type} has {c} features at axis {self.axis}")
+        self.gamma = self.add_param("gamma", (c,), 1.0, x.dtype)
+        self.beta = self.add_param("beta", (c,), 0.0, x.dtype)
+        self.running_mean = state(f"{self.scope}/running_mean", (c,), x.dtype, init=0.0)
+        self.running_var = state(f"{self.scope}/running_var", (c,), x.dtype, init=1.0)
+
+    def forward(self, x: Value) -> Value:
+        out = normops.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var, self.momentum,
+                                 self.eps, self.axis)
+        if self._trainable:
+            # Picked up by gn.train (and by users via state_updates(g)) as updates of the compiled step.
+            ups = x.graph.meta.setdefault("state_updates", {})
+            ups[self.running_mean.name] = out.running_mean
+            ups[self.running_var.name] = out.running_var
+        return out.y
+
+
+class BatchNorm1d(BatchNorm):
+    """BatchNorm for (N, C) or (N, C, L) inputs."""
+
+    base_name = "batch_norm1d"
+
+
+class BatchNorm2d(BatchNorm):
+    """BatchNorm for NCHW inputs (statistics per channel)."""
+
+    base_name = "batch_norm2d"
+
+
+class LayerNorm(Module):
+    """Layer normalization over the trailing axes `normalized_shape` with a learnable scale and shift."""
+
+    base_name = "layer_norm"
+
+    def __init__(self, normalized_shape: int | Sequence[int], *, eps: float = 1e-5, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+
+    def build(self, x: Value) -> None:
+        if tuple(x.shape[x.ndim - len(self.shape):]) != self.shape:
+            raise ShapeError(f"LayerNorm{self.shape} at {self.scope}: input {x.name}: {x.type} does not end in "
+                             f"{self.shape}")
+        self.gamma = self.add_param("gamma", self.shape, 1.0, x.dtype)
+        self.beta = self.add_param("beta", self.shape, 0.0, x.dtype)
+
+    def forward(self, x: Value) -> Value:
+        return normops.layer_norm(x, self.gamma, self.beta, axis=x.ndim - len(self.shape), eps=self.eps)
+
+
+def state_updates(g: Graph) -> dict[str, Value]:
+    """The state updates layers registered (batch-norm running statistics), for `gn.compile(updates=...)`."""
+    return dict(g.meta.get("state_updates", {}))
 
 
 class Activation(Module):

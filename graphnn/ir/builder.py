@@ -112,7 +112,7 @@ def constant(value: Any, dtype: Any = None, name: str = "const", graph: Graph | 
     normalize_dtype(arr.dtype)
     v = g.new_value(name, TensorType(arr.dtype.name, tuple(arr.shape)), "const")
     g.const_values.append(v)
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, copy=True, order="C")  # not ascontiguousarray: it turns 0-d arrays into shape (1,)
     arr.setflags(write=False)
     g.constants[v.id] = arr
     return v
