@@ -77,8 +77,12 @@ class Trainer:
         self.monitors = build_monitors(g, which, loss, optimizer.grads, self.updates, optimizer.params) if which \
             else {}
         self.outputs = {"loss": loss, **self.metrics}
-        self.step_fn = compile(g, outputs=self.outputs, updates=self.updates, backend=backend, mode="train")
-        self.monitor_fn = (compile(g, outputs={**self.outputs, **self.monitors}, updates=self.updates,
+        # The NaN guard's probe: the sum of every updated tensor is non-finite iff one of its entries is
+        # (or it overflows, itself a sign of divergence); one reduction per tensor, fused into the step.
+        self._probe = _finite_probe(g, self.updates) if nan_guard else None
+        step_outputs = {**self.outputs, "_probe": self._probe} if self._probe is not None else self.outputs
+        self.step_fn = compile(g, outputs=step_outputs, updates=self.updates, backend=backend, mode="train")
+        self.monitor_fn = (compile(g, outputs={**step_outputs, **self.monitors}, updates=self.updates,
                                    backend=backend, mode="train") if self.monitors else None)
         self.eval_fn = compile(g, outputs=self.outputs, backend=backend, mode="eval")
         self._check_fn: Function | None = None
@@ -115,7 +119,7 @@ class Trainer:
             self._restore(backup)
             return NumericsError(f"training stopped at {where}: {e}")
         self._restore(backup)
-        return NumericsError(f"training stopped at {where}: the loss is not finite")
+        return NumericsError(f"training stopped at {where}: the loss or an updated value is not finite")
 
     def train_step(self, batch: dict[str, np.ndarray], backup: dict[str, np.ndarray] | None = None) -> dict:
         """One optimizer step on `batch` (already checked); returns the step's outputs as floats."""
@@ -124,8 +128,8 @@ class Trainer:
         if backup is not None:
             self._snapshot(backup)
         out = fn(**batch)
-        loss = float(out["loss"])
-        if not math.isfinite(loss) and backup is not None:
+        probe = float(out["loss"]) + (float(out["_probe"]) if "_probe" in out else 0.0)
+        if not math.isfinite(probe) and backup is not None:
             raise self._nonfinite(batch, backup)
         if monitored:
             rec = {"step": self.global_step, "epoch": self.epoch + 1,
@@ -264,6 +268,17 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+def _finite_probe(g: Graph, updates: Mapping[str, Value]) -> Value | None:
+    total = None
+    with g:
+        for v in updates.values():
+            if v.type.is_float:
+                s = red.sum(v)
+                s = s if s.dtype == "float64" else ew.cast(s, "float64")
+                total = s if total is None else total + s
+    return total
 
 
 def _layer_state_updates(g: Graph) -> dict[str, Value]:
