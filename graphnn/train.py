@@ -7,6 +7,7 @@ User-level library: may import anything from graphnn; tqdm is optional (plain li
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -183,6 +184,10 @@ class Trainer:
             rng.bit_generator.state = meta["rng"]
             es = meta.get("early_stopping") or {}
             best_value, wait = es.get("best"), es.get("wait", 0)
+        elif self.log_dir:
+            for fname in ("history.jsonl", "monitors.jsonl"):  # a fresh run starts fresh logs
+                if os.path.exists(os.path.join(self.log_dir, fname)):
+                    os.unlink(os.path.join(self.log_dir, fname))
         n = len(next(iter(arrays.values())))
         backup = self._snapshot() if self.nan_guard else None
         while self.epoch < epochs:
