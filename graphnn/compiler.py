@@ -105,6 +105,14 @@ class Function:
         plan = self.plan_for(env)
         outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
                               self.check_numerics)
+        if len(news) > 1:  # a new value may be another updated parameter's own array (a swap): copy it first
+            store = self.backend.storage_view(self.storage)
+            msm = self.backend.xp.may_share_memory
+            news = {k: (v.copy() if any(msm(v, store[o]) for o in news if o != k) else v) for k, v in news.items()}
+        if news:  # an output may be (a view of) an array about to be updated: return its pre-update value
+            store = self.backend.storage_view(self.storage)
+            msm = self.backend.xp.may_share_memory
+            outs = {k: (v.copy() if any(msm(v, store[o]) for o in news) else v) for k, v in outs.items()}
         for name, new in news.items():  # all computed from pre-update values; now written
             self.backend.write_back(self.storage, name, new)
         return outs
