@@ -6,7 +6,8 @@ User-level library: may import anything from graphnn.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .ir.errors import GraphError
 from .ir.graph import Graph, Value

@@ -9,7 +9,8 @@ never recompiles. User-level library: may import anything from graphnn.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -306,5 +307,5 @@ class CyclicLR:
         return self.lr_min + (self.lr_max - self.lr_min) * frac
 
 
-__all__ = ["SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Optimizer",
-           "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "LinearWarmup", "CyclicLR"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "CosineDecay", "CyclicLR", "ExponentialDecay",
+           "InverseTimeDecay", "LinearWarmup", "Momentum", "Nesterov", "Optimizer", "RMSprop", "StepDecay"]

@@ -234,7 +234,7 @@ def test_monitor_values_match_numpy() -> None:
 
 def test_dead_relu_fraction_rises_with_a_huge_learning_rate() -> None:
     def dead_fractions(lr: float) -> list[float]:
-        with gn.Graph("clf") as g:
+        with gn.Graph("clf"):
             x = gn.input("x", (None, 4))
             y = gn.input("y", (None,), "int64")
             net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
