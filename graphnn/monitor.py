@@ -89,6 +89,15 @@ def build_monitors(g: Graph, which: Sequence[str], loss: Value, grads: dict[str,
     return out
 
 
+def monitor_outputs(optimizer: Any, which: Sequence[str] | str = MONITORS) -> dict[str, Value]:
+    """Monitors of an optimizer's step as extra outputs for `gn.compile(..., outputs={**outs, **these})`."""
+    if optimizer.graph is None:
+        raise GraphError("monitor_outputs: call optimizer.updates(loss, params) first")
+    which = list(MONITORS) if which in ("all", True) else ([which] if isinstance(which, str) else list(which))
+    loss = optimizer.loss
+    return build_monitors(optimizer.graph, which, loss, optimizer.grads, optimizer.update_values, optimizer.params)
+
+
 class _current:
     def __init__(self, g: Graph) -> None:
         self.g, self.entered = g, False

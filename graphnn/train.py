@@ -23,7 +23,7 @@ from .ir.errors import GraphError, NumericsError
 from .ir.graph import Graph, Value
 from .ir.ops import elementwise as ew
 from .ir.ops import reduction as red
-from .monitor import MONITORS, build_monitors
+from .monitor import MONITORS, build_monitors, monitor_outputs
 from .optim import Optimizer
 
 
@@ -305,4 +305,4 @@ def fit(loss: Value, data: Mapping[str, Any], optimizer: Optimizer, *, metrics: 
     return hist
 
 
-__all__ = ["DataError", "EarlyStopping", "History", "Trainer", "accuracy", "fit", "plot_history"]
+__all__ = ["DataError", "monitor_outputs", "EarlyStopping", "History", "Trainer", "accuracy", "fit", "plot_history"]
