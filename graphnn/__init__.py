@@ -43,3 +43,9 @@ __all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d
 from .gradcheck import GradCheck, check_grad  # noqa: E402
 
 __all__ += ["GradCheck", "check_grad"]
+
+# ---- training toolkit (issue 6): layers, optimizers, the training loop, checkpoints ----
+from . import nn, optim, train  # noqa: E402
+from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
+
+__all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
