@@ -44,6 +44,12 @@ from .gradcheck import GradCheck, check_grad  # noqa: E402
 
 __all__ += ["GradCheck", "check_grad"]
 
+# ---- training toolkit (issue 6): layers, optimizers, the training loop, checkpoints ----
+from . import nn, optim, train  # noqa: E402
+from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
+
+__all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
+
 # ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
 from .eager import EagerTensor, eager, tensor  # noqa: E402
 from .eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
