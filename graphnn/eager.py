@@ -256,10 +256,9 @@ def _run(tape: Tape, op: Any, inputs: Sequence[Any], attrs: dict, name: str | No
 def _expand_grad(tape: Tape, req: Any) -> tuple[EagerTensor, ...]:
     tape.busy += 1
     try:
-        autodiff.expand_gradients(tape, only=req)
+        gmap = autodiff._expand(tape, upto=req)  # the backward ops it emits run eagerly as they are made
     finally:
         tape.busy -= 1
-    gmap = tape.meta["_last_grad_map"]
     return tuple(_as_tensor(tape, gmap[o.id]) for o in req.outputs)
 
 
