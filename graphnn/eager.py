@@ -143,7 +143,8 @@ def leaf(value: Any, name: str = "tensor", kind: str = "input", dtype: Any = Non
     if dtype is None and arr.dtype == np.float64 and not isinstance(value, np.ndarray):
         arr = arr.astype(np.float32)  # Python floats are float32, as gn.constant makes them
     normalize_dtype(arr.dtype)
-    t = EagerTensor(next_id(), tape.unique_name(name), TensorType(arr.dtype.name, tuple(arr.shape)), kind, tape,
+    # Leaves keep the user's name (tape names only label messages; a traced graph uniquifies on import).
+    t = EagerTensor(next_id(), name, TensorType(arr.dtype.name, tuple(arr.shape)), kind, tape,
                     np.array(arr, copy=True, order="C") if kind != "input" or not arr.flags.writeable else arr)
     return _register(tape, t)
 
