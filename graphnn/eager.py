@@ -32,7 +32,7 @@ class Tape(Graph):
         self.data: dict[int, Any] = {}  # value id -> array, for values backward rules may read
         self.live: "weakref.WeakValueDictionary[int, EagerTensor]" = weakref.WeakValueDictionary()
         self.busy = 0  # > 0 while a gradient is expanded (nodes must not move then)
-        self.next_sweep = 4096
+        self.next_sweep = 1024
         self._counts: dict[str, int] = {}
 
     def unique_name(self, base: str) -> str:
@@ -41,9 +41,9 @@ class Tape(Graph):
         self._counts[base] = n + 1
         return base if n == 0 else f"{base}_{n}"
 
-    def sweep(self) -> None:
-        """Drop recorded nodes and arrays no live EagerTensor depends on (mark from live tensors, backwards)."""
-        needed = set(self.live.keys())
+    def sweep(self, roots: Sequence[Value] = ()) -> None:
+        """Drop recorded nodes and arrays no live EagerTensor (or `roots`) depends on (mark backwards)."""
+        needed = set(self.live.keys()) | {v.id for v in roots}
         keep = []
         for n in reversed(self.nodes):
             if any(o.id in needed for o in n.outputs):
@@ -250,11 +250,13 @@ def _run(tape: Tape, op: Any, inputs: Sequence[Any], attrs: dict, name: str | No
         tensors.append(_register(tape, EagerTensor(o.id, o.name, o.raw_type, o.kind, tape, a)))
     if len(tape.nodes) > tape.next_sweep and not tape.busy:
         tape.sweep()
-        tape.next_sweep = max(4096, 2 * len(tape.nodes))
+        tape.next_sweep = max(1024, 2 * len(tape.nodes))
     return tuple(tensors)
 
 
 def _expand_grad(tape: Tape, req: Any) -> tuple[EagerTensor, ...]:
+    if not tape.busy:  # the autodiff walk is linear in the tape: drop what no live tensor needs first
+        tape.sweep(req.outputs)
     tape.busy += 1
     try:
         gmap = autodiff._expand(tape, upto=req)  # the backward ops it emits run eagerly as they are made
