@@ -11,7 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .compiler import compile as compile_graph
-from .ir.builder import constant, input as graph_input
+from .ir.builder import constant
+from .ir.builder import input as graph_input
 from .ir.errors import GraphError
 from .ir.graph import Graph, Value
 from .ir.ops.reduction import sum as reduce_sum
@@ -50,9 +51,11 @@ def _numeric(f: Callable[[], float], arr: np.ndarray, eps: float) -> np.ndarray:
     """Fourth-order central differences of f() in each element of `arr` (perturbed in place, restored)."""
     out = np.zeros(arr.shape, dtype=np.float64)
     flat, res = arr.reshape(-1), out.reshape(-1)
+    if arr.size and not np.shares_memory(flat, arr):
+        raise GraphError("check_grad: cannot perturb a non-contiguous array in place")
     for i in range(flat.size):
         x0 = flat[i]
-        h = eps * max(1.0, abs(float(x0)))
+        h = eps * max(abs(float(x0)), 1e-2)  # relative steps: small inputs (probabilities) need small ones
         vals = []
         for k in (2, 1, -1, -2):
             flat[i] = x0 + k * h
@@ -62,7 +65,7 @@ def _numeric(f: Callable[[], float], arr: np.ndarray, eps: float) -> np.ndarray:
     return out
 
 
-def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence[Value] | None = None,
+def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence[Value] | Sequence[int] | None = None,
                feeds: Mapping[str, Any] | None = None, attrs: Mapping[str, Any] | None = None,
                eps: float = 1e-3, tol: float | None = None, seed: int = 0,
                disconnected: str | None = None) -> GradCheck:
@@ -70,7 +73,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
 
     Two forms:
       check_grad(fn, *arrays, attrs={...}): fn(*values, **attrs) builds the op(s) on float64 inputs made
-        from `arrays` (int arrays stay int inputs and are not differentiated).
+        from `arrays` (int arrays stay int inputs and are not differentiated); wrt= may list positions.
       check_grad(y, wrt=[values], feeds={...}): y a value of an existing graph; wrt its inputs or
         parameters (default: every float input and parameter y depends on). Parameters are perturbed in
         the graph's storage and restored.
@@ -102,7 +105,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
                 ins.append(graph_input(name, a.shape, a.dtype))
                 feeds[name] = a
             y = target(*ins, **dict(attrs or {}))
-        wrt_vals = [v for v in ins if v.type.is_float]
+        wrt_vals = [v for i, v in enumerate(ins) if v.type.is_float and (wrt is None or i in wrt)]
         default_disconnected = "raise"
     else:
         raise GraphError(f"check_grad: target must be a function building the graph or a Value, got {target!r}")
@@ -118,7 +121,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
     pairs = [(v, gv) for v, gv in zip(wrt_vals, gs) if gv is not None]
     full = compile_graph(g, outputs={"y": y, **{f"d{i}": gv for i, (_, gv) in enumerate(pairs)}})
     fwd = compile_graph(g, outputs={"y": y})
-    arrs = {k: np.array(v, copy=True) for k, v in feeds.items()}
+    arrs = {k: np.array(v, copy=True, order="C") for k, v in feeds.items()}  # perturbed in place below
     sym_out = full(**arrs)
 
     def f() -> float:

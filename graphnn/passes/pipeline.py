@@ -15,11 +15,13 @@ from ..ir.graph import Graph
 from ..ir.verify import verify
 from .autodiff import expand_gradients
 from .dead_code_elimination import eliminate_dead_code
+from .mode import lower_mode
 
 Pass = Callable[[Graph], Graph]
 
 # name -> pass; every pass is a plain Graph -> Graph function.
 PASSES: dict[str, Pass] = {
+    "mode": lower_mode,  # train/eval forms of batch_norm and dropout (graph.meta["mode"])
     "autodiff": expand_gradients,  # expand gn.grad requests into backward nodes
     "dead_code": eliminate_dead_code,  # drop nodes that reach no output or update
 }
@@ -27,19 +29,22 @@ PASSES: dict[str, Pass] = {
 # Ordered steps per target. Forward-level rewrites come before autodiff so the backward graph of a
 # fused op is its closed form; cleanups run after.
 TRAINING = [
+    "mode",  # lower mode-dependent ops first: autodiff differentiates the lowered forms
     "autodiff",  # backward graph as more nodes of the same graph
     "dead_code",  # remove what the requested outputs and updates do not need
 ]
 INFERENCE = [
+    "mode",
     "autodiff",
     "dead_code",
 ]
 EXPORT = [
+    "mode",
     "autodiff",
     "dead_code",
 ]
 TARGETS = {"training": TRAINING, "inference": INFERENCE, "export": EXPORT}
-REQUIRED = ("autodiff",)  # lowering steps that run even with passes="none"
+REQUIRED = ("mode", "autodiff")  # lowering steps that run even with passes="none"
 
 
 @dataclass
@@ -92,7 +97,7 @@ def resolve_passes(target: str, passes: Any) -> list[str]:
     unknown = [p for p in names if p not in PASSES]
     if unknown:
         raise GraphError(f"unknown pass(es) {unknown}; known: {sorted(PASSES)}")
-    for r in REQUIRED:
+    for r in reversed(REQUIRED):  # reversed so the required steps keep their order at the front
         if r not in names:
             names.insert(0, r)
     return names

@@ -5,6 +5,6 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from . import control, control_flow, elementwise, linalg, loss, nn, reduction, shape_ops
+from . import control, control_flow, conv, elementwise, linalg, loss, nn, norm, reduction, shape_ops, stochastic
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control, control_flow)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control, conv, norm, stochastic, control_flow)
