@@ -27,6 +27,8 @@ from .passes import autodiff
 class Tape(Graph):
     """The eager recording: a graph whose values also have arrays. Dead parts are swept as it grows."""
 
+    is_tape = True  # layers built on the tape may be called in a trace too (see gn.nn.Module.__call__)
+
     def __init__(self) -> None:
         super().__init__("eager")
         self.data: dict[int, Any] = {}  # value id -> array, for values backward rules may read

@@ -155,13 +155,17 @@ def test_eager_params_become_shared_params_when_traced() -> None:
     np.testing.assert_allclose(w.numpy(), [0.5, 0.0, -0.5])  # the compiled update wrote the eager array
 
 
-def test_nn_layers_run_eagerly_when_available() -> None:
+def test_nn_layers_run_eagerly_and_trace_with_shared_params() -> None:
     nn = pytest.importorskip("graphnn.nn")
-    if not hasattr(nn, "Linear"):
-        pytest.skip("gn.nn.Linear not available on this branch")
     X = np.random.default_rng(1).standard_normal((4, 3)).astype("float32")
     with gn.eager():
-        layer = nn.Linear(3, 2)
-        y = layer(gn.tensor(X))
-        ws = [v for v in vars(layer).values() if isinstance(v, gn.EagerTensor)]
-    assert isinstance(y, gn.EagerTensor) and y.shape == (4, 2) and ws
+        net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+        y = net(gn.tensor(X))
+    assert isinstance(y, gn.EagerTensor) and y.shape == (4, 2)
+    assert all(isinstance(p, gn.EagerTensor) and p.kind == "param" for p in net.params)
+    w1, b1, w2, b2 = (p.numpy() for p in net.params)
+    np.testing.assert_allclose(y.numpy(), np.maximum(X @ w1 + b1, 0) @ w2 + b2, rtol=1e-5, atol=1e-6)
+    g = gn.trace(lambda x: net(x), {"x": X})  # the same layer objects, now traced into a static graph
+    assert [p.name for p in g.params] == [p.name for p in net.params]
+    assert all(g.storage[p.name] is e.numpy() for p, e in zip(g.params, net.params))  # shared, not copied
+    np.testing.assert_allclose(gn.compile(g)(x=X)["out"], y.numpy(), rtol=1e-6)
