@@ -27,12 +27,14 @@ from .passes import autodiff
 class Tape(Graph):
     """The eager recording: a graph whose values also have arrays. Dead parts are swept as it grows."""
 
+    is_tape = True  # layers built on the tape may be called in a trace too (see gn.nn.Module.__call__)
+
     def __init__(self) -> None:
         super().__init__("eager")
         self.data: dict[int, Any] = {}  # value id -> array, for values backward rules may read
         self.live: "weakref.WeakValueDictionary[int, EagerTensor]" = weakref.WeakValueDictionary()
         self.busy = 0  # > 0 while a gradient is expanded (nodes must not move then)
-        self.next_sweep = 4096
+        self.next_sweep = 1024
         self._counts: dict[str, int] = {}
 
     def unique_name(self, base: str) -> str:
@@ -41,9 +43,9 @@ class Tape(Graph):
         self._counts[base] = n + 1
         return base if n == 0 else f"{base}_{n}"
 
-    def sweep(self) -> None:
-        """Drop recorded nodes and arrays no live EagerTensor depends on (mark from live tensors, backwards)."""
-        needed = set(self.live.keys())
+    def sweep(self, roots: Sequence[Value] = ()) -> None:
+        """Drop recorded nodes and arrays no live EagerTensor (or `roots`) depends on (mark backwards)."""
+        needed = set(self.live.keys()) | {v.id for v in roots}
         keep = []
         for n in reversed(self.nodes):
             if any(o.id in needed for o in n.outputs):
@@ -143,7 +145,8 @@ def leaf(value: Any, name: str = "tensor", kind: str = "input", dtype: Any = Non
     if dtype is None and arr.dtype == np.float64 and not isinstance(value, np.ndarray):
         arr = arr.astype(np.float32)  # Python floats are float32, as gn.constant makes them
     normalize_dtype(arr.dtype)
-    t = EagerTensor(next_id(), tape.unique_name(name), TensorType(arr.dtype.name, tuple(arr.shape)), kind, tape,
+    # Leaves keep the user's name (tape names only label messages; a traced graph uniquifies on import).
+    t = EagerTensor(next_id(), name, TensorType(arr.dtype.name, tuple(arr.shape)), kind, tape,
                     np.array(arr, copy=True, order="C") if kind != "input" or not arr.flags.writeable else arr)
     return _register(tape, t)
 
@@ -249,17 +252,18 @@ def _run(tape: Tape, op: Any, inputs: Sequence[Any], attrs: dict, name: str | No
         tensors.append(_register(tape, EagerTensor(o.id, o.name, o.raw_type, o.kind, tape, a)))
     if len(tape.nodes) > tape.next_sweep and not tape.busy:
         tape.sweep()
-        tape.next_sweep = max(4096, 2 * len(tape.nodes))
+        tape.next_sweep = max(1024, 2 * len(tape.nodes))
     return tuple(tensors)
 
 
 def _expand_grad(tape: Tape, req: Any) -> tuple[EagerTensor, ...]:
+    if not tape.busy:  # the autodiff walk is linear in the tape: drop what no live tensor needs first
+        tape.sweep(req.outputs)
     tape.busy += 1
     try:
-        autodiff.expand_gradients(tape, only=req)
+        gmap = autodiff._expand(tape, upto=req)  # the backward ops it emits run eagerly as they are made
     finally:
         tape.busy -= 1
-    gmap = tape.meta["_last_grad_map"]
     return tuple(_as_tensor(tape, gmap[o.id]) for o in req.outputs)
 
 

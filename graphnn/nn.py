@@ -75,7 +75,8 @@ class Module:
         if not isinstance(x, Value):
             raise GraphError(f"{type(self).__name__} is called on a graph value, got {type(x).__name__}")
         g = x.graph
-        if self.graph is not None and self.graph is not g:
+        # A layer built eagerly (on the tape) may also be traced: its eager params become the trace's params.
+        if self.graph is not None and self.graph is not g and not getattr(self.graph, "is_tape", False):
             raise GraphError(f"layer {self.scope} belongs to graph {self.graph.name!r}, called on {g.name!r}")
         with _Current(g):
             prefix = "/".join(g.scopes)

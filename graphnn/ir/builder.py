@@ -5,6 +5,7 @@ Imports nothing else from graphnn except sibling ir modules.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -27,13 +28,24 @@ leaf_hooks: list[Callable[..., Any]] = []
 trace_stack: list[str] = []
 
 
+@functools.lru_cache(maxsize=4096)
+def _in_pkg(filename: str) -> bool:
+    # Cached: eager mode asks for the user's line on every op, and abspath per frame dominated that.
+    return os.path.abspath(filename).startswith(_PKG_DIR + os.sep)
+
+
+@functools.lru_cache(maxsize=4096)
+def _display(filename: str) -> str:
+    return os.path.relpath(filename) if not filename.startswith("<") else filename
+
+
 def user_location(skip_pkg: bool = True) -> str:
     """file:line of the first frame outside the graphnn package (the user's line)."""
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not (skip_pkg and os.path.abspath(fn).startswith(_PKG_DIR + os.sep)) and "<frozen" not in fn:
-            return f"{os.path.relpath(fn) if not fn.startswith('<') else fn}:{f.f_lineno}"
+        if not (skip_pkg and _in_pkg(fn)) and "<frozen" not in fn:
+            return f"{_display(fn)}:{f.f_lineno}"
         f = f.f_back  # type: ignore[assignment]
     return "<unknown>"
 

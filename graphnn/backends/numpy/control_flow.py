@@ -1,7 +1,8 @@
 """NumPy kernel of `cond`: run the taken branch's subgraph through the shared planner (one plan per branch
 and input shapes, built on first use).
 
-Imports graphnn.ir, the executor and the NumPy kernel table.
+Imports graphnn.ir and the executor; the kernel table is looked up when a plan is built (kernels.py merges
+CONTROL_FLOW_KERNELS into it, so this module cannot import it at load time).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any
 from ...ir import subgraph
 from ...ir.graph import Node
 from ..executor import Plan, bind_feeds, build_plan, run_plan
-from .kernels import KERNELS, Kernel, kernel
 
 
-@kernel("cond")
-def _cond(xp: Any, node: Node, env: dict) -> Kernel:
+def _cond(xp: Any, node: Node, env: dict) -> Any:
+    from .kernels import KERNELS
+
     branches = [subgraph.decode(s) for s in node.attrs["subgraph"]]
     plans: dict[tuple, Plan] = {}
     n_out = len(node.outputs)
@@ -34,3 +35,6 @@ def _cond(xp: Any, node: Node, env: dict) -> Kernel:
         return res if n_out > 1 else res[0]
 
     return run
+
+
+CONTROL_FLOW_KERNELS = {"cond": _cond}

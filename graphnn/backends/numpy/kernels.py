@@ -279,12 +279,11 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-# Kernels of ops with subgraphs live in a sibling module (they run plans of their own).
-from . import control_flow  # noqa: E402,F401  (registers "cond" in KERNELS)
-
 # ---- conv/pool, norms, dropout: sibling modules, merged explicitly ---------------------------------
 from .conv_kernels import CONV_KERNELS  # noqa: E402 - after KERNELS exists; the modules import nothing from here
 from .norm_kernels import NORM_KERNELS  # noqa: E402
+from .control_flow import CONTROL_FLOW_KERNELS  # noqa: E402 - cond runs branch plans over this same table
 
 KERNELS.update(CONV_KERNELS)
 KERNELS.update(NORM_KERNELS)
+KERNELS.update(CONTROL_FLOW_KERNELS)
