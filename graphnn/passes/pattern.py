@@ -104,20 +104,24 @@ def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reas
 
 
 def _remove_dead(g: Graph, candidates: set[int]) -> None:
-    """Drop candidate nodes whose outputs nobody uses any more, and transitively their producers."""
+    """Drop candidate nodes whose outputs nobody uses any more, transitively their producers, and
+    constants nothing uses (rewrites such as folding leave them behind)."""
     keep_vals = {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
-    while candidates:
+    while True:
         users = g.consumers()
         dead = [n for n in g.nodes if n.id in candidates
                 and not any(o.id in keep_vals or users.get(o.id) for o in n.outputs)]
         if not dead:
-            return
+            break
         dead_ids = {n.id for n in dead}
         candidates = {p.id for n in dead for v in n.inputs if (p := v.producer) is not None} - dead_ids
         for n in dead:
             for o in n.outputs:
                 g.producer.pop(o.id, None)
         g.nodes = [n for n in g.nodes if n.id not in dead_ids]
+    used = keep_vals | {v.id for n in g.nodes for v in n.inputs}
+    g.const_values = [c for c in g.const_values if c.id in used]
+    g.constants = {c.id: g.constants[c.id] for c in g.const_values}
 
 
 def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]) -> bool:
@@ -160,6 +164,7 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
         g.producer.pop(o.id, None)
     replace_uses(g, {o.id: nv for o, nv in zip(node.outputs, new_vals)})
     candidates.update(n.id for n in m.involved)
+    candidates.update(p.id for v in node.inputs if (p := v.producer) is not None)  # maybe unused now
     candidates.update(n.id for n in created)
     g.meta.setdefault("fired", []).append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
