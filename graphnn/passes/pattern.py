@@ -183,7 +183,7 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
         by_op.setdefault(r.root, []).append(r)
     g.meta["current_pass"] = pass_name
     candidates: set[int] = set()
-    budget = 20 * len(g.nodes) + 1000  # a rule set that never settles is a bug; fail loudly
+    budget = 8 * len(g.nodes) + 200  # a rule set that never settles is a bug; fail loudly
     for _ in range(max_sweeps):
         fired = 0
         i = 0

@@ -47,7 +47,7 @@ def _guarded(m: Match, branch: int) -> Value | None:
     k, safe = SINGULAR[f.op]
     x = f.inputs[k]
     xn = x.producer
-    if xn is not None and xn.op == "where" and xn.inputs[0] is c:  # already guarded
+    if x.kind == "const" or (xn is not None and xn.op == "where" and xn.inputs[0] is c):  # no gradient / guarded
         return None
     m.producer(v)
     guard = ew.where(c, safe, x) if branch == 2 else ew.where(c, x, safe)
