@@ -8,9 +8,8 @@ Imports only graphnn.ir.
 from __future__ import annotations
 
 from ..ir.builder import apply1
-from ..ir.graph import Graph, Value
 from ..ir.gradutil import zeros_like
-from ..ir.ops import elementwise as ew
+from ..ir.graph import Graph, Value
 from ..ir.ops import shape_ops
 from ..ir.ops.reduction import norm_axes
 from .pattern import Match, Rule, constant_array, rewrite, rule

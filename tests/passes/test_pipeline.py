@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphnn as gn
-from graphnn.passes.pipeline import PASSES, TRAINING, resolve_passes, run_pipeline
 from graphnn.ir.verify import verify
+from graphnn.passes.pipeline import PASSES, TRAINING, resolve_passes, run_pipeline
 
 
 def _mlp(sizes: tuple[int, ...] = (8, 16, 16, 4)) -> tuple[gn.Graph, gn.Value, dict]:
@@ -120,6 +120,7 @@ def _binary(kind: int, a: gn.Value, b: gn.Value) -> gn.Value:
 STEP = st.tuples(st.booleans(), st.integers(0, 15), st.integers(0, 4), st.integers(0, 10), st.integers(0, 10))
 
 
+@pytest.mark.filterwarnings("ignore::graphnn.StabilityWarning")  # unfixable where patterns may be drawn
 @settings(max_examples=40, deadline=None)
 @given(steps=st.lists(STEP, min_size=1, max_size=8), loss_kind=st.integers(0, 2), seed=st.integers(0, 100))
 def test_random_graphs_agree_with_and_without_passes(steps: list, loss_kind: int, seed: int) -> None:
@@ -135,8 +136,8 @@ def test_random_graphs_agree_with_and_without_passes(steps: list, loss_kind: int
                 lambda: gn.binary_cross_entropy(gn.sigmoid(out), gn.sigmoid(w))][loss_kind]()
         dx, dw = gn.grad(loss, [x, w], disconnected="zeros")
     rng = np.random.default_rng(seed)
-    feeds = {"x": rng.standard_normal((2, 3)).astype(np.float32), "w": rng.standard_normal((2, 3)).astype(np.float32),
-             "y": rng.integers(0, 3, 2)}
+    feeds = {"x": rng.standard_normal((2, 3)).astype(np.float32),
+             "w": rng.standard_normal((2, 3)).astype(np.float32), "y": rng.integers(0, 3, 2)}
     outs = {"out": out, "loss": loss, "dx": dx, "dw": dw}
     ref = gn.compile(g, outputs=outs, passes="none")(**feeds)
     got = gn.compile(g, outputs=outs)(**feeds)

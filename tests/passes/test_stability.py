@@ -178,7 +178,7 @@ def test_level_error_raises() -> None:
 
 
 def test_level_off_records_nothing_and_skips_the_where_fix() -> None:
-    g, y, dx = _masked("log")
+    g, _, dx = _masked("log")
     fn = gn.compile(g, outputs={"dx": dx}, stability="off")
     assert not fn.report().diagnostics
     assert np.isnan(fn(x=np.array([-1.0, 0.0, 1.0, 2.0], np.float32))["dx"]).any()
