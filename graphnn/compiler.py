@@ -110,6 +110,10 @@ class Function:
             store = self.backend.storage_view(self.storage)
             msm = self.backend.xp.may_share_memory
             news = {k: (v.copy() if any(msm(v, store[o]) for o in news if o != k) else v) for k, v in news.items()}
+        if news:  # an output may be (a view of) an array about to be updated: return its pre-update value
+            store = self.backend.storage_view(self.storage)
+            msm = self.backend.xp.may_share_memory
+            outs = {k: (v.copy() if any(msm(v, store[o]) for o in news) else v) for k, v in outs.items()}
         for name, new in news.items():  # all computed from pre-update values; now written
             self.backend.write_back(self.storage, name, new)
         return outs
