@@ -111,11 +111,15 @@ class PipelineReport:
             check = f"  [{r.check}]" if r.check else ""
             rows.append(f"  {r.name:<18}{r.nodes_before:>7}{r.nodes_after:>7}{len(r.removed):>5}{len(r.added):>5}"
                         f"{r.seconds * 1e3:8.2f}  {fired}{check}")
-            shown = [f for f in r.fired if f["pass"] not in ("cse", "constant_folding")] if r.fired else []
-            for f in shown[:12]:
-                rows.append(f"      {f['pattern']}  at {f.get('location', '?')}")
-            if len(shown) > 12:
-                rows.append(f"      ... {len(shown) - 12} more")
+            sites: dict[tuple[str, str], int] = {}  # (pattern, user line) -> times fired there
+            for f in r.fired:
+                if f.get("pass") not in ("cse", "constant_folding"):
+                    key = (f["pattern"], f.get("location", "?"))
+                    sites[key] = sites.get(key, 0) + 1
+            for (pattern, loc), k in list(sites.items())[:12]:
+                rows.append(f"      {pattern}{f' x{k}' if k > 1 else ''}  at {loc}")
+            if len(sites) > 12:
+                rows.append(f"      ... {len(sites) - 12} more sites")
         for d in self.diagnostics:
             state = "fixed" if d["fixed"] else "NOT FIXED"
             rows.append(f"  stability [{state}] {d['pattern']} at {d['location']} -> {d['replacement']}: "
