@@ -132,6 +132,7 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
             return False
     m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache)
     n_nodes, n_consts = len(g.nodes), len(g.const_values)
+    n_diags = len(g.meta.get("diagnostics", []))
     with g.building(prov=node.prov):
         res = rule.fn(m)
     created = g.nodes[n_nodes:]
@@ -171,11 +172,13 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
     candidates.update(n.id for n in created)
     g.meta.setdefault("fired", []).append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
-        "locations": sorted(prov.locations), "replaced": [n.id for n in involved],
+        "locations": sorted(prov.locations), "matched": [n.id for n in involved],
         "added": [n.id for n in created], "pass": pass_name,
     })
     if rule.stability is not None:
         record_diagnostic(g, rule.name, node, rule.stability[0], rule.stability[1], True, involved)
+    for d in g.meta.get("diagnostics", [])[n_diags:]:  # so a drawing can place the finding on the new nodes
+        d["matched"], d["added"] = [n.id for n in involved], [n.id for n in created]
     return True
 
 

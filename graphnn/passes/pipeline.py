@@ -103,6 +103,12 @@ class PipelineReport:
                 return r
         raise KeyError(name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (graph snapshots left out) for drawings and logs."""
+        recs = [{k: v for k, v in vars(r).items() if k not in ("before", "after")} for r in self.records]
+        return {"target": self.target, "stability": self.stability, "records": recs,
+                "diagnostics": list(self.diagnostics)}
+
     def __str__(self) -> str:
         rows = [f"pipeline {self.target}: {len(self.records)} passes, stability={self.stability}",
                 f"  {'pass':<18}{'before':>7}{'after':>7}{'-':>5}{'+':>5}{'ms':>8}  fired"]

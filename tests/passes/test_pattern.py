@@ -40,9 +40,9 @@ def test_rules_apply_to_a_fixed_point_with_records_tags_and_provenance() -> None
     assert "fused" in t.tags and t.prov.passes == ("test",) and t.prov.derived_from == {out.producer.id}
     fired = h.meta["fired"]
     assert [f["pattern"] for f in fired].count("neg(neg(x)) test") == 2
-    assert fired[-1]["pattern"] == "exp(x) -> tanh(x) test" and fired[-1]["replaced"] == [out.producer.id]
+    assert fired[-1]["pattern"] == "exp(x) -> tanh(x) test" and fired[-1]["matched"] == [out.producer.id]
     assert fired[-1]["added"] == [t.id] and fired[-1]["location"] == out.producer.location
-    assert all(set(f["replaced"]) <= set(originals) for f in fired[:2])
+    assert all(set(f["matched"]) <= set(originals) for f in fired[:2])
     np.testing.assert_allclose(evaluate(h, x=np.array([0.5, -1.0, 2.0], np.float32))["out"],
                                np.tanh([0.5, -1.0, 2.0]), rtol=1e-6)
 

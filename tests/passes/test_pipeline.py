@@ -145,3 +145,15 @@ def test_random_graphs_agree_with_and_without_passes(steps: list, loss_kind: int
         fin = np.isfinite(ref[k])  # where the naive graph overflowed, the optimized one may be finite
         assert np.all(np.isfinite(got[k][fin])), k
         np.testing.assert_allclose(got[k][fin], ref[k][fin], rtol=2e-4, atol=2e-5, err_msg=k)
+
+
+def test_report_to_dict_is_json_and_diagnostics_point_at_new_nodes() -> None:
+    import json
+
+    g, loss, ups = _mlp()
+    opt = gn.optimize(g, {"loss": loss}, ups, keep_graphs=True)
+    d = json.loads(json.dumps(opt.report.to_dict()))
+    assert [r["name"] for r in d["records"]] == TRAINING
+    (diag,) = d["diagnostics"]
+    fused = [n for n in opt.report.record("fusion").after.nodes if n.id in diag["added"]]
+    assert [n.op for n in fused] == ["softmax_cross_entropy"]
