@@ -32,9 +32,9 @@ def _mlp(sizes: tuple[int, ...] = (8, 16, 16, 4)) -> tuple[gn.Graph, gn.Value, d
 def test_every_list_names_known_passes_and_autodiff_is_required() -> None:
     for name in TRAINING:
         assert name in PASSES
-    assert resolve_passes("training", "none") == ["autodiff"]
-    assert resolve_passes("training", ["fusion", "dead_code"]) == ["fusion", "autodiff", "dead_code"]
-    assert resolve_passes("training", ["simplify"]) == ["autodiff", "simplify"]
+    assert resolve_passes("training", "none") == ["mode", "autodiff"]
+    assert resolve_passes("training", ["fusion", "dead_code"]) == ["mode", "fusion", "autodiff", "dead_code"]
+    assert resolve_passes("training", ["simplify"]) == ["mode", "autodiff", "simplify"]
     with pytest.raises(gn.GraphError, match="unknown pass"):
         resolve_passes("training", ["fusion", "nope"])
 
