@@ -43,6 +43,13 @@ def prepare(g: Graph, outputs: Any = None) -> Graph:
     work.updates = {}
     work.meta["mode"] = "eval"
     opt, _ = run_pipeline(work, "export")
+    # A deployed model takes only what its outputs need: labels of a training graph, unused parameters and
+    # constants are left out (the graph's other values stay as they are).
+    used = {v.id for n in opt.nodes for v in n.inputs} | {v.id for v in opt.outputs.values()}
+    opt.inputs = [v for v in opt.inputs if v.id in used]
+    opt.params = [v for v in opt.params if v.id in used]
+    opt.state = [v for v in opt.state if v.id in used]
+    opt.const_values = [v for v in opt.const_values if v.id in used]
     return opt
 
 
