@@ -29,16 +29,21 @@ EXCLUDED: dict[str, str] = {
 }
 
 NAMES = supported_node_tests()
+INCLUDED = {f"{n}_cpu" for n in NAMES if not any(re.search(p, n) for p in EXCLUDED)}
 backend_test = onnx.backend.test.BackendTest(GraphnnBackend, __name__)
-for _name in NAMES:
-    if not any(re.search(p, _name) for p in EXCLUDED):
-        backend_test.include(f"^{_name}_cpu$")
+for _name in sorted(INCLUDED):
+    backend_test.include(f"^{_name}$")
 
-globals().update(backend_test.test_cases)
+# The runner makes a (skipped) method for every test it knows; keep only the included ones, so the suite
+# reports what runs and nothing is skipped forever. The excluded families and why are listed above.
+for _case_name, _case in backend_test.test_cases.items():
+    for _attr in [a for a in vars(_case) if a.startswith("test_") and a not in INCLUDED]:
+        delattr(_case, _attr)
+    if any(a.startswith("test_") for a in vars(_case)):
+        globals()[_case_name] = _case
 
 
 def test_suite_counts() -> None:
     """Most importable node tests run; the excluded ones are a minority with named reasons."""
-    included = [n for n in NAMES if not any(re.search(p, n) for p in EXCLUDED)]
-    assert len(included) > 300, len(included)
-    assert len(NAMES) - len(included) < len(included)
+    assert len(INCLUDED) > 300, len(INCLUDED)
+    assert len(NAMES) - len(INCLUDED) < len(INCLUDED)
