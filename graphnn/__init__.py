@@ -57,3 +57,8 @@ from .ir.ops.control_flow import cond  # noqa: E402
 from .trace import TracedFunction, function, trace  # noqa: E402
 
 __all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
+
+# ---- onnx: export/import (gn.onnx.export, gn.onnx.load) ----
+from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere still means the onnx package
+
+__all__ += ["onnx"]

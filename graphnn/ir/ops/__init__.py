@@ -7,4 +7,4 @@ from __future__ import annotations
 
 from . import control, control_flow, conv, elementwise, linalg, loss, nn, norm, reduction, shape_ops, stochastic
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control, conv, norm, stochastic, control_flow)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control, control_flow, conv, norm, stochastic)
