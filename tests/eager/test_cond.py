@@ -129,3 +129,22 @@ def test_traced_function_with_cond_matches_eager_python_if() -> None:
         with gn.eager():
             want = eager_f(gn.tensor(X)).numpy()
         np.testing.assert_allclose(fn(x=X)["out"], want, rtol=1e-5)
+
+
+def test_traced_cond_exports_to_onnx_if_and_matches_onnxruntime(tmp_path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    if not hasattr(gn, "onnx"):
+        pytest.skip("gn.onnx not on this branch")
+
+    def f(x):
+        y = x * 3.0
+        return gn.cond(gn.sum(y) > 0, lambda a: gn.tanh(a) * 2.0, lambda a: a - 1.0, y)
+
+    g = gn.trace(f, {"x": ((None, 3), "float32")})
+    gn.onnx.export(g, str(tmp_path / "c.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "c.onnx"))
+    assert any(n.op_type == "If" for n in __import__("onnx").load(str(tmp_path / "c.onnx")).graph.node)
+    for s in (1.0, -1.0):
+        X = (s * np.abs(np.random.default_rng(7).standard_normal((2, 3)))).astype("float32")
+        want = np.tanh(3 * X) * 2 if X.sum() > 0 else 3 * X - 1
+        np.testing.assert_allclose(sess.run(None, {"x": X})[0], want, rtol=1e-5, atol=1e-6)
