@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .compiler import compile as gn_compile
-from .eager import EagerTensor
+from .eager_mode import EagerTensor
 from .ir import builder
 from .ir.builder import apply, as_value, input as gn_input
 from .ir.errors import GraphError

@@ -27,7 +27,7 @@ from .passes import autodiff
 class Tape(Graph):
     """The eager recording: a graph whose values also have arrays. Dead parts are swept as it grows."""
 
-    is_tape = True  # layers built on the tape may be called in a trace too (see gn.nn.Module.__call__)
+    is_tape = True  # layers built on the tape may be called in a trace too (gn.nn.Module.__call__ checks `is_tape`)
 
     def __init__(self) -> None:
         super().__init__("eager")
