@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from .compiler import compile as gn_compile
 from .eager_mode import EagerTensor
 from .ir import builder
-from .ir.builder import apply, as_value, input as gn_input
+from .ir.builder import apply, as_value
+from .ir.builder import input as gn_input
 from .ir.errors import GraphError
 from .ir.graph import Graph, Value
 from .ir.types import TensorType, normalize_dtype

@@ -60,7 +60,7 @@ def test_forward_and_gradient_follow_the_taken_branch(sign: float) -> None:
 
 
 def test_cond_node_survives_copy_json_round_trip_and_verify() -> None:
-    g, loss, gw, gv, W, V = _build()
+    g, loss, *_ = _build()
     X = np.random.default_rng(5).standard_normal((2, 3))
     want = gn.compile(g, outputs={"loss": loss})(x=X)["loss"]
     for h in (g.copy(), serialize.from_json(serialize.to_json(g))):
