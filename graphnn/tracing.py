@@ -134,7 +134,12 @@ class TracedFunction:
 
 
 def function(fn: Callable[..., Any] | None = None, *, backend: str = "numpy", passes: Any = "default") -> Any:
-    """Decorator: trace `fn` on its first call per input signature, compile, and run compiled afterwards."""
+    """Decorator: trace `fn` on its first call per input signature, compile, and run compiled afterwards.
+
+    Array arguments (ndarray, EagerTensor) become graph inputs; any other argument is static (part of the
+    cache key). Create parameters outside `fn` (e.g. eagerly) and close over them: a gn.param made inside
+    `fn` would be a new parameter for every signature.
+    """
     if fn is None:
         return lambda f: TracedFunction(f, backend, passes)
     if not callable(fn):
