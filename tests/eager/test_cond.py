@@ -148,3 +148,19 @@ def test_traced_cond_exports_to_onnx_if_and_matches_onnxruntime(tmp_path) -> Non
         X = (s * np.abs(np.random.default_rng(7).standard_normal((2, 3)))).astype("float32")
         want = np.tanh(3 * X) * 2 if X.sum() > 0 else 3 * X - 1
         np.testing.assert_allclose(sess.run(None, {"x": X})[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_second_derivative_through_cond() -> None:
+    with gn.Graph() as g:
+        x = gn.input("x", (3,), "float64")
+        y = gn.sum(gn.cond(gn.sum(x) > 0, lambda a: a * a * a, lambda a: a * a, x))
+        (dx,) = gn.grad(y, [x])
+        d2 = gn.grad(gn.sum(dx), x)
+    fn = gn.compile(g, outputs={"dx": dx, "d2": d2})
+    X = np.array([0.5, 1.0, 2.0])
+    res = fn(x=X)
+    np.testing.assert_allclose(res["dx"], 3 * X ** 2)
+    np.testing.assert_allclose(res["d2"], 6 * X)
+    res = fn(x=-X)
+    np.testing.assert_allclose(res["dx"], -2 * X)
+    np.testing.assert_allclose(res["d2"], np.full(3, 2.0))
