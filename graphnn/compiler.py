@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 from .backends.executor import Plan, bind_feeds, build_plan, run_plan
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
+from .optimize import validator
 from .passes.pipeline import PipelineReport, run_pipeline
 
 MODES = ("train", "eval")
@@ -123,7 +124,8 @@ class Function:
 
 
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
-            mode: str = "train", check_numerics: bool = False, validate: bool = False) -> Function:  # noqa: A001
+            mode: str = "train", check_numerics: bool = False, validate: bool = False,
+            stability: str = "fix") -> Function:  # noqa: A001
     """Optimize `g` for the requested outputs and updates and return a callable `Function`."""
     if mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
@@ -139,5 +141,5 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.updates = {k: byid[v.id] for k, v in work.updates.items()}
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
-    opt, report = run_pipeline(work, target, passes, check=validate)
+    opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
     return Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)

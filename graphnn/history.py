@@ -42,7 +42,7 @@ class History:
                 "best_epoch": self.best_epoch}
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "History":
+    def from_dict(d: dict[str, Any]) -> History:
         return History(list(d.get("epochs", [])), list(d.get("monitors", [])), bool(d.get("stopped_early")),
                        d.get("best_epoch"))
 

@@ -6,7 +6,8 @@ User-level library: may import anything from graphnn.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .ir.errors import GraphError
 from .ir.graph import Graph, Value
@@ -86,6 +87,15 @@ def build_monitors(g: Graph, which: Sequence[str], loss: Value, grads: dict[str,
                         delta = ew.sqrt(_sumsq([updates[p.name] - p for p in ps]))
                         out[f"update_ratio/{layer}"] = delta / (ew.sqrt(_sumsq(ps)) + _TINY)
     return out
+
+
+def monitor_outputs(optimizer: Any, which: Sequence[str] | str = MONITORS) -> dict[str, Value]:
+    """Monitors of an optimizer's step as extra outputs for `gn.compile(..., outputs={**outs, **these})`."""
+    if optimizer.graph is None:
+        raise GraphError("monitor_outputs: call optimizer.updates(loss, params) first")
+    which = list(MONITORS) if which in ("all", True) else ([which] if isinstance(which, str) else list(which))
+    loss = optimizer.loss
+    return build_monitors(optimizer.graph, which, loss, optimizer.grads, optimizer.update_values, optimizer.params)
 
 
 class _current:

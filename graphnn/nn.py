@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from .init import fans
 from .ir.builder import param, state
 from .ir.errors import GraphError, ShapeError
 from .ir.graph import Graph, Value
+from .ir.ops import conv as convops
 from .ir.ops import elementwise as ew
 from .ir.ops import nn as nnops
-from .ir.ops import conv as convops
 from .ir.ops import norm as normops
-from .ir.ops import shape_ops
-from .ir.ops import stochastic
+from .ir.ops import shape_ops, stochastic
 
 SEED = 0  # default initializers derive their stream from this and the parameter's name
 
@@ -29,23 +30,15 @@ def _rng(name: str) -> np.random.Generator:
     return np.random.default_rng([SEED, zlib.crc32(name.encode())])
 
 
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """fan_in, fan_out of a Linear (in, out) weight or a Conv2d (out, in, kh, kw) kernel."""
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    receptive = int(np.prod(shape[2:]))
-    return shape[1] * receptive, shape[0] * receptive
-
-
 def default_init(kind: str, name: str) -> Callable[[tuple, str], np.ndarray]:
     """He-uniform (for ReLU nets) or Glorot-uniform weights, seeded by `SEED` and the parameter name."""
 
     def init(shape: tuple, dtype: str) -> np.ndarray:
-        fan_in, fan_out = _fans(tuple(shape))
+        fan_in, fan_out = fans(shape)
         bound = math.sqrt(6.0 / fan_in) if kind == "he" else math.sqrt(6.0 / (fan_in + fan_out))
         return _rng(name).uniform(-bound, bound, size=shape).astype(dtype)
 
-    init.spec = {"name": f"{kind}_uniform", "seed": SEED}  # type: ignore[attr-defined]
+    init.spec = f"{kind}_uniform(seed={SEED}, stream={name!r})"  # type: ignore[attr-defined]
     return init
 
 

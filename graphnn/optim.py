@@ -9,7 +9,8 @@ never recompiles. User-level library: may import anything from graphnn.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,10 +32,12 @@ class Optimizer:
         self.lr = float(lr)
         self.l1, self.l2, self.weight_decay = float(l1), float(l2), float(weight_decay)
         self.graph: Graph | None = None
+        self.loss: Value | None = None
         self.lr_value: Value | None = None
         self.grads: dict[str, Value] = {}  # param name -> its gradient value (monitors read these)
         self.slots: list[str] = []  # names of the state values this optimizer owns
         self.params: list[Value] = []
+        self.update_values: dict[str, Value] = {}  # what `updates` returned
         self.prefix = ""
 
     # ---- building --------------------------------------------------------------------------
@@ -62,7 +65,7 @@ class Optimizer:
                 raise GraphError(f"optimizer: {getattr(p, 'name', p)!r} is not a parameter of graph {g.name!r}")
             if not p.type.is_float:
                 raise GraphError(f"optimizer: parameter {p.name} is {p.dtype}, not trainable")
-        self.graph, self.params = g, params
+        self.graph, self.params, self.loss = g, params, loss
         with _ensure_current(g):
             self.prefix = g.unique_name(type(self).__name__.lower())
             self.lr_value = self._scalar_slot("lr", params[0].dtype, self.lr)
@@ -82,6 +85,7 @@ class Optimizer:
                         new = new - lr * self.weight_decay * p
                     out[p.name] = new
                 out.update(self._finish())
+        self.update_values = dict(out)
         return out
 
     def _setup(self, dtype: str) -> None:
@@ -306,5 +310,5 @@ class CyclicLR:
         return self.lr_min + (self.lr_max - self.lr_min) * frac
 
 
-__all__ = ["SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Optimizer",
-           "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "LinearWarmup", "CyclicLR"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "CosineDecay", "CyclicLR", "ExponentialDecay",
+           "InverseTimeDecay", "LinearWarmup", "Momentum", "Nesterov", "Optimizer", "RMSprop", "StepDecay"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from .ir.errors import GraphError, NumericsError
 from .ir.graph import Graph, Value
 from .ir.ops import elementwise as ew
 from .ir.ops import reduction as red
-from .monitor import MONITORS, build_monitors
+from .monitor import MONITORS, build_monitors, monitor_outputs
 from .optim import Optimizer
 
 
@@ -168,7 +169,7 @@ class Trainer:
             if not 0.0 < validation_split < 1.0:
                 raise DataError(f"validation_split must be in (0, 1), got {validation_split}")
             n_all = len(next(iter(arrays.values())))
-            n_val = max(1, int(round(n_all * validation_split)))
+            n_val = max(1, round(n_all * validation_split))
             # Keras convention: the last rows (before shuffling) are the validation set.
             val = {k: a[n_all - n_val:] for k, a in arrays.items()}
             arrays = {k: a[:n_all - n_val] for k, a in arrays.items()}
@@ -304,4 +305,4 @@ def fit(loss: Value, data: Mapping[str, Any], optimizer: Optimizer, *, metrics: 
     return hist
 
 
-__all__ = ["Trainer", "fit", "EarlyStopping", "History", "accuracy", "plot_history", "DataError"]
+__all__ = ["DataError", "monitor_outputs", "EarlyStopping", "History", "Trainer", "accuracy", "fit", "plot_history"]

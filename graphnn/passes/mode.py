@@ -1,7 +1,10 @@
 """Lower mode-dependent ops for `graph.meta["mode"]` ("train" unless set), before autodiff.
 
-train: batch_norm -> batch_norm_train + the momentum blend of the running statistics; dropout stays and the
-graph's dropout step counter (state `rng_step`) gets the update `rng_step + 1`, so every call draws new masks.
+train: batch_norm -> batch_norm_train + the momentum blend of the running statistics; dropout stays, and in a
+function that updates anything (a training step) the graph's dropout step counter (state `rng_step`) gets the
+update `rng_step + 1`, so every step draws new masks. A function without updates stays pure: it changes no
+storage, so repeated calls see the same masks (what gn.check_grad needs); pass the counter's update yourself
+to resample per call.
 eval: batch_norm -> batch_norm_infer on the running statistics (which are "updated" to themselves);
 dropout -> its input. Imports only graphnn.ir.
 """
@@ -68,9 +71,9 @@ def lower_mode(g: Graph) -> Graph:
 
 
 def _advance_rng(g: Graph) -> None:
-    """Give the dropout step counter its `+ 1` update when a dropout reads it and no update is set."""
+    """Give the dropout step counter its `+ 1` update in a training step whose dropouts read it."""
     name = g.meta.get("rng_state")
-    if name is None or name in g.updates:
+    if name is None or not g.updates or name in g.updates:
         return
     step = next((v for v in g.state if v.name == name), None)
     if step is None or not any(n.op == "dropout" and step in n.inputs for n in g.nodes):

@@ -116,3 +116,12 @@ def test_trainable_false_excludes_parameters() -> None:
 def test_layer_on_a_non_value_is_an_error() -> None:
     with pytest.raises(gn.GraphError, match="graph value"):
         nn.Linear(2, 2)(np.zeros((1, 2)))  # type: ignore[arg-type]
+
+
+def test_layers_take_gn_init_initializers() -> None:
+    with gn.Graph("t") as g:
+        nn.Linear(300, 200, init=gn.init.xavier_normal(seed=1), bias_init=gn.init.constant(0.5))(
+            gn.input("x", (None, 300)))
+    w = g.storage["linear/w"]
+    assert abs(w.var() - 2.0 / 500) < 0.1 * 2.0 / 500  # Glorot: Var = 2 / (fan_in + fan_out)
+    assert np.all(g.storage["linear/b"] == 0.5)

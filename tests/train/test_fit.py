@@ -219,7 +219,7 @@ def test_monitors_are_outputs_of_the_step_and_logged(tmp_path) -> None:
 
 def test_monitor_values_match_numpy() -> None:
     g, net, loss, acc = model()
-    tr = gn.train.Trainer(loss, gn.optim.SGD(0.5), monitor=["weight_norm", "update_ratio", "dead_relu"],
+    tr = gn.train.Trainer(loss, gn.optim.SGD(0.5), monitor=["grad_norm", "weight_norm", "update_ratio", "dead_relu"],
                           monitor_every=1)
     w0 = {k: g.storage[k].copy() for k in ("sequential/linear/w", "sequential/linear/b")}
     hidden = np.maximum(XS[:16] @ w0["sequential/linear/w"] + w0["sequential/linear/b"], 0)
@@ -229,12 +229,13 @@ def test_monitor_values_match_numpy() -> None:
     delta = np.sqrt(sum(((g.storage[k] - w0[k]).astype(np.float64) ** 2).sum() for k in w0))
     assert rec["weight_norm/sequential/linear"] == pytest.approx(wn, rel=1e-5)
     assert rec["update_ratio/sequential/linear"] == pytest.approx(delta / wn, rel=1e-4)
+    assert rec["grad_norm/sequential/linear"] == pytest.approx(delta / 0.5, rel=1e-4)  # SGD: update = -lr * grad
     assert rec["dead_relu/sequential/relu"] == pytest.approx(np.mean(hidden.max(axis=0) <= 0))
 
 
 def test_dead_relu_fraction_rises_with_a_huge_learning_rate() -> None:
     def dead_fractions(lr: float) -> list[float]:
-        with gn.Graph("clf") as g:
+        with gn.Graph("clf"):
             x = gn.input("x", (None, 4))
             y = gn.input("y", (None,), "int64")
             net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
@@ -246,3 +247,14 @@ def test_dead_relu_fraction_rises_with_a_huge_learning_rate() -> None:
     calm, wild = dead_fractions(0.01), dead_fractions(10.0)
     assert wild[0] == 0.0 and np.mean(wild[-5:]) > 0.5  # huge steps push units where no input reaches them
     assert max(calm) < 0.1
+
+
+def test_monitor_outputs_compile_into_a_user_step() -> None:
+    g, net, loss, acc = model()
+    opt = gn.optim.SGD(0.1)
+    ups = opt.updates(loss)
+    mons = gn.train.monitor_outputs(opt, ["grad_norm", "nan_count"])
+    fn = gn.compile(g, outputs={"loss": loss, **mons}, updates=ups)
+    out = fn(x=XS, y=YS)
+    assert set(mons) == {"grad_norm/sequential/linear", "grad_norm/sequential/linear_1", "nan_count"}
+    assert out["nan_count"] == 0.0 and out["grad_norm/sequential/linear"] > 0

@@ -1,12 +1,13 @@
 """NumPy kernels for conv2d / max pooling and their backward ops (merged into KERNELS by kernels.py).
 
-im2col is a strided view (no copy until the contraction); col2im loops over the kH*kW kernel offsets only,
-never over batch or pixels. Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided).
+im2col copies a strided window view once; col2im and pooling loop over the kH*kW kernel offsets only
+(each step a whole-tensor strided operation), never over batch or pixels. Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...ir.graph import Node
 
@@ -36,15 +37,21 @@ def windows(xp: Any, xpad: Any, kh: int, kw: int, sh: int, sw: int, ho: int, wo:
     return xp.lib.stride_tricks.as_strided(xpad, (n, c, ho, wo, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2, s3))
 
 
-def col2im_add(xp: Any, cols: Any, shape: tuple, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> Any:
-    """Sum window contributions cols (N, C, Ho, Wo, kH, kW) back into an unpadded NCHW array of `shape`."""
-    n, c, h, w = shape
-    ho, wo = cols.shape[2], cols.shape[3]
-    out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    for a in range(kh):  # one strided add per kernel offset; windows overlap, so these must accumulate
-        for b in range(kw):
-            out[:, :, a:a + sh * (ho - 1) + 1:sh, b:b + sw * (wo - 1) + 1:sw] += cols[:, :, :, :, a, b]
-    return out[:, :, ph:ph + h, pw:pw + w]
+def im2col(xp: Any, xpad: Any, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> Any:
+    """The (N*Ho*Wo, C*kH*kW) patch matrix: one copy of the strided window view, rows in NHW order."""
+    win = windows(xp, xpad, kh, kw, sh, sw, ho, wo).transpose(0, 2, 3, 1, 4, 5)
+    return xp.ascontiguousarray(win).reshape(-1, win.shape[3] * kh * kw)
+
+
+def rows_nhw(xp: Any, a: Any) -> Any:
+    """(N, K, H, W) -> contiguous (N*H*W, K), the layout the GEMMs below want."""
+    return xp.ascontiguousarray(a.transpose(0, 2, 3, 1)).reshape(-1, a.shape[1])
+
+
+def offsets(kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> list[tuple[int, int, slice, slice]]:
+    """For each kernel offset (a, b), row-major: the rows and columns of the padded input it touches."""
+    return [(a, b, slice(a, a + sh * (ho - 1) + 1, sh), slice(b, b + sw * (wo - 1) + 1, sw))
+            for a in range(kh) for b in range(kw)]
 
 
 def _geom(node: Node, kh: int, kw: int) -> tuple[int, int, int, int, int, int]:
@@ -52,19 +59,21 @@ def _geom(node: Node, kh: int, kw: int) -> tuple[int, int, int, int, int, int]:
     return kh, kw, sh, sw, ph, pw
 
 
-def _out_hw(node: Node, which: int) -> tuple[int, int]:
+def _out_hw(node: Node) -> tuple[int, int]:
     return node.outputs[0].type.shape[2], node.outputs[0].type.shape[3]  # static by the type rule
 
 
+# Each conv kernel is one GEMM over the patch matrix. Explicit GEMMs: np.tensordot on the strided view was
+# several times slower for the weight gradient, whose contraction runs over N*Ho*Wo.
 @_register("conv2d")
 def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
-    ho, wo = _out_hw(node, 0)
+    ho, wo = _out_hw(node)
 
     def f(x: Any, w: Any) -> Any:
-        cols = windows(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, ho, wo)
-        y = xp.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, O)
-        return xp.ascontiguousarray(y.transpose(0, 3, 1, 2))
+        cols = im2col(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, ho, wo)
+        y = cols @ w.reshape(w.shape[0], -1).T  # (N*Ho*Wo, O)
+        return xp.ascontiguousarray(y.reshape(x.shape[0], ho, wo, -1).transpose(0, 3, 1, 2))
 
     return f
 
@@ -73,11 +82,17 @@ def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
 def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
     h, w_ = node.attrs["input_size"]
+    ho, wo = node.inputs[0].type.shape[2:]
+    offs = offsets(kh, kw, sh, sw, ho, wo)
 
     def f(gy: Any, w: Any) -> Any:
-        cols = xp.tensordot(gy, w, axes=([1], [0]))  # (N, Ho, Wo, C, kH, kW)
-        cols = cols.transpose(0, 3, 1, 2, 4, 5)
-        return xp.ascontiguousarray(col2im_add(xp, cols, (gy.shape[0], w.shape[1], h, w_), kh, kw, sh, sw, ph, pw))
+        n, c = gy.shape[0], w.shape[1]
+        # Patch gradients with (kH, kW, C) innermost, so each kernel offset's block is contiguous in C.
+        cols = (rows_nhw(xp, gy) @ w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)).reshape(n, ho, wo, kh, kw, c)
+        out = xp.zeros((n, h + 2 * ph, w_ + 2 * pw, c), dtype=gy.dtype)  # NHWC while accumulating
+        for a, b, rs, cs in offs:  # col2im: windows overlap, so the offsets must accumulate
+            out[:, rs, cs, :] += cols[:, :, :, a, b, :]
+        return xp.ascontiguousarray(out[:, ph:ph + h, pw:pw + w_, :].transpose(0, 3, 1, 2))
 
     return f
 
@@ -85,62 +100,75 @@ def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
 @_register("conv2d_weight_grad")
 def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.attrs["kernel_size"])
+    ho, wo = node.inputs[1].type.shape[2:]
 
     def f(x: Any, gy: Any) -> Any:
-        cols = windows(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, gy.shape[2], gy.shape[3])
-        return xp.ascontiguousarray(xp.tensordot(gy, cols, axes=([0, 2, 3], [0, 2, 3])))  # (O, C, kH, kW)
+        cols = im2col(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, ho, wo)
+        gw = (cols.T @ rows_nhw(xp, gy)).T  # (O, C*kH*kW)
+        return xp.ascontiguousarray(gw).reshape(gy.shape[1], x.shape[1], kh, kw)
 
     return f
 
 
 # ---- max pooling ---------------------------------------------------------------------------------
-def _pool_geom(node: Node) -> tuple[int, int, int, int, int, int]:
-    return _geom(node, *node.attrs["kernel_size"])
+# One strided slice per kernel offset: reducing the 6-d window view directly was ~25x slower in NumPy.
+def _pool_setup(node: Node, ho: int, wo: int) -> tuple[int, int, list]:
+    kh, kw, sh, sw, ph, pw = _geom(node, *node.attrs["kernel_size"])
+    return ph, pw, offsets(kh, kw, sh, sw, ho, wo)
 
 
-def first_argmax(xp: Any, x: Any, geom: tuple, ho: int, wo: int) -> Any:
-    """Per window, the flat offset a*kW + b of its first maximum (padding is -inf, never chosen)."""
-    kh, kw, sh, sw, ph, pw = geom
-    win = windows(xp, pad_hw(xp, x, ph, pw, float("-inf")), kh, kw, sh, sw, ho, wo)
-    return xp.argmax(win.reshape(win.shape[:4] + (kh * kw,)), axis=-1)
+def first_argmax(xp: Any, xpad: Any, offs: list) -> Any:
+    """Per window, the index (row-major within the window) of its first maximum; padding is -inf."""
+    best = xpad[:, :, offs[0][2], offs[0][3]]
+    idx = xp.zeros(best.shape, dtype="int64")
+    for k, (_, _, rs, cs) in enumerate(offs[1:], start=1):
+        v = xpad[:, :, rs, cs]
+        better = v > best  # strict: ties keep the earlier position
+        best = xp.where(better, v, best)
+        idx = xp.where(better, k, idx)
+    return idx
 
 
 @_register("max_pool2d")
 def _max_pool2d(xp: Any, node: Node, env: dict) -> Kernel:
-    kh, kw, sh, sw, ph, pw = _pool_geom(node)
-    ho, wo = _out_hw(node, 0)
+    ph, pw, offs = _pool_setup(node, *_out_hw(node))
 
     def f(x: Any) -> Any:
-        win = windows(xp, pad_hw(xp, x, ph, pw, float("-inf")), kh, kw, sh, sw, ho, wo)
-        return xp.max(win, axis=(4, 5))
+        xpad = pad_hw(xp, x, ph, pw, float("-inf"))
+        out = xp.array(xpad[:, :, offs[0][2], offs[0][3]])
+        for _, _, rs, cs in offs[1:]:
+            xp.maximum(out, xpad[:, :, rs, cs], out=out)
+        return out
 
     return f
 
 
 @_register("max_pool2d_grad")
 def _max_pool2d_grad(xp: Any, node: Node, env: dict) -> Kernel:
-    geom = _pool_geom(node)
-    kh, kw = geom[:2]
+    ph, pw, offs = _pool_setup(node, *node.inputs[1].type.shape[2:])
 
     def f(x: Any, gy: Any) -> Any:
-        idx = first_argmax(xp, x, geom, gy.shape[2], gy.shape[3])
-        onehot = idx[..., None] == xp.arange(kh * kw).reshape((1, 1, 1, 1, kh * kw))
-        cols = xp.where(onehot, gy[..., None], xp.zeros((), dtype=gy.dtype)).reshape(idx.shape + (kh, kw))
-        return xp.ascontiguousarray(col2im_add(xp, cols, x.shape, *geom))
+        idx = first_argmax(xp, pad_hw(xp, x, ph, pw, float("-inf")), offs)
+        n, c, h, w = x.shape
+        out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        zero = xp.zeros((), dtype=gy.dtype)
+        for k, (_, _, rs, cs) in enumerate(offs):  # overlapping windows may send to one place: accumulate
+            out[:, :, rs, cs] += xp.where(idx == k, gy, zero)
+        return xp.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w])
 
     return f
 
 
 @_register("max_pool2d_select")
 def _max_pool2d_select(xp: Any, node: Node, env: dict) -> Kernel:
-    geom = _pool_geom(node)
-    kh, kw, sh, sw, ph, pw = geom
-    ho, wo = _out_hw(node, 0)
+    ph, pw, offs = _pool_setup(node, *_out_hw(node))
 
     def f(x: Any, z: Any) -> Any:
-        idx = first_argmax(xp, x, geom, ho, wo)
-        zw = windows(xp, pad_hw(xp, z, ph, pw), kh, kw, sh, sw, ho, wo)
-        zw = zw.reshape(zw.shape[:4] + (kh * kw,))
-        return xp.take_along_axis(zw, idx[..., None], axis=-1)[..., 0]
+        idx = first_argmax(xp, pad_hw(xp, x, ph, pw, float("-inf")), offs)
+        zpad = pad_hw(xp, z, ph, pw)
+        out = zpad[:, :, offs[0][2], offs[0][3]]
+        for k, (_, _, rs, cs) in enumerate(offs[1:], start=1):
+            out = xp.where(idx == k, zpad[:, :, rs, cs], out)
+        return xp.ascontiguousarray(out)
 
     return f

@@ -287,3 +287,8 @@ from .control_flow import CONTROL_FLOW_KERNELS  # noqa: E402 - cond runs branch 
 KERNELS.update(CONV_KERNELS)
 KERNELS.update(NORM_KERNELS)
 KERNELS.update(CONTROL_FLOW_KERNELS)
+
+# ---- fused stable losses (issue 4): uses the loss helpers above ---------------------------------------
+from .fused_kernels import FUSED_KERNELS  # noqa: E402
+
+KERNELS.update(FUSED_KERNELS)

@@ -5,6 +5,6 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from . import control, control_flow, conv, elementwise, linalg, loss, nn, norm, reduction, shape_ops, stochastic
+from . import control, control_flow, conv, elementwise, fused, linalg, loss, nn, norm, reduction, shape_ops, stochastic
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control, control_flow, conv, norm, stochastic)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, control_flow, conv, norm, stochastic)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ..builder import apply, apply1
+import numpy as np
+
+from ..builder import apply, apply1, constant
 from ..errors import ShapeError
-from ..graph import Node, Value
 from ..gradutil import ones_like
+from ..graph import Node, Value
 from ..op import InferCtx, Op
 from ..types import TensorType
 from . import elementwise as ew
@@ -176,14 +178,14 @@ def _layer_norm_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Te
     ctx.same_dtype(t, "layer_norm inputs")
     ax = attrs["axis"]
     if not 0 <= ax < x.rank:
-        raise ShapeError(f"layer_norm: axis {ax} out of range for {x}")
+        raise ShapeError(f"axis {ax} out of range for {x}")
     if attrs["eps"] <= 0:
-        raise ShapeError(f"layer_norm: eps must be positive, got {attrs['eps']}")
+        raise ShapeError(f"eps must be positive, got {attrs['eps']}")
     for name, v in zip(("gamma", "beta"), t[1:]):
         if v.rank != x.rank - ax:
-            raise ShapeError(f"layer_norm: {name} must have the normalized shape {x.shape[ax:]}, got {v}")
+            raise ShapeError(f"{name} must have the normalized shape {x.shape[ax:]}, got {v}")
         for i, (a, b) in enumerate(zip(v.shape, x.shape[ax:])):
-            ctx.dim_eq(a, b, f"layer_norm: {name} axis {i} vs x axis {ax + i}")
+            ctx.dim_eq(a, b, f"{name} must have the normalized shape {x.shape[ax:]}; axis {i}")
     return [x]
 
 
@@ -211,9 +213,6 @@ OPS.append(Op("layer_norm", _layer_norm_rule, 3, {"axis": -1, "eps": 1e-5}, grad
 
 def layer_norm(x: Any, gamma: Any = None, beta: Any = None, axis: int = -1, eps: float = 1e-5) -> Value:
     """Layer normalization over axes `axis`..last (per sample); gamma/beta default to 1/0."""
-    from ..builder import constant
-    import numpy as np
-
     if not isinstance(x, Value):
         raise ShapeError("layer_norm: x must be a graph value")
     ax = axis % x.ndim if -x.ndim <= axis < x.ndim else axis

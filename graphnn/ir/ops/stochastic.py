@@ -4,8 +4,9 @@ The random stream: a mask is a pure function of (seed, stream, step, element ind
 splitmix64 (graphnn/backends/numpy/norm_kernels.py), so it is reproducible from the seed, identical on
 NumPy and CuPy, and the gradient (dropout of gy with the same step) uses exactly the forward's mask. `step`
 is an int64 scalar; by default the graph's state `rng_step`, which the `mode` pass advances by one per call
-in train mode (so masks differ between steps, and a checkpoint of the state resumes the same stream). In eval
-mode the mode pass replaces dropout by the identity. Imports only sibling ir modules.
+of a train-mode function that has updates (a training step: masks differ between steps, and a checkpoint of
+the state resumes the same stream; a function without updates changes no state, so it redraws the same
+masks). In eval mode the mode pass replaces dropout by the identity. Imports only sibling ir modules.
 """
 
 from __future__ import annotations
