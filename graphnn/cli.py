@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .ir.errors import GraphnnError
 from .ir.graph import Graph
@@ -31,7 +32,8 @@ def subcommand(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> C
 
 def load_graph(source: str, name: str | None = None) -> Graph:
     """A graph from a graphnn JSON file, an .onnx file, or a Python script that builds one at module level
-    (the variable `name`, else the only Graph among the script's globals, else one called `graph` or `g`)."""
+    (the variable `name`, else the only Graph among the script's globals, else one called `graph` or `g`).
+    The script runs with __name__ == "__graphnn_export__", so an `if __name__ == "__main__":` block is skipped."""
     if source.endswith(".json"):
         from .ir.serialize import from_json
 

@@ -11,13 +11,26 @@ from typing import Any
 from .backends.onnx.exporter import DEFAULT_OPSET, ExportReport, check_model, export_graph, to_model
 from .backends.onnx.importer import load
 from .backends.onnx.lowering import LOWERINGS, UNSUPPORTED
-from .backends.onnx.preflight import PreflightReport, preflight
+from .backends.onnx.preflight import PreflightReport
+from .backends.onnx.preflight import preflight as _preflight
 from .compiler import _normalize_outputs
 from .ir.graph import Graph
 from .passes.pipeline import run_pipeline
 
-__all__ = ["DEFAULT_OPSET", "ExportReport", "LOWERINGS", "PreflightReport", "UNSUPPORTED", "check",
-           "check_model", "export", "load", "prepare", "to_model"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "LOWERINGS",
+    "UNSUPPORTED",
+    "ExportReport",
+    "PreflightReport",
+    "check",
+    "check_model",
+    "export",
+    "load",
+    "preflight",
+    "prepare",
+    "to_model",
+]
 
 
 def prepare(g: Graph, outputs: Any = None) -> Graph:
@@ -31,6 +44,13 @@ def prepare(g: Graph, outputs: Any = None) -> Graph:
     work.meta["mode"] = "eval"
     opt, _ = run_pipeline(work, "export")
     return opt
+
+
+def preflight(g: Graph, outputs: Any = None, opset: int = DEFAULT_OPSET, *, allow_training_ops: bool = False,
+              allow_fixed_dims: bool = False) -> PreflightReport:
+    """The preflight report of exporting `g`'s `outputs` at `opset`, without writing anything."""
+    return _preflight(prepare(g, outputs), opset, allow_training_ops=allow_training_ops,
+                      allow_fixed_dims=allow_fixed_dims)
 
 
 def export(g: Graph, path: Any = None, outputs: Any = None, opset: int = DEFAULT_OPSET, *,

@@ -149,6 +149,15 @@ CASES: list[Case] = [
          lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 - 1 / (1 + np.exp(-z)))).mean()),
 ]
 
+# control flow (issue 10): both branches are traced; the predicate picks one at run time
+CASES += [
+    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
+         lambda a, b: gn.cond(gn.sum(a) > 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
+         lambda a, b: np.tanh(a) * b, "then"),
+    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
+         lambda a, b: gn.cond(gn.sum(a) < 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
+         lambda a, b: a - b, "else"),
+]
 
 # ---- nn ops (issue 6): conv/pool and their backward ops, norms, dropout -------------------------------
 def _bn_stats(x: gn.Value, gm: gn.Value, bt: gn.Value) -> gn.Value:
@@ -211,17 +220,6 @@ def _nn_cases() -> list[Case]:
 
 
 CASES += _nn_cases()
-
-
-# control flow (issue 10): both branches are traced; the predicate picks one at run time
-CASES += [
-    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
-         lambda a, b: gn.cond(gn.sum(a) > 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
-         lambda a, b: np.tanh(a) * b, "then"),
-    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
-         lambda a, b: gn.cond(gn.sum(a) < 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
-         lambda a, b: a - b, "else"),
-]
 
 # Ops that never reach a backend: they are expanded by a pass before lowering.
 LOWERED_BY_PASSES = {"grad": "expanded by the autodiff pass"}

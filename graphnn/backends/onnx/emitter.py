@@ -5,8 +5,9 @@ Imports graphnn.ir only (and the onnx package).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from onnx import NodeProto, TensorProto, helper, numpy_helper
@@ -86,7 +87,7 @@ class Emitter:
         self.current: Node | None = None
         self._consts: dict[tuple, str] = {}
         self._dim_tensors: dict[str, str] = {}
-        self._count = 0
+        self._node_names: set[str] = set()
 
     def fresh(self, hint: str) -> str:
         base = (self.current.name + "/" if self.current is not None else "") + hint
@@ -103,7 +104,6 @@ class Emitter:
         """Add one ONNX node; `outputs` is a list of names or a count of fresh ones. Returns output names."""
         outs = [self.fresh(op_type.lower()) for _ in range(outputs)] if isinstance(outputs, int) else list(outputs)
         cur = self.current
-        self._count += 1
         nname = cur.name if cur is not None else op_type
         node = helper.make_node(op_type, list(inputs), outs, name=self._unique_node_name(nname, op_type), **attrs)
         if cur is not None:
@@ -113,9 +113,7 @@ class Emitter:
         return outs
 
     def _unique_node_name(self, base: str, op_type: str) -> str:
-        taken = getattr(self, "_node_names", None)
-        if taken is None:
-            taken = self._node_names = set()
+        taken = self._node_names
         name = base if base not in taken else f"{base}/{op_type}"
         i = 1
         while name in taken:

@@ -7,10 +7,11 @@ Imports graphnn.ir only (and the onnx package).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from ...ir.errors import GraphError
 from ...ir.graph import Value
@@ -35,12 +36,12 @@ def importer(*op_types: str) -> Callable[[ImportFn], ImportFn]:
     return deco
 
 
-def _ins(imp: "Importer", n: Any) -> list[Value]:
+def _ins(imp: Importer, n: Any) -> list[Value]:
     return [imp.value(i) for i in n.input if i]
 
 
 def _simple(op_type: str, op: str, attr_map: Callable[[dict], dict] | None = None) -> None:
-    def f(imp: "Importer", n: Any, attrs: dict) -> list:
+    def f(imp: Importer, n: Any, attrs: dict) -> list:
         return [imp.op(op, _ins(imp, n), attr_map(attrs) if attr_map else {}, n.output[0])]
 
     IMPORTERS[op_type] = f
@@ -58,14 +59,14 @@ _simple("LeakyRelu", "leaky_relu", lambda a: {"alpha": float(a.get("alpha", 0.01
 
 
 @importer("Cast")
-def _cast(imp: "Importer", n: Any, attrs: dict) -> list:
+def _cast(imp: Importer, n: Any, attrs: dict) -> list:
     from .importer import _dtype
 
     return [imp.op("cast", _ins(imp, n), {"dtype": _dtype(attrs["to"], f"Cast {n.name} target")}, n.output[0])]
 
 
 @importer("ArgMax")
-def _argmax(imp: "Importer", n: Any, attrs: dict) -> list:
+def _argmax(imp: Importer, n: Any, attrs: dict) -> list:
     if attrs.get("select_last_index", 0):
         raise GraphError(f"ArgMax {n.name}: select_last_index=1 is not supported (graphnn picks the first max)")
     a = {"axis": int(attrs.get("axis", 0)), "keepdims": bool(attrs.get("keepdims", 1))}
@@ -73,14 +74,14 @@ def _argmax(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Transpose")
-def _transpose(imp: "Importer", n: Any, attrs: dict) -> list:
+def _transpose(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     perm = tuple(attrs.get("perm", range(x.ndim - 1, -1, -1)))
     return [imp.op("transpose", [x], {"perm": perm}, n.output[0])]
 
 
 @importer("Pow")
-def _pow(imp: "Importer", n: Any, attrs: dict) -> list:
+def _pow(imp: Importer, n: Any, attrs: dict) -> list:
     x, y = _ins(imp, n)
     if y.dtype != x.dtype:  # ONNX lets the exponent have its own type; graphnn casts explicitly
         y = imp.op("cast", [y], {"dtype": x.dtype})
@@ -88,7 +89,7 @@ def _pow(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Max", "Min", "Sum")
-def _variadic(imp: "Importer", n: Any, attrs: dict) -> list:
+def _variadic(imp: Importer, n: Any, attrs: dict) -> list:
     op = {"Max": "maximum", "Min": "minimum", "Sum": "add"}[n.op_type]
     xs = _ins(imp, n)
     acc = xs[0]
@@ -98,7 +99,7 @@ def _variadic(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Constant")
-def _constant(imp: "Importer", n: Any, attrs: dict) -> list:
+def _constant(imp: Importer, n: Any, attrs: dict) -> list:
     if "value" in attrs:
         return [numpy_helper.to_array(attrs["value"])]
     for key, dt in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
@@ -108,7 +109,7 @@ def _constant(imp: "Importer", n: Any, attrs: dict) -> list:
     raise GraphError(f"Constant {n.name}: only tensor, float(s) and int(s) values are supported")
 
 
-def _axes(imp: "Importer", n: Any, attrs: dict, input_index: int) -> list[int] | None:
+def _axes(imp: Importer, n: Any, attrs: dict, input_index: int) -> list[int] | None:
     if "axes" in attrs:
         return list(attrs["axes"])
     if len(n.input) > input_index and n.input[input_index]:
@@ -117,7 +118,7 @@ def _axes(imp: "Importer", n: Any, attrs: dict, input_index: int) -> list[int] |
 
 
 @importer("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")
-def _reduce(imp: "Importer", n: Any, attrs: dict) -> list:
+def _reduce(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axes = _axes(imp, n, attrs, 1)
     if not axes and attrs.get("noop_with_empty_axes", 0):
@@ -128,7 +129,7 @@ def _reduce(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Softmax", "LogSoftmax")
-def _softmax(imp: "Importer", n: Any, attrs: dict) -> list:
+def _softmax(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axis = int(attrs.get("axis", -1 if imp.opset >= 13 else 1)) % max(x.ndim, 1)
     if imp.opset < 13 and axis != x.ndim - 1:  # before 13 the op flattened to 2-D at `axis`
@@ -147,7 +148,7 @@ def _dims(arr: np.ndarray) -> list:
 
 
 @importer("Shape")
-def _shape(imp: "Importer", n: Any, attrs: dict) -> list:
+def _shape(imp: Importer, n: Any, attrs: dict) -> list:
     # Shapes are known when the graph is built: a symbolic dim travels as its name in an object array, so
     # Shape -> Gather/Slice -> Concat -> Reshape/Expand chains (how exporters spell dynamic shapes) stay static.
     shape = list(imp.value(n.input[0]).shape)
@@ -157,7 +158,7 @@ def _shape(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Gather")
-def _gather(imp: "Importer", n: Any, attrs: dict) -> list:
+def _gather(imp: Importer, n: Any, attrs: dict) -> list:
     data, idx = imp.const(n.input[0]), imp.const(n.input[1])
     if data is None or idx is None:
         raise GraphError(f"Gather {n.name}: only gathers from shapes and constants are supported (graphnn has no "
@@ -166,7 +167,7 @@ def _gather(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Reshape")
-def _reshape(imp: "Importer", n: Any, attrs: dict) -> list:
+def _reshape(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     shape = _dims(imp.need_const(n.input[1], "the target shape"))
     return [imp.op("reshape", [x], {"shape": _reshape_target(x, shape, bool(attrs.get("allowzero", 0)))},
@@ -174,7 +175,7 @@ def _reshape(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Flatten")
-def _flatten(imp: "Importer", n: Any, attrs: dict) -> list:
+def _flatten(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axis = int(attrs.get("axis", 1))
     axis = axis + x.ndim if axis < 0 else axis  # ONNX allows [-r, r]
@@ -194,7 +195,7 @@ def _flatten(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Concat")
-def _concat(imp: "Importer", n: Any, attrs: dict) -> list:
+def _concat(imp: Importer, n: Any, attrs: dict) -> list:
     statics = [imp.const(i) for i in n.input]
     if all(s is not None for s in statics) and not any(i in imp.vals for i in n.input):
         return [np.concatenate([np.asarray(s) for s in statics], axis=int(attrs["axis"]))]  # shape arithmetic
@@ -203,7 +204,7 @@ def _concat(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Squeeze")
-def _squeeze(imp: "Importer", n: Any, attrs: dict) -> list:
+def _squeeze(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axes = _axes(imp, n, attrs, 1)
     drop = {a % x.ndim for a in axes} if axes else {i for i, d in enumerate(x.shape) if d == 1}
@@ -212,7 +213,7 @@ def _squeeze(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Unsqueeze")
-def _unsqueeze(imp: "Importer", n: Any, attrs: dict) -> list:
+def _unsqueeze(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axes = _axes(imp, n, attrs, 1) or []
     rank = x.ndim + len(axes)
@@ -222,9 +223,9 @@ def _unsqueeze(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Slice")
-def _slice(imp: "Importer", n: Any, attrs: dict) -> list:
+def _slice(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    get = lambda i, what: [int(v) for v in imp.need_const(n.input[i], what)] if len(n.input) > i and n.input[i] else None  # noqa: E731
+    get = lambda i, what: [int(v) for v in imp.need_const(n.input[i], what)] if len(n.input) > i and n.input[i] else None
     starts, ends = get(1, "starts"), get(2, "ends")
     axes = get(3, "axes") or list(range(len(starts)))
     steps = get(4, "steps") or [1] * len(starts)
@@ -238,7 +239,7 @@ def _slice(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Expand")
-def _expand(imp: "Importer", n: Any, attrs: dict) -> list:
+def _expand(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     shape = _dims(imp.need_const(n.input[1], "the target shape"))
     rank = max(len(shape), x.ndim)
@@ -249,7 +250,7 @@ def _expand(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Gemm")
-def _gemm(imp: "Importer", n: Any, attrs: dict) -> list:
+def _gemm(imp: Importer, n: Any, attrs: dict) -> list:
     ins = _ins(imp, n)
     a, b = ins[0], ins[1]
     if attrs.get("transA", 0):
@@ -268,7 +269,7 @@ def _gemm(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Clip")
-def _clip(imp: "Importer", n: Any, attrs: dict) -> list:
+def _clip(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     lo = attrs.get("min") if imp.opset < 11 else (imp.value(n.input[1]) if len(n.input) > 1 and n.input[1] else None)
     hi = attrs.get("max") if imp.opset < 11 else (imp.value(n.input[2]) if len(n.input) > 2 and n.input[2] else None)
@@ -281,7 +282,7 @@ def _clip(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("Dropout")
-def _dropout(imp: "Importer", n: Any, attrs: dict) -> list:
+def _dropout(imp: Importer, n: Any, attrs: dict) -> list:
     # Inference semantics: the output is the input (an imported graph is an inference graph).
     if len([o for o in n.output if o]) > 1:
         raise GraphError(f"Dropout {n.name}: the mask output is not supported")
@@ -291,7 +292,7 @@ def _dropout(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("BatchNormalization")
-def _batch_norm(imp: "Importer", n: Any, attrs: dict) -> list:
+def _batch_norm(imp: Importer, n: Any, attrs: dict) -> list:
     if attrs.get("training_mode", 0) or len(n.output) > 1 and any(n.output[1:]):
         raise GraphError(f"BatchNormalization {n.name}: only inference mode (running statistics) is supported")
     x, scale, bias, mean, var = _ins(imp, n)
@@ -318,7 +319,7 @@ def _pads2(attrs: dict, n: Any) -> tuple[int, int]:
 
 
 @importer("Conv")
-def _conv(imp: "Importer", n: Any, attrs: dict) -> list:
+def _conv(imp: Importer, n: Any, attrs: dict) -> list:
     ins = _ins(imp, n)
     if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])) or ins[0].ndim != 4:
         raise GraphError(f"Conv {n.name}: only 2-D, group 1, dilation 1 convolutions are supported")
@@ -330,7 +331,7 @@ def _conv(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("MaxPool")
-def _max_pool(imp: "Importer", n: Any, attrs: dict) -> list:
+def _max_pool(imp: Importer, n: Any, attrs: dict) -> list:
     if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])) or len(n.output) > 1:
         raise GraphError(f"MaxPool {n.name}: ceil_mode, dilations and the Indices output are not supported")
     k = tuple(attrs["kernel_shape"])
@@ -339,7 +340,7 @@ def _max_pool(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("LayerNormalization")
-def _layer_norm(imp: "Importer", n: Any, attrs: dict) -> list:
+def _layer_norm(imp: Importer, n: Any, attrs: dict) -> list:
     ins = _ins(imp, n)
     x = ins[0]
     axis = int(attrs.get("axis", -1)) % x.ndim
@@ -351,7 +352,7 @@ def _layer_norm(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("If")
-def _if(imp: "Importer", n: Any, attrs: dict) -> list:
+def _if(imp: Importer, n: Any, attrs: dict) -> list:
     from ...ir.ops.control_flow import cond
     from .importer import branch_importer, import_nodes
 
@@ -378,7 +379,7 @@ def _loss_attrs(n: Any, attrs: dict, ins: list) -> dict:
 
 
 @importer("NegativeLogLikelihoodLoss")
-def _nll(imp: "Importer", n: Any, attrs: dict) -> list:
+def _nll(imp: Importer, n: Any, attrs: dict) -> list:
     ins = _ins(imp, n)
     a = _loss_attrs(n, attrs, ins)
     logp, y = ins[0], ins[1]
@@ -389,7 +390,7 @@ def _nll(imp: "Importer", n: Any, attrs: dict) -> list:
 
 
 @importer("SoftmaxCrossEntropyLoss")
-def _softmax_ce(imp: "Importer", n: Any, attrs: dict) -> list:
+def _softmax_ce(imp: Importer, n: Any, attrs: dict) -> list:
     ins = _ins(imp, n)
     a = _loss_attrs(n, attrs, ins)
     if len([o for o in n.output if o]) > 1:

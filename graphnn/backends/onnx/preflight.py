@@ -7,6 +7,7 @@ Imports graphnn.ir only (and the onnx package).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import onnx
 
 from ...ir.graph import Graph, Node

@@ -7,4 +7,4 @@ from __future__ import annotations
 
 from . import control, control_flow, conv, elementwise, fused, linalg, loss, nn, norm, reduction, shape_ops, stochastic
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, control_flow, conv, norm, stochastic)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow)

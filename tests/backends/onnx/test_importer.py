@@ -61,7 +61,7 @@ def test_initializers_become_parameters_and_gemm_matches() -> None:
 
 def test_common_ops_match_onnxruntime() -> None:
     r = np.random.default_rng(1)
-    i64 = lambda *v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    i64 = lambda *v: np.asarray(v, dtype=np.int64)
     nodes = [
         helper.make_node("Flatten", ["x"], ["f"], axis=1),  # (N, 2, 3, 4) -> (N, 24)
         helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.float32(0.25))),
@@ -140,6 +140,6 @@ def test_round_trip_keeps_value_names_and_exports_again(tmp_path) -> None:
     first = gn.onnx.export(g, None, outputs=outs).model
     back = gn.onnx.load(first)
     second = gn.onnx.export(back, None).model
-    names = lambda m: sorted(o for n in m.graph.node for o in n.output)  # noqa: E731
+    names = lambda m: sorted(o for n in m.graph.node for o in n.output)
     assert names(first) == names(second)
     assert [n.op_type for n in first.graph.node] == [n.op_type for n in second.graph.node]
