@@ -7,7 +7,8 @@ tape gradients) vs graphnn compiled (gn.compile) vs PyTorch eager (when installe
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

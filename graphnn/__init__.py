@@ -60,10 +60,10 @@ from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
 __all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
 
 # ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
-from .eager import EagerTensor, eager, tensor  # noqa: E402
-from .eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
+from .eager_mode import EagerTensor, eager, tensor  # noqa: E402
+from .eager_mode import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
 from .ir.ops.control_flow import cond  # noqa: E402
-from .trace import TracedFunction, function, trace  # noqa: E402
+from .tracing import TracedFunction, function, trace  # noqa: E402
 
 __all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
 

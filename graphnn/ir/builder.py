@@ -208,15 +208,20 @@ def apply1(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = N
     return apply(op_name, inputs, attrs, name=name)[0]
 
 
-def value_as_bool(v: Value) -> bool:
+def value_as_data(v: Value, use: str) -> Any:
+    """Raise the TraceError for Python code that needs a graph value's data (`use` says how it asked)."""
     loc = user_location()
     where = f"while tracing {trace_stack[-1]}, " if trace_stack else ""
     raise TraceError(
-        f"{where}{loc} uses the data of graph value {v.name} ({v.type}) in Python control flow "
-        "(if/while/and/or/bool()), but a static graph knows only its type, not its value. "
+        f"{where}{loc} uses the data of graph value {v.name} ({v.type}) in {use}, "
+        "but a static graph knows only its type, not its value. "
         "Use gn.where(cond, a, b) for an elementwise choice, or gn.cond(pred, true_fn, false_fn, *operands) "
         "to branch inside the graph"
     )
+
+
+def value_as_bool(v: Value) -> bool:
+    return value_as_data(v, "Python control flow (if/while/and/or/bool())")
 
 
 def label(text: str) -> Any:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from . import builder
 from .builder import apply, as_value, constant
@@ -19,7 +20,7 @@ from .graph import Graph, Value
 from .op_registry import get_op
 
 # branch graph -> the graph it was traced inside (weak: branch graphs die with their trace)
-_parent: "weakref.WeakKeyDictionary[Graph, Graph]" = weakref.WeakKeyDictionary()
+_parent: weakref.WeakKeyDictionary[Graph, Graph] = weakref.WeakKeyDictionary()
 
 
 @dataclass

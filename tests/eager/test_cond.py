@@ -60,7 +60,7 @@ def test_forward_and_gradient_follow_the_taken_branch(sign: float) -> None:
 
 
 def test_cond_node_survives_copy_json_round_trip_and_verify() -> None:
-    g, loss, gw, gv, W, V = _build()
+    g, loss, *_ = _build()
     X = np.random.default_rng(5).standard_normal((2, 3))
     want = gn.compile(g, outputs={"loss": loss})(x=X)["loss"]
     for h in (g.copy(), serialize.from_json(serialize.to_json(g))):
@@ -129,3 +129,38 @@ def test_traced_function_with_cond_matches_eager_python_if() -> None:
         with gn.eager():
             want = eager_f(gn.tensor(X)).numpy()
         np.testing.assert_allclose(fn(x=X)["out"], want, rtol=1e-5)
+
+
+def test_traced_cond_exports_to_onnx_if_and_matches_onnxruntime(tmp_path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    if not hasattr(gn, "onnx"):
+        pytest.skip("gn.onnx not on this branch")
+
+    def f(x):
+        y = x * 3.0
+        return gn.cond(gn.sum(y) > 0, lambda a: gn.tanh(a) * 2.0, lambda a: a - 1.0, y)
+
+    g = gn.trace(f, {"x": ((None, 3), "float32")})
+    gn.onnx.export(g, str(tmp_path / "c.onnx"))
+    sess = ort.InferenceSession(str(tmp_path / "c.onnx"))
+    assert any(n.op_type == "If" for n in __import__("onnx").load(str(tmp_path / "c.onnx")).graph.node)
+    for s in (1.0, -1.0):
+        X = (s * np.abs(np.random.default_rng(7).standard_normal((2, 3)))).astype("float32")
+        want = np.tanh(3 * X) * 2 if X.sum() > 0 else 3 * X - 1
+        np.testing.assert_allclose(sess.run(None, {"x": X})[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_second_derivative_through_cond() -> None:
+    with gn.Graph() as g:
+        x = gn.input("x", (3,), "float64")
+        y = gn.sum(gn.cond(gn.sum(x) > 0, lambda a: a * a * a, lambda a: a * a, x))
+        (dx,) = gn.grad(y, [x])
+        d2 = gn.grad(gn.sum(dx), x)
+    fn = gn.compile(g, outputs={"dx": dx, "d2": d2})
+    X = np.array([0.5, 1.0, 2.0])
+    res = fn(x=X)
+    np.testing.assert_allclose(res["dx"], 3 * X ** 2)
+    np.testing.assert_allclose(res["d2"], 6 * X)
+    res = fn(x=-X)
+    np.testing.assert_allclose(res["dx"], -2 * X)
+    np.testing.assert_allclose(res["d2"], np.full(3, 2.0))

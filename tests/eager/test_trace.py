@@ -37,6 +37,11 @@ def test_branching_on_traced_data_names_the_line_and_suggests_where_and_cond() -
     assert f"test_trace.py:{line}" in msg and "gn.where" in msg and "gn.cond" in msg and "tracing" in msg
 
 
+def test_float_of_a_traced_value_is_a_trace_error() -> None:
+    with pytest.raises(gn.TraceError, match=r"float\(\)"):
+        gn.trace(lambda x: x * float(gn.sum(x)), {"x": np.ones(2, "float32")})
+
+
 def test_outputs_are_named_and_specs_may_be_symbolic() -> None:
     g = gn.trace(lambda x, y: {"s": x + y, "p": x * y}, {"x": ((None, 4), "float32"), "y": ((4,), "float32")})
     assert set(g.outputs) == {"s", "p"} and isinstance(g.inputs[0].shape[0], str)

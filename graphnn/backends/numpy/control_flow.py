@@ -31,7 +31,10 @@ def _cond(xp: Any, node: Node, env: dict) -> Any:
             _, benv = bind_feeds(g, feeds, lambda a, dt: a)
             plan = plans[key] = build_plan(g, xp, KERNELS, benv)
         outs, _ = run_plan(plan, xp, feeds, {})
-        res = tuple(outs[name] for name in g.outputs)
+        # A branch may return an operand as is; copy it so the output never aliases an input buffer
+        # (the outer plan may reuse or update buffers in place).
+        ids = {id(a) for a in args}
+        res = tuple(xp.array(o, copy=True) if id(o) in ids else o for o in (outs[name] for name in g.outputs))
         return res if n_out > 1 else res[0]
 
     return run

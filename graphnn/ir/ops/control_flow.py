@@ -6,13 +6,14 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import subgraph
 from ..builder import apply, as_value
 from ..errors import DTypeError, GraphError, ShapeError
-from ..graph import Graph, Node, Value
 from ..gradutil import zeros_like
+from ..graph import Graph, Node, Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType
 

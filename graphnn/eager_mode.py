@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,12 +28,12 @@ from .passes import autodiff
 class Tape(Graph):
     """The eager recording: a graph whose values also have arrays. Dead parts are swept as it grows."""
 
-    is_tape = True  # layers built on the tape may be called in a trace too (see gn.nn.Module.__call__)
+    is_tape = True  # layers built on the tape may be called in a trace too (gn.nn.Module.__call__ checks `is_tape`)
 
     def __init__(self) -> None:
         super().__init__("eager")
         self.data: dict[int, Any] = {}  # value id -> array, for values backward rules may read
-        self.live: "weakref.WeakValueDictionary[int, EagerTensor]" = weakref.WeakValueDictionary()
+        self.live: weakref.WeakValueDictionary[int, EagerTensor] = weakref.WeakValueDictionary()
         self.busy = 0  # > 0 while a gradient is expanded (nodes must not move then)
         self.next_sweep = 1024
         self._counts: dict[str, int] = {}
@@ -97,11 +98,11 @@ class EagerTensor(Value):
     def __repr__(self) -> str:
         return f"EagerTensor({np.array2string(self.data, threshold=8, precision=4)}, {self.type})"
 
-    def detach(self) -> "EagerTensor":
+    def detach(self) -> EagerTensor:
         """A new leaf with the same array: gradients do not flow through it."""
         return leaf(self.data, self.name, "input")
 
-    def assign(self, new: Any) -> "EagerTensor":
+    def assign(self, new: Any) -> EagerTensor:
         """Write `new` into this tensor's array in place (a parameter update); not recorded on the tape."""
         arr = new.data if isinstance(new, EagerTensor) else np.asarray(new)
         if arr.shape != self.data.shape:
@@ -131,7 +132,7 @@ def eager() -> Iterator[Tape]:
         yield tape
 
 
-def _register(tape: Tape, t: "EagerTensor") -> "EagerTensor":
+def _register(tape: Tape, t: EagerTensor) -> EagerTensor:
     tape.live[t.id] = t
     return t
 
@@ -179,7 +180,7 @@ def _as_tensor(tape: Tape, v: Value) -> EagerTensor:
 
 
 # graph -> {eager tensor id: the value it became there}: eager parameters closed over by a traced function
-_imports: "weakref.WeakKeyDictionary[Graph, dict[int, Value]]" = weakref.WeakKeyDictionary()
+_imports: weakref.WeakKeyDictionary[Graph, dict[int, Value]] = weakref.WeakKeyDictionary()
 
 
 def import_into(t: EagerTensor, g: Graph) -> Value:

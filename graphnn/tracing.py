@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from .compiler import compile as gn_compile
-from .eager import EagerTensor
+from .eager_mode import EagerTensor
 from .ir import builder
-from .ir.builder import apply, as_value, input as gn_input
+from .ir.builder import apply, as_value
+from .ir.builder import input as gn_input
 from .ir.errors import GraphError
 from .ir.graph import Graph, Value
 from .ir.types import TensorType, normalize_dtype
@@ -132,7 +134,12 @@ class TracedFunction:
 
 
 def function(fn: Callable[..., Any] | None = None, *, backend: str = "numpy", passes: Any = "default") -> Any:
-    """Decorator: trace `fn` on its first call per input signature, compile, and run compiled afterwards."""
+    """Decorator: trace `fn` on its first call per input signature, compile, and run compiled afterwards.
+
+    Array arguments (ndarray, EagerTensor) become graph inputs; any other argument is static (part of the
+    cache key). Create parameters outside `fn` (e.g. eagerly) and close over them: a gn.param made inside
+    `fn` would be a new parameter for every signature.
+    """
     if fn is None:
         return lambda f: TracedFunction(f, backend, passes)
     if not callable(fn):
