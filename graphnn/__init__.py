@@ -31,6 +31,14 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- nn ops and initializers (issue 6: conv/pool, norms, dropout, gn.init) ----------------------------
+from . import init  # noqa: E402
+from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
+from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
+from .ir.ops.stochastic import dropout  # noqa: E402
+
+__all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d"]
+
 # ---- passes: fused stable losses, gn.optimize, validate mode --------------------------------------------
 from .ir.ops.fused import sigmoid_binary_cross_entropy, softmax_cross_entropy  # noqa: E402
 from .optimize import optimize  # noqa: E402
@@ -40,15 +48,26 @@ from .validate import ValidationError  # noqa: E402
 __all__ += ["PassRecord", "PipelineReport", "ValidationError", "optimize", "sigmoid_binary_cross_entropy",
             "softmax_cross_entropy"]
 
-# ---- nn ops and initializers (issue 6: conv/pool, norms, dropout, gn.init) ----------------------------
-from . import init  # noqa: E402
-from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
-from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
-from .ir.ops.stochastic import dropout  # noqa: E402
-
-__all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d"]
-
 # ---- autodiff: gradient checking -------------------------------------------------------------------
 from .gradcheck import GradCheck, check_grad  # noqa: E402
 
 __all__ += ["GradCheck", "check_grad"]
+
+# ---- training toolkit (issue 6): layers, optimizers, the training loop, checkpoints ----
+from . import nn, optim, train  # noqa: E402
+from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
+
+__all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
+
+# ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
+from .eager_mode import EagerTensor, eager, tensor  # noqa: E402
+from .eager_mode import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
+from .ir.ops.control_flow import cond  # noqa: E402
+from .tracing import TracedFunction, function, trace  # noqa: E402
+
+__all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
+
+# ---- onnx: export/import (gn.onnx.export, gn.onnx.load) ----
+from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere still means the onnx package
+
+__all__ += ["onnx"]

@@ -11,7 +11,8 @@ Conv2d weights (out, in, kH, kW).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -16,8 +16,7 @@ from .backends.numpy.kernels import KERNELS
 from .ir.errors import GraphError, GraphnnError
 from .ir.graph import Graph, Storage, Value
 from .ir.types import FLOAT_DTYPES, INT_DTYPES
-from .passes.autodiff import expand_gradients
-from .passes.pipeline import PassRecord
+from .passes.pipeline import PASSES, REQUIRED, PassRecord
 
 # (name, how float inputs are drawn); integer inputs are always valid random labels.
 INPUT_SETS = (
@@ -67,9 +66,12 @@ def as_float64(g: Graph) -> Graph:
 
 
 def lower(g: Graph) -> Graph:
-    """The graph as it would run: gradient requests expanded (the one step every pipeline keeps)."""
+    """The graph as it would run: the lowering steps every pipeline keeps (mode, autodiff) applied to a copy;
+    they define what a graph still holding `grad` requests or train/eval ops computes."""
     h = g.copy()
-    return expand_gradients(h) if any(n.op == "grad" for n in h.nodes) else h
+    for name in REQUIRED:
+        h = PASSES[name](h)
+    return h
 
 
 def _label_bound(g: Graph, v: Value) -> int:

@@ -5,6 +5,7 @@ Imports nothing else from graphnn except sibling ir modules.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -20,6 +21,22 @@ _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Set by the eager/trace layers: called before a node is made, may return outputs to use instead.
 apply_hooks: list[Callable[..., Any]] = []
+# Consulted by param/state before declaring one: hook(kind, name, shape, dtype, init, trainable) -> value or None
+# (eager mode answers with a real array parameter).
+leaf_hooks: list[Callable[..., Any]] = []
+# Names of the functions being traced (gn.trace, gn.cond branches), innermost last; used in messages.
+trace_stack: list[str] = []
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_pkg(filename: str) -> bool:
+    # Cached: eager mode asks for the user's line on every op, and abspath per frame dominated that.
+    return os.path.abspath(filename).startswith(_PKG_DIR + os.sep)
+
+
+@functools.lru_cache(maxsize=4096)
+def _display(filename: str) -> str:
+    return os.path.relpath(filename) if not filename.startswith("<") else filename
 
 
 def user_location(skip_pkg: bool = True) -> str:
@@ -27,8 +44,8 @@ def user_location(skip_pkg: bool = True) -> str:
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not (skip_pkg and os.path.abspath(fn).startswith(_PKG_DIR + os.sep)) and "<frozen" not in fn:
-            return f"{os.path.relpath(fn) if not fn.startswith('<') else fn}:{f.f_lineno}"
+        if not (skip_pkg and _in_pkg(fn)) and "<frozen" not in fn:
+            return f"{_display(fn)}:{f.f_lineno}"
         f = f.f_back  # type: ignore[assignment]
     return "<unknown>"
 
@@ -77,6 +94,10 @@ def _materialize(name: str, shape: tuple, dtype: str, init: Any, g: Graph) -> np
 
 def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
     """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
+    for hook in leaf_hooks:
+        res = hook("param", name, shape, dtype, init, trainable)
+        if res is not None:
+            return res
     g = _current("gn.param")
     dtype = normalize_dtype(dtype)
     shape = _user_shape(shape)
@@ -90,6 +111,10 @@ def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = N
 
 def state(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = 0.0) -> Value:
     """Declare non-trainable state (optimizer slots, running statistics), updated through `updates=`."""
+    for hook in leaf_hooks:
+        res = hook("state", name, shape, dtype, init, False)
+        if res is not None:
+            return res
     g = _current("gn.state")
     dtype = normalize_dtype(dtype)
     shape = _user_shape(shape)
@@ -183,12 +208,20 @@ def apply1(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = N
     return apply(op_name, inputs, attrs, name=name)[0]
 
 
-def value_as_bool(v: Value) -> bool:
+def value_as_data(v: Value, use: str) -> Any:
+    """Raise the TraceError for Python code that needs a graph value's data (`use` says how it asked)."""
+    loc = user_location()
+    where = f"while tracing {trace_stack[-1]}, " if trace_stack else ""
     raise TraceError(
-        f"the truth value of graph value {v.name} ({v.type}) is not known while building a static graph "
-        f"(at {user_location()}); use gn.where(cond, a, b) for elementwise choice or gn.cond(pred, f, g) "
-        "for branching"
+        f"{where}{loc} uses the data of graph value {v.name} ({v.type}) in {use}, "
+        "but a static graph knows only its type, not its value. "
+        "Use gn.where(cond, a, b) for an elementwise choice, or gn.cond(pred, true_fn, false_fn, *operands) "
+        "to branch inside the graph"
     )
+
+
+def value_as_bool(v: Value) -> bool:
+    return value_as_data(v, "Python control flow (if/while/and/or/bool())")
 
 
 def label(text: str) -> Any:

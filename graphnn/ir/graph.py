@@ -104,6 +104,16 @@ class Value:
 
         return value_as_bool(self)
 
+    def __float__(self) -> float:
+        from .builder import value_as_data
+
+        return value_as_data(self, "float()")
+
+    def __int__(self) -> int:
+        from .builder import value_as_data
+
+        return value_as_data(self, "int()")
+
     # Operator overloading delegates to the op builders (NumPy broadcasting rules).
     def __add__(self, o: Any) -> "Value":
         return _ew().add(self, o)

@@ -19,8 +19,8 @@ FORMAT = "graphnn-graph/1"
 
 
 def _enc_array(a: np.ndarray) -> dict:
-    a = np.ascontiguousarray(a)
-    return {"dtype": a.dtype.name, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+    # Shape from the array itself: np.ascontiguousarray turns a 0-d array into shape (1,).
+    return {"dtype": a.dtype.name, "shape": list(np.shape(a)), "data": base64.b64encode(a.tobytes(order="C")).decode()}
 
 
 def _dec_array(d: dict) -> np.ndarray:

@@ -7,9 +7,9 @@ Imports only graphnn.ir.
 
 from __future__ import annotations
 
-from ..ir.graph import Graph, Value
+from ..ir.builder import apply1
 from ..ir.gradutil import zeros_like
-from ..ir.ops import elementwise as ew
+from ..ir.graph import Graph, Value
 from ..ir.ops import shape_ops
 from ..ir.ops.reduction import norm_axes
 from .pattern import Match, Rule, constant_array, rewrite, rule
@@ -147,6 +147,22 @@ def _reduce_size_one(m: Match) -> Value | None:
 _REDUCE_RULES = [rule("reduce over size-1 axes", op)(_reduce_size_one) for op in ("sum", "mean", "max", "min")]
 
 
+def _reshape_of_keepdims(m: Match) -> Value | None:
+    # Gradient rules reduce with keepdims=True and then reshape the kept 1s away: one reduction does both.
+    red = m.args[0]
+    x = red.inputs[0]
+    if not red.attrs["keepdims"] or len(m.users(red.outputs[0])) != 1:
+        return None
+    axes = norm_axes(red.attrs["axes"], x.ndim)
+    if tuple(d for i, d in enumerate(x.shape) if i not in axes) != tuple(m.out.shape):
+        return None
+    return apply1(red.op, [x], {"axes": axes, "keepdims": False})
+
+
+_RESHAPE_RULES = [rule("reshape(reduce(x, keepdims))", "reshape", op)(_reshape_of_keepdims)
+                  for op in ("sum", "mean", "max", "min")]
+
+
 @rule("exp(log(x)), x >= 0", "exp", "log")
 def _exp_log(m: Match) -> Value | None:
     x = m.args[0].inputs[0]
@@ -166,7 +182,7 @@ def _log_exp(m: Match) -> Value | None:
 RULES: list[Rule] = [
     _mul_one, _add_zero, _sub_zero, _div_one, _zero_sub, _sub_self, _add_neg, _sub_neg, _neg_neg,
     _transpose_transpose, _transpose_identity, _reshape_reshape, _reshape_same, _broadcast_same, _cast_same,
-    _identity, _stop_gradient, _where_same, *_REDUCE_RULES, _exp_log, _log_exp,
+    _identity, _stop_gradient, _where_same, *_REDUCE_RULES, *_RESHAPE_RULES, _exp_log, _log_exp,
 ]
 
 

@@ -10,8 +10,8 @@ from typing import Any, Sequence
 
 from ..ir.builder import apply, user_location
 from ..ir.errors import GraphError
-from ..ir.graph import Graph, Node, Provenance, Value, next_id
 from ..ir.gradutil import ones_like, zeros_like
+from ..ir.graph import Graph, Node, Provenance, Value, next_id
 from ..ir.op_registry import get_op
 
 DISCONNECTED = ("raise", "zeros", "ignore")

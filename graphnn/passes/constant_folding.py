@@ -50,8 +50,12 @@ _UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true
            "less": np.less, "greater_equal": np.greater_equal, "less_equal": np.less_equal, "equal": np.equal,
            "where": np.where, "sigmoid": _sigmoid, "softplus": _softplus}
 
+def _elementwise(f: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda n, *xs: f(*xs)
+
+
 # op -> fn(node, *input arrays) -> array; the result is cast to the node's output dtype.
-FOLDERS: dict[str, Callable[..., Any]] = {op: (lambda f: lambda n, *xs: f(*xs))(f) for op, f in _UFUNCS.items()}
+FOLDERS: dict[str, Callable[..., Any]] = {op: _elementwise(f) for op, f in _UFUNCS.items()}
 FOLDERS.update({
     "relu": lambda n, x: np.maximum(x, 0),
     "identity": lambda n, x: x,

@@ -112,7 +112,7 @@ def _logsumexp(m: Match) -> Value | None:
 @rule("exp(x) / sum(exp(x))", "div", "exp", "sum", fused=True)
 def _softmax_by_hand(m: Match) -> Value | None:
     en, sn = m.args
-    e, s = m.inputs
+    e = m.inputs[0]
     x = en.inputs[0]
     if sn.inputs[0] is not e or x.ndim == 0 or e.type != m.out.type:
         return None

@@ -38,7 +38,7 @@ class Match:
     node: Node
     args: tuple[Node | None, ...]
     involved: list[Node] = field(default_factory=list)  # nodes whose provenance the replacement inherits
-    _users: dict[int, list[Node]] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)  # shared by the driver until the next firing
 
     @property
     def inputs(self) -> tuple[Value, ...]:
@@ -58,9 +58,9 @@ class Match:
         return n
 
     def users(self, v: Value) -> list[Node]:
-        if self._users is None:
-            self._users = self.g.consumers()
-        return self._users.get(v.id, [])
+        if "users" not in self.cache:
+            self.cache["users"] = self.g.consumers()
+        return self.cache["users"].get(v.id, [])
 
     def scalar(self, v: Value) -> float | None:
         """The value every element of `v` has, if `v` is a constant (possibly broadcast or reshaped) of one value."""
@@ -104,35 +104,42 @@ def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reas
 
 
 def _remove_dead(g: Graph, candidates: set[int]) -> None:
-    """Drop candidate nodes whose outputs nobody uses any more, and transitively their producers."""
+    """Drop candidate nodes whose outputs nobody uses any more, transitively their producers, and
+    constants nothing uses (rewrites such as folding leave them behind)."""
     keep_vals = {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
-    while candidates:
+    while True:
         users = g.consumers()
         dead = [n for n in g.nodes if n.id in candidates
                 and not any(o.id in keep_vals or users.get(o.id) for o in n.outputs)]
         if not dead:
-            return
+            break
         dead_ids = {n.id for n in dead}
         candidates = {p.id for n in dead for v in n.inputs if (p := v.producer) is not None} - dead_ids
         for n in dead:
             for o in n.outputs:
                 g.producer.pop(o.id, None)
         g.nodes = [n for n in g.nodes if n.id not in dead_ids]
+    used = keep_vals | {v.id for n in g.nodes for v in n.inputs}
+    g.const_values = [c for c in g.const_values if c.id in used]
+    g.constants = {c.id: g.constants[c.id] for c in g.const_values}
 
 
-def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]) -> bool:
+def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int], cache: dict[str, Any]) -> bool:
     node = g.nodes[i]
     args = tuple(v.producer for v in node.inputs)
     for want, have in zip(rule.args, args):
         if want is not None and (have is None or have.op != want):
             return False
-    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None])
+    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache)
     n_nodes, n_consts = len(g.nodes), len(g.const_values)
+    n_diags = len(g.meta.get("diagnostics", []))
     with g.building(prov=node.prov):
         res = rule.fn(m)
     created = g.nodes[n_nodes:]
     del g.nodes[n_nodes:]
     if res is None:  # the rule declined: forget whatever it built on the way
+        if created:
+            cache.clear()
         for n in created:
             for o in n.outputs:
                 g.producer.pop(o.id, None)
@@ -147,6 +154,7 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
         if new.type != old.type:
             raise GraphError(f"rule {rule.name} is not type-preserving at {node.name} ({node.location}): "
                              f"{old.name}: {old.type} would become {new.name}: {new.type}")
+    cache.clear()
     involved = [node, *m.involved]
     prov = node.prov.merge(*(n.prov for n in m.involved),
                            Provenance(derived_from=frozenset(n.id for n in involved), passes=(pass_name,)))
@@ -160,14 +168,17 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
         g.producer.pop(o.id, None)
     replace_uses(g, {o.id: nv for o, nv in zip(node.outputs, new_vals)})
     candidates.update(n.id for n in m.involved)
+    candidates.update(p.id for v in node.inputs if (p := v.producer) is not None)  # maybe unused now
     candidates.update(n.id for n in created)
     g.meta.setdefault("fired", []).append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
-        "locations": sorted(prov.locations), "replaced": [n.id for n in involved],
+        "locations": sorted(prov.locations), "matched": [n.id for n in involved],
         "added": [n.id for n in created], "pass": pass_name,
     })
     if rule.stability is not None:
         record_diagnostic(g, rule.name, node, rule.stability[0], rule.stability[1], True, involved)
+    for d in g.meta.get("diagnostics", [])[n_diags:]:  # so a drawing can place the finding on the new nodes
+        d["matched"], d["added"] = [n.id for n in involved], [n.id for n in created]
     return True
 
 
@@ -178,14 +189,15 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
         by_op.setdefault(r.root, []).append(r)
     g.meta["current_pass"] = pass_name
     candidates: set[int] = set()
-    budget = 20 * len(g.nodes) + 1000  # a rule set that never settles is a bug; fail loudly
+    cache: dict[str, Any] = {}
+    budget = 8 * len(g.nodes) + 200  # a rule set that never settles is a bug; fail loudly
     for _ in range(max_sweeps):
         fired = 0
         i = 0
         while i < len(g.nodes):
             node = g.nodes[i]
             for rule in by_op.get(node.op, ()):
-                if _try_rule(g, i, rule, pass_name, candidates):
+                if _try_rule(g, i, rule, pass_name, candidates, cache):
                     fired += 1
                     break
             else:

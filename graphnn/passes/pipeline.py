@@ -21,8 +21,8 @@ from .constant_folding import fold_constants
 from .dead_code_elimination import eliminate_dead_code
 from .elementwise_fusion import fuse_elementwise
 from .fusion import fuse_stable_patterns
-from .stability import guard_masked_singularities
 from .mode import lower_mode
+from .stability import guard_masked_singularities
 
 Pass = Callable[[Graph], Graph]
 
@@ -110,6 +110,12 @@ class PipelineReport:
                 return r
         raise KeyError(name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (graph snapshots left out) for drawings and logs."""
+        recs = [{k: v for k, v in vars(r).items() if k not in ("before", "after")} for r in self.records]
+        return {"target": self.target, "stability": self.stability, "records": recs,
+                "diagnostics": list(self.diagnostics)}
+
     def __str__(self) -> str:
         rows = [f"pipeline {self.target}: {len(self.records)} passes, stability={self.stability}",
                 f"  {'pass':<18}{'before':>7}{'after':>7}{'-':>5}{'+':>5}{'ms':>8}  fired"]
@@ -118,11 +124,15 @@ class PipelineReport:
             check = f"  [{r.check}]" if r.check else ""
             rows.append(f"  {r.name:<18}{r.nodes_before:>7}{r.nodes_after:>7}{len(r.removed):>5}{len(r.added):>5}"
                         f"{r.seconds * 1e3:8.2f}  {fired}{check}")
-            shown = [f for f in r.fired if f["pass"] not in ("cse", "constant_folding")] if r.fired else []
-            for f in shown[:12]:
-                rows.append(f"      {f['pattern']}  at {f.get('location', '?')}")
-            if len(shown) > 12:
-                rows.append(f"      ... {len(shown) - 12} more")
+            sites: dict[tuple[str, str], int] = {}  # (pattern, user line) -> times fired there
+            for f in r.fired:
+                if f.get("pass") not in ("cse", "constant_folding"):
+                    key = (f["pattern"], f.get("location", "?"))
+                    sites[key] = sites.get(key, 0) + 1
+            for (pattern, loc), k in list(sites.items())[:12]:
+                rows.append(f"      {pattern}{f' x{k}' if k > 1 else ''}  at {loc}")
+            if len(sites) > 12:
+                rows.append(f"      ... {len(sites) - 12} more sites")
         for d in self.diagnostics:
             state = "fixed" if d["fixed"] else "NOT FIXED"
             rows.append(f"  stability [{state}] {d['pattern']} at {d['location']} -> {d['replacement']}: "
@@ -145,7 +155,7 @@ def resolve_passes(target: str, passes: Any, table: dict[str, Pass] | None = Non
     unknown = [p for p in names if p not in known]
     if unknown:
         raise GraphError(f"unknown pass(es) {unknown}; known: {sorted(known)}")
-    if "mode" not in names:  # mode lowering comes first: autodiff differentiates the lowered forms
+    if "mode" not in names:  # mode-dependent ops are lowered before anything else sees them
         names.insert(0, "mode")
     if "autodiff" not in names:  # after the leading forward-level rewrites, as in the default lists
         k = 0

@@ -20,13 +20,14 @@ _REASON = ("the discarded branch still gets gradient 0 * f'(x), and f'(x) is inf
 
 
 def _singular_below(v: Value, depth: int = 4) -> Node | None:
-    """A singular op reached from `v` through elementwise ops (not directly), for the unfixable warning."""
+    """A singular op reached from `v` through elementwise ops (not directly), for the unfixable warning;
+    the ones the fusion pass made (log of a max-shifted sum of exps, ...) never see 0."""
     n = v.producer
     if n is None or depth == 0 or not get_op(n.op).elementwise:
         return None
     for u in n.inputs:
         p = u.producer
-        if p is not None and p.op in SINGULAR and u.type.is_float:
+        if p is not None and p.op in SINGULAR and u.type.is_float and "fused" not in p.tags:
             return p
         found = _singular_below(u, depth - 1)
         if found is not None:
@@ -38,7 +39,7 @@ def _guarded(m: Match, branch: int) -> Value | None:
     """The branch recomputed on a masked-safe input, or None if it is not f(x) with a singular f."""
     c, v = m.inputs[0], m.inputs[branch]
     f = v.producer
-    if f is None or f.op not in SINGULAR:
+    if f is None or f.op not in SINGULAR or "fused" in f.tags:  # fused forms are safe by construction
         deep = _singular_below(v)
         if deep is not None:
             m.diagnose(f"where(c, ..., g({deep.op}(x)))", f"where(c, a, g({deep.op}(where(c, safe, x))))",
@@ -47,7 +48,7 @@ def _guarded(m: Match, branch: int) -> Value | None:
     k, safe = SINGULAR[f.op]
     x = f.inputs[k]
     xn = x.producer
-    if xn is not None and xn.op == "where" and xn.inputs[0] is c:  # already guarded
+    if x.kind == "const" or (xn is not None and xn.op == "where" and xn.inputs[0] is c):  # no gradient / guarded
         return None
     m.producer(v)
     guard = ew.where(c, safe, x) if branch == 2 else ew.where(c, x, safe)

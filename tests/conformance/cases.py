@@ -155,6 +155,15 @@ CASES: list[Case] = [
          lambda x, b: np.maximum(x + b, 0) * (x > 0)),
 ]
 
+# control flow (issue 10): both branches are traced; the predicate picks one at run time
+CASES += [
+    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
+         lambda a, b: gn.cond(gn.sum(a) > 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
+         lambda a, b: np.tanh(a) * b, "then"),
+    Case("cond", (In(("B", 4), draw="pos"), In((4,))),
+         lambda a, b: gn.cond(gn.sum(a) < 0, lambda x, y: gn.tanh(x) * y, lambda x, y: x - y, a, b),
+         lambda a, b: a - b, "else"),
+]
 
 # ---- nn ops (issue 6): conv/pool and their backward ops, norms, dropout -------------------------------
 def _bn_stats(x: gn.Value, gm: gn.Value, bt: gn.Value) -> gn.Value:

@@ -6,7 +6,8 @@ rules of the ops around it: <cot, f(x + h e_i)> - <cot, f(x - h e_i)> / 2h must 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .nnops_gradcheck import check_vjp
 
 import graphnn as gn
+
+from .nnops_gradcheck import check_vjp
 
 
 def _graph(p: float, seed: int | None = 0, shape=(200, 100), n_layers: int = 1):
@@ -27,7 +28,7 @@ def _training_step(g: gn.Graph, outputs: dict, mode: str = "train") -> gn.Functi
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_train_mode_is_inverted_dropout(p):
-    g, x, (y,) = _graph(p)
+    g, _, (y,) = _graph(p)
     f = gn.compile(g, outputs={"y": y}, mode="train")
     X = np.random.default_rng(0).uniform(1.0, 2.0, size=(200, 100))  # never 0: a zero output means dropped
     out = f(x=X)["y"]
@@ -41,7 +42,7 @@ def test_train_mode_is_inverted_dropout(p):
 
 
 def test_masks_change_between_steps_and_are_independent():
-    g, x, (y,) = _graph(0.5)
+    g, _, (y,) = _graph(0.5)
     f = _training_step(g, {"y": y})
     X = np.ones((200, 100))
     m1, m2 = f(x=X)["y"] != 0, f(x=X)["y"] != 0
@@ -54,7 +55,7 @@ def test_stream_is_reproducible_from_the_seed():
     X = np.ones((50, 100))
 
     def run(seed):
-        g, x, (y,) = _graph(0.3, seed=seed)
+        g, _, (y,) = _graph(0.3, seed=seed)
         f = _training_step(g, {"y": y})
         return [f(x=X)["y"] for _ in range(3)]
 
@@ -65,13 +66,13 @@ def test_stream_is_reproducible_from_the_seed():
 
 
 def test_two_dropouts_of_one_graph_draw_different_masks():
-    g, x, (y1, y2) = _graph(0.5, n_layers=2)
+    g, _, (y1, y2) = _graph(0.5, n_layers=2)
     o = gn.compile(g, outputs={"a": y1, "b": y2})(x=np.ones((200, 100)))
     assert (o["a"] != o["b"]).mean() > 0.4
 
 
 def test_eval_mode_is_identity_and_does_not_advance_the_stream():
-    g, x, (y,) = _graph(0.5)
+    g, _, (y,) = _graph(0.5)
     f = _training_step(g, {"y": y}, mode="eval")
     X = np.random.default_rng(1).normal(size=(20, 100))
     np.testing.assert_array_equal(f(x=X)["y"], X)
@@ -80,7 +81,7 @@ def test_eval_mode_is_identity_and_does_not_advance_the_stream():
 
 
 def test_a_function_without_updates_is_pure():
-    g, x, (y,) = _graph(0.5)
+    g, _, (y,) = _graph(0.5)
     f = gn.compile(g, outputs={"y": y})
     X = np.ones((20, 100))
     np.testing.assert_array_equal(f(x=X)["y"], f(x=X)["y"])
@@ -120,7 +121,7 @@ def test_dropout_gradient_finite_differences():
 
 
 def test_explicit_updates_of_the_counter_are_kept():
-    g, x, (y,) = _graph(0.5)
+    g, _, (y,) = _graph(0.5)
     step = g.param("rng_step")
     with g:
         f = gn.compile(g, outputs={"y": y}, updates={step: step + 10})

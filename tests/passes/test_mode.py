@@ -58,7 +58,7 @@ def test_required_before_autodiff_in_every_pass_list():
 
 
 def test_passes_none_still_lowers_and_modes_differ():
-    g, bn = _model()
+    g, _ = _model()
     X = np.random.default_rng(0).normal(3.0, 2.0, size=(16, 3))
     tr = gn.compile(g, passes="none", mode="train", validate=True)(x=X)["h"]
     ev = gn.compile(g, passes="none", mode="eval", validate=True)(x=X)["h"]

@@ -6,7 +6,8 @@ im2col copies a strided window view once; col2im and pooling loop over the kH*kW
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...ir.graph import Node
 

@@ -1,4 +1,4 @@
-"""NumPy kernels of the fused stable losses (graphnn/ir/ops/fused.py), merged into KERNELS by kernels.py.
+"""NumPy kernels of the fused stable losses (graphnn/ir/ops/fused.py); kernels.py merges FUSED_KERNELS.
 
 Log-sum-exp with a max shift and softplus via log1p(exp(-|z|)): no exp ever sees a large positive argument.
 """
@@ -8,7 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.graph import Node
-from .kernels import Kernel, check_labels, kernel, reduce_loss
+from .kernels import Factory, Kernel, check_labels, reduce_loss
+
+FUSED_KERNELS: dict[str, Factory] = {}
+
+
+def kernel(name: str):  # type: ignore[no-untyped-def]
+    def deco(f: Factory) -> Factory:
+        FUSED_KERNELS[name] = f
+        return f
+
+    return deco
 
 
 @kernel("softmax_cross_entropy")

@@ -282,16 +282,19 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
 # ---- conv/pool, norms, dropout: sibling modules, merged explicitly ---------------------------------
 from .conv_kernels import CONV_KERNELS  # noqa: E402 - after KERNELS exists; the modules import nothing from here
 from .norm_kernels import NORM_KERNELS  # noqa: E402
+from .control_flow import CONTROL_FLOW_KERNELS  # noqa: E402 - cond runs branch plans over this same table
 
 KERNELS.update(CONV_KERNELS)
 KERNELS.update(NORM_KERNELS)
+KERNELS.update(CONTROL_FLOW_KERNELS)
 
-# Sibling kernel modules register into KERNELS when imported here (an explicit list, kept at the bottom
-# because they import the helpers above).
-from . import fused_kernels  # noqa: E402,F401  # fused losses (passes)
+# ---- fused stable losses (issue 4): uses the loss helpers above ---------------------------------------
+from .fused_kernels import FUSED_KERNELS  # noqa: E402
+
+KERNELS.update(FUSED_KERNELS)
 
 
-# ---- fused elementwise chains (made by the fusion pass; kernel in fused_elementwise.py) ----------
+# ---- fused elementwise chains (made by the runtime's fusion pass; kernel in fused_elementwise.py) ------
 def _fused(xp: Any, node: Node, env: dict) -> Kernel:
     from .fused_elementwise import fused_kernel
 

@@ -7,7 +7,8 @@ NumPy and CuPy draw the same mask and the backward pass redraws exactly the forw
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...ir.graph import Node
 

@@ -76,7 +76,7 @@ def _mul_grad(node: Any, gouts: list) -> list:
 
 def _div_grad(node: Any, gouts: list) -> list:
     # d(a/b)/db = -a/b^2 = -(a/b)/b, written with the output so no b^2 can overflow.
-    a, b = node.inputs
+    b = node.inputs[1]
     ga = gouts[0] / b
     return _both(node, ga, neg(ga * node.outputs[0]))
 

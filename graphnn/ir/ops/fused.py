@@ -11,8 +11,8 @@ from typing import Any
 
 from ..builder import apply1, constant
 from ..errors import GraphError
-from ..graph import Node, Value
 from ..gradutil import ones_like
+from ..graph import Node, Value
 from ..op import Op
 from ..types import INT_DTYPES
 from .loss import _ce_rule, _pointwise_loss_rule

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..builder import apply, apply1, constant
 from ..errors import ShapeError
-from ..graph import Node, Value
 from ..gradutil import ones_like
+from ..graph import Node, Value
 from ..op import InferCtx, Op
 from ..types import TensorType
 from . import elementwise as ew

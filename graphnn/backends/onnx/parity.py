@@ -1,0 +1,84 @@
+"""Parity runs: random feeds for a graph, the graph run on graphnn's NumPy executor, the model on onnxruntime,
+and the largest difference between them.
+
+Imports graphnn.ir and the shared executor (and onnx/onnxruntime).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...ir.graph import Graph, Value
+from ..executor import bind_feeds, build_plan, run_plan
+from ..numpy.kernels import KERNELS
+
+LABEL_CONSUMERS = {"cross_entropy": 0, "softmax_cross_entropy": 0}  # op -> input holding the classes
+
+
+def _label_range(g: Graph, v: Value, env: dict[str, int]) -> int:
+    """How many classes an integer input may index (so random labels are valid), default 3."""
+    for n in g.nodes:
+        if v not in n.inputs:
+            continue
+        if n.op in LABEL_CONSUMERS and n.inputs[1] is v:
+            d = n.inputs[0].type.shape[n.attrs.get("axis", -1)]
+            return d if isinstance(d, int) else env[d]
+        if n.op == "one_hot":
+            return int(n.attrs["depth"])
+    return 3
+
+
+def random_feeds(g: Graph, size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs for every graph input, every symbolic dim bound to `size`."""
+    rng = np.random.default_rng(seed)
+    env = {d: size for v in g.inputs for d in v.type.shape if isinstance(d, str)}
+    feeds = {}
+    for v in g.inputs:
+        shape, dt = v.type.concrete(env), v.dtype
+        if dt == "bool":
+            feeds[v.name] = rng.random(shape) < 0.5
+        elif dt.startswith(("int", "uint")):
+            feeds[v.name] = rng.integers(0, _label_range(g, v, env), shape).astype(dt)
+        else:
+            feeds[v.name] = rng.standard_normal(shape).astype(dt)
+    return feeds
+
+
+def run_graph(g: Graph, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Run an already-lowered graph (no gradient requests) on the NumPy executor; outputs by name."""
+    arrays, env = bind_feeds(g, feeds, lambda x, dt: np.asarray(x))
+    plan = build_plan(g, np, KERNELS, env)
+    outs, _ = run_plan(plan, np, arrays, g.storage.values)
+    return {k: np.asarray(a) for k, a in outs.items()}
+
+
+def run_onnxruntime(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run an ONNX ModelProto (or serialized bytes) on onnxruntime's CPU provider; outputs by name."""
+    import onnxruntime as ort
+
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    wanted = {i.name for i in sess.get_inputs()}
+    return dict(zip(names, sess.run(None, {k: v for k, v in feeds.items() if k in wanted})))
+
+
+def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(max absolute, max relative) difference over all outputs, relative meaning |a - b| / max(|b|, 1)
+    (relative for large values, absolute below 1); NaN or inf in the same places count as equal."""
+    abs_d = rel_d = 0.0
+    for k in a:
+        x, y = np.asarray(a[k], dtype=np.float64), np.asarray(b[k], dtype=np.float64)
+        if x.shape != y.shape:
+            return float("inf"), float("inf")
+        both_nan = np.isnan(x) & np.isnan(y)
+        same_inf = np.isinf(x) & (x == y)
+        d = np.where(both_nan | same_inf, 0.0, np.abs(x - y))
+        if d.size:
+            abs_d = max(abs_d, float(np.nanmax(np.where(np.isnan(d), np.inf, d))))
+            rel_d = max(rel_d, float(np.max(d / np.maximum(np.nan_to_num(np.abs(y)), 1.0))))
+    return abs_d, rel_d

@@ -1,0 +1,83 @@
+"""`gn.onnx`: export graphs to ONNX and load ONNX models as graphs (user-level entry points; the lowering
+table, preflight, importer and backend adapter live in graphnn/backends/onnx/).
+
+A user-level library: may import anything in graphnn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backends.onnx.exporter import DEFAULT_OPSET, ExportReport, check_model, export_graph, to_model
+from .backends.onnx.importer import load
+from .backends.onnx.lowering import LOWERINGS, UNSUPPORTED
+from .backends.onnx.preflight import PreflightReport
+from .backends.onnx.preflight import preflight as _preflight
+from .compiler import _normalize_outputs
+from .ir.graph import Graph
+from .passes.pipeline import run_pipeline
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "LOWERINGS",
+    "UNSUPPORTED",
+    "ExportReport",
+    "PreflightReport",
+    "check",
+    "check_model",
+    "export",
+    "load",
+    "preflight",
+    "prepare",
+    "to_model",
+]
+
+
+def prepare(g: Graph, outputs: Any = None) -> Graph:
+    """`g` copied, restricted to `outputs` (default: its named outputs) and run through the eval-mode
+    export pipeline: the graph the exporter lowers."""
+    work = g.copy()
+    outs = _normalize_outputs(g, outputs)
+    byid = {v.id: v for v in work.values()}
+    work.outputs = {k: byid[v.id] for k, v in outs.items()}
+    work.updates = {}
+    work.meta["mode"] = "eval"
+    opt, _ = run_pipeline(work, "export")
+    # A deployed model takes only what its outputs need: labels of a training graph, unused parameters and
+    # constants are left out (the graph's other values stay as they are).
+    used = {v.id for n in opt.nodes for v in n.inputs} | {v.id for v in opt.outputs.values()}
+    opt.inputs = [v for v in opt.inputs if v.id in used]
+    opt.params = [v for v in opt.params if v.id in used]
+    opt.state = [v for v in opt.state if v.id in used]
+    opt.const_values = [v for v in opt.const_values if v.id in used]
+    return opt
+
+
+def preflight(g: Graph, outputs: Any = None, opset: int = DEFAULT_OPSET, *, allow_training_ops: bool = False,
+              allow_fixed_dims: bool = False) -> PreflightReport:
+    """The preflight report of exporting `g`'s `outputs` at `opset`, without writing anything."""
+    return _preflight(prepare(g, outputs), opset, allow_training_ops=allow_training_ops,
+                      allow_fixed_dims=allow_fixed_dims)
+
+
+def export(g: Graph, path: Any = None, outputs: Any = None, opset: int = DEFAULT_OPSET, *,
+           allow_training_ops: bool = False, allow_fixed_dims: bool = False, check_parity: bool = True,
+           verbose: bool = False) -> ExportReport:
+    """Write `g`'s `outputs` as an eval-mode ONNX model at `path` (None: build and check only); returns the
+    report (preflight, checks, parity vs onnxruntime). Refuses with gn.GraphError, printing the preflight."""
+    return export_graph(prepare(g, outputs), None if path is None else str(path), opset=opset,
+                        allow_training_ops=allow_training_ops, allow_fixed_dims=allow_fixed_dims,
+                        check_parity=check_parity, verbose=verbose)
+
+
+def check(path_or_model: Any, sizes: tuple[int, ...] = (2, 5)) -> dict[str, Any]:
+    """Load an ONNX model, validate it, run it on graphnn and onnxruntime with random inputs; returns
+    {"checks": [...], "parity": {size: (max abs, max rel)}, "graph": Graph}."""
+    import onnx
+
+    from .backends.onnx.exporter import parity
+
+    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(str(path_or_model))
+    checks = check_model(model)
+    g = load(model)
+    return {"checks": checks, "parity": parity(g, model, sizes), "graph": g}
