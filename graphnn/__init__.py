@@ -30,3 +30,8 @@ __all__ = [
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
+
+# ---- visualization and debugging (viz) ----
+from . import viz  # noqa: E402
+
+__all__ += ["viz"]
