@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .backends.executor import Plan, bind_feeds, build_plan, run_plan
-from .ir.errors import BackendError, GraphError
+from .ir.errors import BackendError, GraphError, NumericsError
 from .ir.graph import Graph, Value
 from .passes.pipeline import PipelineReport, run_pipeline
 
@@ -103,8 +103,13 @@ class Function:
     def __call__(self, **feeds: Any) -> dict[str, Any]:
         arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
         plan = self.plan_for(env)
-        outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
-                              self.check_numerics)
+        try:
+            outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
+                                  self.check_numerics)
+        except NumericsError as e:  # re-run step by step to name the first bad node and explain it (viz)
+            from .debug import explain_nonfinite
+
+            raise explain_nonfinite(self, feeds, e) from None
         for name, new in news.items():  # all computed from pre-update values; now written
             self.backend.write_back(self.storage, name, new)
         return outs
@@ -132,4 +137,6 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
     opt, report = run_pipeline(work, target, passes, check=validate)
-    return Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)
+    fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)
+    fn.pipeline_input = work  # the graph the pipeline started from (viz and debug re-run it with snapshots)
+    return fn
