@@ -31,6 +31,11 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- autodiff: gradient checking -------------------------------------------------------------------
+from .gradcheck import GradCheck, check_grad  # noqa: E402
+
+__all__ += ["GradCheck", "check_grad"]
+
 # ---- visualization and debugging (viz) ----
 from . import viz  # noqa: E402
 

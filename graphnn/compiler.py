@@ -110,6 +110,10 @@ class Function:
             from .debug import explain_nonfinite
 
             raise explain_nonfinite(self, feeds, e) from None
+        if len(news) > 1:  # a new value may be another updated parameter's own array (a swap): copy it first
+            store = self.backend.storage_view(self.storage)
+            msm = self.backend.xp.may_share_memory
+            news = {k: (v.copy() if any(msm(v, store[o]) for o in news if o != k) else v) for k, v in news.items()}
         for name, new in news.items():  # all computed from pre-update values; now written
             self.backend.write_back(self.storage, name, new)
         return outs

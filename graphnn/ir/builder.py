@@ -173,6 +173,8 @@ def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = No
         )
         raise type(e)(msg) from None
     prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
+    if g.context_labels:
+        prov = prov.merge(Provenance(labels=g.context_labels))
     node = g.add_node(op_name, vals, out_types, nattrs, prov, name=name)
     return node.outputs
 
@@ -196,12 +198,11 @@ def label(text: str) -> Any:
     @contextlib.contextmanager
     def cm() -> Any:
         g = _current("gn.label")
-        old = g.context_prov
-        base = old or Provenance(frozenset({user_location()}))
-        g.context_prov = base.merge(Provenance(labels=frozenset({text})))
+        old = g.context_labels
+        g.context_labels = old | {text}
         try:
             yield
         finally:
-            g.context_prov = old
+            g.context_labels = old
 
     return cm()

@@ -41,3 +41,27 @@ def zeros_like(v: Value) -> Value:
 
 def ones_like(v: Value) -> Value:
     return full_like(v, 1.0)
+
+
+def count(v: Value, axes: tuple[int, ...]) -> Value:
+    """How many elements of `v` lie along `axes`, broadcastable against v: a constant when those dims are
+    static, else a keepdims sum of ones (a symbolic dim is known only at call time)."""
+    from .ops import reduction
+
+    n = 1
+    for a in axes:
+        d = v.shape[a]
+        if not isinstance(d, int):
+            return reduction.sum(ones_like(v), axis=tuple(axes), keepdims=True)
+        n *= d
+    return constant(float(n), dtype=v.dtype, name="count", graph=v.graph)
+
+
+def unreduce(gv: Value, shape: tuple[Dim, ...], axes: tuple[int, ...]) -> Value:
+    """Broadcast the gradient of a reduction over `axes` (keepdims or not) back to `shape`."""
+    from .ops import shape_ops
+
+    keep = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    if tuple(gv.shape) != keep:
+        gv = shape_ops.reshape(gv, keep)
+    return shape_ops.broadcast_to(gv, shape) if keep != tuple(shape) else gv

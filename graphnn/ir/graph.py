@@ -263,6 +263,7 @@ class Graph:
         self.scopes: list[str] = []
         self.context_tags: frozenset[str] = frozenset()
         self.context_prov: Provenance | None = None
+        self.context_labels: frozenset[str] = frozenset()
         self.meta: dict[str, Any] = {}
 
     # ---- builder context -------------------------------------------------

@@ -153,6 +153,19 @@ def _slice(xp: Any, node: Node, env: dict) -> Kernel:
     return lambda x: x[idx]
 
 
+@kernel("unslice")
+def _unslice(xp: Any, node: Node, env: dict) -> Kernel:
+    idx = index_tuple(node.attrs["index"])
+    shape, dt = shape_of(node.outputs[0].type.shape, env), node.outputs[0].dtype
+
+    def f(x: Any) -> Any:
+        out = xp.zeros(shape, dtype=dt)
+        out[idx] = x
+        return out
+
+    return f
+
+
 @kernel("broadcast_to")
 def _broadcast_to(xp: Any, node: Node, env: dict) -> Kernel:
     shape = shape_of(node.outputs[0].type.shape, env)

@@ -10,6 +10,7 @@ from typing import Any
 from ..builder import apply1
 from ..errors import DTypeError
 from ..graph import Value
+from ..gradutil import sum_to_shape
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType, normalize_dtype
 
@@ -41,8 +42,8 @@ def _binary_float_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[
     return out
 
 
-def _binary(name: str, doc: str, float_only: bool = False) -> Op:
-    op = Op(name, _binary_float_rule if float_only else _binary_rule, 2, elementwise=True, doc=doc)
+def _binary(name: str, doc: str, grad: Any, float_only: bool = False) -> Op:
+    op = Op(name, _binary_float_rule if float_only else _binary_rule, 2, grad=grad, elementwise=True, doc=doc)
     OPS.append(op)
     return op
 
@@ -54,13 +55,62 @@ def _unary(name: str, doc: str, float_only: bool = True, **kw: Any) -> Op:
 
 
 # ---- arithmetic -------------------------------------------------------------------
-_binary("add", "a + b")
-_binary("sub", "a - b")
-_binary("mul", "a * b")
-_binary("div", "a / b (true division; ints are an error, cast first)", float_only=True)
-_binary("pow", "a ** b")
-_binary("maximum", "elementwise max; gradient goes to a where a >= b (ties go to a)")
-_binary("minimum", "elementwise min; gradient goes to a where a <= b (ties go to a)")
+# Gradients of broadcasting binary ops are summed back to each operand's shape.
+def _both(node: Any, ga: Value, gb: Value) -> list[Value | None]:
+    a, b = node.inputs
+    return [sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)]
+
+
+def _add_grad(node: Any, gouts: list) -> list:
+    return _both(node, gouts[0], gouts[0])
+
+
+def _sub_grad(node: Any, gouts: list) -> list:
+    return _both(node, gouts[0], neg(gouts[0]))
+
+
+def _mul_grad(node: Any, gouts: list) -> list:
+    a, b = node.inputs
+    return _both(node, gouts[0] * b, gouts[0] * a)
+
+
+def _div_grad(node: Any, gouts: list) -> list:
+    # d(a/b)/db = -a/b^2 = -(a/b)/b, written with the output so no b^2 can overflow.
+    a, b = node.inputs
+    ga = gouts[0] / b
+    return _both(node, ga, neg(ga * node.outputs[0]))
+
+
+def _pow_grad(node: Any, gouts: list) -> list:
+    # d/db uses log(a), defined only for a > 0; elsewhere it is taken as 0 (a negative base has no real
+    # derivative in the exponent). The safe log keeps 0 * -inf from turning into NaN.
+    a, b = node.inputs
+    g = gouts[0]
+    ga = g * b * pow(a, b - 1)
+    pos = greater(a, 0)
+    gb = where(pos, g * node.outputs[0] * log(where(pos, a, 1)), 0)
+    return _both(node, ga, gb)
+
+
+def _maximum_grad(node: Any, gouts: list) -> list:
+    a, b = node.inputs
+    pick_a = greater_equal(a, b)  # ties go to a
+    return _both(node, where(pick_a, gouts[0], 0), where(pick_a, 0, gouts[0]))
+
+
+def _minimum_grad(node: Any, gouts: list) -> list:
+    a, b = node.inputs
+    pick_a = less_equal(a, b)  # ties go to a
+    return _both(node, where(pick_a, gouts[0], 0), where(pick_a, 0, gouts[0]))
+
+
+_binary("add", "a + b", _add_grad)
+_binary("sub", "a - b", _sub_grad)
+_binary("mul", "a * b", _mul_grad)
+_binary("div", "a / b (true division; ints are an error, cast first)", _div_grad, float_only=True)
+_binary("pow", "a ** b; d/db is taken as 0 where a <= 0", _pow_grad)
+_binary("maximum", "elementwise max; gradient goes to a where a >= b (ties go to a)", _maximum_grad)
+_binary("minimum", "elementwise min; gradient goes to a where a <= b (ties go to a)", _minimum_grad)
 
 
 def add(a: Any, b: Any) -> Value:
@@ -129,19 +179,71 @@ def equal(a: Any, b: Any) -> Value:
 
 
 # ---- unary ------------------------------------------------------------------------
-_unary("neg", "-x", float_only=False)
-_unary("abs", "|x|; gradient sign(x), 0 at 0", float_only=False)
-_unary("exp", "e ** x")
-_unary("log", "natural log")
-_unary("sqrt", "square root")
-_unary("relu", "max(x, 0); gradient 0 at x == 0")
-_unary("sigmoid", "1 / (1 + exp(-x)), computed without overflow")
-_unary("tanh", "hyperbolic tangent")
-_unary("softplus", "log(1 + exp(x)), computed stably")
+# Each rule is written with differentiable graph ops (often through the output), so second derivatives
+# work: sigmoid' = s(1-s), tanh' = 1-t^2, exp' = exp. Gates use where/greater, which are constant
+# almost everywhere, so their own derivative is 0 as it should be.
+def _neg_grad(node: Any, gouts: list) -> list:
+    return [neg(gouts[0])]
+
+
+def _abs_grad(node: Any, gouts: list) -> list:
+    return [gouts[0] * sign(node.inputs[0])]  # sign(0) = 0, so abs'(0) = 0
+
+
+def _exp_grad(node: Any, gouts: list) -> list:
+    return [gouts[0] * node.outputs[0]]
+
+
+def _log_grad(node: Any, gouts: list) -> list:
+    return [gouts[0] / node.inputs[0]]
+
+
+def _sqrt_grad(node: Any, gouts: list) -> list:
+    return [gouts[0] * 0.5 / node.outputs[0]]
+
+
+def _relu_grad(node: Any, gouts: list) -> list:
+    return [where(greater(node.inputs[0], 0), gouts[0], 0)]  # relu'(0) = 0
+
+
+def _sigmoid_grad(node: Any, gouts: list) -> list:
+    s = node.outputs[0]
+    return [gouts[0] * (s * (1 - s))]
+
+
+def _tanh_grad(node: Any, gouts: list) -> list:
+    t = node.outputs[0]
+    return [gouts[0] * (1 - t * t)]
+
+
+def _softplus_grad(node: Any, gouts: list) -> list:
+    return [gouts[0] * sigmoid(node.inputs[0])]
+
+
+def _leaky_relu_grad(node: Any, gouts: list) -> list:
+    g = gouts[0]
+    return [where(greater(node.inputs[0], 0), g, g * node.attrs["alpha"])]  # slope alpha at 0
+
+
+def _identity_grad(node: Any, gouts: list) -> list:
+    return [gouts[0]]
+
+
+_unary("neg", "-x", float_only=False, grad=_neg_grad)
+_unary("abs", "|x|; gradient sign(x), 0 at 0", float_only=False, grad=_abs_grad)
+_unary("exp", "e ** x", grad=_exp_grad)
+_unary("log", "natural log", grad=_log_grad)
+_unary("sqrt", "square root", grad=_sqrt_grad)
+_unary("relu", "max(x, 0); gradient 0 at x == 0", grad=_relu_grad)
+_unary("sigmoid", "1 / (1 + exp(-x)), computed without overflow", grad=_sigmoid_grad)
+_unary("tanh", "hyperbolic tangent", grad=_tanh_grad)
+_unary("softplus", "log(1 + exp(x)), computed stably", grad=_softplus_grad)
 _unary("sign", "-1, 0 or 1", nondiff="piecewise constant")
-OPS.append(Op("leaky_relu", _float_rule, 1, {"alpha": 0.01}, elementwise=True, doc="x if x > 0 else alpha*x"))
-OPS.append(Op("stop_gradient", _same_rule, 1, doc="identity whose gradient is zero"))
-OPS.append(Op("identity", _same_rule, 1, elementwise=True, doc="identity"))
+OPS.append(Op("leaky_relu", _float_rule, 1, {"alpha": 0.01}, grad=_leaky_relu_grad, elementwise=True,
+              doc="x if x > 0 else alpha*x; gradient alpha at 0"))
+OPS.append(Op("stop_gradient", _same_rule, 1, nondiff="blocks gradients by definition (its gradient is zero)",
+              doc="identity whose gradient is zero"))
+OPS.append(Op("identity", _same_rule, 1, grad=_identity_grad, elementwise=True, doc="identity"))
 
 
 def neg(x: Any) -> Value:
@@ -216,7 +318,15 @@ def _prelu_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorT
     return [TensorType(t[0].dtype, ctx.broadcast(t[0].shape, t[1].shape))]
 
 
-OPS.append(Op("prelu", _prelu_rule, 2, elementwise=True, doc="x if x > 0 else slope * x (slope broadcasts)"))
+def _prelu_grad(node: Any, gouts: list) -> list:
+    x, slope = node.inputs
+    g = gouts[0]
+    pos = greater(x, 0)  # x == 0 takes the slope side, like leaky_relu
+    return _both(node, where(pos, g, g * slope), where(pos, 0, g * x))
+
+
+OPS.append(Op("prelu", _prelu_rule, 2, grad=_prelu_grad, elementwise=True,
+              doc="x if x > 0 else slope * x (slope broadcasts)"))
 
 
 def prelu(x: Any, slope: Any) -> Value:
@@ -232,7 +342,14 @@ def _where_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorT
     return [TensorType(dt, ctx.broadcast(t[0].shape, t[1].shape, t[2].shape))]
 
 
-OPS.append(Op("where", _where_rule, 3, elementwise=True, doc="cond ? a : b; the gradient is routed by cond"))
+def _where_grad(node: Any, gouts: list) -> list:
+    c, a, b = node.inputs
+    g = gouts[0]
+    return [None, sum_to_shape(where(c, g, 0), a.shape), sum_to_shape(where(c, 0, g), b.shape)]
+
+
+OPS.append(Op("where", _where_rule, 3, grad=_where_grad, elementwise=True,
+              doc="cond ? a : b; the gradient is routed by cond (to a where true, to b where false)"))
 
 
 def where(cond: Any, a: Any, b: Any) -> Value:
@@ -250,7 +367,13 @@ def _cast_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorTy
     return [t[0].with_dtype(attrs["dtype"])]
 
 
-OPS.append(Op("cast", _cast_rule, 1, {"dtype": REQUIRED}, elementwise=True, doc="convert dtype"))
+def _cast_grad(node: Any, gouts: list) -> list:
+    x = node.inputs[0]
+    return [cast(gouts[0], x.dtype) if x.type.is_float else None]  # from int/bool: nothing to differentiate
+
+
+OPS.append(Op("cast", _cast_rule, 1, {"dtype": REQUIRED}, grad=_cast_grad, elementwise=True,
+              doc="convert dtype; the gradient is cast back (none flows to int or bool inputs)"))
 
 
 def cast(x: Any, dtype: Any) -> Value:

@@ -29,7 +29,37 @@ def _matmul_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Tensor
     return [TensorType(dt, out)]
 
 
-OPS.append(Op("matmul", _matmul_rule, 2, doc="matrix product; leading dims broadcast as batch dims"))
+def _swap(v: Value) -> Value:
+    from .shape_ops import transpose
+
+    perm = tuple(range(v.ndim - 2)) + (v.ndim - 1, v.ndim - 2)
+    return transpose(v, perm)
+
+
+def _matmul_grad(node: Any, gouts: list) -> list:
+    # Promote 1-D operands to matrices (as NumPy does), use dA = dC B^T and dB = A^T dC, then sum away
+    # broadcast batch dims and drop the promoted axes again.
+    from ..gradutil import sum_to_shape
+    from .shape_ops import reshape
+
+    a, b = node.inputs
+    g = gouts[0]
+    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    if a.ndim == 1 and b.ndim == 1:
+        g2 = reshape(g, (1, 1))
+    elif a.ndim == 1:
+        g2 = reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])
+    elif b.ndim == 1:
+        g2 = reshape(g, g.shape + (1,))
+    else:
+        g2 = g
+    ga = sum_to_shape(matmul(g2, _swap(b2)), a2.shape)
+    gb = sum_to_shape(matmul(_swap(a2), g2), b2.shape)
+    return [reshape(ga, a.shape) if a.ndim == 1 else ga, reshape(gb, b.shape) if b.ndim == 1 else gb]
+
+
+OPS.append(Op("matmul", _matmul_rule, 2, grad=_matmul_grad, doc="matrix product; leading dims broadcast as batch dims"))
 
 
 def matmul(a: Any, b: Any) -> Value:

@@ -22,8 +22,26 @@ def _axis_float_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Te
     return [t[0]]
 
 
-OPS.append(Op("softmax", _axis_float_rule, 1, {"axis": -1}, doc="exp(x - max) / sum(exp(x - max)) along axis"))
-OPS.append(Op("log_softmax", _axis_float_rule, 1, {"axis": -1}, doc="x - logsumexp(x) along axis"))
+def _softmax_grad(node: Any, gouts: list) -> list:
+    # dx = y * (g - sum(g * y)) along the axis (the Jacobian diag(y) - y y^T applied to g).
+    from .reduction import sum as rsum
+
+    y, g, ax = node.outputs[0], gouts[0], node.attrs["axis"]
+    return [y * (g - rsum(g * y, axis=ax, keepdims=True))]
+
+
+def _log_softmax_grad(node: Any, gouts: list) -> list:
+    # dx = g - softmax(x) * sum(g) along the axis.
+    from .reduction import sum as rsum
+
+    g, ax = gouts[0], node.attrs["axis"]
+    return [g - softmax(node.inputs[0], axis=ax) * rsum(g, axis=ax, keepdims=True)]
+
+
+OPS.append(Op("softmax", _axis_float_rule, 1, {"axis": -1}, grad=_softmax_grad,
+              doc="exp(x - max) / sum(exp(x - max)) along axis"))
+OPS.append(Op("log_softmax", _axis_float_rule, 1, {"axis": -1}, grad=_log_softmax_grad,
+              doc="x - logsumexp(x) along axis"))
 
 
 def _axis(x: Any, axis: int) -> int:
@@ -72,7 +90,24 @@ def _maxout_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Tensor
     return [t[0].with_shape(tuple(shape))]
 
 
-OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1},
+def _maxout_grad(node: Any, gouts: list) -> list:
+    # Route each group's gradient to its first maximal unit: one_hot(argmax) of the grouped view is a
+    # constant mask (argmax picks the first max on ties), so the rule stays differentiable in g.
+    from .reduction import argmax
+    from .shape_ops import reshape, transpose
+
+    x, g = node.inputs[0], gouts[0]
+    ax, k = node.attrs["axis"], node.attrs["pieces"]
+    s = x.shape
+    grouped = s[:ax] + (s[ax] // k, k) + s[ax + 1:]  # type: ignore[operator]
+    mask = one_hot(argmax(reshape(x, grouped), axis=ax + 1), k, x.dtype)  # groups' k on the last axis
+    last = len(grouped) - 1
+    mask = transpose(mask, tuple(range(ax + 1)) + (last,) + tuple(range(ax + 1, last)))
+    gexp = reshape(g, s[:ax] + (s[ax] // k, 1) + s[ax + 1:])  # type: ignore[operator]
+    return [reshape(mask * gexp, s)]
+
+
+OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1}, grad=_maxout_grad,
               doc="max over groups of `pieces` consecutive features; gradient to the first max on ties"))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ..builder import apply1
 from ..errors import DTypeError, ShapeError
 from ..graph import Value
+from ..gradutil import count, unreduce
 from ..op import InferCtx, Op
 from ..types import Dim, TensorType
 
@@ -49,11 +50,36 @@ def _mean_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorTy
     return _reduce_rule(ctx, t, attrs)
 
 
+def _sum_grad(node: Any, gouts: list) -> list:
+    x = node.inputs[0]
+    return [unreduce(gouts[0], x.shape, norm_axes(node.attrs["axes"], x.ndim))]
+
+
+def _mean_grad(node: Any, gouts: list) -> list:
+    x = node.inputs[0]
+    axes = norm_axes(node.attrs["axes"], x.ndim)
+    return [unreduce(gouts[0], x.shape, axes) / count(x, axes)]
+
+
+def _extreme_grad(node: Any, gouts: list) -> list:
+    # Ties: the gradient is split evenly among all elements equal to the extreme (the mean of the
+    # one-sided derivatives, and what finite differences see for a symmetric tie).
+    from .elementwise import cast, equal, where
+
+    x = node.inputs[0]
+    axes = norm_axes(node.attrs["axes"], x.ndim)
+    hit = equal(x, unreduce(node.outputs[0], x.shape, axes))
+    ties = sum(cast(hit, x.dtype), axis=axes, keepdims=True)
+    return [where(hit, unreduce(gouts[0], x.shape, axes) / ties, 0)]
+
+
 _R = {"axes": None, "keepdims": False}
-OPS.append(Op("sum", _reduce_rule, 1, dict(_R), doc="sum over axes"))
-OPS.append(Op("mean", _mean_rule, 1, dict(_R), doc="mean over axes"))
-OPS.append(Op("max", _reduce_rule, 1, dict(_R), doc="max over axes; gradient split evenly among ties"))
-OPS.append(Op("min", _reduce_rule, 1, dict(_R), doc="min over axes; gradient split evenly among ties"))
+OPS.append(Op("sum", _reduce_rule, 1, dict(_R), grad=_sum_grad, doc="sum over axes"))
+OPS.append(Op("mean", _mean_rule, 1, dict(_R), grad=_mean_grad, doc="mean over axes"))
+OPS.append(Op("max", _reduce_rule, 1, dict(_R), grad=_extreme_grad,
+              doc="max over axes; gradient split evenly among ties"))
+OPS.append(Op("min", _reduce_rule, 1, dict(_R), grad=_extreme_grad,
+              doc="min over axes; gradient split evenly among ties"))
 
 
 def _axes_attr(x: Value, axis: Any) -> Any:

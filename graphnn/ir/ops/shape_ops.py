@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from ..builder import apply1
 from ..errors import ShapeError
 from ..graph import Value
+from ..gradutil import sum_to_shape
 from ..op import REQUIRED, InferCtx, Op
 from ..types import Dim, TensorType, format_shape
 
@@ -59,7 +60,12 @@ def _reshape_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Tenso
     return [t[0].with_shape(tuple(target))]
 
 
-OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, doc="same data, new shape (-1 inferred)"))
+def _reshape_grad(node: Any, gouts: list) -> list:
+    return [reshape(gouts[0], node.inputs[0].shape)]
+
+
+OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, grad=_reshape_grad,
+              doc="same data, new shape (-1 inferred)"))
 
 
 def reshape(x: Any, shape: Sequence[Dim]) -> Value:
@@ -75,7 +81,13 @@ def _transpose_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Ten
     return [t[0].with_shape(tuple(t[0].shape[p] for p in perm))]
 
 
-OPS.append(Op("transpose", _transpose_rule, 1, {"perm": REQUIRED}, doc="permute axes"))
+def _transpose_grad(node: Any, gouts: list) -> list:
+    perm = node.attrs["perm"]
+    inverse = tuple(sorted(range(len(perm)), key=lambda i: perm[i]))
+    return [transpose(gouts[0], inverse)]
+
+
+OPS.append(Op("transpose", _transpose_rule, 1, {"perm": REQUIRED}, grad=_transpose_grad, doc="permute axes"))
 
 
 def transpose(x: Value, perm: Sequence[int] | None = None) -> Value:
@@ -107,7 +119,16 @@ def _concat_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Tensor
     return [TensorType(dt, tuple(shape))]
 
 
-OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, doc="join along an axis"))
+def _concat_grad(node: Any, gouts: list) -> list:
+    ax, start, out = node.attrs["axis"], 0, []
+    for x in node.inputs:
+        stop = start + x.shape[ax]
+        out.append(getitem(gouts[0], (builtins.slice(None),) * ax + (builtins.slice(start, stop),)))
+        start = stop
+    return out
+
+
+OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, grad=_concat_grad, doc="join along an axis"))
 
 
 def concat(xs: Sequence[Value], axis: int = 0) -> Value:
@@ -146,7 +167,12 @@ def _slice_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorT
     return [t[0].with_shape(tuple(out))]
 
 
-OPS.append(Op("slice", _slice_rule, 1, {"index": REQUIRED}, doc="basic indexing: ints, slices, None"))
+def _slice_grad(node: Any, gouts: list) -> list:
+    return [unslice(gouts[0], node.attrs["index"], node.inputs[0].shape)]
+
+
+OPS.append(Op("slice", _slice_rule, 1, {"index": REQUIRED}, grad=_slice_grad,
+              doc="basic indexing: ints, slices, None"))
 
 
 def normalize_index(index: Any, rank: int) -> tuple:
@@ -177,6 +203,30 @@ def getitem(x: Value, index: Any) -> Value:
     return apply1("slice", [x], {"index": normalize_index(index, x.ndim)})
 
 
+# ---- unslice: the adjoint of slice (zeros of `shape` with the slice set to the input) ------------------
+def _unslice_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    full = t[0].with_shape(tuple(attrs["shape"]))
+    want = _slice_rule(ctx, [full], {"index": attrs["index"]})[0]
+    if len(want.shape) != t[0].rank:
+        raise ShapeError(f"unslice: slicing {format_shape(full.shape)} gives rank {len(want.shape)}, input has {t[0].rank}")
+    for i, (a, b) in enumerate(zip(want.shape, t[0].shape)):
+        ctx.dim_eq(a, b, f"unslice: dim {i} of the slice vs the input")
+    return [full]
+
+
+def _unslice_grad(node: Any, gouts: list) -> list:
+    return [apply1("slice", [gouts[0]], {"index": node.attrs["index"]})]
+
+
+OPS.append(Op("unslice", _unslice_rule, 1, {"index": REQUIRED, "shape": REQUIRED}, grad=_unslice_grad,
+              doc="zeros of `shape` with x written at `index` (the gradient of slice)"))
+
+
+def unslice(x: Any, index: tuple, shape: Sequence[Dim]) -> Value:
+    """Zeros of `shape` with `x` placed at the normalized basic `index` (slice's adjoint)."""
+    return apply1("unslice", [x], {"index": tuple(index), "shape": tuple(shape)})
+
+
 # ---- broadcast_to -----------------------------------------------------------------------------
 def _broadcast_to_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
     shape = tuple(attrs["shape"])
@@ -185,7 +235,12 @@ def _broadcast_to_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[
     return [t[0].with_shape(shape)]
 
 
-OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, doc="broadcast to a shape"))
+def _broadcast_to_grad(node: Any, gouts: list) -> list:
+    return [sum_to_shape(gouts[0], node.inputs[0].shape)]
+
+
+OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, grad=_broadcast_to_grad,
+              doc="broadcast to a shape"))
 
 
 def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:

@@ -1,0 +1,152 @@
+"""One or more cases per registered op: input specs, attrs through a builder call, and a plain-NumPy reference.
+
+Each conformance check (type rule vs kernel, gradients, ONNX, CuPy) walks these cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+import graphnn as gn
+
+
+@dataclass(frozen=True)
+class In:
+    """An input spec: shape (ints; 'B' marks the symbolic batch dim), dtype, and how to draw values."""
+
+    shape: tuple
+    dtype: str = "float32"
+    draw: str = "normal"  # normal | pos | prob | unit | label:K | bool | distinct
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    inputs: tuple[In, ...]
+    build: Callable[..., Any]
+    ref: Callable[..., Any] | None = None  # plain NumPy reference on the drawn arrays
+    id: str = ""
+    differentiable: tuple[int, ...] | None = None  # input positions to check gradients of (None: all float)
+    extra: dict = field(default_factory=dict)
+
+
+def draw(spec: In, batch: int, rng: np.random.Generator, dtype: str | None = None) -> np.ndarray:
+    shape = tuple(batch if d == "B" else d for d in spec.shape)
+    dt = dtype or spec.dtype
+    kind = spec.draw
+    if kind.startswith("label:"):
+        return rng.integers(0, int(kind[6:]), size=shape).astype(dt)
+    if kind == "bool":
+        return rng.random(shape) < 0.5
+    if kind == "pos":
+        return (rng.random(shape) + 0.5).astype(dt)
+    if kind == "unit":
+        return (rng.random(shape) * 0.8 + 0.1).astype(dt)
+    if kind == "prob":
+        a = rng.random(shape) + 0.1
+        return (a / a.sum(-1, keepdims=True)).astype(dt)
+    if kind == "distinct":  # values far apart, so max/argmax/relu kinks are not hit by finite differences
+        n = int(np.prod(shape)) if shape else 1
+        return (rng.permutation(n).reshape(shape) * 0.37 - n * 0.15 + 0.05).astype(dt)
+    return rng.standard_normal(shape).astype(dt)
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _unslice(a: gn.Value, index: tuple, shape: tuple) -> gn.Value:
+    from graphnn.ir.ops.shape_ops import normalize_index, unslice
+
+    return unslice(a, normalize_index(index, len(shape)), shape)
+
+
+def _np_unslice(a: np.ndarray, index: tuple, shape: tuple) -> np.ndarray:
+    out = np.zeros(shape, a.dtype)
+    out[index] = a
+    return out
+
+
+F = In((3, 4))
+FB = In(("B", 4))
+CASES: list[Case] = [
+    Case("add", (FB, In((4,))), lambda a, b: a + b, lambda a, b: a + b, "broadcast"),
+    Case("sub", (In((3, 1)), In((1, 4))), lambda a, b: a - b, lambda a, b: a - b),
+    Case("mul", (FB, FB), lambda a, b: a * b, lambda a, b: a * b),
+    Case("div", (F, In((3, 4), draw="pos")), lambda a, b: a / b, lambda a, b: a / b),
+    Case("pow", (In((3, 4), draw="pos"), In((4,))), lambda a, b: a ** b, lambda a, b: a ** b),
+    Case("maximum", (In((3, 4), draw="distinct"), In((4,))), gn.maximum, np.maximum),
+    Case("minimum", (In((3, 4), draw="distinct"), In((4,))), gn.minimum, np.minimum),
+    Case("greater", (F, In((4,))), gn.greater, np.greater),
+    Case("less", (F, F), gn.less, np.less),
+    Case("greater_equal", (F, F), gn.greater_equal, np.greater_equal),
+    Case("less_equal", (F, F), gn.less_equal, np.less_equal),
+    Case("equal", (In((3, 4), draw="label:3", dtype="int64"),) * 2, gn.equal, np.equal),
+    Case("neg", (FB,), lambda a: -a, np.negative),
+    Case("abs", (In((3, 4), draw="distinct"),), gn.abs, np.abs),
+    Case("exp", (F,), gn.exp, np.exp),
+    Case("log", (In((3, 4), draw="pos"),), gn.log, np.log),
+    Case("sqrt", (In((3, 4), draw="pos"),), gn.sqrt, np.sqrt),
+    Case("relu", (In((3, 4), draw="distinct"),), gn.relu, lambda a: np.maximum(a, 0)),
+    Case("sigmoid", (F,), gn.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
+    Case("tanh", (F,), gn.tanh, np.tanh),
+    Case("softplus", (F,), gn.softplus, lambda a: np.log1p(np.exp(a))),
+    Case("sign", (F,), gn.sign, np.sign),
+    Case("leaky_relu", (In((3, 4), draw="distinct"),), lambda a: gn.leaky_relu(a, 0.2),
+         lambda a: np.where(a > 0, a, 0.2 * a)),
+    Case("prelu", (In((3, 4), draw="distinct"), In((4,), draw="pos")), gn.prelu, lambda x, s: np.where(x > 0, x, s * x)),
+    Case("stop_gradient", (F,), gn.stop_gradient, lambda a: a, differentiable=()),
+    Case("identity", (F,), gn.identity, lambda a: a),
+    Case("where", (In((3, 4), draw="bool", dtype="bool"), F, In((4,))), gn.where, np.where),
+    Case("cast", (F,), lambda a: gn.cast(a, "float64"), lambda a: a.astype(np.float64)),
+    Case("sum", (In((2, 3, 4)),), lambda a: gn.sum(a, axis=(0, 2), keepdims=True),
+         lambda a: a.sum(axis=(0, 2), keepdims=True)),
+    Case("mean", (In((2, 3, 4)),), lambda a: gn.mean(a, axis=1), lambda a: a.mean(axis=1)),
+    Case("max", (In((2, 3, 4), draw="distinct"),), lambda a: gn.max(a, axis=-1), lambda a: a.max(axis=-1)),
+    Case("min", (In((2, 3, 4), draw="distinct"),), lambda a: gn.min(a), lambda a: np.asarray(a.min())),
+    Case("argmax", (In((3, 4), draw="distinct"),), lambda a: gn.argmax(a, axis=1), lambda a: a.argmax(axis=1)),
+    Case("reshape", (In(("B", 2, 6)),), lambda a: gn.reshape(a, (-1, 3, 4)), None),
+    Case("transpose", (In((2, 3, 4)),), lambda a: gn.transpose(a, (2, 0, 1)), lambda a: a.transpose(2, 0, 1)),
+    Case("concat", (F, In((3, 2))), lambda a, b: gn.concat([a, b], axis=1), lambda a, b: np.concatenate([a, b], 1)),
+    Case("slice", (In((4, 5, 6)),), lambda a: a[1:3, ::2, -1], lambda a: a[1:3, ::2, -1]),
+    Case("unslice", (In((2, 3)),), lambda a: _unslice(a, (slice(1, 3), slice(None, None, 2)), (4, 6)),
+         lambda a: _np_unslice(a, (slice(1, 3), slice(None, None, 2)), (4, 6))),
+    Case("broadcast_to", (In((1, 4)),), lambda a: gn.broadcast_to(a, (3, 4)), lambda a: np.broadcast_to(a, (3, 4))),
+    Case("matmul", (In(("B", 5)), In((5, 3))), lambda a, b: a @ b, lambda a, b: a @ b),
+    Case("matmul", (In((2, 3, 5)), In((5,))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-vector"),
+    Case("softmax", (F,), lambda a: gn.softmax(a, axis=0), lambda a: _softmax(a, 0)),
+    Case("log_softmax", (F,), gn.log_softmax, lambda a: np.log(_softmax(a))),
+    Case("one_hot", (In(("B",), "int64", "label:5"),), lambda y: gn.one_hot(y, 5),
+         lambda y: np.eye(5, dtype=np.float32)[y]),
+    Case("maxout", (In((3, 6), draw="distinct"),), lambda a: gn.maxout(a, 3), lambda a: a.reshape(3, 2, 3).max(-1)),
+    Case("cross_entropy", (In(("B", 5), draw="prob"), In(("B",), "int64", "label:5")),
+         lambda p, y: gn.cross_entropy(p, y),
+         lambda p, y: -np.log(p[np.arange(len(y)), y]).mean(), differentiable=(0,)),
+    Case("cross_entropy", (In((3, 5), draw="prob"), In((3, 5), draw="prob")),
+         lambda p, t: gn.cross_entropy(p, t, reduction="sum"), lambda p, t: -(t * np.log(p)).sum(), "soft"),
+    Case("binary_cross_entropy", (In((3, 4), draw="unit"), In((3, 4), draw="unit")), gn.binary_cross_entropy,
+         lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean()),
+    Case("mse", (F, F), gn.mse, lambda p, t: ((p - t) ** 2).mean()),
+    Case("mae", (In((3, 4), draw="distinct"), F), lambda p, t: gn.mae(p, t, reduction="sum"),
+         lambda p, t: np.abs(p - t).sum()),
+    Case("kl_div", (In((3, 4), draw="prob"), In((3, 4), draw="prob")), gn.kl_div,
+         lambda p, q: (p * (np.log(p) - np.log(q))).sum(-1).mean()),
+]
+
+# Ops that never reach a backend: they are expanded by a pass before lowering.
+LOWERED_BY_PASSES = {"grad": "expanded by the autodiff pass"}
+
+
+def build_case(case: Case, dtype: str | None = None) -> tuple[gn.Graph, list[gn.Value], gn.Value]:
+    """A graph with one input per spec (float inputs optionally re-typed to `dtype`) and the case's output."""
+    with gn.Graph(f"case_{case.op}") as g:
+        ins = []
+        for i, s in enumerate(case.inputs):
+            dt = dtype if (dtype and s.dtype.startswith("float")) else s.dtype
+            ins.append(gn.input(f"in{i}", tuple("batch" if d == "B" else d for d in s.shape), dt))
+        out = case.build(*ins)
+    return g, ins, out
