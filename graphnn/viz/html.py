@@ -54,12 +54,20 @@ def _graph_json(dg: DrawGraph) -> dict[str, Any]:
                       for k, n in dg.nodes.items()}}
 
 
-def _profile_rows(profile: Any) -> tuple[list[dict], str]:
+def _profile_rows(profile: Any, g: Graph) -> tuple[list[dict], str]:
+    """fn.profile's table as rows (dicts; a row's "name" is linked to its box), else its text."""
     if profile is None:
         return [], ""
     rows = getattr(profile, "rows", profile)
-    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
-        return [{k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in r.items()} for r in rows], ""
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        byname = {n.name: f"n{n.id}" for n in g.nodes}
+        out = []
+        for r in rows:
+            row = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in r.items()}
+            if str(r.get("name")) in byname:
+                row["key"] = byname[str(r["name"])]
+            out.append(row)
+        return out, ""
     return [], str(profile)
 
 
@@ -129,7 +137,7 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
         if peak is not None:
             totals["text"] += f" · memory plan peak {human(peak, 'B')}"
     graphs[0]["totals"] = {k: v for k, v in totals.items() if k != "env"}
-    rows, ptext = _profile_rows(profile)
+    rows, ptext = _profile_rows(profile, main)
     data = {"views": views, "graphs": graphs, "note": note, "profile": rows, "profile_text": ptext,
             "dims": {str(k): v for k, v in env.items()}, "diagnostics": [{k: str(v) for k, v in d.items()}
                                                                           for d in diags]}

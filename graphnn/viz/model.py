@@ -119,7 +119,7 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
             key = f"{kind[0]}:{name}"
             cls = {kind} | ({"update"} if kind == "update" else set())
             nodes[key] = DrawNode(key, ("⇒ " if kind == "update" else "→ ") + name, kind, cls,
-                                  {"name": name, "kind": kind, "type": str(v.type), "value": v.name})
+                                  {"name": f"{kind} {name}", "kind": kind, "type": str(v.type), "value": v.name})
             src = f"n{g.producer[v.id].id}" if v.id in g.producer else _vkey(v)
             if src in nodes:
                 edges.append(DrawEdge(src, key, str(v.type), set(cls)))
