@@ -31,6 +31,15 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
+# ---- passes: fused stable losses, gn.optimize, validate mode --------------------------------------------
+from .ir.ops.fused import sigmoid_binary_cross_entropy, softmax_cross_entropy  # noqa: E402
+from .optimize import optimize  # noqa: E402
+from .passes.pipeline import PassRecord, PipelineReport  # noqa: E402
+from .validate import ValidationError  # noqa: E402
+
+__all__ += ["PassRecord", "PipelineReport", "ValidationError", "optimize", "sigmoid_binary_cross_entropy",
+            "softmax_cross_entropy"]
+
 # ---- autodiff: gradient checking -------------------------------------------------------------------
 from .gradcheck import GradCheck, check_grad  # noqa: E402
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .backends.executor import Plan, bind_feeds, build_plan, run_plan
-from .ir.errors import BackendError, GraphError, NumericsError
+from .backends.function import Function
+from .debug import explain_nonfinite
+from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
+from .optimize import validator
 from .passes.pipeline import PipelineReport, run_pipeline
 
 MODES = ("train", "eval")
@@ -69,62 +71,9 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
     return res
 
 
-class Function:
-    """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
-
-    def __init__(self, source: Graph, graph: Graph, report: PipelineReport, backend: Any, *,
-                 check_numerics: bool = False, mode: str = "train") -> None:
-        self.source = source
-        self.graph = graph
-        self.backend = backend
-        self.check_numerics = check_numerics
-        self.mode = mode
-        self._report = report
-        self._plans: dict[tuple, Plan] = {}
-        self._plan: Plan | None = None
-        self._env_key: tuple | None = None
-
-    @property
-    def storage(self) -> Any:
-        return self.source.storage
-
-    def report(self) -> PipelineReport:
-        """What each pass did (prints as a table)."""
-        return self._report
-
-    def plan_for(self, env: dict[str, int]) -> Plan:
-        key = tuple(sorted(env.items()))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = build_plan(self.graph, self.backend.xp, self.backend.kernels, env)
-            self._plans[key] = plan
-        return plan
-
-    def __call__(self, **feeds: Any) -> dict[str, Any]:
-        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
-        plan = self.plan_for(env)
-        try:
-            outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
-                                  self.check_numerics)
-        except NumericsError as e:  # re-run step by step to name the first bad node and explain it (viz)
-            from .debug import explain_nonfinite
-
-            raise explain_nonfinite(self, feeds, e) from None
-        if len(news) > 1:  # a new value may be another updated parameter's own array (a swap): copy it first
-            store = self.backend.storage_view(self.storage)
-            msm = self.backend.xp.may_share_memory
-            news = {k: (v.copy() if any(msm(v, store[o]) for o in news if o != k) else v) for k, v in news.items()}
-        for name, new in news.items():  # all computed from pre-update values; now written
-            self.backend.write_back(self.storage, name, new)
-        return outs
-
-    def __repr__(self) -> str:
-        return (f"<Function {self.graph.name!r} backend={self.backend.name} mode={self.mode} "
-                f"nodes={len(self.graph.nodes)} outputs={list(self.graph.outputs)}>")
-
-
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
-            mode: str = "train", check_numerics: bool = False, validate: bool = False) -> Function:  # noqa: A001
+            mode: str = "train", check_numerics: bool = False, validate: bool = False,
+            stability: str = "fix") -> Function:  # noqa: A001
     """Optimize `g` for the requested outputs and updates and return a callable `Function`."""
     if mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
@@ -140,7 +89,8 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.updates = {k: byid[v.id] for k, v in work.updates.items()}
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
-    opt, report = run_pipeline(work, target, passes, check=validate)
+    opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
     fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)
-    fn.pipeline_input = work  # the graph the pipeline started from (viz and debug re-run it with snapshots)
+    fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
+    fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)
     return fn

@@ -45,7 +45,10 @@ def summarize(a: Any) -> str:
 def first_nonfinite(fn: Any, feeds: dict[str, Any]) -> tuple[Node, dict[int, Any]] | None:
     """Re-run `fn` on `feeds` step by step; the first node with a non-finite output and every value so far."""
     arrays, env = bind_feeds(fn.graph, feeds, fn.backend.asarray)
-    plan = fn.plan_for(env)
+    try:
+        plan = fn.plan_for(env, inplace=False)  # never touch parameters while diagnosing
+    except TypeError:
+        plan = fn.plan_for(env)
     storage = fn.backend.storage_view(fn.storage)
     g = fn.graph
     values: dict[int, Any] = {v.id: arrays[v.name] for v in g.inputs}

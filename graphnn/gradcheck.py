@@ -50,6 +50,8 @@ def _numeric(f: Callable[[], float], arr: np.ndarray, eps: float) -> np.ndarray:
     """Fourth-order central differences of f() in each element of `arr` (perturbed in place, restored)."""
     out = np.zeros(arr.shape, dtype=np.float64)
     flat, res = arr.reshape(-1), out.reshape(-1)
+    if arr.size and not np.shares_memory(flat, arr):
+        raise GraphError("check_grad: cannot perturb a non-contiguous array in place")
     for i in range(flat.size):
         x0 = flat[i]
         h = eps * max(abs(float(x0)), 1e-2)  # relative steps: small inputs (probabilities) need small ones
@@ -118,7 +120,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
     pairs = [(v, gv) for v, gv in zip(wrt_vals, gs) if gv is not None]
     full = compile_graph(g, outputs={"y": y, **{f"d{i}": gv for i, (_, gv) in enumerate(pairs)}})
     fwd = compile_graph(g, outputs={"y": y})
-    arrs = {k: np.array(v, copy=True) for k, v in feeds.items()}
+    arrs = {k: np.array(v, copy=True, order="C") for k, v in feeds.items()}  # perturbed in place below
     sym_out = full(**arrs)
 
     def f() -> float:

@@ -1,7 +1,8 @@
-"""The shared planner-driven loop over an array module `xp`: feeds are checked, symbolic dims bound,
-a flat `Plan` of kernel closures is built once per binding, and each call just runs it.
+"""The shared planner-driven executor over an array module `xp`: feeds are checked, symbolic dims bound,
+and a flat `Plan` is built once per binding (kernels specialized, buffers planned and allocated, views taken),
+then compiled to one straight-line Python function; a call runs that function and nothing else.
 
-Imports graphnn.ir and the kernel tables; used by the NumPy and CuPy backends alike.
+Imports graphnn.ir, the memory planner from graphnn.passes, and a backend's kernel tables (passed in).
 """
 
 from __future__ import annotations
@@ -12,57 +13,197 @@ from typing import Any, Callable
 import numpy as np
 
 from ..ir.errors import BackendError, FeedError, NumericsError
-from ..ir.graph import Graph, Node, Value
+from ..ir.graph import Graph, Node
+from ..ir.op_registry import get_op
 from ..ir.types import format_shape
+from ..passes.memory_planning import MemoryPlan, StepUse, lifetimes, plan_memory
+from .codegen import Dyn, Emitter
+
+# Ops whose plain kernel returns a view of input 0 (taken once at plan time when the input is fixed).
+VIEW_OPS = frozenset({"reshape", "transpose", "slice", "broadcast_to", "identity", "stop_gradient"})
 
 
 @dataclass
 class Step:
-    """One kernel call: reads slots `ins`, writes slots `outs`."""
+    """One node of the schedule: its generated code runs its calls; `fetch()` returns its output arrays."""
 
-    fn: Callable[..., Any]
-    ins: tuple[int, ...]
-    outs: tuple[int, ...]
     node: Node
+    lines: list[str]
+    out_refs: list[str]
+    run: Callable[[], None] | None = None
+    fetch: Callable[[], tuple] | None = None
 
 
 @dataclass
 class Plan:
-    """A flat schedule over numbered slots; everything here was decided before the first call."""
+    """Everything decided before the first call: kernels, buffers, views, and the compiled step function."""
 
     steps: list[Step]
-    n_slots: int
-    slot_of: dict[int, int]  # value id -> slot
-    input_slots: list[tuple[str, int]]
-    store_slots: list[tuple[str, int]]  # params/state read from storage
-    const_slots: list[tuple[int, Any]]
-    output_slots: list[tuple[str, int]]
-    update_slots: list[tuple[str, int]]
-    env: dict[str, int] = field(default_factory=dict)
+    env: dict[str, int]
+    memory: MemoryPlan | None
+    run_fast: Callable[..., Any]  # (R, feeds, storage values, storage) -> outputs dict, or None if storage moved
+    regs: list[Any]
+    input_regs: list[tuple[str, int]]
+    inplace_updates: bool
+    copy_updates: list[tuple[str, str]]  # (param name, ref of its new value), written after all steps
+    scratch_bytes: int = 0
+    n_calls: int = 0
+    emitter: Emitter | None = field(default=None, repr=False)
+    output_refs: dict[str, str] = field(default_factory=dict)
+    update_refs: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        m = self.memory
+        mem = f", buffers {m.peak_bytes / 1e6:.2f} MB vs naive {m.naive_bytes / 1e6:.2f} MB" if m else ""
+        return f"plan: {len(self.steps)} nodes, {self.n_calls} kernel calls per run{mem}"
 
 
-def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int]) -> Plan:
-    """Lower `g` (already optimized) to a flat plan with every kernel specialized to `env`."""
-    slot_of: dict[int, int] = {}
+def _shape(v: Any, env: dict) -> tuple[int, ...] | None:
+    try:
+        return tuple(d if isinstance(d, int) else env[d] for d in v.type.shape)
+    except KeyError:
+        return None
 
-    def slot(v: Value) -> int:
-        if v.id not in slot_of:
-            slot_of[v.id] = len(slot_of)
-        return slot_of[v.id]
 
-    inputs = [(v.name, slot(v)) for v in g.inputs]
-    stores = [(v.name, slot(v)) for v in g.params + g.state]
-    consts = [(slot(v), xp.asarray(g.constants[v.id])) for v in g.const_values]
-    steps = []
+def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], *,
+               out_kernels: dict[str, Any] | None = None, storage: Any = None, inplace_updates: bool = True) -> Plan:
+    """Lower optimized `g` to a plan specialized to `env`; `out_kernels` enables memory planning."""
     missing = sorted({n.op for n in g.nodes if n.op not in kernels})
     if missing:
         raise BackendError(f"no kernel for op(s) {', '.join(missing)} on this backend")
+    out_kernels = out_kernels or {}
+    em = Emitter()
+    fixed: dict[int, Any] = {}  # value id -> array known at plan time
+    for v in g.params + g.state:
+        if storage is not None and v.name in storage:
+            fixed[v.id] = storage[v.name]
+    for v in g.const_values:
+        fixed[v.id] = xp.asarray(g.constants[v.id])
+    input_ids = {v.id for v in g.inputs}
+
+    # 1. Decide per node: planned (out kernel into a buffer), view (taken once, of an array known at plan
+    # time), or plain (the kernel's fresh result, kept in a register).
+    okern: dict[int, Any] = {}
+    views: set[int] = set()
+    static = set(fixed)  # value ids whose array exists at plan time
+    alias: dict[int, int] = {}  # view -> base: the base lives as long as the view
+    contig: dict[int, bool] = {vid: bool(a.flags.c_contiguous) for vid, a in fixed.items() if hasattr(a, "flags")}
+    sizes: dict[int, int] = {}
+    uses: list[StepUse] = []
+    pconst = {v.id for v in g.const_values}  # depends on constants and the dim binding only
+    folded: set[int] = set()
     for n in g.nodes:
-        fn = kernels[n.op](xp, n, env)
-        steps.append(Step(fn, tuple(slot(v) for v in n.inputs), tuple(slot(v) for v in n.outputs), n))
-    outs = [(k, slot(v)) for k, v in g.outputs.items()]
-    ups = [(k, slot(v)) for k, v in g.updates.items()]
-    return Plan(steps, len(slot_of), slot_of, inputs, stores, consts, outs, ups, dict(env))
+        o = n.outputs[0]
+        shp = _shape(o, env)
+        planned = False
+        if n.inputs and all(v.id in pconst for v in n.inputs) and not n.tags & {"random"}:
+            # e.g. the element count a mean's gradient divides by: computed once per binding, here
+            outs = kernels[n.op](xp, n, env)(*[fixed[v.id] for v in n.inputs])
+            for v, a in zip(n.outputs, outs if len(n.outputs) > 1 else (outs,)):
+                fixed[v.id] = a
+                pconst.add(v.id)
+                static.add(v.id)
+                contig[v.id] = bool(getattr(a, "flags", None) is not None and a.flags.c_contiguous)
+            folded.add(n.id)
+            uses.append(StepUse(tuple(v.id for v in n.inputs), (), {}))
+            continue
+        if n.op in VIEW_OPS:
+            base = n.inputs[0]
+            alias[o.id] = base.id
+            if base.id in static and (n.op != "reshape" or contig.get(base.id, False)):
+                views.add(n.id)
+                static.add(o.id)
+                contig[o.id] = n.op in ("identity", "stop_gradient", "reshape")
+        elif len(n.outputs) == 1 and shp is not None and n.op in out_kernels:
+            ok = out_kernels[n.op](xp, n, env)
+            if ok is not None:
+                okern[n.id] = ok
+                planned = True
+                static.add(o.id)
+                contig[o.id] = True
+                sizes[o.id] = int(np.prod(shp, dtype=np.int64)) * np.dtype(o.dtype).itemsize
+        share: dict[int, tuple[int, ...]] = {}
+        if planned and okern[n.id].inplace:
+            share[o.id] = tuple(v.id for v in n.inputs if v.type == o.type)
+        uses.append(StepUse(tuple(v.id for v in n.inputs), (o.id,) if planned else (), share))
+
+    # 2. Updates written straight into the parameter where it is no longer read after its new value exists.
+    out_ids = {v.id for v in g.outputs.values()}
+    last = lifetimes(uses, alias, out_ids)
+    pos = {o.id: k for k, n in enumerate(g.nodes) for o in n.outputs}
+    external: dict[int, str] = {}
+    pvals = {v.name: v for v in g.params + g.state}
+    for name, nv in g.updates.items():
+        p = pvals[name]
+        if not inplace_updates or nv.id not in sizes or nv.id in external or p.id not in fixed:
+            continue
+        k = pos[nv.id]
+        lp = last.get(p.id, -1)
+        if p.id in out_ids or lp > k:
+            continue
+        if lp == k and p.id not in uses[k].may_share.get(nv.id, ()):
+            continue
+        if tuple(fixed[p.id].shape) != _shape(nv, env) or fixed[p.id].dtype != np.dtype(nv.dtype):
+            continue
+        external[nv.id] = name
+        del sizes[nv.id]
+        uses[k] = StepUse(uses[k].reads, (), {})
+    live_to_end = out_ids | {v.id for k, v in g.updates.items() if v.id not in external}
+    mem = plan_memory(uses, sizes, alias, live_to_end) if sizes else None
+
+    # 3. Allocate buffers and give every planned value its array.
+    if mem is not None:
+        arenas = [xp.empty(b, dtype=np.uint8) for b in mem.buffer_bytes]
+        made: dict[tuple, Any] = {}  # one array object per (buffer, shape, dtype): in-place reads as such
+        for vid, b in mem.buffer_of.items():
+            v = next(o for o in g.nodes[pos[vid]].outputs if o.id == vid)
+            key = (b, _shape(v, env), v.dtype)
+            if key not in made:
+                made[key] = arenas[b][:sizes[vid]].view(v.dtype).reshape(key[1])
+            fixed[vid] = made[key]
+    for vid, name in external.items():
+        fixed[vid] = fixed[pvals[name].id]
+
+    # 4. Emit code, node by node.
+    steps: list[Step] = []
+    reg_of: dict[int, int] = {}
+
+    def ref(v: Any) -> Any:
+        if v.id in fixed:
+            return fixed[v.id]
+        if v.id not in reg_of:
+            reg_of[v.id] = len(em.R)
+            em.R.append(None)
+        return Dyn(reg_of[v.id])
+
+    input_regs = [(v.name, ref(v).index) for v in g.inputs]
+    scratch = 0
+    for n in g.nodes:
+        lines: list[str] = []
+        if n.id in okern:
+            for fn, args, kw in okern[n.id].calls([ref(v) for v in n.inputs], fixed[n.outputs[0].id]):
+                lines.append(em.call(fn, args, kw))
+            scratch += okern[n.id].scratch_bytes
+        elif n.id in folded:
+            pass
+        elif n.id in views:
+            fixed[n.outputs[0].id] = kernels[n.op](xp, n, env)(fixed[n.inputs[0].id])
+        else:
+            fn = kernels[n.op](xp, n, env)
+            targets = [em.name(ref(o)) for o in n.outputs]
+            lines.append(em.assign(targets, fn, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1))
+        steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs]))
+
+    copy_updates = [(name, em.name(ref(nv))) for name, nv in g.updates.items() if nv.id not in external]
+    output_refs = {k: em.name(ref(v)) for k, v in g.outputs.items()}
+    fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}
+    update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
+    params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
+    run_fast = em.compile_run(steps, input_regs, output_refs, fixed_out, copy_updates, params,
+                              bool(g.updates), xp.copyto)
+    n_calls = sum(len(s.lines) for s in steps)
+    return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
+                em, output_refs, update_refs)
 
 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:
@@ -116,22 +257,28 @@ def check_finite(xp: Any, step: Step, outs: tuple) -> None:
 
 def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_numerics: bool = False,
              on_step: Callable[[Step, tuple], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Execute the plan; returns (outputs, new values for updated params/state). Writes nothing."""
-    slots: list[Any] = [None] * plan.n_slots
-    for name, s in plan.input_slots:
-        slots[s] = feeds[name]
-    for name, s in plan.store_slots:
-        slots[s] = storage[name]
-    for s, a in plan.const_slots:
-        slots[s] = a
+    """The slow, observable path: run step by step (hooks see every node's outputs); returns
+    (outputs, new values of updated params/state) and writes nothing when the plan has no in-place updates."""
+    em = plan.emitter
+    assert em is not None
+    for name, r in plan.input_regs:
+        plan.regs[r] = feeds[name]
     with np.errstate(all="ignore"):
         for st in plan.steps:
-            res = st.fn(*[slots[i] for i in st.ins])
-            outs = res if len(st.outs) > 1 else (res,)
-            if check_numerics:
-                check_finite(xp, st, outs)
-            if on_step is not None:
-                on_step(st, outs)
-            for i, o in zip(st.outs, outs):
-                slots[i] = o
-    return ({k: slots[s] for k, s in plan.output_slots}, {k: slots[s] for k, s in plan.update_slots})
+            if st.run is None:
+                st.run, st.fetch = em.compile_step(st)
+            st.run()
+            if check_numerics or on_step is not None:
+                outs = st.fetch()
+                if check_numerics:
+                    check_finite(xp, st, outs)
+                if on_step is not None:
+                    on_step(st, outs)
+    outs = {k: em.value(r) for k, r in plan.output_refs.items()}
+    outs = {k: (a.copy() if em.is_fixed(plan.output_refs[k]) else a) for k, a in outs.items()}
+    news = {k: em.value(r) for k, r in plan.update_refs.items()}
+    return outs, news
+
+
+def is_elementwise(op: str) -> bool:
+    return get_op(op).elementwise

@@ -112,7 +112,7 @@ def constant(value: Any, dtype: Any = None, name: str = "const", graph: Graph | 
     normalize_dtype(arr.dtype)
     v = g.new_value(name, TensorType(arr.dtype.name, tuple(arr.shape)), "const")
     g.const_values.append(v)
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, order="C")  # not ascontiguousarray: it turns a 0-d array into shape (1,)
     arr.setflags(write=False)
     g.constants[v.id] = arr
     return v

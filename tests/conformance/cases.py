@@ -135,6 +135,24 @@ CASES: list[Case] = [
          lambda p, t: np.abs(p - t).sum()),
     Case("kl_div", (In((3, 4), draw="prob"), In((3, 4), draw="prob")), gn.kl_div,
          lambda p, q: (p * (np.log(p) - np.log(q))).sum(-1).mean()),
+    # fused stable losses (graphnn/ir/ops/fused.py), references from log-softmax / softplus in plain NumPy
+    Case("softmax_cross_entropy", (In(("B", 5)), In(("B",), "int64", "label:5")), gn.softmax_cross_entropy,
+         lambda x, y: -np.log(_softmax(x)[np.arange(len(y)), y]).mean(), differentiable=(0,)),
+    Case("softmax_cross_entropy", (In((3, 5)), In((3, 5), draw="prob")),
+         lambda x, t: gn.softmax_cross_entropy(x, t, reduction="none", axis=0),
+         lambda x, t: -(t * np.log(_softmax(x, 0))).sum(0), "soft-axis0"),
+    Case("softmax_cross_entropy", (In((2, 4, 3)), In((2, 3), "int64", "label:4")),
+         lambda x, y: gn.softmax_cross_entropy(x, y, reduction="sum", axis=1),
+         lambda x, y: -np.log(np.take_along_axis(_softmax(x, 1), y[:, None, :], 1)).sum(), "labels-axis1",
+         differentiable=(0,)),
+    Case("sigmoid_binary_cross_entropy", (F, In((3, 4), draw="unit")), gn.sigmoid_binary_cross_entropy,
+         lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 - 1 / (1 + np.exp(-z)))).mean()),
+    # runtime: a fused chain, relu(x + b) * 0.5 with a mask, as the elementwise fusion pass writes it
+    Case("fused_elementwise", (In(("B", 4)), In((4,))), lambda x, b: gn.ir.ops.fused_elementwise.fused_elementwise(
+        [x, b], (("add", (), (("in", 0), ("in", 1))), ("relu", (), (("t", 0),)),
+                 ("greater", (), (("in", 0), ("c", 0.0, x.dtype))), ("cast", (("dtype", x.dtype),), (("t", 2),)),
+                 ("mul", (), (("t", 1), ("t", 3)))), ),
+         lambda x, b: np.maximum(x + b, 0) * (x > 0)),
 ]
 
 # Ops that never reach a backend: they are expanded by a pass before lowering.

@@ -35,7 +35,8 @@ def test_gradient_matches_finite_differences(case: Case) -> None:
 SMOOTH = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "sigmoid", "tanh", "softplus",
           "identity", "sum", "mean", "reshape", "transpose", "concat", "slice", "unslice", "broadcast_to",
           "matmul", "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy", "mse", "kl_div",
-          "where", "cast", "relu", "leaky_relu", "abs", "maximum", "max", "min", "maxout", "prelu", "mae"}
+          "where", "cast", "relu", "leaky_relu", "abs", "maximum", "max", "min", "maxout", "prelu", "mae",
+          "softmax_cross_entropy", "sigmoid_binary_cross_entropy"}
 
 
 @pytest.mark.parametrize("case", [c for c in GRAD_CASES if c.op in SMOOTH], ids=_ids)

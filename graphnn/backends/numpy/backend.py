@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .kernels import KERNELS
+from .out_kernels import OUT_KERNELS
 
 
 class NumpyBackend:
@@ -15,6 +16,7 @@ class NumpyBackend:
     name = "numpy"
     xp = np
     kernels = KERNELS
+    out_kernels = OUT_KERNELS  # capability: kernels that write into planned buffers (out=, in place)
 
     def asarray(self, x: Any, dtype: str) -> np.ndarray:
         if isinstance(x, np.ndarray):

@@ -277,3 +277,18 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
         return reduce_loss(xp, per, red, dt)
 
     return f
+
+
+# Sibling kernel modules register into KERNELS when imported here (an explicit list, kept at the bottom
+# because they import the helpers above).
+from . import fused_kernels  # noqa: E402,F401  # fused losses (passes)
+
+
+# ---- fused elementwise chains (made by the fusion pass; kernel in fused_elementwise.py) ----------
+def _fused(xp: Any, node: Node, env: dict) -> Kernel:
+    from .fused_elementwise import fused_kernel
+
+    return fused_kernel(xp, node, env)
+
+
+KERNELS["fused_elementwise"] = _fused

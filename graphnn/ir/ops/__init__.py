@@ -5,6 +5,6 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from . import control, elementwise, linalg, loss, nn, reduction, shape_ops
+from . import control, elementwise, fused, fused_elementwise, linalg, loss, nn, reduction, shape_ops
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, control)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, fused_elementwise)

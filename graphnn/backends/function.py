@@ -1,0 +1,164 @@
+"""`Function`, what `gn.compile` returns: checks feeds with a generated fast validator, picks the plan for
+the bound symbolic dims (built once, cached), runs it; `profile` times every node on the observable path.
+
+Imports graphnn.ir, graphnn.passes (the report type) and the executor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from ..ir.errors import NumericsError
+from ..ir.graph import Graph
+from .executor import Plan, bind_feeds, build_plan, run_plan
+from .profile import Profile
+
+MAX_PLANS = 8  # distinct batch sizes kept with their buffers; older ones are dropped
+
+
+def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
+    """Generated `check(F) -> dims tuple | None`: None sends the feeds to the full, explaining check."""
+    dims: list[str] = []
+    ns: dict[str, Any] = {"A": array_type}
+    lines = ["def check(F):", f"    if len(F) != {len(g.inputs)}: return None"]
+    for i, v in enumerate(g.inputs):
+        t = v.type
+        ns[f"D{i}"] = np.dtype(t.dtype)
+        lines += [f"    x = F.get({v.name!r})",
+                  f"    if x.__class__ is not A or x.dtype is not D{i} or x.ndim != {t.rank}: return None"]
+        if t.rank:
+            lines.append("    s = x.shape")
+        for ax, d in enumerate(t.shape):
+            if isinstance(d, int):
+                lines.append(f"    if s[{ax}] != {d}: return None")
+            elif d in dims:
+                lines.append(f"    if s[{ax}] != d{dims.index(d)}: return None")
+            else:
+                lines.append(f"    d{len(dims)} = s[{ax}]")
+                dims.append(d)
+    lines.append(f"    return ({''.join(f'd{i}, ' for i in range(len(dims)))})")
+    exec(compile("\n".join(lines), f"<graphnn feeds {g.name}>", "exec"), ns)  # noqa: S102 - generated above
+    return ns["check"], dims
+
+
+class Function:
+    """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
+
+    def __init__(self, source: Graph, graph: Graph, report: Any, backend: Any, *,
+                 check_numerics: bool = False, mode: str = "train") -> None:
+        self.source = source
+        self.graph = graph
+        self.backend = backend
+        self.check_numerics = check_numerics
+        self.mode = mode
+        self._report = report
+        self._plans: OrderedDict[tuple, Plan] = OrderedDict()
+        self._check, self._dims = _make_validator(graph, type(backend.xp.empty(0)))
+        self.explain_numerics: Any = None  # (fn, feeds, error) -> NumericsError with the diagnosis
+        self._errstate = backend.xp.errstate if hasattr(backend.xp, "errstate") else np.errstate
+
+    @property
+    def storage(self) -> Any:
+        return self.source.storage
+
+    def report(self) -> Any:
+        """What each pass did (prints as a table)."""
+        return self._report
+
+    def plan_for(self, env: dict[str, int], inplace: bool = True) -> Plan:
+        """The plan for this binding of the symbolic dims (built on first use, then cached)."""
+        key = (tuple(env.get(d) for d in self._dims), inplace)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build_plan(self.graph, self.backend.xp, self.backend.kernels, env,
+                              out_kernels=getattr(self.backend, "out_kernels", None),
+                              storage=self.backend.storage_view(self.storage), inplace_updates=inplace)
+            self._plans[key] = plan
+            if len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+        return plan
+
+    def __call__(self, **feeds: Any) -> dict[str, Any]:
+        dims = None if self.check_numerics else self._check(feeds)
+        if dims is None:
+            return self._call_checked(feeds)
+        plan = self._plans.get((dims, True))
+        if plan is None:
+            plan = self.plan_for(dict(zip(self._dims, dims)))
+        with np.errstate(all="ignore"):
+            out = plan.run_fast(feeds, self.backend.storage_view(self.storage), self.storage)
+        if out is None:  # a parameter array was replaced in storage: rebuild against the new arrays
+            self._plans.clear()
+            return self._call_checked(feeds)
+        return out
+
+    def _call_checked(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        if self.check_numerics:
+            try:
+                return self._run_observed(arrays, env)
+            except NumericsError as e:  # gn.compile installs graphnn.debug's explainer (names node, stats)
+                if self.explain_numerics is None:
+                    raise
+                raise self.explain_numerics(self, feeds, e) from None
+        plan = self.plan_for(env)
+        with np.errstate(all="ignore"):
+            out = plan.run_fast(arrays, self.backend.storage_view(self.storage), self.storage)
+        if out is None:
+            self._plans.clear()
+            plan = self.plan_for(env)
+            with np.errstate(all="ignore"):
+                out = plan.run_fast(arrays, self.backend.storage_view(self.storage), self.storage)
+        return out
+
+    def _run_observed(self, arrays: dict[str, Any], env: dict[str, int], on_step: Any = None) -> dict[str, Any]:
+        # No in-place updates here, so a NaN found midway leaves parameters and state untouched.
+        plan = self.plan_for(env, inplace=False)
+        outs, news = run_plan(plan, self.backend.xp, arrays, self.backend.storage_view(self.storage),
+                              self.check_numerics, on_step)
+        if len(news) > 1:  # a new value may be another updated parameter's own array (a swap): copy it first
+            store = self.backend.storage_view(self.storage)
+            msm = self.backend.xp.may_share_memory
+            news = {k: (v.copy() if any(msm(v, store[o]) for o in news if o != k) else v) for k, v in news.items()}
+        for name, new in news.items():  # all computed from pre-update values; now written
+            self.backend.write_back(self.storage, name, new)
+        return outs
+
+    def profile(self, feeds: dict[str, Any] | None = None, repeat: int = 10, **kw: Any) -> Profile:
+        """Run `repeat` times node by node; per-node (and per fused kernel) time shares, printable as a table."""
+        feeds = dict(feeds or {}, **kw)
+        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        prof = Profile()
+        sync = getattr(self.backend, "synchronize", None)
+        last = [0.0]
+
+        def on_step(step: Any, outs: tuple) -> None:
+            if sync is not None:
+                sync()
+            now = time.perf_counter()
+            prof.add(step.node, now - last[0])
+            last[0] = time.perf_counter()
+
+        saved = {k: a.copy() for k, a in self.backend.storage_view(self.storage).items()}
+        try:
+            for _ in range(repeat):
+                last[0] = time.perf_counter()
+                self._run_observed(arrays, env, on_step)
+        finally:  # profiling measures; it does not train
+            for k, a in saved.items():
+                self.backend.write_back(self.storage, k, a)
+        prof.runs = repeat
+        return prof
+
+    def plan_summary(self, **feeds: Any) -> Plan:
+        """The plan these feeds would run (kernel calls, buffer bytes vs the naive sum)."""
+        _, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        return self.plan_for(env)
+
+    def __repr__(self) -> str:
+        return (f"<Function {self.graph.name!r} backend={self.backend.name} mode={self.mode} "
+                f"nodes={len(self.graph.nodes)} outputs={list(self.graph.outputs)}>")

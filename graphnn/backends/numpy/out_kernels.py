@@ -1,0 +1,213 @@
+"""Destination-passing kernels: `OUT_KERNELS[op] = factory(xp, node, env) -> OutKernel | None`. An OutKernel
+lists the calls that compute the node into a preallocated `out` (so the planner owns the memory) and says
+whether `out` may be the buffer of a same-shaped input (in place). None: this node needs the plain kernel.
+
+Written against `xp`; CuPy ufuncs take `out=` too, so the CuPy backend can reuse the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ...ir.graph import Node
+from .kernels import shape_of
+
+Call = tuple[Callable[..., Any], tuple, dict]  # fn, positional args (arrays or Dyn), keyword args
+
+
+@dataclass
+class OutKernel:
+    """`calls(ins, out)` -> the calls that write the node's result into `out`; `inplace`: out may alias an input."""
+
+    calls: Callable[[list[Any], Any], list[Call]]
+    inplace: bool = False
+    scratch_bytes: int = 0
+
+
+OUT_KERNELS: dict[str, Callable[[Any, Node, dict], OutKernel | None]] = {}
+
+UFUNCS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide", "pow": "power",
+    "maximum": "maximum", "minimum": "minimum", "neg": "negative", "abs": "absolute", "exp": "exp",
+    "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sign": "sign", "greater": "greater", "less": "less",
+    "greater_equal": "greater_equal", "less_equal": "less_equal", "equal": "equal",
+}
+
+
+def _ufunc_factory(name: str) -> Callable[[Any, Node, dict], OutKernel]:
+    def f(xp: Any, node: Node, env: dict) -> OutKernel:
+        uf = getattr(xp, name)
+        return OutKernel(lambda ins, out: [(uf, tuple(ins), {"out": out})], inplace=True)
+
+    return f
+
+
+for _op, _uf in UFUNCS.items():
+    OUT_KERNELS[_op] = _ufunc_factory(_uf)
+
+
+def _relu(xp: Any, node: Node, env: dict) -> OutKernel:
+    zero = xp.zeros((), node.outputs[0].dtype)
+    return OutKernel(lambda ins, out: [(xp.maximum, (ins[0], zero), {"out": out})], inplace=True)
+
+
+def _matmul(xp: Any, node: Node, env: dict) -> OutKernel | None:
+    if node.inputs[0].ndim < 2 or node.inputs[1].ndim < 2:
+        return None  # vector products: let the plain kernel handle NumPy's 1-d rules
+    return OutKernel(lambda ins, out: [(xp.matmul, tuple(ins), {"out": out})])
+
+
+def reducer(xp: Any, op: str) -> Any:
+    """The ufunc's own `reduce` where the array module has it (skips np.sum's Python wrapper, ~2 us)."""
+    uf = {"sum": "add", "mean": "add", "max": "maximum", "min": "minimum"}[op]
+    r = getattr(getattr(xp, uf), "reduce", None)
+    return r if r is not None else {"sum": xp.sum, "mean": xp.sum, "max": xp.max, "min": xp.min}[op]
+
+
+def _reduce(xp: Any, node: Node, env: dict) -> OutKernel:
+    f = reducer(xp, node.op)
+    a = node.attrs["axes"]
+    axis = None if a is None else tuple(a)
+    kw: dict[str, Any] = {"axis": axis, "keepdims": node.attrs["keepdims"]}
+    if node.op in ("sum", "mean"):
+        kw["dtype"] = node.outputs[0].dtype
+    if node.op != "mean":
+        return OutKernel(lambda ins, out: [(f, (ins[0],), {**kw, "out": out})])
+    in_shape = shape_of(node.inputs[0].type.shape, env)
+    count = 1
+    for ax in range(len(in_shape)) if axis is None else axis:
+        count *= in_shape[ax]
+    inv = xp.asarray(1.0 / max(count, 1), dtype=node.outputs[0].dtype)
+    return OutKernel(lambda ins, out: [(f, (ins[0],), {**kw, "out": out}), (xp.multiply, (out, inv), {"out": out})])
+
+
+def _cast(xp: Any, node: Node, env: dict) -> OutKernel:
+    return OutKernel(lambda ins, out: [(xp.copyto, (out, ins[0]), {"casting": "unsafe"})], inplace=False)
+
+
+def _softmax(xp: Any, node: Node, env: dict) -> OutKernel:
+    ax = node.attrs["axis"]
+    shp = list(shape_of(node.outputs[0].type.shape, env))
+    shp[ax] = 1
+    m = xp.empty(tuple(shp), node.outputs[0].dtype)
+    s = xp.empty(tuple(shp), node.outputs[0].dtype)
+    rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
+
+    def calls(ins: list, out: Any) -> list:
+        x = ins[0]
+        return [(rmax, (x,), {"axis": ax, "keepdims": True, "out": m}),
+                (xp.subtract, (x, m), {"out": out}), (xp.exp, (out,), {"out": out}),
+                (rsum, (out,), {"axis": ax, "keepdims": True, "out": s}),
+                (xp.true_divide, (out, s), {"out": out})]
+
+    return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes)
+
+
+OUT_KERNELS.update({"relu": _relu, "matmul": _matmul, "sum": _reduce, "mean": _reduce, "max": _reduce,
+                    "min": _reduce, "cast": _cast, "softmax": _softmax})
+
+
+def _register_fused() -> None:
+    from .fused_elementwise import fused_out_kernel
+
+    OUT_KERNELS["fused_elementwise"] = fused_out_kernel
+
+
+_register_fused()
+
+
+def labels_out_of_range(xp: Any, depth: int) -> Any:
+    """A one-reduction test: viewed as unsigned, a negative label is huge, so max >= depth catches both."""
+    umax = reducer(xp, "max")
+
+    def bad(y: Any) -> bool:
+        return y.size > 0 and int(umax(y.view("u" + y.dtype.str[2:]) if y.dtype.kind == "i" else y, axis=None)) >= depth
+
+    return bad
+
+
+def _one_hot(xp: Any, node: Node, env: dict) -> OutKernel:
+    depth = node.attrs["depth"]
+    shp = shape_of(node.outputs[0].type.shape, env)
+    classes = xp.arange(depth)
+    label_shape = shp[:-1] + (1,)
+    bad = labels_out_of_range(xp, depth)
+
+    def fill(y: Any, out: Any) -> None:
+        if bad(y):
+            from .kernels import check_labels
+
+            check_labels(xp, y, depth, f"one_hot {node.name}")
+        xp.equal(y.reshape(label_shape), classes, out=out, casting="unsafe")
+
+    return OutKernel(lambda ins, out: [(fill, (ins[0], out), {})])
+
+
+def _cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
+    p_t, y_t = node.inputs[0], node.inputs[1]
+    if not y_t.dtype.startswith(("int", "uint")) or p_t.ndim != 2 or node.attrs["axis"] not in (-1, 1) \
+            or node.attrs["reduction"] != "mean":
+        return None
+    n, c = shape_of(p_t.type.shape, env)
+    rows = xp.arange(n) * c
+    picked = xp.empty(n, p_t.dtype)
+    idx = xp.empty(n, "int64")
+    dt = node.outputs[0].dtype
+    bad = labels_out_of_range(xp, c)
+    rsum = reducer(xp, "sum")
+    neg_inv_n = xp.asarray(-1.0 / max(n, 1), dtype=dt)
+
+    def ce(p: Any, y: Any, out: Any) -> None:
+        if bad(y):
+            from .kernels import check_labels
+
+            check_labels(xp, y, c, f"cross_entropy {node.name}")
+        xp.add(rows, y, out=idx)
+        xp.take(p.reshape(-1), idx, out=picked)
+        xp.log(picked, out=picked)
+        rsum(picked, axis=None, dtype=dt, out=out)
+        xp.multiply(out, neg_inv_n, out=out)
+
+    return OutKernel(lambda ins, out: [(ce, (ins[0], ins[1], out), {})], scratch_bytes=picked.nbytes + idx.nbytes)
+
+
+def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
+    x_t, y_t = node.inputs[0], node.inputs[1]
+    if not y_t.dtype.startswith(("int", "uint")) or x_t.ndim != 2 or node.attrs["axis"] not in (-1, 1) \
+            or node.attrs["reduction"] != "mean":
+        return None
+    n, c = shape_of(x_t.type.shape, env)
+    dt = node.outputs[0].dtype
+    rows = xp.arange(n) * c
+    idx = xp.empty(n, "int64")
+    s = xp.empty((n, c), dt)
+    m = xp.empty((n, 1), dt)
+    picked = xp.empty(n, dt)
+    bad = labels_out_of_range(xp, c)
+    rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
+    inv_n = xp.asarray(1.0 / max(n, 1), dtype=dt)
+
+    def sce(x: Any, y: Any, out: Any) -> None:
+        if bad(y):
+            from .kernels import check_labels
+
+            check_labels(xp, y, c, f"softmax_cross_entropy {node.name}")
+        # mean(logsumexp(x) - x[y]) = mean(log(sum(exp(x - m))) - (x - m)[y]), with m the row max
+        rmax(x, axis=1, keepdims=True, out=m)
+        xp.subtract(x, m, out=s)
+        xp.add(rows, y, out=idx)
+        xp.take(s.reshape(-1), idx, out=picked)
+        xp.exp(s, out=s)
+        rsum(s, axis=1, keepdims=True, out=m)
+        xp.log(m, out=m)
+        xp.subtract(m.reshape(-1), picked, out=picked)
+        rsum(picked, axis=None, dtype=dt, out=out)
+        xp.multiply(out, inv_n, out=out)
+
+    return OutKernel(lambda ins, out: [(sce, (ins[0], ins[1], out), {})],
+                     scratch_bytes=s.nbytes + m.nbytes + picked.nbytes + idx.nbytes)
+
+
+OUT_KERNELS.update({"one_hot": _one_hot, "cross_entropy": _cross_entropy,
+                    "softmax_cross_entropy": _softmax_cross_entropy})

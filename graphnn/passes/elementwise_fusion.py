@@ -1,0 +1,90 @@
+"""Elementwise fusion: each maximal tree of elementwise nodes whose inner values have one consumer becomes
+one `fused_elementwise` node (bias-add + ReLU, the ReLU mask in backward, optimizer update arithmetic).
+
+Runs after autodiff, so the fused node needs no gradient. Imports only graphnn.ir.
+"""
+
+from __future__ import annotations
+
+from ..ir.graph import Graph, Node, Provenance, Value, next_id
+from ..ir.op import InferCtx, freeze
+from ..ir.op_registry import get_op
+
+# Ops the fused kernels of every backend implement (tests/backends check the NumPy kernel covers them).
+FUSABLE = frozenset({
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "abs", "exp", "log", "sqrt", "tanh",
+    "sign", "relu", "greater", "less", "greater_equal", "less_equal", "equal", "where", "cast", "identity",
+})
+
+
+def _fusable(n: Node) -> bool:
+    return n.op in FUSABLE and len(n.outputs) == 1
+
+
+def fuse_elementwise(g: Graph) -> Graph:
+    """Replace chains of elementwise nodes by single `fused_elementwise` nodes."""
+    users = g.consumers()
+    pinned = {v.id for v in g.outputs.values()} | {v.id for v in g.updates.values()}
+    group: dict[int, list[Node]] = {}  # root node id -> members in graph order
+    owner: dict[int, int] = {}  # member node id -> root id
+    for n in g.nodes:
+        if not _fusable(n):
+            continue
+        members: list[Node] = []
+        for v in n.inputs:
+            p = g.producer.get(v.id)
+            if (p is not None and p.id in owner and len(users.get(v.id, ())) == 1 and v.id not in pinned
+                    and owner[p.id] in group):
+                members.extend(group.pop(owner[p.id]))
+        members.append(n)
+        members.sort(key=lambda m: g.nodes.index(m))
+        for m in members:
+            owner[m.id] = n.id
+        group[n.id] = members
+    fired = g.meta.setdefault("fired", [])
+    replace: dict[int, Node] = {}
+    drop: set[int] = set()
+    for root_id, members in group.items():
+        if len(members) < 2:
+            continue
+        fused = _make_fused(g, members)
+        replace[root_id] = fused
+        drop.update(m.id for m in members if m.id != root_id)
+        fired.append({"pattern": "fuse_elementwise", "node": fused.name, "location": fused.location,
+                      "ops": [m.op for m in members]})
+    if replace:
+        g.nodes = [replace.get(n.id, n) for n in g.nodes if n.id not in drop]
+        for n in replace.values():
+            g.producer[n.outputs[0].id] = n
+    return g
+
+
+def _make_fused(g: Graph, members: list[Node]) -> Node:
+    root = members[-1]
+    step_of = {m.outputs[0].id: k for k, m in enumerate(members)}
+    inputs: list[Value] = []
+    body = []
+    for m in members:
+        args = []
+        for v in m.inputs:
+            if v.id in step_of:
+                args.append(("t", step_of[v.id]))
+            elif v.kind == "const" and v.ndim == 0 and v.id in g.constants:
+                c = g.constants[v.id]
+                args.append(("c", freeze(c.item()), v.dtype))
+            else:
+                if v not in inputs:
+                    inputs.append(v)
+                args.append(("in", inputs.index(v)))
+        body.append((m.op, tuple(sorted(m.attrs.items())), tuple(args)))
+    attrs = {"body": freeze(tuple(body))}
+    op = get_op("fused_elementwise")
+    out_t = op.infer(InferCtx(g, op.name), [v.type for v in inputs], attrs)[0]
+    assert out_t == root.outputs[0].type, (out_t, root.outputs[0].type)
+    prov = Provenance().merge(*[m.prov for m in members])
+    prov = Provenance(prov.locations, prov.labels, prov.derived_from | {m.id for m in members},
+                      prov.passes + ("fuse_elementwise",))
+    tags = frozenset().union(*[m.tags for m in members]) | {"fused"}
+    name = g.unique_name("fused/" + "+".join(m.op for m in members)[:60])
+    # The fused node keeps the root's output value, so consumers, outputs and updates need no rewiring.
+    return Node(next_id(), "fused_elementwise", name, tuple(inputs), root.outputs, attrs, prov, tags, root.scope)

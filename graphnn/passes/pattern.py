@@ -1,0 +1,214 @@
+"""The one rewrite engine: a `Rule` matches a root op (and the ops producing its inputs); its function
+returns the replacement value(s) or None; `rewrite` applies a rule table to a fixed point.
+
+Imports only graphnn.ir.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..ir.errors import GraphError
+from ..ir.graph import Graph, Node, Provenance, Value
+from .autodiff import replace_uses
+
+RuleFn = Callable[["Match"], "Value | Sequence[Value] | None"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`fn(match)` may fire on a node of op `root` whose inputs come from the ops in `args` (None = any)."""
+
+    name: str
+    root: str
+    fn: RuleFn
+    args: tuple[str | None, ...] = ()
+    fused: bool = False  # tag the nodes it creates `fused`
+    stability: tuple[str, str] | None = None  # (stable replacement, one-line reason): a stability diagnostic
+
+
+@dataclass
+class Match:
+    """What a rule function sees: the graph, the root node, its inputs' producers, and helpers."""
+
+    g: Graph
+    node: Node
+    args: tuple[Node | None, ...]
+    involved: list[Node] = field(default_factory=list)  # nodes whose provenance the replacement inherits
+    _users: dict[int, list[Node]] | None = None
+
+    @property
+    def inputs(self) -> tuple[Value, ...]:
+        return self.node.inputs
+
+    @property
+    def out(self) -> Value:
+        return self.node.outputs[0]
+
+    def producer(self, v: Value, op: str | None = None) -> Node | None:
+        """The node producing `v` (if its op is `op`), recorded as involved in the match."""
+        n = v.producer
+        if n is None or (op is not None and n.op != op):
+            return None
+        if n not in self.involved:
+            self.involved.append(n)
+        return n
+
+    def users(self, v: Value) -> list[Node]:
+        if self._users is None:
+            self._users = self.g.consumers()
+        return self._users.get(v.id, [])
+
+    def scalar(self, v: Value) -> float | None:
+        """The value every element of `v` has, if `v` is a constant (possibly broadcast or reshaped) of one value."""
+        return constant_scalar(v)
+
+    def diagnose(self, pattern: str, replacement: str, reason: str, fixed: bool = False) -> None:
+        """Record a stability finding the rule could not (or chose not to) fix."""
+        record_diagnostic(self.g, pattern, self.node, replacement, reason, fixed, [self.node, *self.involved])
+
+
+def constant_array(v: Value) -> np.ndarray | None:
+    """The data of a constant, looking through broadcast_to/reshape/cast of one (shape may then differ)."""
+    while v.kind == "node":
+        n = v.producer
+        if n is None or n.op not in ("broadcast_to", "reshape", "cast"):
+            return None
+        v = n.inputs[0]
+    return v.graph.constants.get(v.id) if v.kind == "const" else None
+
+
+def constant_scalar(v: Value) -> float | None:
+    a = constant_array(v)
+    if a is None or a.size == 0 or a.dtype == bool:
+        return None
+    first = a.flat[0]
+    return float(first) if bool(np.all(a == first)) else None
+
+
+def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reason: str, fixed: bool,
+                      involved: Sequence[Node] = ()) -> None:
+    """Append a stability diagnostic (once per pattern and node) unless the graph's level is "off"."""
+    if g.meta.get("stability", "fix") == "off":
+        return
+    diags = g.meta.setdefault("diagnostics", [])
+    if any(d["pattern"] == pattern and d["node"] == node.name for d in diags):
+        return
+    locs = sorted(set().union(*(n.prov.locations for n in involved or [node])))
+    diags.append({"pattern": pattern, "node": node.name, "location": node.location, "locations": locs,
+                  "replacement": replacement, "reason": reason, "fixed": fixed,
+                  "pass": g.meta.get("current_pass", "")})
+
+
+def _remove_dead(g: Graph, candidates: set[int]) -> None:
+    """Drop candidate nodes whose outputs nobody uses any more, and transitively their producers."""
+    keep_vals = {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
+    while candidates:
+        users = g.consumers()
+        dead = [n for n in g.nodes if n.id in candidates
+                and not any(o.id in keep_vals or users.get(o.id) for o in n.outputs)]
+        if not dead:
+            return
+        dead_ids = {n.id for n in dead}
+        candidates = {p.id for n in dead for v in n.inputs if (p := v.producer) is not None} - dead_ids
+        for n in dead:
+            for o in n.outputs:
+                g.producer.pop(o.id, None)
+        g.nodes = [n for n in g.nodes if n.id not in dead_ids]
+
+
+def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]) -> bool:
+    node = g.nodes[i]
+    args = tuple(v.producer for v in node.inputs)
+    for want, have in zip(rule.args, args):
+        if want is not None and (have is None or have.op != want):
+            return False
+    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None])
+    n_nodes, n_consts = len(g.nodes), len(g.const_values)
+    with g.building(prov=node.prov):
+        res = rule.fn(m)
+    created = g.nodes[n_nodes:]
+    del g.nodes[n_nodes:]
+    if res is None:  # the rule declined: forget whatever it built on the way
+        for n in created:
+            for o in n.outputs:
+                g.producer.pop(o.id, None)
+        for c in g.const_values[n_consts:]:
+            g.constants.pop(c.id, None)
+        del g.const_values[n_consts:]
+        return False
+    new_vals = [res] if isinstance(res, Value) else list(res)
+    if len(new_vals) != len(node.outputs):
+        raise GraphError(f"rule {rule.name} returned {len(new_vals)} values for {len(node.outputs)} outputs")
+    for old, new in zip(node.outputs, new_vals):
+        if new.type != old.type:
+            raise GraphError(f"rule {rule.name} is not type-preserving at {node.name} ({node.location}): "
+                             f"{old.name}: {old.type} would become {new.name}: {new.type}")
+    involved = [node, *m.involved]
+    prov = node.prov.merge(*(n.prov for n in m.involved),
+                           Provenance(derived_from=frozenset(n.id for n in involved), passes=(pass_name,)))
+    for n in created:
+        n.prov = prov
+        n.tags = n.tags | node.tags | ({"fused"} if rule.fused else set())
+        n.scope = node.scope
+    g.nodes[i:i + 1] = created  # new nodes take the root's place, so order stays topological
+    g.producer.update({o.id: n for n in created for o in n.outputs})
+    for o in node.outputs:
+        g.producer.pop(o.id, None)
+    replace_uses(g, {o.id: nv for o, nv in zip(node.outputs, new_vals)})
+    candidates.update(n.id for n in m.involved)
+    candidates.update(n.id for n in created)
+    g.meta.setdefault("fired", []).append({
+        "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
+        "locations": sorted(prov.locations), "replaced": [n.id for n in involved],
+        "added": [n.id for n in created], "pass": pass_name,
+    })
+    if rule.stability is not None:
+        record_diagnostic(g, rule.name, node, rule.stability[0], rule.stability[1], True, involved)
+    return True
+
+
+def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int = 50) -> Graph:
+    """Apply `rules` until none fires (sweeps in topological order; new nodes are visited right away)."""
+    by_op: dict[str, list[Rule]] = {}
+    for r in rules:
+        by_op.setdefault(r.root, []).append(r)
+    g.meta["current_pass"] = pass_name
+    candidates: set[int] = set()
+    budget = 20 * len(g.nodes) + 1000  # a rule set that never settles is a bug; fail loudly
+    for _ in range(max_sweeps):
+        fired = 0
+        i = 0
+        while i < len(g.nodes):
+            node = g.nodes[i]
+            for rule in by_op.get(node.op, ()):
+                if _try_rule(g, i, rule, pass_name, candidates):
+                    fired += 1
+                    break
+            else:
+                i += 1
+            if fired > budget:
+                raise GraphError(f"pass {pass_name}: rules keep firing (last at {node.name}); no fixed point")
+        if not fired:
+            break
+    _remove_dead(g, candidates)
+    g.meta.pop("current_pass", None)
+    return g
+
+
+def rule(name: str, root: str, *args: str | None, fused: bool = False,
+         stability: tuple[str, str] | None = None) -> Callable[[RuleFn], Rule]:
+    """Decorator form: `@rule("x*1", "mul")` turns a function into a `Rule`."""
+
+    def deco(fn: RuleFn) -> Rule:
+        return Rule(name, root, fn, tuple(args), fused, stability)
+
+    return deco
+
+
+def any_of(*xs: Any) -> Any:
+    """The first argument that is not None (rules try operand orders with it)."""
+    return next((x for x in xs if x is not None), None)
