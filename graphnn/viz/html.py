@@ -36,15 +36,21 @@ def _pipeline(g: Graph, report: Any) -> tuple[Graph, Any, str]:
     return opt, rep, ""
 
 
-def _diag_keys(g: Graph, diags: list[dict]) -> dict[str, list[dict]]:
+def _diag_keys(g: Graph, diags: list[dict], rep: Any = None) -> dict[str, list[dict]]:
+    """Diagnostics by box key: at the node they name, or (once a pass replaced it) at the nodes derived from it."""
     byname = {n.name: n.id for n in g.nodes}
     ids = {n.id for n in g.nodes}
+    known: dict[str, int] = {}  # node name -> id in any snapshot (ids survive graph copies)
+    for r in getattr(rep, "records", []) or []:
+        if r.before is not None:
+            known.update({n.name: n.id for n in r.before.nodes})
     out: dict[str, list[dict]] = {}
     for d in diags:
         node = d.get("node")
-        nid = node if isinstance(node, int) else byname.get(str(node))
-        if nid in ids:
-            out.setdefault(f"n{nid}", []).append({k: str(v) for k, v in d.items()})
+        nid = node if isinstance(node, int) else byname.get(str(node), known.get(str(node)))
+        targets = [nid] if nid in ids else [n.id for n in g.nodes if nid in n.prov.derived_from]
+        for t in targets:
+            out.setdefault(f"n{t}", []).append({k: str(v) for k, v in d.items()})
     return out
 
 
@@ -58,14 +64,19 @@ def _profile_rows(profile: Any, g: Graph) -> tuple[list[dict], str]:
     """fn.profile's table as rows (dicts; a row's "name" is linked to its box), else its text."""
     if profile is None:
         return [], ""
-    rows = getattr(profile, "rows", profile)
+    rows = profile.as_dicts() if hasattr(profile, "as_dicts") else getattr(profile, "rows", profile)
     if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
         byname = {n.name: f"n{n.id}" for n in g.nodes}
         out = []
         for r in rows:
             row = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in r.items()}
-            if str(r.get("name")) in byname:
-                row["key"] = byname[str(r["name"])]
+            if isinstance(row.get("share"), float):
+                row["share"] = f"{row['share'] * 100:.1f}%"
+            if isinstance(row.get("us_per_run"), float):
+                row["us_per_run"] = round(row["us_per_run"], 1)
+            name = str(r.get("name", r.get("node")))
+            if name in byname:
+                row["key"] = byname[name]
             out.append(row)
         return out, ""
     return [], str(profile)
@@ -104,7 +115,7 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
     diags = list(getattr(rep, "diagnostics", []) or [])
     groups.append(render(dg, lay, 0))
     views.append({"title": f"graph: {main.name}", "render": 0, "graph": 0, "highlight": {},
-                  "diag": _diag_keys(main, diags)})
+                  "diag": _diag_keys(main, diags, rep)})
     fwd = [k for k, n in dg.nodes.items() if "backward" not in n.classes]
     bwd = [k for k, n in dg.nodes.items() if "backward" in n.classes]
     if bwd:
@@ -125,10 +136,10 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
                     "fired": [f"{f.get('pattern')} at {f.get('location', '?')}" for f in r.fired[:50]]}
             views.append({"title": f"pass {i + 1} {r.name}: before", "render": base + i, "graph": 1 + i,
                           "highlight": {f"n{k}": "removed" for k in r.removed}, "pass": info,
-                          "diag": _diag_keys(snaps[i], diags)})
+                          "diag": _diag_keys(snaps[i], diags, rep)})
             views.append({"title": f"pass {i + 1} {r.name}: after", "render": base + i + 1, "graph": 2 + i,
                           "highlight": {f"n{k}": "added" for k in r.added}, "pass": info,
-                          "diag": _diag_keys(snaps[i + 1], diags)})
+                          "diag": _diag_keys(snaps[i + 1], diags, rep)})
     env = bind_dims(main, dims, feeds)
     totals = dict(dg.totals)
     if fn is not None:

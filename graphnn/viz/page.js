@@ -130,7 +130,7 @@
   if (D.profile.length) {
     var cols = Object.keys(D.profile[0]).filter(function (c) { return c !== "key"; });
     $("profile").innerHTML = "<b>profile</b><table><tr>" + cols.map(function (c) { return "<th>" + esc(c) + "</th>"; }).join("") + "</tr>" +
-      D.profile.map(function (r) { return "<tr>" + cols.map(function (c) { return "<td>" + (c === "name" ? '<a class="nl" data-go="' + esc(r.key || "") + '">' + esc(r[c]) + "</a>" : esc(r[c])) + "</td>"; }).join("") + "</tr>"; }).join("") + "</table>";
+      D.profile.map(function (r) { return "<tr>" + cols.map(function (c) { return "<td>" + ((c === "name" || c === "node") ? '<a class="nl" data-go="' + esc(r.key || "") + '">' + esc(r[c]) + "</a>" : esc(r[c])) + "</td>"; }).join("") + "</tr>"; }).join("") + "</table>";
   } else if (D.profile_text) { $("profile").innerHTML = "<b>profile</b><pre>" + esc(D.profile_text) + "</pre>"; }
   $("note").textContent = D.note || "";
   show(0);

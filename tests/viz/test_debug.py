@@ -20,7 +20,7 @@ def test_names_first_nonfinite_node_and_input_stats() -> None:
         h = x - 1.0
         y = gn.log(h)  # line of the culprit
         z = gn.exp(y)  # also NaN, but later: must not be the one named
-    fn = gn.compile(g, outputs={"z": z}, check_numerics=True)
+    fn = gn.compile(g, outputs={"z": z}, passes="none", check_numerics=True)  # unfused
     X = np.array([[2.0, 0.5, 3.0], [1.5, 4.0, 0.25]], np.float32)
     with pytest.raises(gn.NumericsError) as ei:
         fn(x=X)
@@ -30,6 +30,24 @@ def test_names_first_nonfinite_node_and_input_stats() -> None:
     assert f"min={hv.min():.4g} max={hv.max():.4g}" in msg and "nan=0" in msg
     assert "2 NaN" in msg  # two entries of x - 1 are negative
     assert ei.value.node.op == "log"
+
+
+def test_elementwise_fusion_is_replayed_to_the_original_line() -> None:
+    with gn.Graph("nan") as g:
+        x = gn.input("x", (None, 3))
+        h = x - 1.0
+        y = gn.log(h)
+        z = gn.exp(y) * 2.0
+    fn = gn.compile(g, outputs={"z": z}, check_numerics=True)
+    fused = [n for n in fn.graph.nodes if n.op == "fused_elementwise"]
+    if not fused:
+        pytest.skip("the pipeline has no elementwise fusion")
+    with pytest.raises(gn.NumericsError) as ei:
+        fn(x=np.array([[2.0, 0.5, 3.0]], np.float32))
+    msg = str(ei.value)
+    assert "op fused_elementwise" in msg and "x: float32[1,3] min=0.5 max=3" in msg
+    where = f"first non-finite sub-op is log ({y.name}) at {y.producer.location}"
+    assert f"replayed in float32: {where}" in msg and f"replayed in float64: {where}" in msg
 
 
 def _fuse_exp_log(g: gn.Graph) -> gn.Graph:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import graphnn as gn
+from graphnn.viz.demo import demo_mlp
 from graphnn.viz.layout import _crossings, layout
 from graphnn.viz.model import build
 from graphnn.viz.svg import lay_out
@@ -23,9 +27,15 @@ def _overlaps(lay) -> list:  # noqa: ANN001
     return bad
 
 
-def test_mlp_with_backward_and_updates_is_readable(mlp_fn) -> None:  # noqa: ANN001
-    dg = build(mlp_fn.graph)
-    assert len(dg.nodes) >= 100 and any("backward" in n.classes for n in dg.nodes.values())
+@pytest.mark.parametrize("sizes,passes", [((784, 256, 128, 10), "none"), ((64, 48, 32, 16, 10), "none"),
+                                          ((784, 256, 128, 10), "default")])
+def test_mlp_with_backward_and_updates_is_readable(sizes: tuple, passes: str) -> None:
+    g, parts = demo_mlp(sizes)
+    fn = gn.compile(g, outputs={"loss": parts["loss"]}, updates=parts["updates"], passes=passes)
+    dg = build(fn.graph, show_scalars=True)
+    assert len(dg.nodes) >= (100 if passes == "none" else 50)
+    assert any("backward" in n.classes for n in dg.nodes.values())
+    assert any("update" in n.classes for n in dg.nodes.values())
     lay = lay_out(dg)
     assert set(lay.pos) == set(dg.nodes)
     assert _overlaps(lay) == []
