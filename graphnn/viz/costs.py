@@ -73,9 +73,12 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
         return None if k is None else 2 * outs[0] * k  # type: ignore[operator]
     if node.op in _REDUCE:
         return ins[0]  # type: ignore[return-value]
-    if node.op in ("cross_entropy", "binary_cross_entropy", "mse", "mae", "kl_div"):
-        return 4 * max(ins)  # type: ignore[type-var,operator]
-    return _PER_OUT.get(node.op, 1) * sum(outs)  # type: ignore[arg-type]
+    if "entropy" in node.op or node.op in ("mse", "mae", "kl_div"):
+        return 5 * max(ins)  # type: ignore[type-var,operator]
+    if node.op == "fused_elementwise":  # one FLOP per member op per element
+        return len(node.attrs.get("body", ())) * sum(outs)  # type: ignore[arg-type]
+    # Anything else touches every element it reads or writes at least once.
+    return _PER_OUT.get(node.op, 1) * max(sum(outs), max(ins, default=0))  # type: ignore[arg-type,type-var]
 
 
 def graph_costs(g: Graph, env: dict[str, int]) -> dict[str, Any]:

@@ -69,7 +69,8 @@ def _profile_rows(profile: Any, g: Graph) -> tuple[list[dict], str]:
         byname = {n.name: f"n{n.id}" for n in g.nodes}
         out = []
         for r in rows:
-            row = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in r.items()}
+            row = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in r.items()
+                   if k not in ("members", "location")}  # the box's panel has both
             if isinstance(row.get("share"), float):
                 row["share"] = f"{row['share'] * 100:.1f}%"
             if isinstance(row.get("us_per_run"), float):
@@ -109,7 +110,11 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
         main = fn.graph
     else:
         main, rep, note = _pipeline(g_or_fn, report)
-    dg = build(main, dims=dims, feeds=feeds, loss=loss)
+    origins: dict[int, str] = {}
+    for sg in [getattr(fn, "source", None) or g_or_fn] + [r.before for r in getattr(rep, "records", []) or []]:
+        if isinstance(sg, Graph):
+            origins.update({n.id: f"{n.op} ({n.name}) at {n.location}" for n in sg.nodes if n.id not in origins})
+    dg = build(main, dims=dims, feeds=feeds, loss=loss, origins=origins)
     groups, graphs, views = [], [_graph_json(dg)], []
     lay = lay_out(dg)
     diags = list(getattr(rep, "diagnostics", []) or [])
@@ -126,7 +131,7 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
     if rep is not None and rep.records and rep.records[0].before is not None:
         snaps = [rep.records[0].before] + [r.after for r in rep.records]
         for i, sg in enumerate(snaps):
-            sdg = build(sg, dims=dims, feeds=feeds)
+            sdg = build(sg, dims=dims, feeds=feeds, origins=origins)
             graphs.append(_graph_json(sdg))
             groups.append(render(sdg, lay_out(sdg), len(groups)))
         base = len(groups) - len(snaps)

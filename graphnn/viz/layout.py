@@ -23,6 +23,8 @@ class Layout:
     width: float
     height: float
     order: list[list[str]] = field(default_factory=list)
+    edges: list = field(default_factory=list)  # set by callers that map drawn edges back to their model
+    ghost: dict[str, str] = field(default_factory=dict)  # ghost box key -> the box it repeats
 
 
 def _layers(keys: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:

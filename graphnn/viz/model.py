@@ -76,8 +76,10 @@ def _fmt_attr(v: Any) -> str:
 
 
 def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any] | None = None,
-          collapse_params: bool = False, show_scalars: bool = False, loss: Value | None = None) -> DrawGraph:
-    """The drawable form of `g`; `dims`/`feeds` bind symbolic dims for the cost annotations."""
+          collapse_params: bool = False, show_scalars: bool = False, loss: Value | None = None,
+          origins: dict[int, str] | None = None) -> DrawGraph:
+    """The drawable form of `g`; `dims`/`feeds` bind symbolic dims for the cost annotations; `origins`
+    describes nodes of earlier graphs (id -> "op name at file:line") that provenance points to."""
     env = bind_dims(g, dims, feeds)
     costs = graph_costs(g, env)
     flow = gradient_flow(g, loss)
@@ -104,6 +106,10 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
         nodes[_vkey(v)] = DrawNode(_vkey(v), v.name, v.kind, cls, info, "", v.id)
     for n in g.nodes:
         nodes[f"n{n.id}"] = _op_node(g, n, costs["nodes"][n.id], folded, upd_only)
+        here = {m.id for m in g.nodes}
+        gone = [origins[i] for i in sorted(n.prov.derived_from) if i not in here and origins and i in origins]
+        if gone:
+            nodes[f"n{n.id}"].info["origins"] = gone
     for n in g.nodes:
         for v in n.inputs:
             if v.id in folded:
@@ -138,6 +144,8 @@ def _op_node(g: Graph, n: Node, cost: dict[str, Any], folded: dict[int, str], up
         cls.add("fused")
     consts = [f"{v.name}={folded[v.id]}" for v in n.inputs if v.id in folded]
     label = n.op + (f" {', '.join(folded[v.id] for v in n.inputs if v.id in folded)}" if consts else "")
+    if n.attrs.get("body"):  # a fused elementwise chain: name its members
+        label = "fused " + "+".join(str(step[0]) for step in n.attrs["body"])
     if len(label) > 28:
         label = label[:27] + "…"
     info: dict[str, Any] = {

@@ -23,7 +23,7 @@
   }
   // ---- pan / zoom ----
   var drag = null;
-  svg.addEventListener("mousedown", function (e) { if (!e.target.closest(".node")) drag = {x: e.clientX - T.x, y: e.clientY - T.y}; });
+  svg.addEventListener("mousedown", function (e) { if (!e.target.closest(".node, .ghost")) drag = {x: e.clientX - T.x, y: e.clientY - T.y}; });
   window.addEventListener("mousemove", function (e) { if (drag) { T.x = e.clientX - drag.x; T.y = e.clientY - drag.y; apply(); } });
   window.addEventListener("mouseup", function () { drag = null; });
   svg.addEventListener("wheel", function (e) {
@@ -36,7 +36,7 @@
   // ---- detail panel ----
   function link(key) {
     var n = graph().nodes[key];
-    return n ? '<a class="nl" data-go="' + esc(key) + '">' + esc(n.name) + "</a>" : esc(key) + " (not in this graph)";
+    return n ? '<a class="nl" data-go="' + esc(key) + '">' + esc(n.name) + "</a>" : esc(key) + " (earlier graph)";
   }
   function fmt(v) { return typeof v === "object" ? esc(JSON.stringify(v)) : esc(v); }
   function detail(key) {
@@ -56,6 +56,7 @@
     if (n.init) rows.push(["init", esc(n.init)]);
     if (n.fused_from && n.fused_from.length) rows.push(["fused from", n.fused_from.map(link).join(", ")]);
     if (n.derived_from && n.derived_from.length && n.tags.indexOf("backward") >= 0) rows.push(["differentiates", n.derived_from.map(link).join(", ")]);
+    if (n.origins) rows.push(["from (earlier graph)", n.origins.map(esc).join("<br>")]);
     if (n.provenance) rows.push(["provenance", fmt(n.provenance)]);
     if (n.value) rows.push(["value", esc(n.value)]);
     var dg = view().diag[key];
@@ -67,19 +68,19 @@
     group().querySelectorAll('.edge[data-src="' + key + '"], .edge[data-dst="' + key + '"]').forEach(function (e) {
       e.classList.toggle("nb", on);
       var o = e.getAttribute(e.getAttribute("data-src") === key ? "data-dst" : "data-src");
-      group().querySelectorAll('.node[data-key="' + o + '"]').forEach(function (n) { n.classList.toggle("nb", on); });
+      group().querySelectorAll('[data-key="' + o + '"]').forEach(function (n) { n.classList.toggle("nb", on); });
     });
   }
   function select(key) {
-    if (pinned) { group().querySelectorAll(".node.sel").forEach(function (n) { n.classList.remove("sel"); }); neighbours(pinned, false); }
+    if (pinned) { group().querySelectorAll(".sel").forEach(function (n) { n.classList.remove("sel"); }); neighbours(pinned, false); }
     pinned = key;
     if (key) {
-      group().querySelectorAll('.node[data-key="' + key + '"]').forEach(function (n) { n.classList.add("sel"); });
+      group().querySelectorAll('[data-key="' + key + '"]').forEach(function (n) { n.classList.add("sel"); });
       neighbours(key, true); detail(key);
     }
   }
-  svg.addEventListener("click", function (e) { var n = e.target.closest(".node"); if (n) select(n.getAttribute("data-key")); });
-  svg.addEventListener("mouseover", function (e) { var n = e.target.closest(".node"); if (n && !pinned) detail(n.getAttribute("data-key")); });
+  svg.addEventListener("click", function (e) { var n = e.target.closest(".node, .ghost"); if (n) select(n.getAttribute("data-key")); });
+  svg.addEventListener("mouseover", function (e) { var n = e.target.closest(".node, .ghost"); if (n && !pinned) detail(n.getAttribute("data-key")); });
   document.addEventListener("click", function (e) {
     var a = e.target.closest("[data-go]"); if (!a) return;
     var key = a.getAttribute("data-go"), el = group().querySelector('.node[data-key="' + key + '"]');
