@@ -10,4 +10,4 @@ from .gradflow import gradient_flow
 from .html import save_html
 from .layout import layout
 
-__all__ = ["bind_dims", "graph_costs", "gradient_flow", "layout", "save_html", "to_dot"]
+__all__ = ["bind_dims", "gradient_flow", "graph_costs", "layout", "save_html", "to_dot"]

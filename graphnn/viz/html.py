@@ -125,7 +125,7 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
     bwd = [k for k, n in dg.nodes.items() if "backward" in n.classes]
     if bwd:
         lf, lb = lay_out(dg, fwd), lay_out(dg, bwd)
-        inner = render(dg, lf, 1) + render(dg, lb, 1, dx=lf.width + 120)
+        inner = render(dg, lf, 1, part=True) + render(dg, lb, 1, dx=lf.width + 120, part=True)
         groups.append(f'<g class="view split" id="view1">{inner}</g>')
         views.append({"title": "forward | backward", "render": 1, "graph": 0, "highlight": {}, "diag": {}})
     if rep is not None and rep.records and rep.records[0].before is not None:

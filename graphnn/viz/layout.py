@@ -132,11 +132,11 @@ def _reduce_crossings(order: list[list[str]], down: dict, up: dict, sweeps: int)
             p = {k: i for i, k in enumerate(ref)}
             cur = {k: i for i, k in enumerate(order[L])}
 
-            def bary(k: str) -> float:
+            def bary(k: str, p: dict = p, nbrs: dict = nbrs, cur: dict = cur) -> tuple[float, int]:
                 ns = [p[n] for n in nbrs[k] if n in p]
-                return sum(ns) / len(ns) if ns else float(cur[k])
+                return (sum(ns) / len(ns) if ns else float(cur[k]), cur[k])
 
-            order[L].sort(key=lambda k: (bary(k), cur[k]))
+            order[L].sort(key=bary)
         c = total(order)
         if c < best_c:
             best, best_c = [list(l) for l in order], c

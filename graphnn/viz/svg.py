@@ -12,7 +12,7 @@ CHAR_W = 6.6  # px per character at the label font size (monospace 11px)
 BOX_H = 34.0
 
 
-def box_size(n) -> tuple[float, float]:  # noqa: ANN001
+def box_size(n) -> tuple[float, float]:
     """Width from the longer of the two label lines; fixed height."""
     sub = n.info.get("outputs", [n.info.get("type", "")])
     sub = sub[0].split(": ", 1)[-1] if sub else ""
@@ -58,9 +58,9 @@ def _path(pts: list[tuple[float, float]]) -> str:
     return " ".join(d)
 
 
-def render(dg: DrawGraph, lay: Layout, view: int, dx: float = 0.0) -> str:
-    """SVG group for one view; element ids are `v<view>-<key>`."""
-    out = [f'<g class="view" id="view{view}" data-view="{view}">']
+def render(dg: DrawGraph, lay: Layout, view: int, dx: float = 0.0, part: bool = False) -> str:
+    """SVG group for one view (or, with `part`, for one part of a view); element ids are `v<view>-<key>`."""
+    out = ['<g class="part">' if part else f'<g class="view" id="view{view}" data-view="{view}">']
     out.append('<g class="edges">')
     for (e, _), route in zip(lay.edges, lay.routes):
         pts = [(x + dx, y) for x, y in route]

@@ -27,7 +27,7 @@ def _new_ops(page: Path, title: str) -> set[str]:
     return ops[1] - ops[0]
 
 
-def test_page_in_headless_chromium(tmp_path, mlp_fn, feeds) -> None:  # noqa: ANN001
+def test_page_in_headless_chromium(tmp_path, mlp_fn, feeds) -> None:
     page = gn.viz.save_html(mlp_fn, tmp_path / "mlp.html", feeds=feeds,
                             profile=[{"name": mlp_fn.graph.nodes[0].name, "op": mlp_fn.graph.nodes[0].op, "share": 1.0}])
     boxes = build(mlp_fn.graph).nodes
@@ -61,6 +61,11 @@ def test_page_in_headless_chromium(tmp_path, mlp_fn, feeds) -> None:  # noqa: AN
                ".findIndex(o=>o.text.endsWith('autodiff: after'))); v.dispatchEvent(new Event('change'))")
         added = b.eval("Array.from(document.querySelectorAll('.view.on .node.hl-added')).map(n=>n.dataset.key)")
         assert set(added) == _new_ops(page, "autodiff: after") and added
+        n_views = b.eval("document.getElementById('viewsel').options.length")
+        for i in range(n_views):  # every view (split, each pass before/after) shows and fits without errors
+            b.eval(f"var v=document.getElementById('viewsel'); v.value='{i}'; v.dispatchEvent(new Event('change'))")
+            assert b.eval("document.querySelectorAll('.view.on').length") == 1
+            assert b.eval("document.querySelector('.view.on').getBBox().width") > 0
         b.eval("var v=document.getElementById('viewsel'); v.value='0'; v.dispatchEvent(new Event('change'))")
         assert b.eval("document.querySelector('#profile table') !== null")
         assert b.errors() == []

@@ -23,7 +23,7 @@ with gn.Graph("tiny") as model:
 '''
 
 
-def test_last_graph_created_and_named_variable(tmp_path) -> None:  # noqa: ANN001
+def test_last_graph_created_and_named_variable(tmp_path) -> None:
     s = tmp_path / "model.py"
     s.write_text(SCRIPT)
     assert load_target(str(s)).name == "tiny"  # no fn/graph/g: the last graph created
@@ -34,7 +34,7 @@ def test_last_graph_created_and_named_variable(tmp_path) -> None:  # noqa: ANN00
     assert type(load_target(str(s))).__name__ == "Function"  # a compiled function beats the graphs
 
 
-def test_cli_writes_html_and_dot(tmp_path) -> None:  # noqa: ANN001
+def test_cli_writes_html_and_dot(tmp_path) -> None:
     s = tmp_path / "model.py"
     s.write_text(SCRIPT)
     out = tmp_path / "graph.html"

@@ -28,7 +28,7 @@ def test_costs_with_batch_bound_by_dims() -> None:
 
 
 def test_costs_bound_by_feeds_and_totals() -> None:
-    g, n = _mlp()
+    g, _ = _mlp()
     env = bind_dims(g, feeds={"x": np.zeros((5, 20), "float32")})
     c = graph_costs(g, env)
     assert c["total_flops"] == 2 * 5 * 20 * 7 + 5 * 7 + 5 * 7

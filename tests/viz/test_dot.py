@@ -24,7 +24,7 @@ def _all_nodes(g: pydot.Dot) -> list:
     return [n for n in nodes if n.get_name() not in ("node", "edge", "graph")]
 
 
-def test_dot_has_every_box_and_typed_edges(mlp_fn) -> None:  # noqa: ANN001
+def test_dot_has_every_box_and_typed_edges(mlp_fn) -> None:
     g = mlp_fn.graph
     text = gn.viz.to_dot(g, dims={"batch": 64})
     d = _parse(text)
@@ -40,7 +40,7 @@ def test_dot_has_every_box_and_typed_edges(mlp_fn) -> None:  # noqa: ANN001
     assert f"{2 * 64 * 784 * 256 / 1e6:.3g}M FLOP" in text and mm.location in text
 
 
-def test_hide_backward_and_collapse_params(mlp_fn) -> None:  # noqa: ANN001
+def test_hide_backward_and_collapse_params(mlp_fn) -> None:
     g = mlp_fn.graph
     d = _parse(gn.viz.to_dot(g, hide_backward=True, collapse_params=True, cluster=False))
     nodes = _all_nodes(d)
@@ -51,7 +51,7 @@ def test_hide_backward_and_collapse_params(mlp_fn) -> None:  # noqa: ANN001
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed; parsed with pydot above")
-def test_dot_renders_with_graphviz(mlp_fn) -> None:  # noqa: ANN001
+def test_dot_renders_with_graphviz(mlp_fn) -> None:
     r = subprocess.run(["dot", "-Tsvg"], input=gn.viz.to_dot(mlp_fn.graph), capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr

@@ -5,25 +5,25 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.passes.pipeline import run_pipeline
 from graphnn.viz.demo import demo_mlp
 from graphnn.viz.html import page_data
 from graphnn.viz.model import build
 
 
 def _data(html: str) -> dict:
-    m = re.search(r'<script id="gn-data" type="application/json">(.*?)</script>', html, re.S)
+    m = re.search(r'<script id="gn-data" type="application/json">(.*?)</script>', html, re.DOTALL)
     return json.loads(m.group(1).replace("<\\/", "</"))
 
 
-def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:  # noqa: ANN001
+def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:
     path = gn.viz.save_html(mlp_fn, tmp_path / "mlp.html", feeds=feeds)
-    html = open(path, encoding="utf-8").read()
+    html = Path(path).read_text(encoding="utf-8")
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html) and "@import" not in html
     assert "<script src" not in html and "<link" not in html
     first = html[html.index('id="view0"'):html.index('id="view1"')]
@@ -50,7 +50,7 @@ def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:  
     assert info["location"] == mm.location and info["op"] == "matmul"
 
 
-def test_backward_nodes_link_to_their_forward_node(mlp_fn) -> None:  # noqa: ANN001
+def test_backward_nodes_link_to_their_forward_node(mlp_fn) -> None:
     _, data = page_data(mlp_fn)
     nodes = data["graphs"][0]["nodes"]
     ids = {n.id for n in mlp_fn.graph.nodes}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +16,7 @@ from graphnn.viz.model import build
 from graphnn.viz.svg import lay_out
 
 
-def _overlaps(lay) -> list:  # noqa: ANN001
+def _overlaps(lay) -> list:
     boxes = {k: (x - lay.size[k][0] / 2, y - lay.size[k][1] / 2, x + lay.size[k][0] / 2, y + lay.size[k][1] / 2)
              for k, (x, y) in lay.pos.items()}
     bad = []
