@@ -21,13 +21,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the `viz` subcommand on an argparse subparsers object."""
     p = subparsers.add_parser("viz", help="draw a script's graph or an ONNX model as HTML (or DOT)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    setup(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def setup(p: argparse.ArgumentParser) -> None:
+    """Add the `viz` arguments to a parser (graphnn.cli's SUBCOMMANDS table calls this)."""
     p.add_argument("source", help="a Python script that builds a graph, or a .onnx file")
     p.add_argument("--out", default="graph.html", help="output file: .html (default graph.html), .dot or .png")
     p.add_argument("--name", help="module-level variable of the script holding the graph or compiled function")
     p.add_argument("--dims", default="", help="bind symbolic dims for costs, e.g. batch=128,seq=64")
     p.add_argument("--no-main", action="store_true", help="run the script with __name__ != '__main__'")
-    p.set_defaults(func=run)
-    return p
 
 
 def _parse_dims(text: str) -> dict[str, int]:
@@ -78,7 +83,7 @@ def load_target(source: str, name: str | None = None, as_main: bool = True) -> G
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `viz` subcommand."""
+    """Draw a script's graph or an ONNX model as a self-contained HTML page (or .dot/.png)."""
     from . import save_html, to_dot
 
     target = load_target(args.source, args.name, not args.no_main)
