@@ -46,8 +46,10 @@ def _parse_dims(text: str) -> dict[str, int]:
 def load_target(source: str, name: str | None = None, as_main: bool = True) -> Graph | Function:
     """The graph or compiled function a script (or .onnx file) yields, by the rule in this module's doc."""
     if source.endswith(".onnx"):
-        from .. import onnx as gonnx  # provided by the ONNX area
-
+        try:
+            from .. import onnx as gonnx  # gn.onnx (the ONNX area)
+        except ImportError as e:
+            raise SystemExit(f"graphnn viz: reading .onnx needs gn.onnx ({e})") from None
         return gonnx.load(source)
     graphs: list[Graph] = []
     fns: list[Function] = []

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from graphnn.viz.cli import load_target, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +47,19 @@ def test_cli_writes_html_and_dot(tmp_path) -> None:
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "g.dot").read_text().startswith('digraph "tiny"')
+
+
+def test_onnx_model_is_loaded_and_drawn(tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("graphnn.onnx", reason="gn.onnx (ONNX import) is not in this tree")
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny_onnx", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    out = tmp_path / "m.html"
+    assert main(["viz", str(path), "--out", str(out)]) == 0
+    assert out.read_text().split('id="view1"')[0].count('<g class="node op') == 1  # the Relu, in the main view
