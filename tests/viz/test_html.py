@@ -44,6 +44,10 @@ def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:
             assert set(views[i - 1]["highlight"]) == ops[i - 1] - ops[i]
     assert any(v["highlight"] for v in views)
     assert data["dims"] and list(data["dims"].values()) == [32]
+    plan = mlp_fn.plan_for(dict(data["dims"]))
+    if getattr(plan, "memory", None) is not None:  # the runtime's memory plan: its peak is in the totals
+        assert data["graphs"][0]["totals"]["memory_peak"] == plan.memory.peak_bytes > 0
+        assert "memory plan peak" in data["graphs"][0]["totals"]["text"]
     mm = next(n for n in mlp_fn.graph.nodes if n.op == "matmul" and "backward" not in n.tags)
     info = data["graphs"][0]["nodes"][f"n{mm.id}"]
     assert info["flops"] == 2 * 32 * mm.inputs[0].shape[1] * mm.outputs[0].shape[1]
