@@ -121,13 +121,18 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
     groups.append(render(dg, lay, 0))
     views.append({"title": f"graph: {main.name}", "render": 0, "graph": 0, "highlight": {},
                   "diag": _diag_keys(main, diags, rep)})
-    fwd = [k for k, n in dg.nodes.items() if "backward" not in n.classes]
     bwd = [k for k, n in dg.nodes.items() if "backward" in n.classes]
-    if bwd:
-        lf, lb = lay_out(dg, fwd), lay_out(dg, bwd)
-        inner = render(dg, lf, 1, part=True) + render(dg, lb, 1, dx=lf.width + 120, part=True)
-        groups.append(f'<g class="view split" id="view1">{inner}</g>')
-        views.append({"title": "forward | backward", "render": 1, "graph": 0, "highlight": {}, "diag": {}})
+    upd = [k for k, n in dg.nodes.items() if "update" in n.classes and "backward" not in n.classes]
+    fwd = [k for k in dg.nodes if k not in set(bwd) | set(upd)]
+    if bwd:  # forward, backward and updates side by side, each laid out on its own
+        inner, dx = [], 0.0
+        for part in (fwd, bwd, upd):
+            if part:
+                lp = lay_out(dg, part)
+                inner.append(render(dg, lp, 1, dx=dx, part=True))
+                dx += lp.width + 120
+        groups.append(f'<g class="view split" id="view1">{"".join(inner)}</g>')
+        views.append({"title": "forward | backward | updates", "render": 1, "graph": 0, "highlight": {}, "diag": {}})
     if rep is not None and rep.records and rep.records[0].before is not None:
         snaps = [rep.records[0].before] + [r.after for r in rep.records]
         for i, sg in enumerate(snaps):

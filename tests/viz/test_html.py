@@ -32,7 +32,7 @@ def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:
     data = _data(html)
     assert len(data["graphs"][0]["nodes"]) == n_boxes
     titles = [v["title"] for v in data["views"]]
-    assert titles[:2] == ["graph: mlp", "forward | backward"]
+    assert titles[:2] == ["graph: mlp", "forward | backward | updates"]
     rec = mlp_fn.report().records
     assert len(titles) == 2 + 2 * len(rec)
     assert titles[2:4] == [f"pass 1 {rec[0].name}: before", f"pass 1 {rec[0].name}: after"]
