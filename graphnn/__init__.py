@@ -71,3 +71,8 @@ __all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tenso
 from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere still means the onnx package
 
 __all__ += ["onnx"]
+
+# ---- visualization and debugging (viz) ----
+from . import viz  # noqa: E402
+
+__all__ += ["viz"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .backends.function import Function
+from .debug import explain_nonfinite
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
 from .optimize import validator
@@ -89,4 +90,7 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
     opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
-    return Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)
+    fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)
+    fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
+    fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)
+    return fn

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ir.errors import NumericsError
 from ..ir.graph import Graph
 from .executor import Plan, bind_feeds, build_plan, run_plan
 from .profile import Profile
@@ -57,6 +58,7 @@ class Function:
         self._report = report
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self._check, self._dims = _make_validator(graph, type(backend.xp.empty(0)))
+        self.explain_numerics: Any = None  # (fn, feeds, error) -> NumericsError with the diagnosis
         self._errstate = backend.xp.errstate if hasattr(backend.xp, "errstate") else np.errstate
 
     @property
@@ -113,7 +115,12 @@ class Function:
     def _call_checked(self, feeds: dict[str, Any]) -> dict[str, Any]:
         arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
         if self.check_numerics:
-            return self._run_observed(arrays, env)
+            try:
+                return self._run_observed(arrays, env)
+            except NumericsError as e:  # gn.compile installs graphnn.debug's explainer (names node, stats)
+                if self.explain_numerics is None:
+                    raise
+                raise self.explain_numerics(self, feeds, e) from None
         plan = self.plan_for(env)
         with np.errstate(all="ignore"):
             out = plan.run_fast(arrays, self.backend.storage_view(self.storage), self.storage)
