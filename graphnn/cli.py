@@ -112,7 +112,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if worst <= args.tolerance else 1
 
 
+def _register_viz() -> None:
+    from .viz import cli as viz_cli
+
+    SUBCOMMANDS["viz"] = (viz_cli.setup, viz_cli.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    _register_viz()
     parser = argparse.ArgumentParser(prog="graphnn", description="graphnn: a define-then-run deep-learning compiler")
     subs = parser.add_subparsers(dest="command", required=True)
     for name, (setup, run) in SUBCOMMANDS.items():
