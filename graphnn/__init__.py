@@ -40,6 +40,14 @@ from .validate import ValidationError  # noqa: E402
 __all__ += ["PassRecord", "PipelineReport", "ValidationError", "optimize", "sigmoid_binary_cross_entropy",
             "softmax_cross_entropy"]
 
+# ---- nn ops and initializers (issue 6: conv/pool, norms, dropout, gn.init) ----------------------------
+from . import init  # noqa: E402
+from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
+from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
+from .ir.ops.stochastic import dropout  # noqa: E402
+
+__all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d"]
+
 # ---- autodiff: gradient checking -------------------------------------------------------------------
 from .gradcheck import GradCheck, check_grad  # noqa: E402
 

@@ -67,8 +67,11 @@ def as_float64(g: Graph) -> Graph:
 
 
 def lower(g: Graph) -> Graph:
-    """The graph as it would run: gradient requests expanded (the one step every pipeline keeps)."""
-    h = g.copy()
+    """The graph as it would run: mode-dependent ops lowered and gradient requests expanded (the steps every
+    pipeline keeps), so the mode pass itself is compared like for like."""
+    from .passes.mode import lower_mode
+
+    h = lower_mode(g.copy())
     return expand_gradients(h) if any(n.op == "grad" for n in h.nodes) else h
 
 
@@ -111,7 +114,7 @@ def evaluate(g: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for d, n in zip(v.shape, feeds[v.name].shape):
             if isinstance(d, str):
                 env[d] = n
-    plan = build_plan(h, np, KERNELS, env)
+    plan = build_plan(h, np, KERNELS, env, storage=h.storage.values, inplace_updates=False)
     outs, ups = run_plan(plan, np, feeds, h.storage.values)
     res = {f"output:{k}": np.asarray(a) for k, a in outs.items()}
     res.update({f"update:{k}": np.asarray(a) for k, a in ups.items()})

@@ -21,12 +21,14 @@ from .constant_folding import fold_constants
 from .dead_code_elimination import eliminate_dead_code
 from .elementwise_fusion import fuse_elementwise
 from .fusion import fuse_stable_patterns
+from .mode import lower_mode
 from .stability import guard_masked_singularities
 
 Pass = Callable[[Graph], Graph]
 
 # name -> pass; every pass is a plain Graph -> Graph function.
 PASSES: dict[str, Pass] = {
+    "mode": lower_mode,  # train/eval forms of batch_norm and dropout (graph.meta["mode"])
     "cse": eliminate_common_subexpressions,  # one node per distinct computation, one constant per value
     "fusion": fuse_stable_patterns,  # losses on probabilities -> on logits; hand-written softmax/softplus/lse
     "stability": guard_masked_singularities,  # double-where guard of sqrt/log/div in discarded where branches
@@ -40,6 +42,7 @@ PASSES: dict[str, Pass] = {
 # Ordered steps per target. Forward-level rewrites come before autodiff so the backward graph of a
 # fused op is its closed form; cleanups run after, on forward and backward alike.
 TRAINING = [
+    "mode",  # lower mode-dependent ops first: autodiff differentiates the lowered forms
     "cse",  # merge duplicates first, so each pattern below sees a shared value once
     "fusion",  # stable fused ops, before autodiff: their gradient rules are the closed forms
     "stability",  # guard singular ops under where, so the backward graph stays NaN-free
@@ -55,8 +58,8 @@ INFERENCE = list(TRAINING)  # same steps; autodiff is a no-op without gradient r
 # The ONNX exporter lowers the fused loss ops to standard ONNX; the runtime's elementwise fusion is not for export.
 EXPORT = [p for p in TRAINING if p != "fuse_elementwise"]
 TARGETS = {"training": TRAINING, "inference": INFERENCE, "export": EXPORT}
-REQUIRED = ("autodiff",)  # lowering steps that run even with passes="none"
-FORWARD_LEVEL = frozenset({"cse", "fusion", "stability"})  # may run before autodiff
+REQUIRED = ("mode", "autodiff")  # lowering steps that run even with passes="none"
+FORWARD_LEVEL = frozenset({"mode", "cse", "fusion", "stability"})  # may run before autodiff
 STABILITY_LEVELS = ("fix", "warn", "error", "off")
 
 # observer(pass name, graph before, graph after, record): validate mode checks each pass with it.
@@ -147,6 +150,8 @@ def resolve_passes(target: str, passes: Any, table: dict[str, Pass] | None = Non
         while k < len(names) and names[k] in FORWARD_LEVEL:
             k += 1
         names.insert(k, "autodiff")
+    if "mode" not in names:  # mode-dependent ops are lowered before anything else sees them
+        names.insert(0, "mode")
     return names
 
 

@@ -155,6 +155,69 @@ CASES: list[Case] = [
          lambda x, b: np.maximum(x + b, 0) * (x > 0)),
 ]
 
+
+# ---- nn ops (issue 6): conv/pool and their backward ops, norms, dropout -------------------------------
+def _bn_stats(x: gn.Value, gm: gn.Value, bt: gn.Value) -> gn.Value:
+    from graphnn.ir.ops.norm import batch_norm_train
+
+    y, m, v = batch_norm_train(x, gm, bt, 1e-3)
+    return gn.concat([gn.reshape(y, (-1,)), m, v], axis=0)
+
+
+def _np_bn_train(x: np.ndarray, gm: np.ndarray, bt: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    r = (0, 2, 3) if x.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    mean, var = x.mean(axis=r), x.var(axis=r)
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gm.reshape(shape) + bt.reshape(shape)
+
+
+def _np_bn_infer(x: np.ndarray, gm: np.ndarray, bt: np.ndarray, m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    sh = (1, -1, 1, 1)
+    return (x - m.reshape(sh)) / np.sqrt(v.reshape(sh) + 1e-3) * gm.reshape(sh) + bt.reshape(sh)
+
+
+def _np_layer_norm(x: np.ndarray, gm: np.ndarray, bt: np.ndarray) -> np.ndarray:
+    return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-3) * gm + bt
+
+
+def _nn_cases() -> list[Case]:
+    from graphnn.ir.ops import conv as c
+    from graphnn.ir.ops import norm
+
+    from ..ir.test_conv import ref_conv2d, ref_max_pool2d
+
+    X = In(("B", 2, 5, 6))
+    W = In((3, 2, 3, 2))
+    D = In(("B", 2, 5, 6), draw="distinct")
+    C2 = In((2,))
+    P2 = In((2,), draw="pos")
+    return [
+        Case("conv2d", (X, W), lambda x, w: gn.conv2d(x, w, (2, 1), 1), lambda x, w: ref_conv2d(x, w, (2, 1), (1, 1))),
+        Case("conv2d_input_grad", (In(("B", 3, 3, 7)), W),
+             lambda gy, w: c.conv2d_input_grad(gy, w, (5, 6), (2, 1), 1)),
+        Case("conv2d_weight_grad", (X, In(("B", 3, 3, 7))),
+             lambda x, gy: c.conv2d_weight_grad(x, gy, (3, 2), (2, 1), 1)),
+        Case("max_pool2d", (D,), lambda x: gn.max_pool2d(x, 3, 2, 1), lambda x: ref_max_pool2d(x, (3, 3), (2, 2), (1, 1))),
+        Case("max_pool2d", (D,), lambda x: gn.max_pool2d(x, (2, 3)), lambda x: ref_max_pool2d(x, (2, 3), (2, 3), (0, 0)),
+             "rect"),
+        Case("max_pool2d_grad", (D, In(("B", 2, 3, 3))), lambda x, gy: c.max_pool2d_grad(x, gy, 3, 2, 1)),
+        Case("max_pool2d_select", (D, X), lambda x, z: c.max_pool2d_select(x, z, 3, 2, 1)),
+        Case("batch_norm", (X, P2, C2, C2, P2), lambda x, gm, bt, m, v: gn.batch_norm(x, gm, bt, m, v, eps=1e-3).y,
+             lambda x, gm, bt, m, v: _np_bn_train(x, gm, bt)),
+        # eps comparable to the variance: sum(y**2) then depends on x, which the second-order check needs.
+        Case("batch_norm_train", (X, P2, C2), lambda x, gm, bt: norm.batch_norm_train(x, gm, bt, 0.5)[0],
+             lambda x, gm, bt: _np_bn_train(x, gm, bt, 0.5)),
+        Case("batch_norm_train", (In((4, 2, 3, 2)), P2, C2), _bn_stats, None, "stats"),
+        Case("batch_norm_infer", (X, P2, C2, C2, P2), lambda x, gm, bt, m, v: norm.batch_norm_infer(x, gm, bt, m, v, 1e-3),
+             _np_bn_infer),
+        Case("layer_norm", (In(("B", 5)), In((5,), draw="pos"), In((5,))),
+             lambda x, gm, bt: gn.layer_norm(x, gm, bt, eps=1e-3), _np_layer_norm),
+        Case("dropout", (X, In((), "int64", "label:1000")), lambda x, s: gn.dropout(x, 0.3, seed=1, step=s)),
+    ]
+
+
+CASES += _nn_cases()
+
 # Ops that never reach a backend: they are expanded by a pass before lowering.
 LOWERED_BY_PASSES = {"grad": "expanded by the autodiff pass"}
 

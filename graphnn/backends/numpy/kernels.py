@@ -279,6 +279,14 @@ def _kl_div(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
+# ---- conv/pool, norms, dropout: sibling modules, merged explicitly ---------------------------------
+from .conv_kernels import CONV_KERNELS  # noqa: E402 - after KERNELS exists; the modules import nothing from here
+from .norm_kernels import NORM_KERNELS  # noqa: E402
+
+KERNELS.update(CONV_KERNELS)
+KERNELS.update(NORM_KERNELS)
+
+
 # Sibling kernel modules register into KERNELS when imported here (an explicit list, kept at the bottom
 # because they import the helpers above).
 from . import fused_kernels  # noqa: E402,F401  # fused losses (passes)

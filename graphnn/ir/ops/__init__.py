@@ -5,6 +5,8 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from . import control, elementwise, fused, fused_elementwise, linalg, loss, nn, reduction, shape_ops
+from . import (control, conv, elementwise, fused, fused_elementwise, linalg, loss, nn, norm, reduction, shape_ops,
+               stochastic)
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, fused_elementwise)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic,
+            fused_elementwise)

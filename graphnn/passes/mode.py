@@ -1,0 +1,82 @@
+"""Lower mode-dependent ops for `graph.meta["mode"]` ("train" unless set), before autodiff.
+
+train: batch_norm -> batch_norm_train + the momentum blend of the running statistics; dropout stays, and in a
+function that updates anything (a training step) the graph's dropout step counter (state `rng_step`) gets the
+update `rng_step + 1`, so every step draws new masks. A function without updates stays pure: it changes no
+storage, so repeated calls see the same masks (what gn.check_grad needs); pass the counter's update yourself
+to resample per call.
+eval: batch_norm -> batch_norm_infer on the running statistics (which are "updated" to themselves);
+dropout -> its input. Imports only graphnn.ir.
+"""
+
+from __future__ import annotations
+
+from ..ir.graph import Graph, Node, Provenance, Value
+from ..ir.ops import elementwise as ew
+from ..ir.ops import norm
+
+MODE_OPS = ("batch_norm", "dropout")
+
+
+def _rewire(g: Graph, mapping: dict[int, Value]) -> None:
+    for n in g.nodes:
+        if any(v.id in mapping for v in n.inputs):
+            n.inputs = tuple(mapping.get(v.id, v) for v in n.inputs)
+    g.outputs = {k: mapping.get(v.id, v) for k, v in g.outputs.items()}
+    g.updates = {k: mapping.get(v.id, v) for k, v in g.updates.items()}
+
+
+def _lower_batch_norm(node: Node, mode: str) -> list[Value]:
+    x, gamma, beta, rm, rv = node.inputs
+    a = node.attrs
+    if mode == "eval":
+        return [norm.batch_norm_infer(x, gamma, beta, rm, rv, a["eps"], a["axis"]), rm, rv]
+    y, mean, var = norm.batch_norm_train(x, gamma, beta, a["eps"], a["axis"])
+    m = a["momentum"]
+    return [y, rm * (1.0 - m) + mean * m, rv * (1.0 - m) + var * m]
+
+
+def lower_mode(g: Graph) -> Graph:
+    """Replace batch_norm and dropout nodes by their train- or eval-mode forms."""
+    mode = g.meta.get("mode", "train")
+    fired = g.meta.setdefault("fired", [])
+    mapping: dict[int, Value] = {}
+    for node in [n for n in g.nodes if n.op in MODE_OPS]:
+        if node.op == "dropout" and mode == "train":
+            continue
+        start = len(g.nodes)
+        prov = Provenance(node.prov.locations, node.prov.labels, frozenset({node.id}), ("mode",))
+        old_scopes = g.scopes
+        g.scopes = [s for s in node.scope.split("/") if s]  # lowered nodes stay in the layer's scope
+        try:
+            with g.building(node.tags, prov):
+                inputs = [mapping.get(v.id, v) for v in node.inputs]
+                node.inputs = tuple(inputs)
+                news = _lower_batch_norm(node, mode) if node.op == "batch_norm" else [inputs[0]]
+        finally:
+            g.scopes = old_scopes
+        added = g.nodes[start:]
+        del g.nodes[start:]
+        idx = g.nodes.index(node)
+        g.nodes[idx:idx + 1] = added  # inputs precede the old node, users follow it: order stays topological
+        for o, nv in zip(node.outputs, news):
+            g.producer.pop(o.id, None)
+            mapping[o.id] = nv
+        fired.append({"pattern": f"{node.op}->{mode}", "node": node.name, "location": node.location})
+    if mapping:
+        _rewire(g, mapping)
+    if mode == "train":
+        _advance_rng(g)
+    return g
+
+
+def _advance_rng(g: Graph) -> None:
+    """Give the dropout step counter its `+ 1` update in a training step whose dropouts read it."""
+    name = g.meta.get("rng_state")
+    if name is None or not g.updates or name in g.updates:
+        return
+    step = next((v for v in g.state if v.name == name), None)
+    if step is None or not any(n.op == "dropout" and step in n.inputs for n in g.nodes):
+        return
+    with g.building(frozenset({"update"}), Provenance(passes=("mode",))):
+        g.updates[name] = ew.add(step, 1)
