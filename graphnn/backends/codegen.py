@@ -64,7 +64,8 @@ class Emitter:
 
     def compile_run(self, steps: list, input_regs: list[tuple[str, int]], outputs: dict[str, str],
                     fixed_out: set[str], copy_updates: list[tuple[str, str]], params: dict[str, Any],
-                    bump: bool, copyto: Callable[..., Any]) -> Callable[..., Any]:
+                    bump: bool, copyto: Callable[..., Any],
+                    may_share: Callable[..., Any] | None = None) -> Callable[..., Any]:
         """`run(F, SV, ST)`: feeds dict, storage values dict, storage; None if a parameter array was replaced."""
         self.ns["R"] = self.R
         body = ["def run(F, SV, ST):"]
@@ -76,7 +77,7 @@ class Emitter:
         for st in steps:
             body += ["    " + line for line in st.lines]
         cp = self.const(copyto, "f")
-        msm = __import__("numpy").may_share_memory
+        msm = may_share or __import__("numpy").may_share_memory  # the array module's own (CuPy arrays too)
         targets = [params[name] for name, _ in copy_updates]
         srcs = []
         for name, src in copy_updates:

@@ -200,7 +200,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
     params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
     run_fast = em.compile_run(steps, input_regs, output_refs, fixed_out, copy_updates, params,
-                              bool(g.updates), xp.copyto)
+                              bool(g.updates), xp.copyto, xp.may_share_memory)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
                 em, output_refs, update_refs)
