@@ -6,8 +6,8 @@ kernel relies on NumPy-only behaviour or where one generated kernel replaces a c
 - softmax: row max, one exp kernel, row sum, one divide kernel;
 - softmax_cross_entropy (int labels, 2-d, mean): row max, exp kernel, row sum, one log-sum-exp-minus-picked
   kernel, mean; sigmoid_binary_cross_entropy: one kernel, then the reduction.
-one_hot and cross_entropy drop their NumPy destination-passing forms (built on `ufunc.reduce`) and use the
-plain kernels. Imports graphnn.ir and the NumPy tables.
+- one_hot: one comparison kernel against the class indices (plus a one-reduction label check);
+cross_entropy drops its NumPy destination-passing form (built on `ufunc.reduce`) for the plain kernel. Imports graphnn.ir and the NumPy tables.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..numpy.kernels import KERNELS as NUMPY_KERNELS
 from ..numpy.kernels import check_labels, reduce_loss, shape_of
 from ..numpy.out_kernels import OUT_KERNELS as NUMPY_OUT_KERNELS
 from ..numpy.out_kernels import OutKernel
-from .codegen import KernelSource, fused_source, unary_source
+from .codegen import CTYPE, KernelSource, fused_source, unary_source
 
 _CACHE: dict[tuple, Any] = {}  # (array module id, source) -> compiled kernel, shared by all plans
 
@@ -128,6 +128,34 @@ def _sce_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
                      scratch_bytes=m.nbytes + e.nbytes + s.nbytes + per.nbytes)
 
 
+def _one_hot_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    depth, dt = node.attrs["depth"], node.attrs["dtype"]
+    yt = node.inputs[0].dtype
+    shp = shape_of(node.outputs[0].type.shape, env)
+    classes = xp.arange(depth, dtype=yt)
+    k = elementwise(xp, KernelSource(f"{yt} y, {yt} c", f"{dt} o", f"o = ({CTYPE[dt]})(y == c);", "graphnn_one_hot"))
+    guard = label_guard(xp, depth, f"one_hot {node.name}")
+
+    def fill(y: Any, out: Any) -> None:
+        guard(y)
+        k(y.reshape(shp[:-1] + (1,)), classes, out)
+
+    return OutKernel(lambda ins, out: [(fill, (ins[0], out), {})])
+
+
+def _one_hot(xp: Any, node: Node, env: dict) -> Callable[..., Any]:
+    ok = _one_hot_out(xp, node, env)
+    shp, dt = shape_of(node.outputs[0].type.shape, env), node.attrs["dtype"]
+
+    def f(y: Any) -> Any:
+        out = xp.empty(shp, dt)
+        for fn, args, kw in ok.calls([y], out):
+            fn(*args, **kw)
+        return out
+
+    return f
+
+
 def _sbce(xp: Any, node: Node, env: dict) -> Callable[..., Any]:
     red, dt = node.attrs["reduction"], node.outputs[0].dtype
     # softplus(z) - z t, stably: max(z, 0) - z t + log1p(exp(-|z|)), in one kernel.
@@ -139,13 +167,13 @@ def _sbce(xp: Any, node: Node, env: dict) -> Callable[..., Any]:
 
 KERNELS: dict[str, Any] = dict(NUMPY_KERNELS)
 KERNELS.update({"fused_elementwise": _fused_plain, "sigmoid": _unary, "softplus": _unary, "leaky_relu": _unary,
-                "sigmoid_binary_cross_entropy": _sbce})
+                "sigmoid_binary_cross_entropy": _sbce, "one_hot": _one_hot})
 
 OUT_KERNELS: dict[str, Any] = {k: f for k, f in NUMPY_OUT_KERNELS.items()
-                               if k not in ("one_hot", "cross_entropy")}
+                               if k != "cross_entropy"}
 OUT_KERNELS.update({"sum": _reduce_out, "mean": _reduce_out, "max": _reduce_out, "min": _reduce_out,
                     "fused_elementwise": _fused_out, "softmax": _softmax_out, "softmax_cross_entropy": _sce_out,
-                    "sigmoid": _unary_out, "softplus": _unary_out, "leaky_relu": _unary_out})
+                    "sigmoid": _unary_out, "softplus": _unary_out, "leaky_relu": _unary_out, "one_hot": _one_hot_out})
 
 # Kernels of the NumPy table checked to use only what CuPy has (xp ufuncs with out=, xp.lib.stride_tricks,
 # xp.pad, take_along_axis, ...); the conformance suite runs all of them through the strict stand-in.

@@ -30,6 +30,7 @@ class Transfers:
     h2d: int = 0
     d2h: int = 0
     kernels: int = 0  # ElementwiseKernel launches
+    calls: int = 0  # every array-module function or ufunc call plus kernel launches (a launch count bound)
 
 
 def _is_host(x: Any) -> bool:
@@ -68,6 +69,7 @@ class DeviceArray(np.ndarray):
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kw: Any) -> Any:
         _check(inputs, f"ufunc {ufunc.__name__}")
+        STATS.calls += 1
         out = kw.get("out")
         if out is not None:
             _check(out, f"ufunc {ufunc.__name__} out=")
@@ -101,6 +103,7 @@ STATS = Transfers()
 
 def _function(name: str, f: Any) -> Any:
     def g(*args: Any, **kw: Any) -> Any:
+        STATS.calls += 1
         _check(args, f"cupy.{name}")
         _check(kw.values(), f"cupy.{name}")
         out = kw.get("out")
@@ -182,6 +185,7 @@ class ElementwiseKernel:
                      else v) for k, v in names.items()}
         run_operation(self.operation, names, {nm: o.view(np.ndarray) for (_, _, nm), o in zip(self.outs, outs)})
         STATS.kernels += 1
+        STATS.calls += 1
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 

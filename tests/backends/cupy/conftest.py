@@ -26,7 +26,7 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """backend="cupy" builds on the stand-in for this test; yields the stand-in module (STATS reset)."""
     monkeypatch.setattr(cupy_backend, "load_cupy", lambda: standin_cupy)
     st = standin_cupy.STATS
-    st.h2d = st.d2h = st.h2d_bytes = st.d2h_bytes = st.kernels = 0
+    st.h2d = st.d2h = st.h2d_bytes = st.d2h_bytes = st.kernels = st.calls = 0
     yield standin_cupy
 
 
