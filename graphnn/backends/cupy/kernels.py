@@ -121,7 +121,7 @@ def _sce_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
         xp.max(x, axis=1, keepdims=True, out=m)
         ex(x, m, e)
         xp.sum(e, axis=1, keepdims=True, out=s)
-        lse(s.reshape(n), m.reshape(n), y, x, c, per)
+        lse(s.reshape(n), m.reshape(n), y, x.reshape(-1), c, per)  # raw x indexed flat
         xp.mean(per, dtype=dt, out=out)
 
     return OutKernel(lambda ins, out: [(sce, (ins[0], ins[1], out), {})],
