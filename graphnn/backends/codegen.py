@@ -62,10 +62,10 @@ class Emitter:
         exec(code, self.ns)  # noqa: S102 - source generated above from kernel calls
         return self.ns[fname]
 
-    def compile_run(self, steps: list, input_regs: list[tuple[str, int]], outputs: dict[str, str],
+    def compile_run(self, steps: list, input_regs: list[tuple[str, int]], store_regs: list[tuple[str, int]],
+                    outputs: dict[str, str],
                     fixed_out: set[str], copy_updates: list[tuple[str, str]], params: dict[str, Any],
-                    bump: bool, copyto: Callable[..., Any],
-                    may_share: Callable[..., Any] | None = None) -> Callable[..., Any]:
+                    bump: bool, copyto: Callable[..., Any], msm: Callable[..., bool]) -> Callable[..., Any]:
         """`run(F, SV, ST)`: feeds dict, storage values dict, storage; None if a parameter array was replaced."""
         self.ns["R"] = self.R
         body = ["def run(F, SV, ST):"]
@@ -74,25 +74,31 @@ class Emitter:
             body.append(f"    if {cond}: return None")
         for name, r in input_regs:
             body.append(f"    R[{r}] = F[{name!r}]")
+        for name, r in store_regs:
+            body.append(f"    R[{r}] = SV[{name!r}]")
         for st in steps:
             body += ["    " + line for line in st.lines]
+        # Outputs are taken before the parameters are written: an output may be a parameter's old value.
+        outs = []
+        for i, (k, r) in enumerate(outputs.items()):
+            body.append(f"    o{i} = {r}.copy()" if k in fixed_out else f"    o{i} = {r}")
+            outs.append(f"{k!r}: o{i}")
         cp = self.const(copyto, "f")
-        msm = may_share or __import__("numpy").may_share_memory  # the array module's own (CuPy arrays too)
-        targets = [params[name] for name, _ in copy_updates]
+        targets = [params[name] for name, _ in copy_updates if name in params]
         srcs = []
         for name, src in copy_updates:
             # A new value that is another updated parameter's array (a swap) is copied before any write.
             v = self.value(src) if self.is_fixed(src) else None
-            if v is not None and any(t is not params[name] and msm(v, t) for t in targets):
+            if v is not None and any(t is not params.get(name) and msm(v, t) for t in targets):
                 body.append(f"    t_{name} = {src}.copy()")
                 src = f"t_{name}"
             srcs.append((name, src))
         for name, src in srcs:
-            body.append(f"    {cp}({self.const(params[name])}, {src})")
+            dst = self.const(params[name]) if name in params else f"SV[{name!r}]"
+            body.append(f"    {cp}({dst}, {src})")
         if bump or copy_updates:
             body.append("    ST.version += 1")
-        outs = ", ".join(f"{k!r}: {r}.copy()" if k in fixed_out else f"{k!r}: {r}" for k, r in outputs.items())
-        body.append(f"    return {{{outs}}}")
+        body.append(f"    return {{{', '.join(outs)}}}")
         self.source = "\n".join(body)
         return self._compile(self.source, "run")
 

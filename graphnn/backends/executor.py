@@ -16,8 +16,9 @@ from ..ir.errors import BackendError, FeedError, NumericsError
 from ..ir.graph import Graph, Node
 from ..ir.op_registry import get_op
 from ..ir.types import format_shape
-from ..passes.memory_planning import MemoryPlan, StepUse, lifetimes, plan_memory
+from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
+from .destination import CallContext
 
 # Ops whose plain kernel returns a view of input 0 (taken once at plan time when the input is fixed).
 VIEW_OPS = frozenset({"reshape", "transpose", "slice", "broadcast_to", "identity", "stop_gradient"})
@@ -51,6 +52,7 @@ class Plan:
     emitter: Emitter | None = field(default=None, repr=False)
     output_refs: dict[str, str] = field(default_factory=dict)
     update_refs: dict[str, str] = field(default_factory=dict)
+    store_regs: list[tuple[str, int]] = field(default_factory=list)
 
     def summary(self) -> str:
         m = self.memory
@@ -72,6 +74,10 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     if missing:
         raise BackendError(f"no kernel for op(s) {', '.join(missing)} on this backend")
     out_kernels = out_kernels or {}
+    pids = {v.name: v.id for v in g.params + g.state}
+    # Nodes reading integer values (labels, indices) validate them; they run before any in-place update.
+    nodes = hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
+                          barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
     em = Emitter()
     fixed: dict[int, Any] = {}  # value id -> array known at plan time
     for v in g.params + g.state:
@@ -92,7 +98,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     uses: list[StepUse] = []
     pconst = {v.id for v in g.const_values}  # depends on constants and the dim binding only
     folded: set[int] = set()
-    for n in g.nodes:
+    for n in nodes:
         o = n.outputs[0]
         shp = _shape(o, env)
         planned = False
@@ -130,7 +136,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     # 2. Updates written straight into the parameter where it is no longer read after its new value exists.
     out_ids = {v.id for v in g.outputs.values()}
     last = lifetimes(uses, alias, out_ids)
-    pos = {o.id: k for k, n in enumerate(g.nodes) for o in n.outputs}
+    pos = {o.id: k for k, n in enumerate(nodes) for o in n.outputs}
     external: dict[int, str] = {}
     pvals = {v.name: v for v in g.params + g.state}
     for name, nv in g.updates.items():
@@ -156,7 +162,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
         arenas = [xp.empty(b, dtype=np.uint8) for b in mem.buffer_bytes]
         made: dict[tuple, Any] = {}  # one array object per (buffer, shape, dtype): in-place reads as such
         for vid, b in mem.buffer_of.items():
-            v = next(o for o in g.nodes[pos[vid]].outputs if o.id == vid)
+            v = next(o for o in nodes[pos[vid]].outputs if o.id == vid)
             key = (b, _shape(v, env), v.dtype)
             if key not in made:
                 made[key] = arenas[b][:sizes[vid]].view(v.dtype).reshape(key[1])
@@ -177,13 +183,33 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
         return Dyn(reg_of[v.id])
 
     input_regs = [(v.name, ref(v).index) for v in g.inputs]
+    # Parameters not bound at plan time (no storage given) are read from storage on every run.
+    store_regs = [(v.name, ref(v).index) for v in g.params + g.state if v.id not in fixed]
     scratch = 0
-    for n in g.nodes:
+    shared: dict[tuple, Any] = {}
+
+    def shared_scratch(shape: tuple, dtype: str, k: int) -> Any:
+        key = (tuple(shape), dtype, k)
+        if key not in shared:
+            shared[key] = xp.empty(shape, dtype)
+        return shared[key]
+
+    dies_at = {v: k for v, k in last.items()}
+    for k, n in enumerate(nodes):
         lines: list[str] = []
         if n.id in okern:
-            for fn, args, kw in okern[n.id].calls([ref(v) for v in n.inputs], fixed[n.outputs[0].id]):
+            ok = okern[n.id]
+            ins = [ref(v) for v in n.inputs]
+            if getattr(ok, "takes_context", False):
+                # inputs in planned buffers whose last read (views included) is here may be overwritten
+                clob = frozenset(i for i, v in enumerate(n.inputs) if v.id in sizes and v.id not in alias
+                                 and dies_at.get(v.id) == k and v.id not in live_to_end)
+                calls = ok.calls(ins, fixed[n.outputs[0].id], CallContext(shared_scratch, clob))
+            else:
+                calls = ok.calls(ins, fixed[n.outputs[0].id])
+            for fn, args, kw in calls:
                 lines.append(em.call(fn, args, kw))
-            scratch += okern[n.id].scratch_bytes
+            scratch += ok.scratch_bytes
         elif n.id in folded:
             pass
         elif n.id in views:
@@ -194,16 +220,17 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             lines.append(em.assign(targets, fn, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1))
         steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs]))
 
+    scratch += sum(a.nbytes for a in shared.values())
     copy_updates = [(name, em.name(ref(nv))) for name, nv in g.updates.items() if nv.id not in external]
     output_refs = {k: em.name(ref(v)) for k, v in g.outputs.items()}
     fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}
     update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
     params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
-    run_fast = em.compile_run(steps, input_regs, output_refs, fixed_out, copy_updates, params,
+    run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,
                               bool(g.updates), xp.copyto, xp.may_share_memory)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
-                em, output_refs, update_refs)
+                em, output_refs, update_refs, store_regs)
 
 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:
@@ -263,6 +290,8 @@ def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_num
     assert em is not None
     for name, r in plan.input_regs:
         plan.regs[r] = feeds[name]
+    for name, r in plan.store_regs:
+        plan.regs[r] = storage[name]
     with np.errstate(all="ignore"):
         for st in plan.steps:
             if st.run is None:

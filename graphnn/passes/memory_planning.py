@@ -8,7 +8,7 @@ keep their base alive. Pure bookkeeping on ids and sizes, so every backend uses 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 
 @dataclass
@@ -98,3 +98,35 @@ def plan_memory(steps: Sequence[StepUse], sizes: dict[int, int], alias: dict[int
         released += [o for o in st.writes if last.get(o) == k and o not in released and o not in st.reads]
         free.extend(buffer_of[v] for v in released)
     return MemoryPlan(buffer_of, nbytes, in_place, sum(sizes.values()))
+
+
+def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: frozenset[str],
+                  barrier: Any = None) -> list[Any]:
+    """A schedule where each node computing a parameter's new value runs as soon as its inputs exist and
+    every read of the old value (through views too) is done, so gradients die early and buffers are reused.
+    `updates`: new value id -> parameter value id. Falls back to `nodes` when an update reads another
+    updated parameter (moving it could change which value it sees). Nodes for which `barrier(node)` holds
+    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state."""
+    targets = set(updates.values())
+    root: dict[int, int] = {}
+    for n in nodes:
+        if n.op in view_ops:
+            r = n.inputs[0].id
+            root[n.outputs[0].id] = root.get(r, r)
+    movers = [n for n in nodes if len(n.outputs) == 1 and n.outputs[0].id in updates]
+    for u in movers:
+        own = updates[u.outputs[0].id]
+        if any(root.get(v.id, v.id) in targets - {own} for v in u.inputs):
+            return list(nodes)
+    mover_ids = {id(u) for u in movers}
+    order = [n for n in nodes if id(n) not in mover_ids]
+    checks = [n for n in order if barrier is not None and barrier(n)]
+    for u in movers:
+        p = updates[u.outputs[0].id]
+        made = {v.id for v in u.inputs}
+        at = max((k for k, n in enumerate(order) if n in checks), default=-1)
+        for k, n in enumerate(order):
+            if any(o.id in made for o in n.outputs) or any(root.get(v.id, v.id) == p for v in n.inputs):
+                at = max(at, k)
+        order.insert(at + 1, u)
+    return order

@@ -21,8 +21,8 @@ from .constant_folding import fold_constants
 from .dead_code_elimination import eliminate_dead_code
 from .elementwise_fusion import fuse_elementwise
 from .fusion import fuse_stable_patterns
-from .mode import lower_mode
 from .stability import guard_masked_singularities
+from .mode import lower_mode
 
 Pass = Callable[[Graph], Graph]
 
@@ -145,13 +145,13 @@ def resolve_passes(target: str, passes: Any, table: dict[str, Pass] | None = Non
     unknown = [p for p in names if p not in known]
     if unknown:
         raise GraphError(f"unknown pass(es) {unknown}; known: {sorted(known)}")
+    if "mode" not in names:  # mode lowering comes first: autodiff differentiates the lowered forms
+        names.insert(0, "mode")
     if "autodiff" not in names:  # after the leading forward-level rewrites, as in the default lists
         k = 0
         while k < len(names) and names[k] in FORWARD_LEVEL:
             k += 1
         names.insert(k, "autodiff")
-    if "mode" not in names:  # mode-dependent ops are lowered before anything else sees them
-        names.insert(0, "mode")
     return names
 
 

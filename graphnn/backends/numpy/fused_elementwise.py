@@ -10,7 +10,7 @@ from typing import Any
 
 from ...ir.graph import Node
 from .kernels import shape_of
-from .out_kernels import UFUNCS, OutKernel
+from ..destination import UFUNCS, OutKernel
 
 COMPARE = {"greater", "less", "greater_equal", "less_equal", "equal"}
 
@@ -46,10 +46,19 @@ def _step_meta(node: Node, env: dict) -> tuple[list[tuple], list[str]]:
 ARITH = {"add", "sub", "mul", "div", "maximum", "minimum"}
 
 
-def _place(body: tuple, shapes: list, dtypes: list, aliased: set[int]) -> tuple[list[Any], list[tuple]]:
-    """Where each step writes: "out", a scratch index, or ("same", j) for a bool->float cast that its
+def _place(body: tuple, shapes: list, dtypes: list, aliased: set[int], clobber: dict[int, tuple] | None = None
+           ) -> tuple[list[Any], list[tuple]]:
+    """Where each step writes: "out", a scratch index, ("in", i) for the buffer of input i (which dies at this
+    node: `clobber` maps such inputs to their (shape, dtype)), or ("same", j) for a bool->float cast that its
     arithmetic consumers can read as bool directly. `aliased`: inputs that share memory with out."""
     n = len(body)
+    clobber = dict(clobber or {})
+    last_in: dict[int, int] = {}
+    for k, (_, _, args) in enumerate(body):
+        for a in args:
+            if a[0] == "in":
+                last_in[a[1]] = k
+    busy: dict[int, int | None] = {i: None for i in clobber}
     out_key = (shapes[-1], dtypes[-1])
     last_read: dict[int, int] = {}
     last_alias = -1  # the last step reading an input that shares out's memory: out is written only after
@@ -89,14 +98,24 @@ def _place(body: tuple, shapes: list, dtypes: list, aliased: set[int]) -> tuple[
             holder = k
         else:
             key = (shapes[k], dtypes[k])
-            pool = free.get(key, [])
-            where[k] = pool.pop() if pool else len(scratch)
-            if where[k] == len(scratch):
-                scratch.append(key)
+            spare = [i for i, ik in clobber.items() if ik == key and last_in.get(i, -1) <= k
+                     and (op != "where" or last_in.get(i, -1) < k)
+                     and (busy[i] is None or last_read.get(busy[i], -1) < k
+                          or (last_read.get(busy[i], -1) == k and op != "where"))]
+            if spare:  # a dying input's buffer: written in place, no scratch needed
+                where[k] = ("in", spare[0])
+                busy[spare[0]] = k
+            else:
+                pool = free.get(key, [])
+                where[k] = pool.pop() if pool else len(scratch)
+                if where[k] == len(scratch):
+                    scratch.append(key)
         for a in args:
             j = a[1] if a[0] == "t" else None
-            while j is not None and isinstance(where[j], tuple):
+            while j is not None and isinstance(where[j], tuple) and where[j][0] == "same":
                 j = where[j][1]
+            if j is not None and isinstance(where[j], tuple) and last_read.get(j) == k and busy.get(where[j][1]) == j:
+                busy[where[j][1]] = None
             if j is not None and last_read.get(j) == k and isinstance(where[j], int) and where[j] != where[k]:
                 free.setdefault((shapes[j], dtypes[j]), []).append(where[j])
     return where, scratch
@@ -114,15 +133,24 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
                 consts[a] = xp.asarray(a[1], dtype=a[2])
     kernel = OutKernel(lambda ins, out: [], inplace=True)
 
-    def calls(ins: list, out: Any) -> list:
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
         aliased = {i for i, a in enumerate(ins) if hasattr(a, "shape") and xp.may_share_memory(a, out)}
-        where, scratch = _place(body, shapes, dtypes, aliased)
-        bufs = [xp.empty(s, d) for s, d in scratch]
-        kernel.scratch_bytes = sum(b.nbytes for b in bufs)
+        clobber = {}
+        if ctx is not None:
+            clobber = {i: (tuple(ins[i].shape), ins[i].dtype.name) for i in ctx.clobber if i not in aliased}
+        where, scratch = _place(body, shapes, dtypes, aliased, clobber)
+        count: dict[tuple, int] = {}
+        bufs = []
+        for sh, dt in scratch:  # scratch is shared between nodes: each node uses it only while it runs
+            c = count[(sh, dt)] = count.get((sh, dt), -1) + 1
+            bufs.append(ctx.scratch(sh, dt, c) if ctx is not None else xp.empty(sh, dt))
+        kernel.scratch_bytes = 0 if ctx is not None else sum(b.nbytes for b in bufs)
 
         def dest(k: int) -> Any:
-            while isinstance(where[k], tuple):
+            while isinstance(where[k], tuple) and where[k][0] == "same":
                 k = where[k][1]
+            if isinstance(where[k], tuple):
+                return ins[where[k][1]]
             return out if where[k] == "out" else bufs[where[k]]
 
         def arr(a: tuple) -> Any:
@@ -134,7 +162,7 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
 
         res = []
         for k, (op, attrs, args) in enumerate(body):
-            if isinstance(where[k], tuple):
+            if isinstance(where[k], tuple) and where[k][0] == "same":
                 continue
             dst = dest(k)
             xs = [arr(a) for a in args]
@@ -155,6 +183,7 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
         return res
 
     kernel.calls = calls
+    kernel.takes_context = True
     return kernel
 
 

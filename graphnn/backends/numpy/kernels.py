@@ -286,7 +286,6 @@ from .norm_kernels import NORM_KERNELS  # noqa: E402
 KERNELS.update(CONV_KERNELS)
 KERNELS.update(NORM_KERNELS)
 
-
 # Sibling kernel modules register into KERNELS when imported here (an explicit list, kept at the bottom
 # because they import the helpers above).
 from . import fused_kernels  # noqa: E402,F401  # fused losses (passes)

@@ -7,33 +7,13 @@ Written against `xp`; CuPy ufuncs take `out=` too, so the CuPy backend can reuse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...ir.graph import Node
 from .kernels import shape_of
-
-Call = tuple[Callable[..., Any], tuple, dict]  # fn, positional args (arrays or Dyn), keyword args
-
-
-@dataclass
-class OutKernel:
-    """`calls(ins, out)` -> the calls that write the node's result into `out`; `inplace`: out may alias an input."""
-
-    calls: Callable[[list[Any], Any], list[Call]]
-    inplace: bool = False
-    scratch_bytes: int = 0
-
+from ..destination import UFUNCS, OutKernel
 
 OUT_KERNELS: dict[str, Callable[[Any, Node, dict], OutKernel | None]] = {}
-
-UFUNCS = {
-    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide", "pow": "power",
-    "maximum": "maximum", "minimum": "minimum", "neg": "negative", "abs": "absolute", "exp": "exp",
-    "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sign": "sign", "greater": "greater", "less": "less",
-    "greater_equal": "greater_equal", "less_equal": "less_equal", "equal": "equal",
-}
-
 
 def _ufunc_factory(name: str) -> Callable[[Any, Node, dict], OutKernel]:
     def f(xp: Any, node: Node, env: dict) -> OutKernel:

@@ -8,5 +8,4 @@ from __future__ import annotations
 from . import (control, conv, elementwise, fused, fused_elementwise, linalg, loss, nn, norm, reduction, shape_ops,
                stochastic)
 
-FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic,
-            fused_elementwise)
+FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, fused_elementwise)

@@ -1,0 +1,39 @@
+"""The destination-passing kernel record (`OutKernel`) and the op -> ufunc names shared by the
+destination-passing kernels and the fused elementwise kernel.
+
+Imports nothing from graphnn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Call = tuple[Callable[..., Any], tuple, dict]  # fn, positional args (arrays or Dyn), keyword args
+
+
+@dataclass
+class OutKernel:
+    """`calls(ins, out)` -> the calls that write the node's result into `out`; `inplace`: out may alias an input."""
+
+    calls: Callable[[list[Any], Any], list[Call]]
+    inplace: bool = False
+    scratch_bytes: int = 0
+    takes_context: bool = False  # calls(ins, out, ctx): ctx.scratch(shape, dtype, k) and ctx.clobber
+
+
+@dataclass
+class CallContext:
+    """What the planner offers a kernel at plan time: plan-wide shared scratch, and the positions of inputs
+    whose buffers die at this node (the kernel may overwrite them)."""
+
+    scratch: Callable[[tuple, str, int], Any]
+    clobber: frozenset[int] = frozenset()
+
+
+UFUNCS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide", "pow": "power",
+    "maximum": "maximum", "minimum": "minimum", "neg": "negative", "abs": "absolute", "exp": "exp",
+    "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sign": "sign", "greater": "greater", "less": "less",
+    "greater_equal": "greater_equal", "less_equal": "less_equal", "equal": "equal",
+}
