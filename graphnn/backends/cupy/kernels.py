@@ -3,9 +3,9 @@ kernel relies on NumPy-only behaviour or where one generated kernel replaces a c
 
 - fused_elementwise, sigmoid, softplus, leaky_relu: one generated `ElementwiseKernel` each (codegen.py);
 - sum/mean/max/min: CuPy's own reductions with `out=` (the NumPy table calls `ufunc.reduce`);
-- softmax: row max, one exp kernel, row sum, one divide kernel;
-- softmax_cross_entropy (int labels, 2-d, mean): row max, exp kernel, row sum, one log-sum-exp-minus-picked
-  kernel, mean; sigmoid_binary_cross_entropy: one kernel, then the reduction.
+- softmax: row max, one sum-of-exp reduction kernel, one normalize kernel;
+- softmax_cross_entropy (int labels, 2-d, mean): row max, one sum-of-exp reduction kernel, one
+  log-sum-exp-minus-picked kernel, mean; sigmoid_binary_cross_entropy: one kernel, then the reduction.
 - one_hot: one comparison kernel against the class indices (plus a one-reduction label check);
 cross_entropy drops its NumPy destination-passing form (built on `ufunc.reduce`) for the plain kernel. Imports graphnn.ir and the NumPy tables.
 """
@@ -68,8 +68,14 @@ def _unary_out(xp: Any, node: Node, env: dict) -> OutKernel:
 
 
 # ---- softmax and the fused losses -------------------------------------------------------------------
-def _exp_sub(xp: Any, dt: str) -> Any:
-    return elementwise(xp, KernelSource(f"{dt} x, {dt} m", f"{dt} e", "e = exp(x - m);", "graphnn_exp_sub"))
+def sum_exp(xp: Any, dt: str) -> Any:
+    """sum(exp(x - m)) along an axis as ONE reduction kernel (the exponentials are never stored)."""
+    key = (id(xp), "sum_exp", dt)
+    k = _CACHE.get(key)
+    if k is None:
+        k = _CACHE[key] = xp.ReductionKernel(f"{dt} x, {dt} m", f"{dt} s", "exp(x - m)", "a + b", "s = a", "0",
+                                             "graphnn_sum_exp")
+    return k
 
 
 def _softmax_out(xp: Any, node: Node, env: dict) -> OutKernel:
@@ -78,12 +84,14 @@ def _softmax_out(xp: Any, node: Node, env: dict) -> OutKernel:
     shp[ax] = 1
     m = xp.empty(tuple(shp), dt)
     s = xp.empty(tuple(shp), dt)
-    ex = _exp_sub(xp, dt)
-    div = elementwise(xp, KernelSource(f"{dt} e, {dt} s", f"{dt} p", "p = e / s;", "graphnn_div"))
+    se = sum_exp(xp, dt)
+    norm = elementwise(xp, KernelSource(f"{dt} x, {dt} m, {dt} s", f"{dt} p", "p = exp(x - m) / s;",
+                                        "graphnn_softmax_normalize"))
 
     def calls(ins: list, out: Any) -> list:
-        return [(xp.max, (ins[0],), {"axis": ax, "keepdims": True, "out": m}), (ex, (ins[0], m, out), {}),
-                (xp.sum, (out,), {"axis": ax, "keepdims": True, "out": s}), (div, (out, s, out), {})]
+        x = ins[0]
+        return [(xp.max, (x,), {"axis": ax, "keepdims": True, "out": m}),
+                (se, (x, m), {"axis": ax, "keepdims": True, "out": s}), (norm, (x, m, s, out), {})]
 
     return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes)
 
@@ -107,10 +115,9 @@ def _sce_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
     n, c = shape_of(x_t.type.shape, env)
     dt, yt = node.outputs[0].dtype, y_t.dtype
     m = xp.empty((n, 1), dt)
-    e = xp.empty((n, c), dt)
     s = xp.empty((n, 1), dt)
     per = xp.empty((n,), dt)
-    ex = _exp_sub(xp, dt)
+    se = sum_exp(xp, dt)
     # loss_i = log(sum_j exp(x_ij - m_i)) + m_i - x_i,y_i: x is read raw, at the row's label.
     lse = elementwise(xp, KernelSource(f"{dt} s, {dt} m, {yt} y, raw {dt} x, int64 c", f"{dt} l",
                                        "l = log(s) + m - x[i * c + y];", "graphnn_lse_minus_picked"))
@@ -119,13 +126,12 @@ def _sce_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
     def sce(x: Any, y: Any, out: Any) -> None:
         guard(y)
         xp.max(x, axis=1, keepdims=True, out=m)
-        ex(x, m, e)
-        xp.sum(e, axis=1, keepdims=True, out=s)
+        se(x, m, axis=1, keepdims=True, out=s)
         lse(s.reshape(n), m.reshape(n), y, x.reshape(-1), c, per)  # raw x indexed flat
         xp.mean(per, dtype=dt, out=out)
 
     return OutKernel(lambda ins, out: [(sce, (ins[0], ins[1], out), {})],
-                     scratch_bytes=m.nbytes + e.nbytes + s.nbytes + per.nbytes)
+                     scratch_bytes=m.nbytes + s.nbytes + per.nbytes)
 
 
 def _one_hot_out(xp: Any, node: Node, env: dict) -> OutKernel:

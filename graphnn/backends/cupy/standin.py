@@ -189,6 +189,32 @@ class ElementwiseKernel:
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
+class ReductionKernel:
+    """`cupy.ReductionKernel` for the sum form the backend uses (reduce `a + b`, identity 0, `out = a`): the
+    map expression is checked and evaluated like an ElementwiseKernel's, then summed over `axis`."""
+
+    def __init__(self, in_params: str, out_params: str, map_expr: str, reduce_expr: str, post_map_expr: str,
+                 identity: str, name: str = "reduce", **kw: Any) -> None:
+        if reduce_expr.replace(" ", "") != "a+b" or identity.strip() != "0":
+            raise NotImplementedError("stand-in ReductionKernel: only sums (reduce 'a + b', identity '0')")
+        self.outs = [ElementwiseKernel._param(p) for p in out_params.split(",") if p.strip()]
+        if len(self.outs) != 1 or post_map_expr.replace(" ", "") != f"{self.outs[0][2]}=a":
+            raise NotImplementedError("stand-in ReductionKernel: one output, post-map 'out = a'")
+        _, self.dt, _ = self.outs[0]
+        self.map = ElementwiseKernel(in_params, f"{self.dt} mapped", f"mapped = {map_expr};", name)
+        self.name = name
+
+    def __call__(self, *args: Any, axis: Any = None, keepdims: bool = False, out: Any = None) -> Any:
+        mapped = self.map(*args)
+        STATS.kernels -= 1  # the map and the reduction are one launch
+        r = np.sum(mapped.view(np.ndarray), axis=axis, keepdims=keepdims, dtype=self.dt)
+        if out is not None:
+            _check((out,), f"ReductionKernel {self.name} out=")
+            np.copyto(out.view(np.ndarray), r)
+            return out
+        return _wrap(np.asarray(r))
+
+
 class _Runtime:
     @staticmethod
     def getDeviceCount() -> int:  # noqa: N802 - CuPy's spelling
@@ -219,6 +245,7 @@ def _make_module() -> types.ModuleType:
     m.array = lambda a, dtype=None, copy=True: asarray(a, dtype).copy() if copy else asarray(a, dtype)  # type: ignore
     m.asnumpy = asnumpy  # type: ignore[attr-defined]
     m.ElementwiseKernel = ElementwiseKernel  # type: ignore[attr-defined]
+    m.ReductionKernel = ReductionKernel  # type: ignore[attr-defined]
     m.cuda = types.SimpleNamespace(runtime=_Runtime(), get_current_stream=lambda: _Stream(),  # type: ignore
                                    Device=lambda *a: types.SimpleNamespace(synchronize=lambda: None))
     m.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(  # type: ignore[attr-defined]
