@@ -69,3 +69,22 @@ def test_case_on_gpu(case: Case) -> None:
     if cp is None:
         pytest.skip(f"no CuPy GPU backend here: {why}")
     _run_case(case, "float32")
+
+
+def test_numpy_kernel_modules_do_array_math_only_through_xp() -> None:
+    """The CuPy table reuses these factories: a direct NumPy call would silently run on the host (or fail)."""
+    import ast
+    import pathlib
+
+    import graphnn.backends.numpy as pkg
+
+    shape_only = {"broadcast_shapes", "dtype", "prod", "can_cast", "ndarray"}
+    bad = []
+    for path in sorted(pathlib.Path(pkg.__file__).parent.glob("*.py")):
+        if path.name in ("backend.py", "__init__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "np"
+                    and node.attr not in shape_only):
+                bad.append(f"{path.name}:{node.lineno}: np.{node.attr}")
+    assert not bad, "NumPy-only calls in kernel modules (use xp):\n" + "\n".join(bad)
