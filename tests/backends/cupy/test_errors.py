@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 import types
@@ -21,7 +22,8 @@ def _graph() -> tuple[gn.Graph, gn.Value]:
 
 def test_import_graphnn_does_not_import_cupy() -> None:
     code = "import sys, graphnn; assert 'cupy' not in sys.modules, 'cupy imported'; print('ok')"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".", timeout=60)
+    root = pathlib.Path(__file__).resolve().parents[3]  # the worktree whose graphnn is under test
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
 
 
