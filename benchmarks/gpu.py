@@ -10,9 +10,8 @@ import argparse
 import datetime
 import statistics
 import time
-from typing import Any, Callable
-
-import numpy as np
+from collections.abc import Callable
+from typing import Any
 
 from .cases import CASES, Case
 from .models import cnn_graph, mlp_graph
@@ -113,9 +112,10 @@ def main(argv: list[str] | None = None) -> str:
     for case in GPU_CASES[:2] if a.quick else GPU_CASES:
         runners: dict[str, tuple[Callable[[], Any], Callable[[], None]]] = {}
         cells: dict[str, str] = {}
-        for who, make, sync in [("graphnn", lambda: graphnn_cupy(case, cp), sync_cp),
-                                ("eager", lambda: torch_runner(case, device, False), lambda: sync_t()),
-                                ("compile", lambda: torch_runner(case, device, True), lambda: sync_t())]:
+        makers = [("graphnn", lambda c=case: graphnn_cupy(c, cp), sync_cp),
+                  ("eager", lambda c=case: torch_runner(c, device, False), lambda: sync_t()),
+                  ("compile", lambda c=case: torch_runner(c, device, True), lambda: sync_t())]
+        for who, make, sync in makers:
             if who != "graphnn" and torch is None:
                 cells[who] = "torch not installed"
                 continue

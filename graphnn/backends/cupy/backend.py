@@ -30,7 +30,7 @@ def load_cupy() -> Any:
         raise BackendError(f"backend 'cupy' needs CuPy: {INSTALL} ({e})") from None
     try:
         n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:  # CUDARuntimeError without a driver/device
+    except Exception as e:  # noqa: BLE001 - CUDARuntimeError (no driver/device) is not importable without CUDA
         raise BackendError(f"backend 'cupy': CuPy is installed but no usable GPU was found ({e}); {INSTALL}") from None
     if n < 1:
         raise BackendError(f"backend 'cupy': CuPy is installed but reports no GPU; {INSTALL}")
@@ -103,10 +103,10 @@ class CupyBackend:
         if isinstance(x, self.xp.ndarray):
             return x
         a = np.asarray(x)
-        if not isinstance(x, np.ndarray) and a.dtype.name != dtype:
-            # Python literals carry no dtype of their own: give them the input's when that loses nothing.
-            if np.can_cast(a.dtype, dtype, casting="same_kind") or (a.dtype.kind in "iub" and np.dtype(dtype).kind == "f"):
-                a = a.astype(dtype)
+        # Python literals carry no dtype of their own: give them the input's when that loses nothing.
+        if not isinstance(x, np.ndarray) and a.dtype.name != dtype and (
+                np.can_cast(a.dtype, dtype, casting="same_kind") or (a.dtype.kind in "iub" and np.dtype(dtype).kind == "f")):
+            a = a.astype(dtype)
         return self.xp.asarray(a)
 
     def storage_view(self, storage: Any) -> dict[str, Any]:

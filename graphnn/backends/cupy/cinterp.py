@@ -9,7 +9,8 @@ Anything outside the subset (an unknown name or function, a missing `;`, unbalan
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -12,7 +12,8 @@ cross_entropy drops its NumPy destination-passing form (built on `ufunc.reduce`)
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...ir.graph import Node
 from ..numpy.kernels import KERNELS as NUMPY_KERNELS

@@ -217,7 +217,7 @@ class ReductionKernel:
 
 class _Runtime:
     @staticmethod
-    def getDeviceCount() -> int:  # noqa: N802 - CuPy's spelling
+    def getDeviceCount() -> int:
         return 1
 
 

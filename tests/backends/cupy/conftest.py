@@ -3,7 +3,8 @@ backend-parametrized fixture ["numpy", "cupy"] whose cupy case skips with a reas
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest

@@ -49,5 +49,5 @@ def test_cnn_step_on_backend(backend: str) -> None:
     np.testing.assert_allclose(g.storage["w"], g_ref.storage["w"], rtol=1e-4, atol=1e-6)
 
 
-def test_cnn_step_on_standin(standin) -> None:  # noqa: ANN001
+def test_cnn_step_on_standin(standin) -> None:
     test_cnn_step_on_backend("cupy")

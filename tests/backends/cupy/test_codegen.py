@@ -25,7 +25,7 @@ def _bias_relu(dtype: str) -> tuple[gn.Graph, gn.Value]:
 
 
 @pytest.mark.parametrize("dtype,ctype,two", [("float32", "float", "2.0f"), ("float64", "double", "2.0")])
-def test_bias_add_relu_is_one_kernel(dtype: str, ctype: str, two: str, standin) -> None:  # noqa: ANN001
+def test_bias_add_relu_is_one_kernel(dtype: str, ctype: str, two: str, standin) -> None:
     g, y = _bias_relu(dtype)
     fn = gn.compile(g, outputs={"y": y}, backend="cupy")
     fused = [n for n in fn.graph.nodes if n.op == "fused_elementwise"]
@@ -67,7 +67,7 @@ def test_comparison_cast_where_and_int_chain() -> None:
     assert "const long long t0 = (in0 * ((long long)3LL));" in isrc.operation and isrc.out_params == "int64 out0"
 
 
-def _dev(a: np.ndarray):  # noqa: ANN202
+def _dev(a: np.ndarray):
     from graphnn.backends.cupy.standin import asarray
 
     return asarray(a)
@@ -86,7 +86,7 @@ def test_sigmoid_softplus_sources_are_stable() -> None:
 
 def test_maximum_propagates_nan_like_numpy() -> None:
     src = body_source((("maximum", (), (("in", 0), ("in", 1))),), ["float64", "float64"])
-    a = np.array([1.0, np.nan, 2.0]); b = np.array([np.nan, 0.0, 1.0])  # noqa: E702
+    a = np.array([1.0, np.nan, 2.0]); b = np.array([np.nan, 0.0, 1.0])
     np.testing.assert_array_equal(to_host(ElementwiseKernel(*src.args())(_dev(a), _dev(b))), np.maximum(a, b))
 
 

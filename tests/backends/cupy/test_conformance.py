@@ -59,7 +59,7 @@ def _run_case(case: Case, dtype: str) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_case_on_standin(case: Case, dtype: str, standin) -> None:  # noqa: ANN001
+def test_case_on_standin(case: Case, dtype: str, standin) -> None:
     _run_case(case, dtype)
 
 

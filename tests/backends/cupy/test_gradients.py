@@ -39,7 +39,7 @@ def _compare(case: Case, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=_ids)
-def test_gradient_on_standin(case: Case, standin) -> None:  # noqa: ANN001
+def test_gradient_on_standin(case: Case, standin) -> None:
     _compare(case, "float64")
 
 

@@ -44,16 +44,16 @@ def _train(backend: str, steps: int = 5) -> tuple[gn.Graph, list[float], Any]:
     return g, losses, fn
 
 
-def test_training_matches_numpy_and_reads_back(standin) -> None:  # noqa: ANN001
+def test_training_matches_numpy_and_reads_back(standin) -> None:
     g_np, l_np, _ = _train("numpy")
-    g_cp, l_cp, fn = _train("cupy")
+    g_cp, l_cp, _ = _train("cupy")
     np.testing.assert_allclose(l_cp, l_np, rtol=1e-5)
     assert l_cp[-1] < l_cp[0]
     for k in ("w1", "b1", "w2"):  # reading the host storage brings the device values back first
         np.testing.assert_allclose(g_cp.storage[k], g_np.storage[k], rtol=1e-5, atol=1e-7)
 
 
-def test_parameters_stay_on_the_device(standin) -> None:  # noqa: ANN001
+def test_parameters_stay_on_the_device(standin) -> None:
     g, v = _mlp()
     fn = gn.compile(g, outputs={"loss": v["loss"]}, updates=v["updates"], backend="cupy")
     X, Y = _data()
@@ -70,7 +70,7 @@ def test_parameters_stay_on_the_device(standin) -> None:  # noqa: ANN001
     assert st.h2d_bytes == h2d and isinstance(out["loss"], standin.ndarray)
 
 
-def test_storage_is_shared_with_numpy_functions_both_ways(standin) -> None:  # noqa: ANN001
+def test_storage_is_shared_with_numpy_functions_both_ways(standin) -> None:
     g, v = _mlp()
     X, Y = _data()
     train_cp = gn.compile(g, outputs={"loss": v["loss"]}, updates=v["updates"], backend="cupy")
@@ -95,7 +95,7 @@ def test_storage_is_shared_with_numpy_functions_both_ways(standin) -> None:  # n
     np.testing.assert_allclose(h.storage["w1"], ref_g.storage["w1"], rtol=1e-5, atol=1e-7)
 
 
-def test_sync_to_host_and_host_writes(standin) -> None:  # noqa: ANN001
+def test_sync_to_host_and_host_writes(standin) -> None:
     g, v = _mlp()
     fn = gn.compile(g, outputs={"loss": v["loss"]}, updates=v["updates"], backend="cupy")
     X, Y = _data()
@@ -113,7 +113,7 @@ def test_sync_to_host_and_host_writes(standin) -> None:  # noqa: ANN001
     assert not np.array_equal(trained, 0)
 
 
-def test_fused_loss_runs_as_few_launches(standin) -> None:  # noqa: ANN001
+def test_fused_loss_runs_as_few_launches(standin) -> None:
     with gn.Graph("sce") as g:
         x = gn.input("x", ("batch", 10), "float32")
         y = gn.input("y", ("batch",), "int64")
@@ -144,7 +144,7 @@ def test_fused_loss_runs_as_few_launches(standin) -> None:  # noqa: ANN001
     np.testing.assert_allclose(got, (p - np.eye(10)[Yh]) / 32, rtol=1e-5, atol=1e-7)
 
 
-def test_numerics_check_and_profile_on_cupy(standin) -> None:  # noqa: ANN001
+def test_numerics_check_and_profile_on_cupy(standin) -> None:
     with gn.Graph("nan") as g:
         x = gn.input("x", (3,), "float32")
         y = gn.log(x) * 2.0
