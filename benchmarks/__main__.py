@@ -13,6 +13,14 @@ PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if any(k in os.environ for k in PINS):  # before numpy is imported anywhere in this process
     env = {k: v for k, v in os.environ.items() if k not in PINS}
     os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
+if "--threads" in sys.argv:  # every library gets the same thread count, set before any of them loads
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    os.environ["BENCH_THREADS"] = _n
+    for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_k] = _n
+    if _n == "1":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
@@ -44,6 +52,9 @@ class Result:
 
     def median(self, who: str) -> float:
         return statistics.median(self.times[who])
+
+    def best(self, who: str) -> float:
+        return min(self.times[who])
 
 
 def gemm_peak(n: int = 1024, reps: int = 5) -> float:
@@ -137,14 +148,18 @@ def import_seconds() -> float:
     return time.perf_counter() - t0
 
 
-def report(results: list[Result], peak: float, peers: list[str], cold: float) -> str:
+def report(results: list[Result], peak: float, peers: list[str], cold: float, load: tuple) -> str:
     out = [f"# graphnn benchmarks\n",
            f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
            f"- machine: {machine()}",
            f"- versions: {versions(peers)}",
            f"- BLAS (threadpoolctl): {blas_info()}; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset",
            f"- NumPy float32 GEMM peak measured in this run: {peak:.0f} GFLOP/s",
-           f"- `python -c 'import graphnn'` cold: {cold:.2f} s (not part of build -> first result)",
+           f"- `python -c 'import graphnn'` cold: {cold:.2f} s (not part of build -> first result); one-time kernel "
+           "cache fill: none (graphnn generates no compiled kernels)",
+           f"- load average (1 min) at start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+           "(a shared machine: compare the interleaved ratios, not absolute times)",
+           f"- threads: {os.environ.get('BENCH_THREADS', 'library defaults')}",
            "- medians of interleaved rounds; ratio = graphnn time / peer time (< 1: graphnn faster)\n"]
     who_all = ["graphnn"] + [p for p in peers]
     out.append("| case | " + " | ".join(who_all) + " | graphnn GFLOP/s (of peak) |")
@@ -165,6 +180,20 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float) ->
             rate = r.case.flops / r.median("graphnn") / 1e9
             gf = f"{rate:.0f} ({rate / peak:.0%})"
         out.append(f"| {r.case.name} | " + " | ".join(cells) + f" | {gf} |")
+    out.append("\n## the same, best round of each (less sensitive to other jobs on a shared machine)\n")
+    out.append("| case | " + " | ".join(who_all) + " |")
+    out.append("|---|" + "---|" * len(who_all))
+    for r in results:
+        cells = []
+        for who in who_all:
+            if who not in r.times:
+                cells.append("—")
+                continue
+            cell = fmt_t(r.best(who))
+            if who != "graphnn" and "graphnn" in r.times:
+                cell += f" (x{r.best('graphnn') / r.best(who):.2f})"
+            cells.append(cell)
+        out.append(f"| {r.case.name} | " + " | ".join(cells) + " |")
     out.append("\n## build -> first result (seconds)\n")
     out.append("| case | " + " | ".join(who_all) + " |")
     out.append("|---|" + "---|" * len(who_all))
@@ -194,10 +223,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
     ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
+    ap.add_argument("--threads", type=int, default=0, help="threads for every library (default: theirs)")
     args = ap.parse_args()
-    reps, block = (3, 0.03) if args.quick else (7, 0.1)
+    reps, block = (3, 0.03) if args.quick else (11, 0.08)
     peers = [p for p in PEERS if importlib.util.find_spec(REQUIRES[p]) is not None]
     cases = [c for c in CASES if not args.cases or c.name in args.cases.split(",")]
+    load = os.getloadavg()
     peak = gemm_peak()
     print(f"NumPy GEMM peak {peak:.0f} GFLOP/s; BLAS: {blas_info()}; peers: {', '.join(peers)}", flush=True)
     results = []
@@ -206,7 +237,7 @@ def main() -> None:
         results.append(r)
         line = ", ".join(f"{w} {fmt_t(r.median(w))}" for w in r.times)
         print(f"{case.name}: {line}", flush=True)
-    text = report(results, peak, peers, import_seconds())
+    text = report(results, peak, peers, import_seconds(), load)
     print(text)
     with open(args.out, "w") as f:
         f.write(text)

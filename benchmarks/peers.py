@@ -88,9 +88,13 @@ def numpy_mlp(case: Any) -> tuple[Step, float]:
 
 # ---- PyTorch eager ---------------------------------------------------------------------------------------
 def torch_step(case: Any) -> tuple[Step, float]:
+    import os
+
     import torch
     import torch.nn.functional as F
 
+    if os.environ.get("BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
     t0 = time.perf_counter()
     ps = [torch.tensor(p, requires_grad=case.train) for p in case.params]
     X = torch.from_numpy(case.x)
@@ -201,7 +205,12 @@ def ort_infer(case: Any) -> tuple[Step, float]:
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", case.params[-1].shape[0]])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # what every onnxruntime 1.x reads
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    import os
+
+    opts = ort.SessionOptions()
+    if os.environ.get("BENCH_THREADS"):
+        opts.intra_op_num_threads = int(os.environ["BENCH_THREADS"])
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feeds = {"x": case.x}
     sess.run(None, feeds)
     onnx.checker.check_model(model)

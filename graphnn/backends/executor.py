@@ -283,7 +283,8 @@ def check_finite(xp: Any, step: Step, outs: tuple) -> None:
 
 
 def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_numerics: bool = False,
-             on_step: Callable[[Step, tuple], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+             on_step: Callable[[Step, tuple], None] | None = None,
+             on_start: Callable[[], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The slow, observable path: run step by step (hooks see every node's outputs); returns
     (outputs, new values of updated params/state) and writes nothing when the plan has no in-place updates."""
     em = plan.emitter
@@ -292,10 +293,13 @@ def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_num
         plan.regs[r] = feeds[name]
     for name, r in plan.store_regs:
         plan.regs[r] = storage[name]
+    for st in plan.steps:
+        if st.run is None:
+            st.run, st.fetch = em.compile_step(st)
     with np.errstate(all="ignore"):
+        if on_start is not None:
+            on_start()
         for st in plan.steps:
-            if st.run is None:
-                st.run, st.fetch = em.compile_step(st)
             st.run()
             if check_numerics or on_step is not None:
                 outs = st.fetch()

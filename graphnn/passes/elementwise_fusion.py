@@ -21,8 +21,27 @@ def _fusable(n: Node) -> bool:
     return n.op in FUSABLE and len(n.outputs) == 1
 
 
+def _mask_from_relu_output(g: Graph) -> None:
+    """`z > 0` where `h = relu(z)` exists becomes `h > 0` (equal for every z, NaN included: both false), so z
+    has one consumer and bias-add + ReLU fuse and run in place (the ReLU gradient's mask reads h instead)."""
+    users = g.consumers()
+    order = {n.id: k for k, n in enumerate(g.nodes)}
+    for n in g.nodes:
+        if n.op != "greater" or n.inputs[1].kind != "const" or n.inputs[1].ndim != 0:
+            continue
+        c = g.constants.get(n.inputs[1].id)
+        if c is None or float(c) != 0.0:
+            continue
+        relus = [r for r in users.get(n.inputs[0].id, []) if r.op == "relu" and order[r.id] < order[n.id]]
+        if relus:
+            n.inputs = (relus[0].outputs[0], n.inputs[1])
+            g.meta.setdefault("fired", []).append({"pattern": "relu_mask_from_output", "node": n.name,
+                                                   "location": n.location})
+
+
 def fuse_elementwise(g: Graph) -> Graph:
     """Replace chains of elementwise nodes by single `fused_elementwise` nodes."""
+    _mask_from_relu_output(g)
     users = g.consumers()
     pinned = {v.id for v in g.outputs.values()} | {v.id for v in g.updates.values()}
     group: dict[int, list[Node]] = {}  # root node id -> members in graph order

@@ -231,3 +231,26 @@ def test_an_output_that_is_an_updated_parameter_is_its_old_value() -> None:
     np.testing.assert_array_equal(out["w"], [1.0, 2.0])
     np.testing.assert_array_equal(g.storage["w"], [2.0, 3.0])
     assert float(out["y"]) == 9.0
+
+
+def test_momentum_state_and_parameter_updated_in_place_match_numpy() -> None:
+    rng = np.random.default_rng(5)
+    w0 = rng.standard_normal((3, 2)).astype(np.float32)
+    with gn.Graph() as g:
+        x = gn.input("x", ("b", 3))
+        w = gn.param("w", (3, 2), init=w0)
+        m = gn.state("m", (3, 2), init=0.0)
+        loss = gn.mean(gn.relu(x @ w))
+        (gw,) = gn.grad(loss, [w])
+        m_new = 0.9 * m + gw
+    fn = gn.compile(g, {"loss": loss}, {m: m_new, w: w - 0.1 * m_new})
+    W, M = w0.astype(np.float64), np.zeros((3, 2))
+    for b in (4, 4, 6):
+        X = rng.standard_normal((b, 3)).astype(np.float32)
+        fn(x=X)
+        z = X @ W
+        gw_ref = X.T @ ((z > 0) / z.size)
+        M = 0.9 * M + gw_ref
+        W = W - 0.1 * M
+        np.testing.assert_allclose(g.storage["m"], M, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g.storage["w"], W, rtol=1e-5, atol=1e-6)

@@ -92,3 +92,24 @@ def test_fused_kernel_in_place_on_an_aliased_input() -> None:
 
 def test_every_fusable_op_has_a_fused_numpy_member_kernel() -> None:
     assert FUSABLE - set(UFUNCS) <= {"relu", "cast", "identity", "where"}
+
+
+def test_relu_gradient_select_is_exact_for_nan_and_inf() -> None:
+    # where(z > 0, g, 0): the dropped branch may hold NaN/inf (a guarded log, say); the result must be +0.0
+    with gn.Graph() as g:
+        z = gn.input("z", (2, 3))
+        gr = gn.input("g", (2, 3))
+        out = gn.where(z > 0.0, gr, 0.0)
+    g.outputs = {"o": out}
+    f = fuse_elementwise(g.copy())
+    node = next(n for n in f.nodes if n.op == "fused_elementwise")
+    Z = np.array([[1, -1, 0], [np.nan, 2, -3]], np.float32)
+    G = np.array([[np.inf, np.nan, 5], [3, np.nan, -np.inf]], np.float32)
+    for alias in (None, 1):
+        ins = [Z.copy(), G.copy()]
+        dst = np.full((2, 3), 7, np.float32) if alias is None else ins[alias]
+        for fn, args, kw in fused_out_kernel(np, node, {}).calls(ins, dst):
+            fn(*args, **kw)
+        want = np.where(Z > 0, G, 0)
+        np.testing.assert_array_equal(dst, want)
+        assert not np.signbit(dst[want == 0]).any()

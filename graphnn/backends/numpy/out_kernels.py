@@ -102,7 +102,9 @@ def labels_out_of_range(xp: Any, depth: int) -> Any:
     umax = reducer(xp, "max")
 
     def bad(y: Any) -> bool:
-        return y.size > 0 and int(umax(y.view("u" + y.dtype.str[2:]) if y.dtype.kind == "i" else y, axis=None)) >= depth
+        if y.dtype.kind == "i":
+            y = y.view("u" + y.dtype.str[2:])
+        return y.size > 0 and umax(y, axis=None) >= depth
 
     return bad
 
@@ -167,6 +169,7 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
     bad = labels_out_of_range(xp, c)
     rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
     inv_n = xp.asarray(1.0 / max(n, 1), dtype=dt)
+    s_flat, m_flat = s.reshape(-1), m.reshape(-1)  # views taken once
 
     def sce(x: Any, y: Any, out: Any) -> None:
         if bad(y):
@@ -177,11 +180,11 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
         rmax(x, axis=1, keepdims=True, out=m)
         xp.subtract(x, m, out=s)
         xp.add(rows, y, out=idx)
-        xp.take(s.reshape(-1), idx, out=picked)
+        xp.take(s_flat, idx, out=picked)
         xp.exp(s, out=s)
         rsum(s, axis=1, keepdims=True, out=m)
         xp.log(m, out=m)
-        xp.subtract(m.reshape(-1), picked, out=picked)
+        xp.subtract(m_flat, picked, out=picked)
         rsum(picked, axis=None, dtype=dt, out=out)
         xp.multiply(out, inv_n, out=out)
 
