@@ -73,8 +73,10 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
 
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
             mode: str = "train", check_numerics: bool = False, validate: bool = False,
-            stability: str = "fix") -> Function:  # noqa: A001
-    """Optimize `g` for the requested outputs and updates and return a callable `Function`."""
+            stability: str = "fix", host_outputs: bool = False) -> Function:  # noqa: A001
+    """Optimize `g` for the requested outputs and updates and return a callable `Function`.
+
+    `host_outputs=True`: a device backend (cupy) returns NumPy arrays instead of device arrays."""
     if mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
     be = get_backend(backend)
@@ -90,7 +92,7 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
     opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
-    fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode)
+    fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode, host_outputs=host_outputs)
     fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
     fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)
     return fn

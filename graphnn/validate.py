@@ -113,7 +113,7 @@ def evaluate(g: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for d, n in zip(v.shape, feeds[v.name].shape):
             if isinstance(d, str):
                 env[d] = n
-    plan = build_plan(h, np, KERNELS, env)
+    plan = build_plan(h, np, KERNELS, env, storage=h.storage.values, inplace_updates=False)
     outs, ups = run_plan(plan, np, feeds, h.storage.values)
     res = {f"output:{k}": np.asarray(a) for k, a in outs.items()}
     res.update({f"update:{k}": np.asarray(a) for k, a in ups.items()})

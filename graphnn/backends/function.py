@@ -49,12 +49,14 @@ class Function:
     """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
 
     def __init__(self, source: Graph, graph: Graph, report: Any, backend: Any, *,
-                 check_numerics: bool = False, mode: str = "train") -> None:
+                 check_numerics: bool = False, mode: str = "train", host_outputs: bool = False) -> None:
         self.source = source
         self.graph = graph
         self.backend = backend
         self.check_numerics = check_numerics
         self.mode = mode
+        # Device backends return device arrays; host_outputs=True copies the outputs to NumPy arrays.
+        self.host_outputs = host_outputs and getattr(backend, "to_output", None) is not None
         self._report = report
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self._check, self._dims = _make_validator(graph, type(backend.xp.empty(0)))
@@ -83,6 +85,18 @@ class Function:
         return plan
 
     def __call__(self, **feeds: Any) -> dict[str, Any]:
+        if self.host_outputs:
+            to = self.backend.to_output
+            return {k: to(a, True) for k, a in self._call(feeds).items()}
+        return self._call(feeds)
+
+    def sync_to_host(self) -> None:
+        """Copy device-resident parameters and state back into the graph's host storage (no-op on NumPy)."""
+        sync = getattr(self.backend, "sync_to_host", None)
+        if sync is not None:
+            sync(self.storage)
+
+    def _call(self, feeds: dict[str, Any]) -> dict[str, Any]:
         dims = None if self.check_numerics else self._check(feeds)
         if dims is None:
             return self._call_checked(feeds)

@@ -229,11 +229,29 @@ class ParamInfo:
 
 
 class Storage:
-    """Parameter and state values owned by a graph and shared by every function compiled from it."""
+    """Parameter and state values owned by a graph and shared by every function compiled from it.
+
+    A device backend (CuPy) that may hold newer values than these host arrays sets `host_sync`; every host
+    access (`values`, `[name]`, assignment) calls it first, so readers never see stale parameters.
+    """
 
     def __init__(self) -> None:
-        self.values: dict[str, np.ndarray] = {}
+        self._values: dict[str, np.ndarray] = {}
         self.version = 0  # bumped on every write so device mirrors (CuPy) know when to refresh
+        self.host_sync: Any = None  # () -> None: copy device-resident values back here (then unset)
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        if self.host_sync is not None:
+            self.host_sync()
+        return self._values
+
+    @values.setter
+    def values(self, v: dict[str, np.ndarray]) -> None:
+        if self.host_sync is not None:
+            self.host_sync()
+        self._values = v
+        self.version += 1
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[name]
@@ -243,10 +261,10 @@ class Storage:
         self.version += 1
 
     def __contains__(self, name: str) -> bool:
-        return name in self.values
+        return name in self._values
 
     def keys(self) -> Any:
-        return self.values.keys()
+        return self._values.keys()
 
 
 _graph_stack: list["Graph"] = []
