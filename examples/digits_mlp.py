@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
         loss, {"x": X_train, "y": y_train}, gn.optim.Adam(args.lr), metrics={"accuracy": accuracy},
         schedule=gn.optim.CosineDecay(args.lr, args.epochs), epochs=args.epochs, batch_size=32,
         validation_split=0.1, monitor=["grad_norm", "dead_relu"], monitor_every=20,
-        log_dir=os.path.join(args.out, "logs"), progress=False)
+        log_dir=os.path.join(args.out, "logs"), progress=True)
     test = history.trainer.evaluate({"x": X_test, "y": y_test})
     seconds = time.perf_counter() - t0
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}, {seconds:.1f} s total")
@@ -55,10 +55,15 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     history.plot(os.path.join(args.out, "curves.png"))
     gn.save_params(g, os.path.join(args.out, "params.npz"))
-    if hasattr(gn, "onnx"):
-        gn.onnx.export(g, os.path.join(args.out, "digits_mlp.onnx"), outputs={"probs": probs})
-    if hasattr(gn, "viz"):
-        gn.viz.save_html(g, os.path.join(args.out, "digits_mlp.html"))
+    print("\nwhat the compiler did to the training step:")
+    print(history.trainer.step_fn.report())
+    onnx_path = os.path.join(args.out, "digits_mlp.onnx")
+    report = gn.onnx.export(g, onnx_path, outputs={"probs": probs})  # eval mode: dropout removed
+    print(f"\nwrote {onnx_path}\n{report}")
+    html_path = os.path.join(args.out, "digits_mlp.html")
+    gn.viz.save_html(history.trainer.step_fn, html_path)
+    print(f"wrote {html_path} (open it in a browser: the training step, forward and backward, pass by pass)")
+    print(f"wrote {os.path.join(args.out, 'curves.png')} and {os.path.join(args.out, 'params.npz')}")
     return {"test_accuracy": test["accuracy"], "seconds": seconds, "history": history}
 
 

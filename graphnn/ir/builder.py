@@ -36,7 +36,10 @@ def _in_pkg(filename: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _display(filename: str) -> str:
-    return os.path.relpath(filename) if not filename.startswith("<") else filename
+    if filename.startswith("<"):
+        return filename
+    rel = os.path.relpath(filename)  # short when the script is under the working directory, else absolute
+    return os.path.abspath(filename) if rel.startswith("..") else rel
 
 
 def user_location(skip_pkg: bool = True) -> str:

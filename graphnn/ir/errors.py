@@ -40,3 +40,9 @@ class TraceError(GraphnnError, RuntimeError):
 
 class StabilityWarning(UserWarning):
     """An unstable numerical pattern was found in the graph."""
+
+
+# Shown as `graphnn.ShapeError` (the public name) in tracebacks rather than the defining module.
+for _cls in (GraphnnError, ShapeError, DTypeError, GraphError, FeedError, NumericsError, BackendError, TraceError,
+             StabilityWarning):
+    _cls.__module__ = "graphnn"

@@ -50,5 +50,9 @@ def format_graph(g: "Graph") -> str:
     lines += [f"{t.ljust(width)}  # {loc}" for t, loc in body]
     for name, v in g.outputs.items():
         lines.append(f"  output {name} = {'%' if v.kind == 'node' else ''}{v.name}")
+    pending = sum(1 for n in g.nodes if n.op == "grad")
+    if pending:
+        lines.append(f"  # {pending} gradient request(s): gn.compile expands them into backward nodes "
+                     "(print(fn.graph) shows them; gn.grad(..., expand=True) expands here)")
     lines.append("}")
     return "\n".join(lines)
