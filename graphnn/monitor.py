@@ -66,7 +66,7 @@ def build_monitors(g: Graph, which: Sequence[str], loss: Value, grads: dict[str,
         raise GraphError(f"unknown monitor(s) {unknown}; choose from {list(MONITORS)}")
     out: dict[str, Value] = {}
     groups = _groups(params)
-    with _current(g), g.name_scope("monitor"), g.building(frozenset({"monitor"})):
+    with g.as_current(), g.name_scope("monitor"), g.building(frozenset({"monitor"})):
         for m in which:
             if m == "dead_relu":
                 out.update(dead_relu_fractions(g))
@@ -98,15 +98,3 @@ def monitor_outputs(optimizer: Any, which: Sequence[str] | str = MONITORS) -> di
     return build_monitors(optimizer.graph, which, loss, optimizer.grads, optimizer.update_values, optimizer.params)
 
 
-class _current:
-    def __init__(self, g: Graph) -> None:
-        self.g, self.entered = g, False
-
-    def __enter__(self) -> Any:
-        if Graph.current() is not self.g:
-            self.g.__enter__()
-            self.entered = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.entered:
-            self.g.__exit__(*exc)

@@ -42,22 +42,6 @@ def default_init(kind: str, name: str) -> Callable[[tuple, str], np.ndarray]:
     return init
 
 
-class _Current:
-    """Enter `g` as the builder context if it is not already the current graph."""
-
-    def __init__(self, g: Graph) -> None:
-        self.g, self.entered = g, False
-
-    def __enter__(self) -> None:
-        if Graph.current() is not self.g:
-            self.g.__enter__()
-            self.entered = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.entered:
-            self.g.__exit__(*exc)
-
-
 class Module:
     """A layer. Subclasses implement `build(x)` (make parameters) and `forward(x)`."""
 
@@ -78,7 +62,7 @@ class Module:
         # A layer built eagerly (on the tape) may also be traced: its eager params become the trace's params.
         if self.graph is not None and self.graph is not g and not getattr(self.graph, "is_tape", False):
             raise GraphError(f"layer {self.scope} belongs to graph {self.graph.name!r}, called on {g.name!r}")
-        with _Current(g):
+        with g.as_current():
             prefix = "/".join(g.scopes)
             if self.scope is None:
                 self.graph = g

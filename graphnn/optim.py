@@ -66,7 +66,7 @@ class Optimizer:
             if not p.type.is_float:
                 raise GraphError(f"optimizer: parameter {p.name} is {p.dtype}, not trainable")
         self.graph, self.params, self.loss = g, params, loss
-        with _ensure_current(g):
+        with g.as_current():
             self.prefix = g.unique_name(type(self).__name__.lower())
             self.lr_value = self._scalar_slot("lr", params[0].dtype, self.lr)
             self._setup(params[0].dtype)
@@ -111,22 +111,6 @@ class Optimizer:
         if self.graph is None or self.lr_value is None:
             return self.lr
         return float(self.graph.storage[self.lr_value.name])
-
-
-class _ensure_current:
-    """Enter `g` as the builder context if it is not already the current graph."""
-
-    def __init__(self, g: Graph) -> None:
-        self.g, self.entered = g, False
-
-    def __enter__(self) -> None:
-        if Graph.current() is not self.g:
-            self.g.__enter__()
-            self.entered = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.entered:
-            self.g.__exit__(*exc)
 
 
 class SGD(Optimizer):

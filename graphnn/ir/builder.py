@@ -95,38 +95,30 @@ def _materialize(name: str, shape: tuple, dtype: str, init: Any, g: Graph) -> np
     return np.array(arr, copy=True, order="C")
 
 
-def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
-    """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
-    for hook in leaf_hooks:
-        res = hook("param", name, shape, dtype, init, trainable)
+def _leaf(kind: str, name: str, shape: Sequence[int], dtype: Any, init: Any, trainable: bool) -> Value:
+    for hook in leaf_hooks:  # eager mode makes real-array leaves instead
+        res = hook(kind, name, shape, dtype, init, trainable)
         if res is not None:
             return res
-    g = _current("gn.param")
+    g = _current(f"gn.{kind}")
     dtype = normalize_dtype(dtype)
     shape = _user_shape(shape)
     arr = _materialize(name, shape, dtype, init, g)
-    v = g.new_value(name, TensorType(dtype, shape), "param", exact=True)
-    g.params.append(v)
+    v = g.new_value(name, TensorType(dtype, shape), kind, exact=True)
+    (g.params if kind == "param" else g.state).append(v)
     g.storage[name] = arr
-    g.param_info[name] = ParamInfo(getattr(init, "spec", None), trainable)
+    g.param_info[name] = ParamInfo(getattr(init, "spec", None) if kind == "param" else None, trainable)
     return v
+
+
+def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
+    """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
+    return _leaf("param", name, shape, dtype, init, trainable)
 
 
 def state(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = 0.0) -> Value:
     """Declare non-trainable state (optimizer slots, running statistics), updated through `updates=`."""
-    for hook in leaf_hooks:
-        res = hook("state", name, shape, dtype, init, False)
-        if res is not None:
-            return res
-    g = _current("gn.state")
-    dtype = normalize_dtype(dtype)
-    shape = _user_shape(shape)
-    arr = _materialize(name, shape, dtype, init, g)
-    v = g.new_value(name, TensorType(dtype, shape), "state", exact=True)
-    g.state.append(v)
-    g.storage[name] = arr
-    g.param_info[name] = ParamInfo(None, False)
-    return v
+    return _leaf("state", name, shape, dtype, init, False)
 
 
 def constant(value: Any, dtype: Any = None, name: str = "const", graph: Graph | None = None) -> Value:

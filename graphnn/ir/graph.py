@@ -307,6 +307,15 @@ class Graph:
         return _graph_stack[-1] if _graph_stack else None
 
     @contextlib.contextmanager
+    def as_current(self) -> Iterator["Graph"]:
+        """Make this the builder's graph for the block, unless it already is (libraries building into g)."""
+        if Graph.current() is self:
+            yield self
+            return
+        with self:
+            yield self
+
+    @contextlib.contextmanager
     def name_scope(self, scope: str) -> Iterator[None]:
         """Group the nodes created inside under `scope` (layers use it; the drawing clusters by it)."""
         self.scopes.append(scope)
