@@ -84,3 +84,21 @@ def test_optimize_validates_too(broken_passes: None) -> None:
         out = gn.exp(x) + 1.0
     with pytest.raises(gn.ValidationError, match="swap_add_sub"):
         gn.optimize(g, {"out": out}, passes=["swap_add_sub"], validate=True)
+
+
+def test_stability_rewrite_is_not_reported_as_a_divergence() -> None:
+    """BCE(sigmoid(x*x)) on wide inputs: the naive float64 reference saturates; the fused form is the fix."""
+    import graphnn as gn
+
+    with gn.Graph("bce_wide") as g:
+        x, w = gn.input("x", (2, 3), "float64"), gn.input("w", (2, 3), "float64")
+        loss = gn.binary_cross_entropy(gn.sigmoid(x * x), gn.sigmoid(w))
+        dx, dw = gn.grad(loss, [x, w])
+    fn = gn.compile(g, outputs={"loss": loss, "dw": dw}, validate=True)
+    rec = next(r for r in fn.report().records if r.name == "fusion")
+    assert rec.check.startswith("ok"), rec.check
+    X = np.array([[8.0, -8.0, 1.0], [0.5, 7.0, -6.0]])
+    W = np.zeros((2, 3))
+    z, t = X * X, 0.5
+    want = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))  # stable BCE-with-logits
+    assert float(fn(x=X, w=W)["loss"]) == pytest.approx(want, rel=1e-12)
