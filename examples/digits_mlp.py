@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(history.trainer.step_fn.report())
     onnx_path = os.path.join(args.out, "digits_mlp.onnx")
     report = gn.onnx.export(g, onnx_path, outputs={"probs": probs})  # eval mode: dropout removed
-    print(f"\nwrote {onnx_path}\n{report}")
+    print(f"\nONNX export:\n{report}")  # the report ends with the path it wrote
     html_path = os.path.join(args.out, "digits_mlp.html")
     gn.viz.save_html(history.trainer.step_fn, html_path)
     print(f"wrote {html_path} (open it in a browser: the training step, forward and backward, pass by pass)")

@@ -38,7 +38,7 @@ def main(epochs: int = 2000, lr: float = 0.5, seed: int = 0, verbose: bool = Tru
 
     for epoch in range(epochs + 1):
         out = step(x=X, t=T)
-        if verbose and epoch % (epochs // 10) == 0:
+        if verbose and epoch % max(1, epochs // 10) == 0:
             print(f"epoch {epoch:5d}  loss {float(out['loss']):.5f}")
     probs = predict(x=X, t=T)["p"]  # t is unused by p, but compiled functions take every graph input
     if verbose:

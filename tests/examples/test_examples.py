@@ -15,8 +15,13 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
 
-def test_digits_mlp_full_budget_reaches_97_percent(tmp_path) -> None:
+def test_digits_mlp_full_budget_reaches_97_percent(tmp_path, capsys) -> None:
+    # The README demo: progress, the compile report, the ONNX export report, and four files.
     res = load_example("digits_mlp").main(["--out", str(tmp_path)])
+    out = capsys.readouterr()
+    assert "what the compiler did to the training step" in out.out and "fuse" in out.out
+    assert "ONNX preflight" in out.out and "parity vs onnxruntime" in out.out
+    assert "epoch" in out.out + out.err  # progress (tqdm writes to stderr)
     assert res["test_accuracy"] >= 0.97
     assert res["seconds"] < 30
     assert {"curves.png", "params.npz", "logs", "digits_mlp.onnx", "digits_mlp.html"} <= set(os.listdir(tmp_path))
