@@ -90,3 +90,9 @@ def test_pending_gradients_are_expanded_so_backward_can_be_hidden() -> None:
 def test_dot_rejects_other_objects() -> None:
     with pytest.raises(TypeError, match="gn.Graph or a compiled function"):
         gn.viz.to_dot(object())
+
+
+def test_html_of_a_graph_with_pending_gradients_draws_the_backward_part(tmp_path) -> None:
+    html = (tmp_path / "p.html")
+    gn.viz.save_html(_with_pending_grad(), html)
+    assert 'class="node backward op"' in html.read_text()
