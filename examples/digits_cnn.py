@@ -2,7 +2,7 @@
 
 The step compiled in train mode uses batch statistics (and updates the running ones) and drops units; the
 evaluation function compiled in eval mode uses the running statistics and no dropout.
-    python examples/digits_cnn.py [--epochs 15] [--out out/digits_cnn]
+    python examples/digits_cnn.py [--epochs 15] [--out out/digits_cnn] [--backend cupy]
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from graphnn import nn
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--out", default="out/digits_cnn")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -44,8 +46,9 @@ def main(argv: list[str] | None = None) -> dict:
         accuracy = gn.train.accuracy(logits, labels)
 
     history = gn.train.fit(loss, {"x": X_train, "y": y_train}, gn.optim.Adam(3e-3), metrics={"accuracy": accuracy},
-                           schedule=gn.optim.CosineDecay(3e-3, args.epochs), epochs=args.epochs, batch_size=32,
-                           validation_split=0.1, progress=False)
+                           schedule=gn.optim.CosineDecay(3e-3, args.epochs), epochs=args.epochs, batch_size=args.batch_size,
+                           validation_split=0.1, progress=False,
+                           backend=args.backend)
     test = history.trainer.evaluate({"x": X_test, "y": y_test})
     seconds = time.perf_counter() - t0
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}, {seconds:.1f} s total")

@@ -2,7 +2,7 @@
 
 Declares the graph once, trains it with gn.train.fit (Adam, cosine schedule, dropout, in-graph monitors), reports test
 accuracy and wall time, and writes the training curves, the parameters, an ONNX model and a graph drawing
-into --out.   python examples/digits_mlp.py [--epochs 30] [--out out/digits_mlp]
+into --out.   python examples/digits_mlp.py [--epochs 30] [--out out/digits_mlp] [--backend cupy]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--out", default="out/digits_mlp")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
         loss, {"x": X_train, "y": y_train}, gn.optim.Adam(args.lr), metrics={"accuracy": accuracy},
         schedule=gn.optim.CosineDecay(args.lr, args.epochs), epochs=args.epochs, batch_size=32,
         validation_split=0.1, monitor=["grad_norm", "dead_relu"], monitor_every=20,
-        log_dir=os.path.join(args.out, "logs"), progress=True)
+        log_dir=os.path.join(args.out, "logs"), progress=True, backend=args.backend)
     test = history.trainer.evaluate({"x": X_test, "y": y_test})
     seconds = time.perf_counter() - t0
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}, {seconds:.1f} s total")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(history.trainer.step_fn.report())
     onnx_path = os.path.join(args.out, "digits_mlp.onnx")
     report = gn.onnx.export(g, onnx_path, outputs={"probs": probs})  # eval mode: dropout removed
-    print(f"\nwrote {onnx_path}\n{report}")
+    print(f"\nONNX export:\n{report}")  # the report ends with the path it wrote
     html_path = os.path.join(args.out, "digits_mlp.html")
     gn.viz.save_html(history.trainer.step_fn, html_path)
     print(f"wrote {html_path} (open it in a browser: the training step, forward and backward, pass by pass)")

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--random", type=int, default=0, help="sample this many random configurations instead")
     ap.add_argument("--out", default="out/hyperparameter_search")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
     args = ap.parse_args(argv)
 
     digits = load_digits()
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = []
     for lr, width in configs:
         loss, acc = build(width)
-        trainer = gn.train.Trainer(loss, gn.optim.Adam(lr), metrics={"accuracy": acc})
+        trainer = gn.train.Trainer(loss, gn.optim.Adam(lr), metrics={"accuracy": acc}, backend=args.backend)
         h = trainer.fit({"x": X_tr, "y": y_tr}, validation_data={"x": X_val, "y": y_val}, epochs=args.epochs,
                         batch_size=32, progress=False, verbose=False)
         results.append({"lr": lr, "width": width, "val_accuracy": h["val_accuracy"][-1],

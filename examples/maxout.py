@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--pieces", type=int, default=4)
     ap.add_argument("--out", default="out/maxout")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
     args = ap.parse_args(argv)
 
     x_train = np.linspace(-2, 2, 200, dtype=np.float32)[:, None]
@@ -34,8 +35,8 @@ def main(argv: list[str] | None = None) -> dict:
         loss = gn.mse(pred, target)
 
     history = gn.train.fit(loss, {"x": x_train, "t": y_train}, gn.optim.Adam(0.02), epochs=args.epochs,
-                           batch_size=50, progress=False, verbose=False)
-    fn = gn.compile(g, outputs={"hidden": hidden, "pred": pred}, mode="eval")
+                           batch_size=50, progress=False, verbose=False, backend=args.backend)
+    fn = gn.compile(g, outputs={"hidden": hidden, "pred": pred}, mode="eval", backend=args.backend, host_outputs=True)
     grid = np.linspace(-2, 2, 400, dtype=np.float32)[:, None]
     out = fn(x=grid, t=np.zeros_like(grid))
     w = g.storage[unit_layer.linear.weight.name]  # (1, 8 * pieces): unit j owns columns j*pieces .. +pieces

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out", default="out/transfer_learning")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
     args = ap.parse_args(argv)
 
     digits = load_digits()
@@ -44,14 +45,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 1. Pre-train body + head_a on digits 0-4.
     pre = gn.train.Trainer(loss_a, gn.optim.Adam(3e-3), metrics={"accuracy": acc_a},
-                           params=body.params + head_a.params)
+                           params=body.params + head_a.params, backend=args.backend)
     pre.fit({"x": Xa_tr, "y": ya_tr}, epochs=args.epochs, batch_size=32, progress=False, verbose=False)
     acc_old = pre.evaluate({"x": Xa_te, "y": ya_te})["accuracy"]
 
     # 2. Freeze the body; fine-tune only the new last layer on digits 5-9.
     body.trainable = False
     body_before = {p.name: g.storage[p.name].copy() for p in body.params}
-    tune = gn.train.Trainer(loss_b, gn.optim.Adam(1e-2), metrics={"accuracy": acc_b}, params=head_b.params)
+    tune = gn.train.Trainer(loss_b, gn.optim.Adam(1e-2), metrics={"accuracy": acc_b}, params=head_b.params,
+                            backend=args.backend)
     hist = tune.fit({"x": Xb_tr, "y": yb_tr}, epochs=args.epochs, batch_size=20, progress=False, verbose=False)
     acc_new = tune.evaluate({"x": Xb_te, "y": yb_te})["accuracy"]
     unchanged = all(np.array_equal(g.storage[k], v) for k, v in body_before.items())

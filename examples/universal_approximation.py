@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epochs", type=int, default=600)
     ap.add_argument("--hidden", type=int, default=20)
     ap.add_argument("--out", default="out/universal_approximation")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
     args = ap.parse_args(argv)
 
     x_train = np.linspace(-np.pi, np.pi, 256, dtype=np.float32)[:, None]
@@ -33,8 +34,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     history = gn.train.fit(loss, {"x": x_train, "t": y_train}, gn.optim.Adam(0.01),
                            schedule=gn.optim.ExponentialDecay(0.01, 0.995), epochs=args.epochs, batch_size=32,
-                           progress=False, verbose=False)
-    predict = gn.compile(g, outputs={"pred": pred}, mode="eval")
+                           progress=False, verbose=False, backend=args.backend)
+    predict = gn.compile(g, outputs={"pred": pred}, mode="eval", backend=args.backend, host_outputs=True)
     x_grid = np.linspace(-np.pi, np.pi, 400, dtype=np.float32)[:, None]
     fit = predict(x=x_grid, t=np.zeros_like(x_grid))["pred"]
     max_err = float(np.abs(fit - np.sin(x_grid)).max())

@@ -14,8 +14,9 @@ X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 T = np.array([[0], [1], [1], [0]], dtype=np.float32)
 
 
-def main(epochs: int = 2000, lr: float = 0.5, seed: int = 0, verbose: bool = True) -> np.ndarray:
-    """Train on the four XOR points; returns the final predicted probabilities."""
+def main(epochs: int = 2000, lr: float = 0.5, seed: int = 0, verbose: bool = True, backend: str = "numpy"
+         ) -> np.ndarray:
+    """Train on the four XOR points on `backend` ("numpy" or "cupy"); returns the final predicted probabilities."""
     rng = np.random.default_rng(seed)
     with gn.Graph("xor") as g:
         x = gn.input("x", (None, 2))
@@ -30,12 +31,14 @@ def main(epochs: int = 2000, lr: float = 0.5, seed: int = 0, verbose: bool = Tru
         params = [w1, b1, w2, b2]
         grads = gn.grad(loss, params)  # symbolic: more nodes of this graph, expanded when compiled
 
-    step = gn.compile(g, outputs={"loss": loss}, updates={w: w - lr * gw for w, gw in zip(params, grads)})
-    predict = gn.compile(g, outputs={"p": p})  # shares the trained weights with `step`
+    step = gn.compile(g, outputs={"loss": loss}, updates={w: w - lr * gw for w, gw in zip(params, grads)},
+                      backend=backend)
+    # Shares the trained weights with `step`; host_outputs: NumPy results even when the step runs on a GPU.
+    predict = gn.compile(g, outputs={"p": p}, backend=backend, host_outputs=True)
 
     for epoch in range(epochs + 1):
         out = step(x=X, t=T)
-        if verbose and epoch % (epochs // 10) == 0:
+        if verbose and epoch % max(1, epochs // 10) == 0:
             print(f"epoch {epoch:5d}  loss {float(out['loss']):.5f}")
     probs = predict(x=X, t=T)["p"]  # t is unused by p, but compiled functions take every graph input
     if verbose:
@@ -47,4 +50,10 @@ def main(epochs: int = 2000, lr: float = 0.5, seed: int = 0, verbose: bool = Tru
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=2000)
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
+    a = ap.parse_args()
+    main(epochs=a.epochs, backend=a.backend)

@@ -1,7 +1,11 @@
 """The `graphnn` command line: one small function per subcommand, registered in SUBCOMMANDS.
 
-    graphnn export SCRIPT_OR_GRAPH --out model.onnx [--opset 17] [--graph NAME] [--allow-training-ops]
-    graphnn check model.onnx
+    graphnn export SCRIPT_OR_GRAPH --out model.onnx [--opset 17] [--name NAME] [--output NAME ...]
+                   [--script-args "ARGS"] [--allow-training-ops]
+    graphnn check model.onnx [--backend numpy|cupy]
+    graphnn viz SCRIPT_OR_GRAPH_OR_ONNX --out graph.html [--name NAME] [--script-args "ARGS"]
+
+Scripts run as __main__ with sys.argv = [script, *ARGS]; graphnn.cli_load says which graph is taken.
 
 A user-level library: may import anything in graphnn.
 """
@@ -9,13 +13,14 @@ A user-level library: may import anything in graphnn.
 from __future__ import annotations
 
 import argparse
-import runpy
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from .cli_load import LoadError, load_graph
 from .ir.errors import GraphnnError
-from .ir.graph import Graph
+from .ir.graph import Graph, Value
 
 # name -> (add its arguments to a subparser, run it and return the exit status)
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -30,41 +35,38 @@ def subcommand(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> C
     return deco
 
 
-def load_graph(source: str, name: str | None = None) -> Graph:
-    """A graph from a graphnn JSON file, an .onnx file, or a Python script that builds one at module level
-    (the variable `name`, else the only Graph among the script's globals, else one called `graph` or `g`).
-    The script runs with __name__ == "__graphnn_export__", so an `if __name__ == "__main__":` block is skipped."""
-    if source.endswith(".json"):
-        from .ir.serialize import from_json
-
-        with open(source) as f:
-            return from_json(f.read())
-    if source.endswith(".onnx"):
-        from .backends.onnx.importer import load
-
-        return load(source)
-    scope = runpy.run_path(source, run_name="__graphnn_export__")
-    if name is not None:
-        if not isinstance(scope.get(name), Graph):
-            raise SystemExit(f"graphnn: {source} defines no Graph named {name!r}")
-        return scope[name]
-    graphs = {k: v for k, v in scope.items() if isinstance(v, Graph) and not k.startswith("_")}
-    unique = {id(v): v for v in graphs.values()}
-    if len(unique) == 1:
-        return next(iter(unique.values()))
-    for k in ("graph", "g"):
-        if k in graphs:
-            return graphs[k]
-    raise SystemExit(f"graphnn: {source} defines {len(unique)} graphs ({', '.join(graphs) or 'none'}); "
-                     "pick one with --graph NAME")
+def add_source_args(p: argparse.ArgumentParser, what: str) -> None:
+    """The arguments every script-reading subcommand shares (see graphnn.cli_load for the rule)."""
+    p.add_argument("source", help=f"a Python script that builds a graph, a graphnn .json graph, or {what}")
+    p.add_argument("--name", "--graph", dest="name", default=None,
+                   help="the script's module-level variable holding the graph (or compiled function)")
+    p.add_argument("--script-args", default="", metavar="\"ARGS\"",
+                   help='arguments for the script, e.g. --script-args "--epochs 1"; it runs as __main__ with them')
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="a Python script that builds a graph, or a graphnn .json graph")
+    add_source_args(p, "an .onnx model")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--graph", default=None, help="the script's variable holding the graph")
+    p.add_argument("--output", nargs="+", default=None, metavar="NAME",
+                   help="what to export: named outputs (g.output) or value names; default: the graph's named outputs")
     p.add_argument("--allow-training-ops", action="store_true", help="export loss heads and other training ops")
+
+
+def _pick_outputs(g: Graph, names: list[str] | None) -> dict[str, Value] | None:
+    """--output NAMES: a graph output by that name, else the value of that name; None: the graph's outputs."""
+    if not names:
+        return None
+    byname = {v.name: v for v in g.values()}
+    out = {}
+    for n in names:
+        v = g.outputs.get(n) or byname.get(n)
+        if v is None:
+            known = sorted(g.outputs) + sorted(k for k in byname if k not in g.outputs)
+            raise LoadError(f"graph {g.name!r} has no output or value named {n!r}; it has: "
+                            f"{', '.join(known[:20])}{' ...' if len(known) > 20 else ''}")
+        out[n] = v
+    return out
 
 
 @subcommand("export", _export_args)
@@ -72,13 +74,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a graph's named outputs to ONNX; prints the preflight, checks and parity report."""
     from . import onnx as gn_onnx
 
-    g = load_graph(args.source, args.graph)
-    if not g.outputs:
-        print(f"graphnn export: graph {g.name!r} declares no outputs; add g.output('name', value) in the script",
-              file=sys.stderr)
+    g = load_graph(args.source, args.name, args.script_args)
+    outputs = _pick_outputs(g, args.output)
+    if outputs is None and not g.outputs:
+        print(f"graphnn export: graph {g.name!r} declares no outputs; add g.output('name', value) in the script "
+              "or pass --output NAME", file=sys.stderr)
         return 2
     try:
-        rep = gn_onnx.export(g, args.out, opset=args.opset, allow_training_ops=args.allow_training_ops)
+        rep = gn_onnx.export(g, args.out, outputs=outputs, opset=args.opset,
+                             allow_training_ops=args.allow_training_ops)
     except GraphnnError as e:
         print(f"graphnn export: {e}", file=sys.stderr)
         return 1
@@ -88,6 +92,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an .onnx file")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="graphnn backend to run it on")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest acceptable difference (relative above 1)")
 
 
@@ -96,8 +101,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate an ONNX model, run it on graphnn and onnxruntime with random inputs, print the max difference."""
     from . import onnx as gn_onnx
 
+    if not os.path.exists(args.model):
+        print(f"graphnn check: {args.model}: no such file", file=sys.stderr)
+        return 2
     try:
-        res = gn_onnx.check(args.model)
+        res = gn_onnx.check(args.model, backend=args.backend)
     except GraphnnError as e:
         print(f"graphnn check: {e}", file=sys.stderr)
         return 1
@@ -106,7 +114,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"imported: {len(res['graph'].nodes)} graphnn nodes, outputs {list(res['graph'].outputs)}")
     worst = 0.0
     for size, (a, r) in res["parity"].items():
-        print(f"graphnn vs onnxruntime, symbolic dims = {size}: max abs diff {a:.3g}, max rel diff {r:.3g}")
+        print(f"graphnn ({args.backend}) vs onnxruntime, symbolic dims = {size}: max abs diff {a:.3g}, max rel diff {r:.3g}")
         worst = max(worst, r)
     print("ok" if worst <= args.tolerance else f"MISMATCH: {worst:.3g} > tolerance {args.tolerance:g}")
     return 0 if worst <= args.tolerance else 1
@@ -130,9 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the `graphnn` script."""
+    """Entry point of the `graphnn` script: errors in what it was given print one line (exit 2; 1 for graphnn
+    errors such as a refused export or a missing backend), not a traceback."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except LoadError as e:
+        print(f"graphnn {args.command}: {e}", file=sys.stderr)
+        return 2
+    except GraphnnError as e:
+        print(f"graphnn {args.command}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"graphnn {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .backends.onnx.exporter import DEFAULT_OPSET, ExportReport, check_model, export_graph, to_model
 from .backends.onnx.importer import load
 from .backends.onnx.lowering import LOWERINGS, UNSUPPORTED
@@ -70,14 +72,24 @@ def export(g: Graph, path: Any = None, outputs: Any = None, opset: int = DEFAULT
                         check_parity=check_parity, verbose=verbose)
 
 
-def check(path_or_model: Any, sizes: tuple[int, ...] = (2, 5)) -> dict[str, Any]:
-    """Load an ONNX model, validate it, run it on graphnn and onnxruntime with random inputs; returns
-    {"checks": [...], "parity": {size: (max abs, max rel)}, "graph": Graph}."""
+def check(path_or_model: Any, sizes: tuple[int, ...] = (2, 5), backend: str = "numpy") -> dict[str, Any]:
+    """Load an ONNX model, validate it, run it on graphnn (on `backend`) and onnxruntime with random inputs;
+    returns {"checks": [...], "parity": {size: (max abs, max rel)}, "graph": Graph}."""
     import onnx
 
     from .backends.onnx.exporter import parity
+    from .backends.onnx.parity import max_difference, random_feeds, run_onnxruntime
+    from .compiler import compile as gn_compile
 
     model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(str(path_or_model))
     checks = check_model(model)
     g = load(model)
-    return {"checks": checks, "parity": parity(g, model, sizes), "graph": g}
+    if backend == "numpy":
+        return {"checks": checks, "parity": parity(g, model, sizes), "graph": g}
+    fn = gn_compile(g, outputs=dict(g.outputs), backend=backend, mode="eval", host_outputs=True)
+    res = {}
+    for size in sizes:
+        feeds = random_feeds(g, size, seed=size)
+        ours = {k: np.asarray(v) for k, v in fn(**feeds).items()}
+        res[size] = max_difference(ours, run_onnxruntime(model, feeds))
+    return {"checks": checks, "parity": res, "graph": g}

@@ -1,20 +1,20 @@
-"""`graphnn viz SCRIPT_OR_ONNX --out graph.html`: draw the graph a script builds, or an ONNX model.
+"""`graphnn viz SOURCE --out graph.html`: draw the graph a script builds, a graphnn .json graph, or an ONNX model.
 
-Which graph a script yields: `--name NAME` picks the module-level variable NAME; otherwise the first of the
-module-level variables `fn`, `graph`, `g` that is a compiled function or a graph; otherwise the last function
-gn.compile made while the script ran, else the last gn.Graph created.
+A script runs as __main__ with sys.argv = [script, *--script-args]. Which graph it yields: `--name NAME` picks the
+module-level variable NAME; otherwise the first of the module-level variables `fn`, `graph`, `g` that is a compiled
+function or a graph; otherwise the last function gn.compile made while the script ran (gn.train.fit compiles one),
+else the last gn.Graph the script created. The rule and loader are shared with `graphnn export` (graphnn.cli_load).
 """
 
 from __future__ import annotations
 
 import argparse
-import runpy
-import sys
 from pathlib import Path
 from typing import Any
 
-from ..compiler import Function
-from ..ir.graph import Graph
+from ..cli_load import load_target
+
+__all__ = ["add_parser", "load_target", "main", "run", "setup"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,11 +28,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def setup(p: argparse.ArgumentParser) -> None:
     """Add the `viz` arguments to a parser (graphnn.cli's SUBCOMMANDS table calls this)."""
-    p.add_argument("source", help="a Python script that builds a graph, or a .onnx file")
+    from ..cli import add_source_args
+
+    add_source_args(p, "an .onnx model")
     p.add_argument("--out", default="graph.html", help="output file: .html (default graph.html), .dot or .png")
-    p.add_argument("--name", help="module-level variable of the script holding the graph or compiled function")
     p.add_argument("--dims", default="", help="bind symbolic dims for costs, e.g. batch=128,seq=64")
-    p.add_argument("--no-main", action="store_true", help="run the script with __name__ != '__main__'")
 
 
 def _parse_dims(text: str) -> dict[str, int]:
@@ -43,56 +43,15 @@ def _parse_dims(text: str) -> dict[str, int]:
     return dims
 
 
-def load_target(source: str, name: str | None = None, as_main: bool = True) -> Graph | Function:
-    """The graph or compiled function a script (or .onnx file) yields, by the rule in this module's doc."""
-    if source.endswith(".onnx"):
-        try:
-            from .. import onnx as gonnx  # gn.onnx (the ONNX area)
-        except ImportError as e:
-            raise SystemExit(f"graphnn viz: reading .onnx needs gn.onnx ({e})") from None
-        return gonnx.load(source)
-    graphs: list[Graph] = []
-    fns: list[Function] = []
-    g_init, f_init = Graph.__init__, Function.__init__
-
-    def track_g(self: Graph, *a: Any, **k: Any) -> None:
-        g_init(self, *a, **k)
-        graphs.append(self)
-
-    def track_f(self: Function, *a: Any, **k: Any) -> None:
-        f_init(self, *a, **k)
-        fns.append(self)
-
-    Graph.__init__, Function.__init__ = track_g, track_f  # type: ignore[method-assign]
-    sys.path.insert(0, str(Path(source).resolve().parent))
-    try:
-        ns = runpy.run_path(source, run_name="__main__" if as_main else "__graphnn_viz__")
-    finally:
-        Graph.__init__, Function.__init__ = g_init, f_init  # type: ignore[method-assign]
-        sys.path.pop(0)
-    if name is not None:
-        if not isinstance(ns.get(name), (Graph, Function)):
-            raise SystemExit(f"graphnn viz: {source} has no module-level graph or function named {name!r}")
-        return ns[name]
-    for k in ("fn", "graph", "g"):
-        if isinstance(ns.get(k), (Graph, Function)):
-            return ns[k]
-    if fns:
-        return fns[-1]
-    if graphs:
-        return graphs[-1]
-    raise SystemExit(f"graphnn viz: {source} built no gn.Graph")
-
-
 def run(args: argparse.Namespace) -> int:
     """Draw a script's graph or an ONNX model as a self-contained HTML page (or .dot/.png)."""
     from . import save_html, to_dot
 
-    target = load_target(args.source, args.name, not args.no_main)
+    target = load_target(args.source, args.name, args.script_args)
     dims = _parse_dims(args.dims)
     out = Path(args.out)
     if out.suffix == ".dot":
-        out.write_text(to_dot(target.graph if isinstance(target, Function) else target, dims=dims))
+        out.write_text(to_dot(target, dims=dims))
     elif out.suffix == ".png":
         from .browser import screenshot_html
 
@@ -106,11 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m graphnn.viz.cli ...`) until the `graphnn` command wires `viz` in."""
-    parser = argparse.ArgumentParser(prog="graphnn")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Stand-alone entry (`python -m graphnn.viz.cli viz ...`): the `graphnn` command."""
+    from ..cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

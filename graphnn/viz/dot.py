@@ -17,9 +17,25 @@ def _q(s: Any) -> str:
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(g: Graph, hide_backward: bool = False, collapse_params: bool = False, cluster: bool = True, *,
+def drawable(g_or_fn: Any) -> Graph:
+    """The graph to draw: a compiled function's optimized graph (forward, backward and updates); a graph with
+    pending gn.grad requests expanded on a copy (so its backward part is drawn); any other graph as it is."""
+    if not isinstance(g_or_fn, Graph):
+        if not isinstance(getattr(g_or_fn, "graph", None), Graph):
+            raise TypeError(f"expected a gn.Graph or a compiled function, got {type(g_or_fn).__name__}")
+        return g_or_fn.graph
+    if any(n.op == "grad" for n in g_or_fn.nodes):
+        from ..passes.autodiff import expand_gradients
+
+        return expand_gradients(g_or_fn.copy())
+    return g_or_fn
+
+
+def to_dot(g: Graph | Any, hide_backward: bool = False, collapse_params: bool = False, cluster: bool = True, *,
            dims: dict[str, int] | None = None, feeds: dict[str, Any] | None = None, rankdir: str = "TB") -> str:
-    """Graphviz DOT text of `g`: shapes/dtypes on edges, FLOPs/bytes and file:line on op nodes."""
+    """Graphviz DOT text of a graph or compiled function (see `drawable`): shapes/dtypes on edges, FLOPs/bytes
+    and file:line on op nodes; backward nodes dashed (left out with hide_backward=True)."""
+    g = drawable(g)
     dg = build(g, dims=dims, feeds=feeds, collapse_params=collapse_params)
     keep = {k for k, n in dg.nodes.items() if not (hide_backward and "backward" in n.classes)}
     lines = [f"digraph {_q(g.name)} {{", f"  rankdir={rankdir};",

@@ -10,12 +10,12 @@ import numpy as np
 PATH = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "static_vs_dynamic.py")
 
 
-def test_static_vs_dynamic_reduced() -> None:
+def test_static_vs_dynamic_reduced(backend: str) -> None:
     spec = importlib.util.spec_from_file_location("example_static_vs_dynamic", PATH)
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(mod)
-    res = mod.main(["--steps", "40", "--quiet"])
+    res = mod.main(["--steps", "40", "--quiet", "--backend", backend])  # the static step runs on `backend`
     assert res["loss_diff"] < 1e-5 and res["grad_diff"] < 1e-5
     assert 0 < res["doubled"] < 40  # both branches were exercised
     # Step 0 against plain NumPy, written here from the notes' description.

@@ -56,3 +56,43 @@ def test_dot_renders_with_graphviz(mlp_fn) -> None:
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count('class="node"') > len(mlp_fn.graph.nodes)
+
+
+def test_dot_of_a_compiled_function_draws_its_optimized_graph(mlp_fn) -> None:
+    text = gn.viz.to_dot(mlp_fn, dims={"batch": 8})  # before: AttributeError ('Function' has no 'inputs')
+    assert text == gn.viz.to_dot(mlp_fn.graph, dims={"batch": 8})
+    assert 'style="filled,dashed' in text  # the backward part is there
+
+
+def _with_pending_grad() -> gn.Graph:
+    with gn.Graph("pending") as g:
+        x = gn.input("x", (None, 3))
+        w = gn.param("w", (3, 2), init=gn.init.normal(seed=0))
+        loss = gn.mean(gn.tanh(x @ w))
+        (gw,) = gn.grad(loss, [w])
+        g.output("gw", gw)
+    return g
+
+
+def test_pending_gradients_are_expanded_so_backward_can_be_hidden() -> None:
+    g = _with_pending_grad()
+    n_before = len(g.nodes)
+    full = _parse(gn.viz.to_dot(g))
+    fwd = _parse(gn.viz.to_dot(g, hide_backward=True))
+    ops = [n.get("label") or "" for n in _all_nodes(full)]
+    assert not any("op: grad" in o for o in ops)  # the request became backward nodes
+    assert any("dashed" in (n.get("style") or "") for n in _all_nodes(full))
+    assert len(_all_nodes(fwd)) < len(_all_nodes(full))
+    assert not any("dashed" in (n.get("style") or "") for n in _all_nodes(fwd))
+    assert len(g.nodes) == n_before and any(n.op == "grad" for n in g.nodes)  # the user's graph is untouched
+
+
+def test_dot_rejects_other_objects() -> None:
+    with pytest.raises(TypeError, match="gn.Graph or a compiled function"):
+        gn.viz.to_dot(object())
+
+
+def test_html_of_a_graph_with_pending_gradients_draws_the_backward_part(tmp_path) -> None:
+    html = (tmp_path / "p.html")
+    gn.viz.save_html(_with_pending_grad(), html)
+    assert 'class="node backward op"' in html.read_text()

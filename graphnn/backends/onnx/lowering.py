@@ -168,8 +168,15 @@ def _one_hot(e: Emitter, n: Node, ins: list, outs: list) -> None:
 def _maxout(e: Emitter, n: Node, ins: list, outs: list) -> None:
     ax, k = n.attrs["axis"], n.attrs["pieces"]
     s = list(n.inputs[0].type.shape)
-    split = s[:ax] + [s[ax] // k, k] + s[ax + 1:]
-    grouped = e.emit("Reshape", [ins[0], e.shape_tensor(split)])[0]
+    # A constant target shape where possible: 0 copies a leading dim, -1 takes one symbolic trailing dim.
+    # (Reshape-13's shape inference ignores a computed shape tensor, so a Concat of Shape pieces would leave the
+    # output's rank unknown at opset 13.)
+    tail = [d if isinstance(d, int) else -1 for d in s[ax + 1:]]
+    if tail.count(-1) <= 1:
+        target = e.i64([0] * ax + [s[ax] // k, k] + tail)
+    else:
+        target = e.shape_tensor(s[:ax] + [s[ax] // k, k] + s[ax + 1:])
+    grouped = e.emit("Reshape", [ins[0], target])[0]
     e.reduce("ReduceMax", grouped, [ax + 1], False, outs)
 
 

@@ -70,8 +70,11 @@ class PreflightReport:
         lines = [f"ONNX preflight (opset {self.opset}): {len(self.rows)} nodes, {errs} error(s), "
                  f"{len(self.findings) - errs} warning(s)"]
         lines += [f"  {f}" for f in self.findings]
-        lines.append(f"  {'node':<28}{'op':<22}{'min':>4}  lowering")
-        lines += [f"  {n:<28}{op:<22}{m:>4}  {low}" for n, op, low, m in self.rows]
+        # Columns as wide as their longest entry (scoped node names and fused op names run long).
+        wn = max([len("node")] + [len(n) for n, _, _, _ in self.rows]) + 2
+        wo = max([len("op")] + [len(op) for _, op, _, _ in self.rows]) + 2
+        lines.append(f"  {'node':<{wn}}{'op':<{wo}}{'min':>4}  lowering")
+        lines += [f"  {n:<{wn}}{op:<{wo}}{m:>4}  {low}" for n, op, low, m in self.rows]
         return "\n".join(lines)
 
     __repr__ = __str__

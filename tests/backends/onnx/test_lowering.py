@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import graphnn as gn
+from graphnn.backends.onnx.emitter import MIN_OPSET
+from graphnn.backends.onnx.exporter import DEFAULT_OPSET
 from graphnn.backends.onnx.lowering import LOWERINGS, UNSUPPORTED
 from graphnn.backends.onnx.preflight import LOSS_HEADS
 from graphnn.ir.op_registry import registry
@@ -32,11 +34,27 @@ def _feeds(case: Case, names: list[str]):
 LOWERED_CASES = [c for c in CASES if c.op in LOWERINGS]
 
 
+# Every case at the oldest opset graphnn writes and at the default: the forms that differ by opset (reduction
+# axes as attribute or input, Reshape's shape inference) are each exercised.
+OPSETS = sorted({MIN_OPSET, DEFAULT_OPSET})
+
+
+def _export_at(opset: int, op: str, g: gn.Graph, outs: dict, feeds, **kw) -> None:
+    """Export at `opset` and compare; an op whose lowering needs a newer opset must be refused, naming it."""
+    need = LOWERINGS[op].min_opset if op in LOWERINGS else MIN_OPSET
+    if need > opset:
+        with pytest.raises(gn.GraphError, match=f"needs opset >= {need}"):
+            gn.onnx.export(g, None, outputs=outs, opset=opset, check_parity=False, **kw)
+        return
+    export_and_compare(g, outs, feeds, opset=opset, **kw)
+
+
+@pytest.mark.parametrize("opset", OPSETS)
 @pytest.mark.parametrize("case", LOWERED_CASES, ids=lambda c: f"{c.op}-{c.id}" if c.id else c.op)
-def test_conformance_case_matches_onnxruntime(case: Case) -> None:
+def test_conformance_case_matches_onnxruntime(case: Case, opset: int) -> None:
     g, ins, out = build_case(case)
-    export_and_compare(g, {"out": out}, _feeds(case, [v.name for v in ins]),
-                       allow_training_ops=case.op in LOSS_HEADS)
+    _export_at(opset, case.op, g, {"out": out}, _feeds(case, [v.name for v in ins]),
+               allow_training_ops=case.op in LOSS_HEADS)
 
 
 def test_every_lowered_op_has_a_parity_case() -> None:
@@ -100,11 +118,18 @@ EXTRA = {
 EXTRA_OPS = ["conv2d", "max_pool2d", "batch_norm_infer", "layer_norm", "cond"]
 
 
+@pytest.mark.parametrize("opset", OPSETS)
 @pytest.mark.parametrize("name", sorted(EXTRA))
-def test_extra_case_matches_onnxruntime(name: str) -> None:
+def test_extra_case_matches_onnxruntime(name: str, opset: int) -> None:
     specs, fn = EXTRA[name]
     g, outs, feeds = _build(specs, fn)
-    export_and_compare(g, outs, feeds, allow_training_ops=True)
+    need = max((LOWERINGS[n.op].min_opset for n in gn.onnx.prepare(g, outs).nodes if n.op in LOWERINGS),
+               default=MIN_OPSET)
+    if need > opset:
+        with pytest.raises(gn.GraphError, match=f"needs opset >= {need}"):
+            gn.onnx.export(g, None, outputs=outs, opset=opset, check_parity=False, allow_training_ops=True)
+        return
+    export_and_compare(g, outs, feeds, opset=opset, allow_training_ops=True)
 
 
 def _cnn(p: float = 0.5) -> tuple[gn.Graph, dict]:
@@ -156,3 +181,15 @@ def test_docs_table_lists_every_op() -> None:
     doc = (pathlib.Path(__file__).resolve().parents[3] / "docs" / "onnx.md").read_text()
     missing = [op for op in list(registry()) + list(LOWERINGS) if f"| `{op}`" not in doc]
     assert not missing, f"docs/onnx.md lacks rows for {missing}"
+
+
+@pytest.mark.parametrize("opset", sorted({*OPSETS, 18}))
+def test_maxout_output_shape_is_inferred_at_every_opset(opset: int) -> None:
+    # ReduceMax takes axes as an attribute before opset 18; Reshape-13 inference needs a constant target shape.
+    with gn.Graph("mo") as g:
+        x = gn.input("x", (None, 6))
+        mo = gn.maxout(x, 2)
+    rep = gn.onnx.export(g, None, outputs={"maxout": mo}, opset=opset)
+    assert "onnx.shape_inference: 1 output type(s) equal graphnn's" in rep.checks
+    node = {n.op_type: n for n in rep.model.graph.node}["ReduceMax"]
+    assert (len(node.input) == 2) == (opset >= 18) and any(a.name == "axes" for a in node.attribute) == (opset < 18)
