@@ -48,13 +48,14 @@ class EarlyStopping:
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
+    """One tqdm bar over every batch of the run (None when disabled or tqdm is not installed)."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, leave=False, unit="batch")
+    return tqdm(total=total, desc=desc, unit="batch", mininterval=0.05)
 
 
 class Trainer:
@@ -179,7 +180,7 @@ class Trainer:
             raise DataError(f"batch_size must be positive, got {batch_size}")
         rng = np.random.default_rng(seed)
         best_value: float | None = None
-        best_snap, wait = None, 0
+        wait = 0
         if resume is not None:
             meta = self.load_checkpoint(resume)
             rng.bit_generator.state = meta["rng"]
@@ -191,23 +192,38 @@ class Trainer:
                     os.unlink(os.path.join(self.log_dir, fname))
         n = len(next(iter(arrays.values())))
         backup = self._snapshot() if self.nan_guard else None
+        n_batches = -(-n // batch_size)
+        bar = _progress(max(epochs - self.epoch, 0) * n_batches, "training", progress)
+        say = bar.write if bar is not None else print  # epoch lines go above the bar
+        try:
+            self._epochs(arrays, val, epochs, batch_size, shuffle, rng, backup, bar, say, verbose,
+                         early_stopping, checkpoint, best_value, wait)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.history
+
+    def _epochs(self, arrays: dict, val: dict | None, epochs: int, batch_size: int, shuffle: bool,
+                rng: np.random.Generator, backup: Any, bar: Any, say: Any, verbose: bool,
+                early_stopping: EarlyStopping | None, checkpoint: str | None, best_value: float | None,
+                wait: int) -> None:
+        n = len(next(iter(arrays.values())))
+        best_snap = None
         while self.epoch < epochs:
             t0 = time.perf_counter()
             if self.schedule is not None:
                 self.optimizer.set_lr(self.schedule(self.epoch))
             order = rng.permutation(n) if shuffle else None
-            n_batches = -(-n // batch_size)
-            bar = _progress(n_batches, f"epoch {self.epoch + 1}/{epochs}", progress)
+            if bar is not None:
+                bar.set_description(f"epoch {self.epoch + 1}/{epochs}", refresh=False)
             sums: dict[str, float] = {}
             for idx in batches(n, batch_size, order):
                 out = self.train_step(take(arrays, idx), backup)
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
                 if bar is not None:
-                    bar.update(1)
                     bar.set_postfix(loss=f"{out['loss']:.4f}", refresh=False)
-            if bar is not None:
-                bar.close()
+                    bar.update(1)
             rec: dict[str, float] = {"epoch": self.epoch + 1, **{k: v / n for k, v in sums.items()}}
             if val is not None:
                 rec.update({f"val_{k}": v for k, v in self._evaluate(val, max(batch_size, 256)).items()})
@@ -216,9 +232,9 @@ class Trainer:
             self.history.epochs.append(rec)
             append_jsonl(self.log_dir, "history.jsonl", rec)
             if verbose:
-                print(f"epoch {self.epoch + 1}/{epochs} " + " ".join(
+                say(f"epoch {self.epoch + 1}/{epochs} " + " ".join(
                     f"{k}={v:.4f}" for k, v in rec.items() if k not in ("epoch", "seconds")) +
-                    f" ({rec['seconds']:.2f}s)", flush=True)
+                    f" ({rec['seconds']:.2f}s)")
             self.epoch += 1
             stop = False
             if early_stopping is not None:
@@ -238,12 +254,11 @@ class Trainer:
             if stop:
                 self.history.stopped_early = True
                 if verbose:
-                    print(f"early stopping: {early_stopping.monitor} did not improve for "  # type: ignore[union-attr]
-                          f"{wait} epochs; best epoch {self.history.best_epoch}", flush=True)
+                    say(f"early stopping: {early_stopping.monitor} did not improve for "  # type: ignore[union-attr]
+                        f"{wait} epochs; best epoch {self.history.best_epoch}")
                 break
         if early_stopping is not None and early_stopping.restore_best and best_snap is not None:
             self._restore(best_snap)
-        return self.history
 
     # ---- checkpoints --------------------------------------------------------------------------------
     def save_checkpoint(self, path: str, rng: np.random.Generator | None = None, es: dict | None = None) -> None:
