@@ -215,6 +215,21 @@ def value_as_data(v: Value, use: str) -> Any:
     )
 
 
+def numpy_on_value(v: Value, use: str) -> Any:
+    """Raise the TraceError for a NumPy function applied to a graph value (it has a type, no data)."""
+    f = sys._getframe(1)
+    np_dir = os.path.dirname(np.__file__) + os.sep
+    while f is not None and (_in_pkg(f.f_code.co_filename) or f.f_code.co_filename.startswith(np_dir)):
+        f = f.f_back  # type: ignore[assignment]  # skip NumPy's dispatch frames too
+    loc = f"{_display(f.f_code.co_filename)}:{f.f_lineno}" if f is not None else "<unknown>"
+    where = f"while tracing {trace_stack[-1]}, " if trace_stack else ""
+    raise TraceError(
+        f"{where}{loc} calls {use} on graph value {v.name} ({v.type}), but a graph value has no data while "
+        "the graph is built. Use gn.sum/gn.mean/gn.exp/... on graph values (NumPy arrays next to them, as in "
+        "`arr + x`, become constants)"
+    )
+
+
 def value_as_bool(v: Value) -> bool:
     return value_as_data(v, "Python control flow (if/while/and/or/bool())")
 

@@ -62,7 +62,12 @@ class Provenance:
 
 @dataclass(frozen=True, eq=False)
 class Value:
-    """An immutable SSA tensor of a graph; its static type is known from creation."""
+    """An immutable SSA tensor of a graph; its static type is known from creation.
+
+    `==` is identity (values are dict keys, e.g. in `updates=`); use `gn.equal(a, b)` for the elementwise
+    comparison. NumPy arrays next to a value become constants (`np.ones(3) + x` is one graph op); NumPy
+    functions (`np.sum(x)`) cannot see a graph value's data: use gn.sum, gn.mean, ... instead.
+    """
 
     id: int
     name: str
@@ -113,6 +118,47 @@ class Value:
         from .builder import value_as_data
 
         return value_as_data(self, "int()")
+
+    # NumPy interop: `ndarray (op) value` defers to our reflected operators (one graph op with the array as
+    # a constant) instead of building an object array of per-element nodes; NumPy functions get a clear error.
+    __array_ufunc__ = None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        from .builder import numpy_on_value
+
+        return numpy_on_value(self, "np.asarray()/np.array()")
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        from .builder import numpy_on_value
+
+        return numpy_on_value(self, f"np.{getattr(func, '__name__', func)}()")
+
+    def __len__(self) -> int:
+        if not self.raw_type.shape:
+            raise TypeError(f"len() of a rank-0 graph value {self.name}")
+        n = self.type.shape[0]
+        if isinstance(n, str):
+            from .builder import value_as_data
+
+            return value_as_data(self, f"len() (its leading dim {n!r} is symbolic; use gn.shape or declare it)")
+        return n
+
+    def __iter__(self) -> Iterator["Value"]:
+        """Iterate over the leading axis when it is concrete: yields x[0], x[1], ..."""
+        if not self.raw_type.shape:
+            from .errors import TraceError
+
+            raise TraceError(f"cannot iterate over the rank-0 graph value {self.name} ({self.type})")
+        n = self.type.shape[0]
+        if isinstance(n, str):
+            from .builder import value_as_data
+
+            value_as_data(self, f"iteration (its leading dim {n!r} is symbolic, so the number of rows is not "
+                                "known when the graph is built; declare a concrete size or use a batched op)")
+        return (self[i] for i in range(n))
+
+    def __abs__(self) -> "Value":
+        return _ew().abs(self)
 
     # Operator overloading delegates to the op builders (NumPy broadcasting rules).
     def __add__(self, o: Any) -> "Value":
@@ -397,10 +443,13 @@ class Graph:
         return TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
 
     def unify_dims(self, a: Dim, b: Dim) -> Dim | None:
-        """Make two dims equal if allowed (anonymous dims unify with anything); None if they differ."""
+        """Make two dims equal if allowed: an anonymous dim (declared None) unifies with another symbolic dim,
+        never with a concrete int (that would silently rewrite the user's declared input type); None if not."""
         a, b = self.canon_dim(a), self.canon_dim(b)
         if a == b:
             return a
+        if isinstance(a, int) or isinstance(b, int):
+            return None
         if is_anonymous(a):
             self.dim_alias[a] = b  # type: ignore[index]
             return b
