@@ -64,7 +64,10 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
         if not isinstance(new, Value) or new.graph is not g:
             raise GraphError(f"updates: the new value of {name} must be a value of graph {g.name!r}")
         if new.type != tv.type:
-            raise GraphError(f"updates: new value of {name} is {new.type}, but {name} is {tv.type}")
+            node = new.producer
+            at = f"\n  at: {node.location} (where the new value {new.name} was built)" if node is not None else ""
+            raise GraphError(f"updates: new value of {name} is {new.type}, but {name} is {tv.type} "
+                             f"(an update must keep the type exactly; cast or reshape the new value){at}")
         if name in res:
             raise GraphError(f"updates: {name} is updated twice")
         res[name] = new
