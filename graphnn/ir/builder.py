@@ -108,7 +108,8 @@ def _leaf(kind: str, name: str, shape: Sequence[int], dtype: Any, init: Any, tra
     v = g.new_value(name, TensorType(dtype, shape), kind, exact=True)
     (g.params if kind == "param" else g.state).append(v)
     g.storage[name] = arr
-    g.param_info[name] = ParamInfo(getattr(init, "spec", None) if kind == "param" else None, trainable)
+    spec = getattr(init, "spec", None) if kind == "param" else None
+    g.param_info[name] = ParamInfo(None if spec is None else str(spec), trainable)
     return v
 
 

@@ -270,7 +270,7 @@ class Node:
 class ParamInfo:
     """Metadata of a parameter or state slot: its initializer spec and whether training changes it."""
 
-    init: Any = None
+    init: str | None = None  # the initializer's spec text, e.g. "normal(seed=0, ...)"; None for an array
     trainable: bool = True
 
 

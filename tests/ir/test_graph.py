@@ -91,3 +91,17 @@ def test_json_round_trip_keeps_params_and_provenance() -> None:
     g2 = from_json(to_json(g))
     np.testing.assert_array_equal(g2.storage["w"], g.storage["w"])
     assert [n.prov for n in g2.nodes] == [n.prov for n in g.nodes]
+
+
+def test_json_round_trip_is_a_fixed_point_with_initializer_specs() -> None:
+    with gn.Graph("j") as g:
+        x = gn.input("x", (None, 3))
+        w = gn.param("w", (3, 2), init=gn.init.normal(seed=0))
+        b = gn.param("b", (2,), init=gn.init.zeros())
+        c = gn.param("c", (2,), init=np.ones(2, "float32"))
+        g.output("h", gn.relu(x @ w + b + c))
+    s = to_json(g)
+    g2 = from_json(s)
+    assert to_json(g2) == s and to_json(from_json(to_json(g2))) == s
+    assert g2.param_info["w"].init == gn.init.normal(seed=0).spec
+    assert g2.param_info["b"].init == gn.init.zeros().spec and g2.param_info["c"].init is None
