@@ -75,17 +75,21 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
 
 
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
-            mode: str = "train", check_numerics: bool = False, validate: bool = False,
+            mode: str | None = None, check_numerics: bool = False, validate: bool = False,
             stability: str = "fix", host_outputs: bool = False) -> Function:  # noqa: A001
     """Optimize `g` for the requested outputs and updates and return a callable `Function`.
 
+    `mode`: "train" (dropout active, batch norm uses batch statistics) or "eval"; None (the default) means
+    "train" when there are `updates=` (a training step) and "eval" otherwise (an evaluation function).
     `host_outputs=True`: a device backend (cupy) returns NumPy arrays instead of device arrays."""
-    if mode not in MODES:
+    if mode is not None and mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
     be = get_backend(backend)
     work = g.copy()
     work.outputs = _normalize_outputs(g, outputs)
     work.updates = _normalize_updates(g, updates)
+    if mode is None:  # a step that updates parameters trains; a function that only computes evaluates
+        mode = "train" if work.updates else "eval"
     if not work.outputs and not work.updates:
         raise GraphError(f"gn.compile({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
     # copy() rebinds values to `work`; map the user's values over by id.
