@@ -64,7 +64,10 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
         if not isinstance(new, Value) or new.graph is not g:
             raise GraphError(f"updates: the new value of {name} must be a value of graph {g.name!r}")
         if new.type != tv.type:
-            raise GraphError(f"updates: new value of {name} is {new.type}, but {name} is {tv.type}")
+            node = new.producer
+            at = f"\n  at: {node.location} (where the new value {new.name} was built)" if node is not None else ""
+            raise GraphError(f"updates: new value of {name} is {new.type}, but {name} is {tv.type} "
+                             f"(an update must keep the type exactly; cast or reshape the new value){at}")
         if name in res:
             raise GraphError(f"updates: {name} is updated twice")
         res[name] = new
@@ -72,17 +75,21 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
 
 
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
-            mode: str = "train", check_numerics: bool = False, validate: bool = False,
+            mode: str | None = None, check_numerics: bool = False, validate: bool = False,
             stability: str = "fix", host_outputs: bool = False) -> Function:  # noqa: A001
     """Optimize `g` for the requested outputs and updates and return a callable `Function`.
 
+    `mode`: "train" (dropout active, batch norm uses batch statistics) or "eval"; None (the default) means
+    "train" when there are `updates=` (a training step) and "eval" otherwise (an evaluation function).
     `host_outputs=True`: a device backend (cupy) returns NumPy arrays instead of device arrays."""
-    if mode not in MODES:
+    if mode is not None and mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
     be = get_backend(backend)
     work = g.copy()
     work.outputs = _normalize_outputs(g, outputs)
     work.updates = _normalize_updates(g, updates)
+    if mode is None:  # a step that updates parameters trains; a function that only computes evaluates
+        mode = "train" if work.updates else "eval"
     if not work.outputs and not work.updates:
         raise GraphError(f"gn.compile({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
     # copy() rebinds values to `work`; map the user's values over by id.

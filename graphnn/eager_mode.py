@@ -62,6 +62,16 @@ class Tape(Graph):
         self.constants = {c.id: self.constants[c.id] for c in self.const_values}
 
 
+def _unwrap(x: Any) -> Any:
+    if isinstance(x, EagerTensor):
+        return x.data
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(i) for i in x)
+    if isinstance(x, dict):
+        return {k: _unwrap(v) for k, v in x.items()}
+    return x
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class EagerTensor(Value):
     """An array with a place on the gradient tape; supports the operators and ops a graph Value does."""
@@ -82,6 +92,13 @@ class EagerTensor(Value):
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        # NumPy functions (np.sum(t)) see the array; the result is a plain ndarray, off the gradient tape.
+        return func(*_unwrap(args), **_unwrap(kwargs))
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self.data)))
 
     def __bool__(self) -> bool:  # eager values have data: Python control flow just works
         return bool(self.data)

@@ -68,7 +68,7 @@ def _numeric(f: Callable[[], float], arr: np.ndarray, eps: float) -> np.ndarray:
 def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence[Value] | Sequence[int] | None = None,
                feeds: Mapping[str, Any] | None = None, attrs: Mapping[str, Any] | None = None,
                eps: float = 1e-3, tol: float | None = None, seed: int = 0,
-               disconnected: str | None = None) -> GradCheck:
+               disconnected: str | None = None, mode: str = "train") -> GradCheck:
     """Compare gn.grad with finite differences; raise AssertionError if `tol` is given and exceeded.
 
     Two forms:
@@ -78,6 +78,7 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
         parameters (default: every float input and parameter y depends on). Parameters are perturbed in
         the graph's storage and restored.
     A non-scalar y is contracted with fixed random weights, so the whole Jacobian is exercised.
+    `mode="train"` (the default) checks what a training step differentiates: dropout masks, batch statistics.
     `disconnected` is passed to gn.grad ("ignore" skips inputs y does not depend on differentiably).
     """
     if isinstance(target, Value):
@@ -119,8 +120,8 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
             y = reduce_sum(y * constant(r.astype(y.dtype), graph=g))
         gs = grad(y, wrt_vals, disconnected=disconnected)
     pairs = [(v, gv) for v, gv in zip(wrt_vals, gs) if gv is not None]
-    full = compile_graph(g, outputs={"y": y, **{f"d{i}": gv for i, (_, gv) in enumerate(pairs)}})
-    fwd = compile_graph(g, outputs={"y": y})
+    full = compile_graph(g, outputs={"y": y, **{f"d{i}": gv for i, (_, gv) in enumerate(pairs)}}, mode=mode)
+    fwd = compile_graph(g, outputs={"y": y}, mode=mode)
     arrs = {k: np.array(v, copy=True, order="C") for k, v in feeds.items()}  # perturbed in place below
     sym_out = full(**arrs)
 

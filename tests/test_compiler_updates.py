@@ -59,3 +59,21 @@ def test_update_type_mismatch_is_error() -> None:
         w = gn.param("w", (2,), "float64", init=np.zeros(2))
     with pytest.raises(gn.GraphError, match="updates"):
         gn.compile(g, updates={w: gn.sum(w)})
+
+
+def test_mode_defaults_to_eval_without_updates_and_train_with_them() -> None:
+    from graphnn import nn
+
+    with gn.Graph("m") as g:
+        x = gn.input("x", (None, 4))
+        w = gn.param("w", (4,), init=np.ones(4, "float32"))
+        h = nn.Dropout(0.5)(x * w)
+    X = np.ones((50, 4), "float32")
+    ev = gn.compile(g, outputs={"h": h})
+    np.testing.assert_array_equal(ev(x=X)["h"], X)  # evaluation: dropout is the identity
+    step = gn.compile(g, outputs={"h": h}, updates={w: w * 1.0})
+    out = step(x=X)["h"]
+    assert set(np.unique(out)) == {0.0, 2.0}  # a training step drops and rescales
+    tr = gn.compile(g, outputs={"h": h}, mode="train")  # explicit mode still wins
+    assert set(np.unique(tr(x=X)["h"])) == {0.0, 2.0}
+    assert set(np.unique(gn.compile(g, outputs={"h": h}, updates={w: w * 1.0}, mode="eval")(x=X)["h"])) == {1.0}

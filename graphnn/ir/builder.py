@@ -5,10 +5,11 @@ Imports nothing else from graphnn except sibling ir modules.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def user_location(skip_pkg: bool = True) -> str:
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not (skip_pkg and _in_pkg(fn)) and "<frozen" not in fn:
+        if not (skip_pkg and (_in_pkg(fn) or fn == contextlib.__file__)) and "<frozen" not in fn:
             return f"{_display(fn)}:{f.f_lineno}"
         f = f.f_back  # type: ignore[assignment]
     return "<unknown>"
@@ -107,7 +108,8 @@ def _leaf(kind: str, name: str, shape: Sequence[int], dtype: Any, init: Any, tra
     v = g.new_value(name, TensorType(dtype, shape), kind, exact=True)
     (g.params if kind == "param" else g.state).append(v)
     g.storage[name] = arr
-    g.param_info[name] = ParamInfo(getattr(init, "spec", None) if kind == "param" else None, trainable)
+    spec = getattr(init, "spec", None) if kind == "param" else None
+    g.param_info[name] = ParamInfo(None if spec is None else str(spec), trainable)
     return v
 
 
@@ -162,8 +164,36 @@ def as_value(x: Any, like: Value | None, g: Graph) -> Value:
     return constant(x, graph=g)
 
 
-def _fmt_inputs(inputs: Sequence[Value]) -> str:
-    return ", ".join(f"{v.name}: {v.type}" for v in inputs)
+def _fmt_inputs(inputs: Sequence[Any]) -> str:
+    return ", ".join(f"{v.name}: {v.type}" if isinstance(v, Value) else repr(v) for v in inputs)
+
+
+def _decorate(e: GraphnnError, op_name: str, vals: Sequence[Any], attrs: Any, name: str | None, loc: str,
+              g: Graph | None) -> GraphnnError:
+    """The error `e` with the op, node, input types and the user's line added (marked so it is done once)."""
+    node_name = name or op_name
+    detail = str(e)
+    msg = (
+        f"{op_name}: {detail[len(op_name) + 2:] if detail.startswith(op_name + ': ') else detail}"
+        f"\n  node: {node_name} (op {op_name})\n  inputs: {_fmt_inputs(vals)}"
+        + (f"\n  attrs: {attrs}" if attrs else "")
+        + f"\n  at: {g.context_prov.location if g is not None and g.context_prov else loc}"
+    )
+    out = type(e)(msg)
+    out.decorated = True  # type: ignore[attr-defined]
+    return out
+
+
+@contextlib.contextmanager
+def checking(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None) -> Iterator[None]:
+    """Builder-side validation (axes normalized before `apply`) raises decorated the way `apply` does."""
+    try:
+        yield
+    except GraphnnError as e:
+        if getattr(e, "decorated", False):
+            raise
+        g = next((x.graph for x in inputs if isinstance(x, Value)), None)
+        raise _decorate(e, op_name, inputs, attrs, None, user_location(), g) from None
 
 
 def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None, *, name: str | None = None) -> tuple[Value, ...]:
@@ -177,21 +207,18 @@ def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = No
             return res
     g = _graph_of(inputs, op_name)
     like = next((x for x in inputs if isinstance(x, Value)), None)
-    vals = tuple(as_value(x, like, g) for x in inputs)
     loc = user_location()
+    vals: tuple[Any, ...] = tuple(inputs)
     try:
+        vals = tuple(as_value(x, like, g) for x in inputs)  # inside: `int_value * 2.5` names the line too
         op.check_arity(len(vals))
         nattrs = op.normalize_attrs(attrs or {})
         types = [v.type for v in vals]
         out_types = op.infer(InferCtx(g, op_name), types, nattrs)
     except GraphnnError as e:
-        node_name = name or op_name
-        msg = (
-            f"{op_name}: {e}\n  node: {node_name} (op {op_name})\n  inputs: {_fmt_inputs(vals)}"
-            + (f"\n  attrs: {attrs}" if attrs else "")
-            + f"\n  at: {g.context_prov.location if g.context_prov else loc}"
-        )
-        raise type(e)(msg) from None
+        if getattr(e, "decorated", False):
+            raise
+        raise _decorate(e, op_name, vals, attrs, name, loc, g) from None
     prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
     if g.context_labels:
         prov = prov.merge(Provenance(labels=g.context_labels))
@@ -212,6 +239,21 @@ def value_as_data(v: Value, use: str) -> Any:
         "but a static graph knows only its type, not its value. "
         "Use gn.where(cond, a, b) for an elementwise choice, or gn.cond(pred, true_fn, false_fn, *operands) "
         "to branch inside the graph"
+    )
+
+
+def numpy_on_value(v: Value, use: str) -> Any:
+    """Raise the TraceError for a NumPy function applied to a graph value (it has a type, no data)."""
+    f = sys._getframe(1)
+    np_dir = os.path.dirname(np.__file__) + os.sep
+    while f is not None and (_in_pkg(f.f_code.co_filename) or f.f_code.co_filename.startswith(np_dir)):
+        f = f.f_back  # type: ignore[assignment]  # skip NumPy's dispatch frames too
+    loc = f"{_display(f.f_code.co_filename)}:{f.f_lineno}" if f is not None else "<unknown>"
+    where = f"while tracing {trace_stack[-1]}, " if trace_stack else ""
+    raise TraceError(
+        f"{where}{loc} calls {use} on graph value {v.name} ({v.type}), but a graph value has no data while "
+        "the graph is built. Use gn.sum/gn.mean/gn.exp/... on graph values (NumPy arrays next to them, as in "
+        "`arr + x`, become constants)"
     )
 
 

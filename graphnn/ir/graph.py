@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import GraphError
+from .provenance import Provenance, Storage
 from .types import Dim, TensorType, is_anonymous
 
 _ids = itertools.count(1)
@@ -22,47 +23,14 @@ def next_id() -> int:
     return next(_ids)
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Where a node came from: user lines, labels, the node ids it was derived from, and by which passes."""
-
-    locations: frozenset[str] = frozenset()
-    labels: frozenset[str] = frozenset()
-    derived_from: frozenset[int] = frozenset()
-    passes: tuple[str, ...] = ()
-
-    def merge(self, *others: "Provenance") -> "Provenance":
-        locs, labels, der, passes = set(self.locations), set(self.labels), set(self.derived_from), list(self.passes)
-        for o in others:
-            locs |= o.locations
-            labels |= o.labels
-            der |= o.derived_from
-            passes += [p for p in o.passes if p not in passes]
-        return Provenance(frozenset(locs), frozenset(labels), frozenset(der), tuple(passes))
-
-    @property
-    def location(self) -> str:
-        """The first user line, for messages (sorted so it is deterministic)."""
-        return sorted(self.locations)[0] if self.locations else "<unknown>"
-
-    def to_json(self) -> dict:
-        return {
-            "locations": sorted(self.locations),
-            "labels": sorted(self.labels),
-            "derived_from": sorted(self.derived_from),
-            "passes": list(self.passes),
-        }
-
-    @staticmethod
-    def from_json(d: dict) -> "Provenance":
-        return Provenance(
-            frozenset(d["locations"]), frozenset(d["labels"]), frozenset(d["derived_from"]), tuple(d["passes"])
-        )
-
-
 @dataclass(frozen=True, eq=False)
 class Value:
-    """An immutable SSA tensor of a graph; its static type is known from creation."""
+    """An immutable SSA tensor of a graph; its static type is known from creation.
+
+    `==` is identity (values are dict keys, e.g. in `updates=`); use `gn.equal(a, b)` for the elementwise
+    comparison. NumPy arrays next to a value become constants (`np.ones(3) + x` is one graph op); NumPy
+    functions (`np.sum(x)`) cannot see a graph value's data: use gn.sum, gn.mean, ... instead.
+    """
 
     id: int
     name: str
@@ -113,6 +81,47 @@ class Value:
         from .builder import value_as_data
 
         return value_as_data(self, "int()")
+
+    # NumPy interop: `ndarray (op) value` defers to our reflected operators (one graph op with the array as
+    # a constant) instead of building an object array of per-element nodes; NumPy functions get a clear error.
+    __array_ufunc__ = None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        from .builder import numpy_on_value
+
+        return numpy_on_value(self, "np.asarray()/np.array()")
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        from .builder import numpy_on_value
+
+        return numpy_on_value(self, f"np.{getattr(func, '__name__', func)}()")
+
+    def __len__(self) -> int:
+        if not self.raw_type.shape:
+            raise TypeError(f"len() of a rank-0 graph value {self.name}")
+        n = self.type.shape[0]
+        if isinstance(n, str):
+            from .builder import value_as_data
+
+            return value_as_data(self, f"len() (its leading dim {n!r} is symbolic; use gn.shape or declare it)")
+        return n
+
+    def __iter__(self) -> Iterator["Value"]:
+        """Iterate over the leading axis when it is concrete: yields x[0], x[1], ..."""
+        if not self.raw_type.shape:
+            from .errors import TraceError
+
+            raise TraceError(f"cannot iterate over the rank-0 graph value {self.name} ({self.type})")
+        n = self.type.shape[0]
+        if isinstance(n, str):
+            from .builder import value_as_data
+
+            value_as_data(self, f"iteration (its leading dim {n!r} is symbolic, so the number of rows is not "
+                                "known when the graph is built; declare a concrete size or use a batched op)")
+        return (self[i] for i in range(n))
+
+    def __abs__(self) -> "Value":
+        return _ew().abs(self)
 
     # Operator overloading delegates to the op builders (NumPy broadcasting rules).
     def __add__(self, o: Any) -> "Value":
@@ -224,47 +233,8 @@ class Node:
 class ParamInfo:
     """Metadata of a parameter or state slot: its initializer spec and whether training changes it."""
 
-    init: Any = None
+    init: str | None = None  # the initializer's spec text, e.g. "normal(seed=0, ...)"; None for an array
     trainable: bool = True
-
-
-class Storage:
-    """Parameter and state values owned by a graph and shared by every function compiled from it.
-
-    A device backend (CuPy) that may hold newer values than these host arrays sets `host_sync`; every host
-    access (`values`, `[name]`, assignment) calls it first, so readers never see stale parameters.
-    """
-
-    def __init__(self) -> None:
-        self._values: dict[str, np.ndarray] = {}
-        self.version = 0  # bumped on every write so device mirrors (CuPy) know when to refresh
-        self.host_sync: Any = None  # () -> None: copy device-resident values back here (then unset)
-
-    @property
-    def values(self) -> dict[str, np.ndarray]:
-        if self.host_sync is not None:
-            self.host_sync()
-        return self._values
-
-    @values.setter
-    def values(self, v: dict[str, np.ndarray]) -> None:
-        if self.host_sync is not None:
-            self.host_sync()
-        self._values = v
-        self.version += 1
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.values[name]
-
-    def __setitem__(self, name: str, value: np.ndarray) -> None:
-        self.values[name] = value
-        self.version += 1
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._values
-
-    def keys(self) -> Any:
-        return self._values.keys()
 
 
 _graph_stack: list["Graph"] = []
@@ -397,10 +367,13 @@ class Graph:
         return TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
 
     def unify_dims(self, a: Dim, b: Dim) -> Dim | None:
-        """Make two dims equal if allowed (anonymous dims unify with anything); None if they differ."""
+        """Make two dims equal if allowed: an anonymous dim (declared None) unifies with another symbolic dim,
+        never with a concrete int (that would silently rewrite the user's declared input type); None if not."""
         a, b = self.canon_dim(a), self.canon_dim(b)
         if a == b:
             return a
+        if isinstance(a, int) or isinstance(b, int):
+            return None
         if is_anonymous(a):
             self.dim_alias[a] = b  # type: ignore[index]
             return b

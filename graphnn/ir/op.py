@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import DTypeError, GraphError, ShapeError
-from .types import Dim, TensorType, format_shape
+from .types import Dim, TensorType, format_shape, is_anonymous
 
 if TYPE_CHECKING:
     from .graph import Graph, Node, Value
@@ -70,6 +70,18 @@ def freeze(x: Any) -> Any:
     return x
 
 
+def _show_dim(d: Dim) -> str:
+    return f"{d!r} (declared None)" if is_anonymous(d) else repr(d)
+
+
+def _anon_hint(a: Dim, b: Dim) -> str:
+    """Explain the common case: a dim declared None compared with a fixed size."""
+    for x, y in ((a, b), (b, a)):
+        if is_anonymous(x) and isinstance(y, int):
+            return f" (a dim declared None must equal {y} here; declare it as {y} if it is fixed)"
+    return ""
+
+
 class InferCtx:
     """What a type rule may do besides computing: unify symbolic dims, broadcast, check dtypes."""
 
@@ -80,7 +92,7 @@ class InferCtx:
     def dim_eq(self, a: Dim, b: Dim, what: str) -> Dim:
         d = self.graph.unify_dims(a, b)
         if d is None:
-            raise ShapeError(f"{what}: {a} != {b}")
+            raise ShapeError(f"{what}: {a} != {b}" + _anon_hint(self.graph.canon_dim(a), self.graph.canon_dim(b)))
         return d
 
     def broadcast(self, *shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
@@ -103,10 +115,15 @@ class InferCtx:
                             + f": symbolic dims {res!r} and {d!r} differ (name them the same if they are equal)"
                         )
                     res = u
-                elif isinstance(res, str):  # symbolic vs concrete k>1: result k, symbol must be 1 or k
-                    res = d
-                elif isinstance(d, str):
-                    pass
+                elif isinstance(res, str) or isinstance(d, str):
+                    # symbolic vs concrete k>1: NumPy would need the symbol to be 1 or k at run time; which one is
+                    # unknown here, so we refuse rather than infer k and fail (or silently broadcast) at call time.
+                    sym, k = (res, d) if isinstance(res, str) else (d, res)
+                    raise ShapeError(
+                        "cannot broadcast shapes " + " and ".join(format_shape(s) for s in shapes)
+                        + f": symbolic dim {_show_dim(sym)} against {k} at axis {i - rank} (it would have to be 1 "
+                        f"or {k} at run time); declare the dim as {k} (or 1) if that is what it is, or reshape"
+                    )
                 else:
                     raise ShapeError(
                         "cannot broadcast shapes " + " and ".join(format_shape(s) for s in shapes)

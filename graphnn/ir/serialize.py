@@ -57,7 +57,7 @@ def to_dict(g: Graph, include_values: bool = True) -> dict:
         "params": [val(v) for v in g.params],
         "state": [val(v) for v in g.state],
         "constants": [dict(val(v), data=_enc_array(g.constants[v.id])) for v in g.const_values],
-        "param_info": {k: {"trainable": i.trainable, "init": repr(i.init) if i.init is not None else None}
+        "param_info": {k: {"trainable": i.trainable, "init": None if i.init is None else str(i.init)}
                        for k, i in g.param_info.items()},
         "values": {k: _enc_array(a) for k, a in g.storage.values.items()} if include_values else None,
         "nodes": [

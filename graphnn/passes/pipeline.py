@@ -150,7 +150,7 @@ def resolve_passes(target: str, passes: Any, table: dict[str, Pass] | None = Non
         return list(TARGETS[target])
     if passes == "none":
         return list(REQUIRED)
-    names = list(passes)
+    names = [passes] if isinstance(passes, str) else list(passes)  # one name, not its characters
     known = table or PASSES
     unknown = [p for p in names if p not in known]
     if unknown:

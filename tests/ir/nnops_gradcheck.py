@@ -36,8 +36,9 @@ def check_vjp(build: Callable[..., Any], arrays: dict[str, np.ndarray], wrt: lis
     names = list(arrays)
     wrt = [k for k in names if arrays[k].dtype.kind == "f"] if wrt is None else wrt
     gouts = {f"g_{k}": gv for k, gv in zip(names, grads) if k in wrt and gv is not None}
-    fwd = gn.compile(g, outputs={f"o{i}": outs[i] for i in use})
-    bwd = gn.compile(g, outputs=gouts)
+    # mode="train": the rule under test differentiates the op as built (batch statistics, dropout masks).
+    fwd = gn.compile(g, outputs={f"o{i}": outs[i] for i in use}, mode="train")
+    bwd = gn.compile(g, outputs=gouts, mode="train")
     feeds = {**arrays, **cot_arrays}
 
     def pairing(fd: dict) -> float:

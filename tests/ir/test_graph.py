@@ -91,3 +91,45 @@ def test_json_round_trip_keeps_params_and_provenance() -> None:
     g2 = from_json(to_json(g))
     np.testing.assert_array_equal(g2.storage["w"], g.storage["w"])
     assert [n.prov for n in g2.nodes] == [n.prov for n in g.nodes]
+
+
+def test_json_round_trip_is_a_fixed_point_with_initializer_specs() -> None:
+    with gn.Graph("j") as g:
+        x = gn.input("x", (None, 3))
+        w = gn.param("w", (3, 2), init=gn.init.normal(seed=0))
+        b = gn.param("b", (2,), init=gn.init.zeros())
+        c = gn.param("c", (2,), init=np.ones(2, "float32"))
+        g.output("h", gn.relu(x @ w + b + c))
+    s = to_json(g)
+    g2 = from_json(s)
+    assert to_json(g2) == s and to_json(from_json(to_json(g2))) == s
+    assert g2.param_info["w"].init == gn.init.normal(seed=0).spec
+    assert g2.param_info["b"].init == gn.init.zeros().spec and g2.param_info["c"].init is None
+
+
+def test_printer_shows_fused_bodies_as_expressions() -> None:
+    from graphnn.ir.printer import format_body
+
+    body = (("mul", (), (("c", 0.5, "float32"), ("in", 0))), ("add", (), (("t", 0), ("in", 1))),
+            ("relu", (), (("t", 1),)), ("sub", (), (("in", 2), ("t", 2))),
+            ("sub", (), (("t", 3), ("in", 0))), ("div", (), (("in", 1), ("t", 4))),
+            ("leaky_relu", (("alpha", 0.1),), (("t", 5),)))
+    assert format_body(body[:3]) == "relu(0.5 * in0 + in1)"
+    assert format_body(body) == "leaky_relu(in1 / (in2 - relu(0.5 * in0 + in1) - in0), alpha=0.1)"
+    with gn.Graph("f") as g:
+        x = gn.input("x", (None, 3))
+        y = gn.input("y", (None, 3))
+        z = gn.relu(x * 0.5 + y) * 2.0
+    text = str(gn.compile(g, outputs={"z": z}).graph)
+    line = next(ln for ln in text.splitlines() if "fused_elementwise" in ln)
+    assert "{body: " in line and "('" not in line
+
+
+def test_printer_caps_the_comment_column() -> None:
+    with gn.Graph("w") as g:
+        x = gn.input("x", (2,))
+        gn.relu(x)
+        gn.reshape(x, (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2))
+    lines = {ln.split("=")[0].strip(): ln for ln in str(g).splitlines() if "#" in ln}
+    assert lines["%relu"].index("#") == 100 + 2
+    assert len(lines["%reshape"].split("  # ")[0]) > 100 and lines["%reshape"].count("  # ") == 1

@@ -67,7 +67,7 @@ def test_stream_is_reproducible_from_the_seed():
 
 def test_two_dropouts_of_one_graph_draw_different_masks():
     g, _, (y1, y2) = _graph(0.5, n_layers=2)
-    o = gn.compile(g, outputs={"a": y1, "b": y2})(x=np.ones((200, 100)))
+    o = gn.compile(g, outputs={"a": y1, "b": y2}, mode="train")(x=np.ones((200, 100)))
     assert (o["a"] != o["b"]).mean() > 0.4
 
 
@@ -82,7 +82,7 @@ def test_eval_mode_is_identity_and_does_not_advance_the_stream():
 
 def test_a_function_without_updates_is_pure():
     g, _, (y,) = _graph(0.5)
-    f = gn.compile(g, outputs={"y": y})
+    f = gn.compile(g, outputs={"y": y}, mode="train")
     X = np.ones((20, 100))
     np.testing.assert_array_equal(f(x=X)["y"], f(x=X)["y"])
     assert int(g.storage["rng_step"]) == 0
@@ -97,8 +97,11 @@ def test_check_grad_through_dropout_and_batch_norm_in_train_mode():
         h = gn.batch_norm(x, gamma, beta, rm, rv, eps=0.1).y
         return gn.tanh(gn.dropout(h, 0.3, seed=2))
 
-    res = gn.check_grad(net, rng.normal(size=(4, 3, 2, 2)), rng.uniform(0.5, 1.5, 3), rng.normal(size=3), tol=1e-6)
+    arrays = rng.normal(size=(4, 3, 2, 2)), rng.uniform(0.5, 1.5, 3), rng.normal(size=3)
+    res = gn.check_grad(net, *arrays, tol=1e-6)
     assert set(res.errors) == {"x0", "x1", "x2"}
+    ev = gn.check_grad(net, *arrays, tol=1e-6, mode="eval")  # running statistics, no mask: other gradients
+    assert not np.allclose(res.symbolic["x0"], ev.symbolic["x0"])
 
 
 def test_gradient_uses_the_forward_mask():
@@ -108,7 +111,7 @@ def test_gradient_uses_the_forward_mask():
         cot = gn.input("cot", (30, 40), "float64")
         y = gn.dropout(x, p)
         (gx, _) = gn.ir.op_registry.get_op("dropout").grad(y.producer, [cot])
-    f = gn.compile(g, outputs={"y": y, "gx": gx})
+    f = gn.compile(g, outputs={"y": y, "gx": gx}, mode="train")
     X = np.random.default_rng(2).uniform(1, 2, (30, 40))
     C = np.random.default_rng(3).normal(size=(30, 40))
     o = f(x=X, cot=C)

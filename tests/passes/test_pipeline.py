@@ -39,6 +39,12 @@ def test_every_list_names_known_passes_and_autodiff_is_required() -> None:
         resolve_passes("training", ["fusion", "nope"])
 
 
+def test_a_single_pass_name_string_is_one_pass_not_its_characters() -> None:
+    assert resolve_passes("training", "fusion") == ["mode", "fusion", "autodiff"]
+    with pytest.raises(gn.GraphError, match=r"unknown pass\(es\) \['weird'\]; known: .*'fusion'"):
+        resolve_passes("training", "weird")
+
+
 def test_mlp_backward_graph_shrinks() -> None:
     g, loss, ups = _mlp()
     naive = gn.compile(g, outputs={"loss": loss}, updates=ups, passes="none")

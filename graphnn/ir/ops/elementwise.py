@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1
+from ..builder import apply1, checking
 from ..errors import DTypeError
 from ..graph import Value
 from ..gradutil import sum_to_shape
@@ -378,4 +378,9 @@ OPS.append(Op("cast", _cast_rule, 1, {"dtype": REQUIRED}, grad=_cast_grad, eleme
 
 def cast(x: Any, dtype: Any) -> Value:
     """Convert to `dtype` (graphnn never converts implicitly)."""
-    return apply1("cast", [x], {"dtype": normalize_dtype(dtype)})
+    with checking("cast", [x], {"dtype": dtype}):
+        try:
+            dtype = normalize_dtype(dtype)
+        except TypeError as e:
+            raise DTypeError(str(e)) from None
+    return apply1("cast", [x], {"dtype": dtype})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1
+from ..builder import apply1, checking
 from ..errors import DTypeError, ShapeError
 from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
@@ -54,12 +54,16 @@ def _axis(x: Any, axis: int) -> int:
 
 def softmax(x: Any, axis: int = -1) -> Value:
     """Softmax along `axis` (max-shifted, so it never overflows)."""
-    return apply1("softmax", [x], {"axis": _axis(x, axis)})
+    with checking("softmax", [x], {"axis": axis}):
+        axis = _axis(x, axis)
+    return apply1("softmax", [x], {"axis": axis})
 
 
 def log_softmax(x: Any, axis: int = -1) -> Value:
     """log(softmax(x)) computed as x - logsumexp(x)."""
-    return apply1("log_softmax", [x], {"axis": _axis(x, axis)})
+    with checking("log_softmax", [x], {"axis": axis}):
+        axis = _axis(x, axis)
+    return apply1("log_softmax", [x], {"axis": axis})
 
 
 def _one_hot_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
@@ -113,4 +117,6 @@ OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1}, grad=
 
 def maxout(x: Any, pieces: int, axis: int = -1) -> Value:
     """Maxout: split `axis` into groups of `pieces` consecutive units and keep each group's max."""
-    return apply1("maxout", [x], {"pieces": int(pieces), "axis": _axis(x, axis)})
+    with checking("maxout", [x], {"pieces": pieces, "axis": axis}):
+        axis = _axis(x, axis)
+    return apply1("maxout", [x], {"pieces": int(pieces), "axis": axis})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1
+from ..builder import apply1, checking
 from ..errors import DTypeError, ShapeError
 from ..graph import Value
 from ..gradutil import count, unreduce
@@ -82,28 +82,31 @@ OPS.append(Op("min", _reduce_rule, 1, dict(_R), grad=_extreme_grad,
               doc="min over axes; gradient split evenly among ties"))
 
 
-def _axes_attr(x: Value, axis: Any) -> Any:
-    return None if axis is None else norm_axes(axis, x.ndim)
+def _axes_attr(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
+    if not isinstance(x, Value) or axis is None:
+        return axis
+    with checking(op, [x], {"axes": axis, "keepdims": keepdims}):
+        return norm_axes(axis, x.ndim)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
     """Sum over `axis` (None = all)."""
-    return apply1("sum", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+    return apply1("sum", [x], {"axes": _axes_attr("sum", x, axis, keepdims), "keepdims": keepdims})
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Value:
     """Mean over `axis` (None = all)."""
-    return apply1("mean", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+    return apply1("mean", [x], {"axes": _axes_attr("mean", x, axis, keepdims), "keepdims": keepdims})
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
     """Max over `axis` (None = all)."""
-    return apply1("max", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+    return apply1("max", [x], {"axes": _axes_attr("max", x, axis, keepdims), "keepdims": keepdims})
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
     """Min over `axis` (None = all)."""
-    return apply1("min", [x], {"axes": _axes_attr(x, axis) if isinstance(x, Value) else axis, "keepdims": keepdims})
+    return apply1("min", [x], {"axes": _axes_attr("min", x, axis, keepdims), "keepdims": keepdims})
 
 
 def _argmax_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
@@ -118,5 +121,6 @@ OPS.append(Op("argmax", _argmax_rule, 1, {"axis": -1, "keepdims": False}, nondif
 def argmax(x: Any, axis: int = -1, keepdims: bool = False) -> Value:
     """Index of the maximum along `axis` (int64)."""
     if isinstance(x, Value):
-        axis = norm_axes(axis, x.ndim)[0]
+        with checking("argmax", [x], {"axis": axis, "keepdims": keepdims}):
+            axis = norm_axes(axis, x.ndim)[0]
     return apply1("argmax", [x], {"axis": axis, "keepdims": keepdims})

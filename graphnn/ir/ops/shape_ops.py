@@ -9,8 +9,10 @@ import builtins
 from collections import Counter
 from typing import Any, Sequence
 
-from ..builder import apply1
-from ..errors import ShapeError
+import numpy as np
+
+from ..builder import apply1, checking
+from ..errors import GraphError, ShapeError
 from ..graph import Value
 from ..gradutil import sum_to_shape
 from ..op import REQUIRED, InferCtx, Op
@@ -94,6 +96,11 @@ def transpose(x: Value, perm: Sequence[int] | None = None) -> Value:
     """Permute axes (default: reverse them)."""
     if perm is None:
         perm = tuple(reversed(range(x.ndim)))
+    with checking("transpose", [x], {"perm": perm}):
+        perm = tuple(perm)
+        bad = [p for p in perm if not -builtins.max(x.ndim, 1) <= p < builtins.max(x.ndim, 1)]
+        if bad:
+            raise ShapeError(f"perm {perm}: axis {bad[0]} out of range for rank {x.ndim}")
     return apply1("transpose", [x], {"perm": tuple(p % builtins.max(x.ndim, 1) for p in perm)})
 
 
@@ -133,8 +140,16 @@ OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, grad=_conca
 
 def concat(xs: Sequence[Value], axis: int = 0) -> Value:
     """Concatenate along `axis`."""
-    rank = xs[0].ndim
-    return apply1("concat", list(xs), {"axis": axis % rank})
+    xs = list(xs)
+    with checking("concat", xs, {"axis": axis}):
+        if not xs:
+            raise ShapeError("concat needs at least one input")
+        rank = next((x.ndim for x in xs if isinstance(x, Value)), None)
+        if rank is None:
+            raise GraphError("concat needs at least one graph value among its inputs")
+        if not -rank <= axis < builtins.max(rank, 1):
+            raise ShapeError(f"axis {axis} out of range for rank {rank}")
+    return apply1("concat", xs, {"axis": axis % builtins.max(rank, 1)})
 
 
 # ---- slicing via [...] ----------------------------------------------------------------------
@@ -191,6 +206,13 @@ def normalize_index(index: Any, rank: int) -> tuple:
                 raise ShapeError("slice step cannot be zero")
             items.append(("slice", i.start if i.start is None else int(i.start),
                           i.stop if i.stop is None else int(i.stop), step))
+        elif isinstance(i, (list, np.ndarray, Value)) and not (isinstance(i, np.ndarray) and i.ndim == 0 and
+                                                                i.dtype.kind in "iu"):
+            raise ShapeError(
+                f"fancy indexing with {type(i).__name__} {i!r:.60} is not supported: graphnn slices with ints, "
+                "slices, None and ... (for a boolean mask use gn.where(mask, x, 0); to pick rows, multiply by "
+                "gn.one_hot or slice each row)"
+            )
         elif isinstance(i, int) or hasattr(i, "__index__"):
             items.append(("int", int(i)))
         else:
@@ -200,7 +222,9 @@ def normalize_index(index: Any, rank: int) -> tuple:
 
 def getitem(x: Value, index: Any) -> Value:
     """x[index] with basic indexing (no fancy indexing)."""
-    return apply1("slice", [x], {"index": normalize_index(index, x.ndim)})
+    with checking("slice", [x], {"index": index}):
+        index = normalize_index(index, x.ndim)
+    return apply1("slice", [x], {"index": index})
 
 
 # ---- unslice: the adjoint of slice (zeros of `shape` with the slice set to the input) ------------------

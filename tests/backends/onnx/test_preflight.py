@@ -60,31 +60,26 @@ def test_an_op_needing_a_newer_opset_is_named() -> None:
     assert gn.onnx.export(g, None, outputs={"y": y}, opset=17).preflight.ok
 
 
-def test_dynamic_dim_audit_names_the_node_that_fixes_the_batch() -> None:
-    with gn.Graph("fixed") as g:
+def test_broadcasting_the_batch_against_a_literal_is_refused_when_building() -> None:
+    # This used to infer (32, 12) and leave it to the preflight dynamic-dim audit to flag the export; the
+    # builder now refuses at the user's line, so an exported model can no longer be fixed to one batch size.
+    with gn.Graph("fixed"):
         x = gn.input("x", (None, 12))
         mask = gn.constant(np.ones((32, 12), "float32"))
-        h = x * mask  # broadcasting the batch against a literal 32: the model would only accept 32 rows
-        y = gn.reshape(h, (32, 3, 4))
-    rep = preflight(gn.onnx.prepare(g, {"y": y}), 17)
-    found = [f for f in rep.findings if f.check == "dynamic-dim"]
-    assert len(found) == 1 and found[0].severity == "error"
-    assert found[0].node == "mul" and HERE in found[0].location
-    assert "x axis 0" in found[0].message and "32" in found[0].message
-    with pytest.raises(gn.GraphError, match="dynamic-dim"):
-        gn.onnx.export(g, None, outputs={"y": y})
-    rep2 = gn.onnx.export(g, None, outputs={"y": y}, allow_fixed_dims=True, check_parity=False)
-    assert [f.severity for f in rep2.preflight.findings if f.check == "dynamic-dim"] == ["warning"]
+        with pytest.raises(gn.ShapeError, match=f"declare the dim as 32(.|\n)*at: .*{HERE}"):
+            x * mask
+        assert x.type.shape[0] != 32
 
 
-def test_dynamic_dim_audit_sees_unification_with_a_literal_label_batch() -> None:
-    with gn.Graph("labels") as g:
+def test_a_literal_label_batch_no_longer_fixes_a_none_dim() -> None:
+    # Unifying x's None batch with the labels' literal 32 used to rewrite x's declared type (and the audit
+    # then flagged it); now the builder refuses at the user's line and says how to declare it.
+    with gn.Graph("labels"):
         x = gn.input("x", (None, 4))
         y = gn.input("y", (32,), "int64")
-        loss = gn.cross_entropy(gn.softmax(x), y)
-    rep = preflight(gn.onnx.prepare(g, {"loss": loss}), 17, allow_training_ops=True)
-    (f,) = [f for f in rep.findings if f.check == "dynamic-dim"]
-    assert f.node.endswith("cross_entropy") and "x axis 0" in f.message and HERE in f.location
+        with pytest.raises(gn.ShapeError, match=f"declare it as 32(.|\n)*at: .*{HERE}"):
+            gn.cross_entropy(gn.softmax(x), y)
+        assert x.type.shape[0] != 32
 
 
 def test_mode_audit_refuses_loss_heads_unless_asked() -> None:
