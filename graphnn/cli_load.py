@@ -81,8 +81,9 @@ def run_script(source: str, script_args: str | list[str] | None = None) -> tuple
 def load_target(source: str, name: str | None = None, script_args: str | list[str] | None = None) -> Graph | Function:
     """The graph or compiled function `source` yields. A .json file is graphnn's JSON form (graphnn.ir.serialize),
     an .onnx file is imported; a script runs as __main__ and yields: the module-level variable `name`; else the
-    first of the module-level `fn`, `graph`, `g` holding a graph or compiled function; else the last function it
-    gn.compile'd (directly or through gn.train); else the last gn.Graph its own code created."""
+    first of the module-level `fn`, `graph`, `g` holding a graph or compiled function; else the last training step
+    it gn.compile'd (a function with updates, directly or through gn.train), or the last function if none has
+    updates; else the last gn.Graph its own code created."""
     if source.endswith(".json"):
         from .ir.serialize import from_json
 
@@ -106,7 +107,8 @@ def load_target(source: str, name: str | None = None, script_args: str | list[st
         if isinstance(ns.get(k), (Graph, Function)):
             return ns[k]
     if fns:
-        return fns[-1]
+        steps = [f for f in fns if f.graph.updates]
+        return (steps or fns)[-1]
     if graphs:
         return graphs[-1]
     raise LoadError(f"{source} built no gn.Graph (run with its arguments via --script-args \"...\")")
