@@ -52,10 +52,12 @@ def test_viz_the_readme_demo(tmp_path) -> None:
 
 
 def test_loader_finds_graphs_built_inside_main() -> None:
-    # xor builds its graph inside main() and compiles two functions: the last one is taken, its source graph
-    # is the user's graph (compiles inside the ONNX exporter or the drawing code would not count).
+    # xor builds its graph inside main() and compiles a training step and a predict function: the training
+    # step (the one with updates) is taken, and its source graph is the user's graph (compiles inside the ONNX
+    # exporter or the drawing code would not count).
     t = load_target(str(EX / "xor.py"), script_args="--epochs 10")
-    assert isinstance(t, gn.Function) and t.source.name == "xor" and set(t.graph.outputs) == {"p"}
+    assert isinstance(t, gn.Function) and t.source.name == "xor" and t.graph.updates
+    assert {n.name for n in t.source.params} == set(t.graph.updates)
     g = load_graph(str(EX / "xor.py"), script_args=["--epochs", "3"])
     assert isinstance(g, gn.Graph) and g.name == "xor" and any(n.op == "grad" for n in g.nodes)
 
