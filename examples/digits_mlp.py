@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = gn.onnx.export(g, onnx_path, outputs={"probs": probs})  # eval mode: dropout removed
     print(f"\nONNX export:\n{report}")  # the report ends with the path it wrote
     html_path = os.path.join(args.out, "digits_mlp.html")
-    gn.viz.save_html(history.trainer.step_fn, html_path)
+    gn.viz.save_html(history.trainer.step_fn, html_path, dims={"batch": 32})  # costs at the training batch
     print(f"wrote {html_path} (open it in a browser: the training step, forward and backward, pass by pass)")
     print(f"wrote {os.path.join(args.out, 'curves.png')} and {os.path.join(args.out, 'params.npz')}")
     return {"test_accuracy": test["accuracy"], "seconds": seconds, "history": history}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ir.graph import Graph, Value
+from ..ir.graph import Graph, Node, Value
 from ..ir.op_registry import get_op
 
 # Ops whose gradient passes only where a mask/selection lets it (zero elsewhere): a parameter reached only
@@ -15,8 +15,18 @@ GATES = frozenset({"relu", "maxout", "dropout", "max", "min", "maximum", "minimu
 STATUSES = ("grad", "gated", "zero", "disconnected", "frozen")
 
 
-def _blocks(op: str) -> bool:
-    return op == "stop_gradient" or (get_op(op).nondiff is not None and op != "grad")
+def _blocks(n: Node) -> bool:
+    # A fused elementwise chain is marked nondiff only because it is made after autodiff; its members are
+    # ordinary differentiable ops, so gradient flows through it like through them.
+    if n.op == "fused_elementwise":
+        return False
+    return n.op == "stop_gradient" or (get_op(n.op).nondiff is not None and n.op != "grad")
+
+
+def _gates(n: Node) -> bool:
+    if n.op == "fused_elementwise":
+        return any(step[0] in GATES for step in n.attrs["body"])
+    return n.op in GATES
 
 
 def find_loss(g: Graph, loss: Value | None = None) -> Value | None:
@@ -52,17 +62,17 @@ def gradient_flow(g: Graph, loss: Value | None = None) -> dict[str, Any]:
         if not outs & anc:
             continue
         anc.update(v.id for v in n.inputs)
-        if outs & diff and not _blocks(n.op):
+        if outs & diff and not _blocks(n):
             for v in n.inputs:
                 if v.type.is_float:
                     diff.add(v.id)
-                    if outs & ungated and n.op not in GATES:
+                    if outs & ungated and not _gates(n):
                         ungated.add(v.id)
     for n in g.nodes:
         outs = {o.id for o in n.outputs}
         for v in n.inputs:
-            if outs & diff and not _blocks(n.op) and v.type.is_float:
-                st = "grad" if (outs & ungated and n.op not in GATES) else "gated"
+            if outs & diff and not _blocks(n) and v.type.is_float:
+                st = "grad" if (outs & ungated and not _gates(n)) else "gated"
             elif outs & anc:
                 st = "zero"
             else:

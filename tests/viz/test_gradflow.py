@@ -31,3 +31,20 @@ def test_param_statuses() -> None:
     assert edge[(relu.inputs[0].id, relu.id)] == "gated"
     amax = next(n for n in g.nodes if n.op == "argmax")
     assert edge[(amax.inputs[0].id, amax.id)] == "zero"
+
+
+def test_compiled_step_with_fused_chains_keeps_first_layer_gated_not_zero() -> None:
+    """After elementwise fusion (bias-add + relu in one fused node) the first layer still receives gradient."""
+    rng = np.random.default_rng(0)
+    with gn.Graph("fusedflow") as g:
+        x = gn.input("x", (None, 4))
+        y = gn.input("y", (None,), "int64")
+        w1 = gn.param("w1", (4, 8), init=rng.standard_normal((4, 8)).astype("float32"))
+        b1 = gn.param("b1", (8,), init=np.zeros(8, "float32"))
+        w2 = gn.param("w2", (8, 3), init=rng.standard_normal((8, 3)).astype("float32"))
+        loss = gn.cross_entropy(gn.softmax(gn.relu(x @ w1 + b1) @ w2), y)
+    fn = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params))
+    assert any(n.op == "fused_elementwise" for n in fn.graph.nodes)
+    flow = gradient_flow(fn.graph, fn.graph.outputs["loss"])
+    assert flow["params"]["w2"] == "grad"
+    assert flow["params"]["w1"] == "gated" and flow["params"]["b1"] == "gated"  # behind the relu mask
