@@ -1,7 +1,8 @@
 """`python -m benchmarks`: graphnn against every installed peer, interleaved, medians; writes RESULTS.md.
 
 Clears OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (re-executing itself before NumPy loads) so NumPy runs as it does
-on a user's machine, and reports the BLAS kernel threadpoolctl sees. Options: --quick, --out PATH.
+on a user's machine, and reports the BLAS kernel threadpoolctl sees. Ends with the eager-vs-compiled row
+(benchmarks/eager.py). Options: --quick, --out PATH, --threads N, --cases, --eager-steps N.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def import_seconds() -> float:
     return time.perf_counter() - t0
 
 
-def report(results: list[Result], peak: float, peers: list[str], cold: float, load: tuple) -> str:
+def report(results: list[Result], peak: float, peers: list[str], cold: float, load: tuple,
+           eager: list[dict] | None = None) -> str:
     out = ["# graphnn benchmarks\n",
            f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
            f"- machine: {machine()}",
@@ -211,6 +213,14 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float, lo
     for r in results:
         if r.top:
             out.append(f"- **{r.case.name}**: " + "; ".join(f"{name} {share:.0%}" for name, share in r.top))
+    if eager:
+        out.append("\n## eager vs compiled graphnn, one SGD step (median ms; benchmarks/eager.py)\n")
+        out.append("| model | batch | graphnn eager | graphnn compiled | torch eager | eager / compiled |")
+        out.append("|---|---|---|---|---|---|")
+        for e in eager:
+            te = f"{e['torch_eager_ms']:.3f}" if e["torch_eager_ms"] is not None else "—"
+            out.append(f"| {e['model']} | {e['batch']} | {e['graphnn_eager_ms']:.3f} | {e['graphnn_compiled_ms']:.3f} | "
+                       f"{te} | x{e['graphnn_eager_ms'] / e['graphnn_compiled_ms']:.1f} |")
     skipped = [(r.case.name, w, why) for r in results for w, why in r.skipped.items()]
     if skipped:
         out.append("\n## not run\n")
@@ -224,6 +234,8 @@ def main() -> None:
     ap.add_argument("--cases", default="", help="semicolon-separated substrings of case names (default: all)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     ap.add_argument("--threads", type=int, default=0, help="threads for every library (default: theirs)")
+    ap.add_argument("--eager-steps", type=int, default=None,
+                    help="timed steps of the eager-vs-compiled row (default 15, 5 with --quick; 0 skips it)")
     args = ap.parse_args()
     reps, block = (3, 0.03) if args.quick else (11, 0.08)
     peers = [p for p in PEERS if importlib.util.find_spec(REQUIRES[p]) is not None]
@@ -237,7 +249,14 @@ def main() -> None:
         results.append(r)
         line = ", ".join(f"{w} {fmt_t(r.median(w))}" for w in r.times)
         print(f"{case.name}: {line}", flush=True)
-    text = report(results, peak, peers, import_seconds(), load)
+    steps = args.eager_steps if args.eager_steps is not None else (5 if args.quick else 15)
+    eager = None
+    if steps > 0:  # few steps: graphnn eager is slow by design, and this row must not dominate the run
+        from .eager import eager_rows, format_rows
+
+        eager = eager_rows(steps=steps, warmup=2)
+        print(format_rows(eager), flush=True)
+    text = report(results, peak, peers, import_seconds(), load, eager)
     print(text)
     with open(args.out, "w") as f:
         f.write(text)
