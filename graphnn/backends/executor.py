@@ -190,6 +190,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     store_regs = [(v.name, ref(v).index) for v in g.params + g.state if v.id not in fixed]
     scratch = 0
     shared: dict[tuple, Any] = {}
+    facts: dict[tuple, Any] = {}  # filled by kernels in schedule order: later nodes reuse earlier by-products
 
     def shared_scratch(shape: tuple, dtype: str, k: int) -> Any:
         key = (tuple(shape), dtype, k)
@@ -206,7 +207,8 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
                 # inputs in planned buffers whose last read (views included) is here may be overwritten
                 clob = frozenset(i for i, v in enumerate(n.inputs) if v.id in sizes and v.id not in alias
                                  and last.get(v.id) == k and v.id not in live_to_end)
-                calls = ok.calls(ins, fixed[n.outputs[0].id], CallContext(shared_scratch, clob))
+                calls = ok.calls(ins, fixed[n.outputs[0].id],
+                                 CallContext(shared_scratch, clob, tuple(v.id for v in n.inputs), facts))
             else:
                 calls = ok.calls(ins, fixed[n.outputs[0].id])
             for fn, args, kw in calls:

@@ -70,19 +70,25 @@ def _cast(xp: Any, node: Node, env: dict) -> OutKernel:
 def _softmax(xp: Any, node: Node, env: dict) -> OutKernel:
     ax = node.attrs["axis"]
     shp = list(shape_of(node.outputs[0].type.shape, env))
+    axis_pos = ax % len(shp) if shp else 0
     shp[ax] = 1
     m = xp.empty(tuple(shp), node.outputs[0].dtype)
     s = xp.empty(tuple(shp), node.outputs[0].dtype)
     rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
 
-    def calls(ins: list, out: Any) -> list:
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
         x = ins[0]
+        if ctx is not None and ctx.ids:
+            # A softmax cross-entropy on the same logits already ran this step: exp(x - max) / its row sums
+            done = ctx.facts.get(("softmax", ctx.ids[0], axis_pos))
+            if done is not None and done[0].dtype == out.dtype:
+                return [(xp.true_divide, done, {"out": out})]
         return [(rmax, (x,), {"axis": ax, "keepdims": True, "out": m}),
                 (xp.subtract, (x, m), {"out": out}), (xp.exp, (out,), {"out": out}),
                 (rsum, (out,), {"axis": ax, "keepdims": True, "out": s}),
                 (xp.true_divide, (out, s), {"out": out})]
 
-    return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes)
+    return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes, takes_context=True)
 
 
 OUT_KERNELS.update({"relu": _relu, "matmul": _matmul, "sum": _reduce, "mean": _reduce, "max": _reduce,
@@ -116,6 +122,7 @@ def _one_hot(xp: Any, node: Node, env: dict) -> OutKernel:
     classes = xp.arange(depth)
     label_shape = shp[:-1] + (1,)
     bad = labels_out_of_range(xp, depth)
+    one = xp.ones((), node.outputs[0].dtype)
 
     def fill(y: Any, out: Any) -> None:
         if bad(y):
@@ -124,7 +131,15 @@ def _one_hot(xp: Any, node: Node, env: dict) -> OutKernel:
             check_labels(xp, y, depth, f"one_hot {node.name}")
         xp.equal(y.reshape(label_shape), classes, out=out, casting="unsafe")
 
-    return OutKernel(lambda ins, out: [(fill, (ins[0], out), {})])
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        if ctx is not None and ctx.ids and len(shp) == 2:
+            # The labels were checked and turned into flat indices (row * depth + label) earlier this step
+            idx = ctx.facts.get(("label_index", ctx.ids[0], depth))
+            if idx is not None and idx.shape[0] == shp[0]:
+                return [(out.fill, (0,), {}), (out.reshape(-1).put, (idx, one), {})]
+        return [(fill, (ins[0], out), {})]
+
+    return OutKernel(calls, takes_context=True)
 
 
 def _cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
@@ -164,33 +179,41 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
     dt = node.outputs[0].dtype
     rows = xp.arange(n) * c
     idx = xp.empty(n, "int64")
-    s = xp.empty((n, c), dt)
+    e = xp.empty((n, c), dt)
     m = xp.empty((n, 1), dt)
+    z = xp.empty((n, 1), dt)
     picked = xp.empty(n, dt)
     bad = labels_out_of_range(xp, c)
     rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
     inv_n = xp.asarray(1.0 / max(n, 1), dtype=dt)
-    s_flat, m_flat = s.reshape(-1), m.reshape(-1)  # views taken once
+    e_take, m_flat = e.reshape(-1).take, m.reshape(-1)  # views and bound methods taken once
 
     def sce(x: Any, y: Any, out: Any) -> None:
         if bad(y):
             from .kernels import check_labels
 
             check_labels(xp, y, c, f"softmax_cross_entropy {node.name}")
-        # mean(logsumexp(x) - x[y]) = mean(log(sum(exp(x - m))) - (x - m)[y]), with m the row max
+        # mean(logsumexp(x) - x[y]) = mean(log(sum(exp(x - m))) - (x - m)[y]), with m the row max;
+        # e = exp(x - m) and z = its row sums stay for the backward's softmax (see calls)
         rmax(x, axis=1, keepdims=True, out=m)
-        xp.subtract(x, m, out=s)
+        xp.subtract(x, m, out=e)
         xp.add(rows, y, out=idx)
-        xp.take(s_flat, idx, out=picked)
-        xp.exp(s, out=s)
-        rsum(s, axis=1, keepdims=True, out=m)
-        xp.log(m, out=m)
+        e_take(idx, out=picked)
+        xp.exp(e, out=e)
+        rsum(e, axis=1, keepdims=True, out=z)
+        xp.log(z, out=m)
         xp.subtract(m_flat, picked, out=picked)
         rsum(picked, axis=None, dtype=dt, out=out)
         xp.multiply(out, inv_n, out=out)
 
-    return OutKernel(lambda ins, out: [(sce, (ins[0], ins[1], out), {})],
-                     scratch_bytes=s.nbytes + m.nbytes + picked.nbytes + idx.nbytes)
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        if ctx is not None and len(ctx.ids) == 2:
+            ctx.facts[("softmax", ctx.ids[0], 1)] = (e, z)
+            ctx.facts[("label_index", ctx.ids[1], c)] = idx
+        return [(sce, (ins[0], ins[1], out), {})]
+
+    return OutKernel(calls, scratch_bytes=e.nbytes + m.nbytes + z.nbytes + picked.nbytes + idx.nbytes,
+                     takes_context=True)
 
 
 OUT_KERNELS.update({"one_hot": _one_hot, "cross_entropy": _cross_entropy,
