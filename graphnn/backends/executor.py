@@ -42,7 +42,7 @@ class Plan:
     steps: list[Step]
     env: dict[str, int]
     memory: MemoryPlan | None
-    run_fast: Callable[..., Any]  # (R, feeds, storage values, storage) -> outputs dict, or None if storage moved
+    run_fast: Callable[..., Any]  # (feeds, storage values, storage) -> outputs dict, or None if storage moved
     regs: list[Any]
     input_regs: list[tuple[str, int]]
     inplace_updates: bool
@@ -232,6 +232,9 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
     run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,
                               bool(g.updates), xp.copyto, xp.may_share_memory)
+    # Quiet floating-point warnings (non-finite values are check_numerics' business); as a decorator,
+    # np.errstate costs a third of a `with np.errstate(...)` block per call.
+    run_fast = np.errstate(all="ignore")(run_fast)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
                 em, output_refs, update_refs, store_regs, params)
