@@ -46,16 +46,41 @@ def reducer(xp: Any, op: str) -> Any:
     return r if r is not None else {"sum": xp.sum, "mean": xp.sum, "max": xp.max, "min": xp.min}[op]
 
 
+def sum_by_dot(xp: Any, x_shape: tuple, axis: int, dtype: str, scale: float = 1.0) -> Any:
+    """`calls(x, out)` summing a 1-d or 2-d float array over its first or last axis (times `scale`) as one
+    BLAS matrix-vector product with a constant vector, or None where that does not apply. 2-10x faster than
+    the ufunc reduction at these sizes (no iterator set-up; SIMD across rows); float32 rounding is alike."""
+    if dtype not in ("float32", "float64") or len(x_shape) not in (1, 2) or x_shape[axis] == 0:
+        return None  # (an empty mean is NaN; the reduction says so)
+    w = xp.full(x_shape[axis], scale, dtype=dtype)
+    first = axis % len(x_shape) == 0
+    res_shape = tuple(d for i, d in enumerate(x_shape) if i != axis % len(x_shape))
+
+    def calls(x: Any, out: Any) -> list:
+        o = out if tuple(out.shape) == res_shape else out.reshape(res_shape)  # keepdims: a view, taken once
+        return [(xp.dot, (w, x) if first else (x, w), {"out": o})]
+
+    return calls
+
+
 def _reduce(xp: Any, node: Node, env: dict) -> OutKernel:
     f = reducer(xp, node.op)
     a = node.attrs["axes"]
     axis = None if a is None else tuple(a)
+    in_shape = shape_of(node.inputs[0].type.shape, env)
+    dt = node.outputs[0].dtype
+    if node.op in ("sum", "mean") and node.inputs[0].dtype == dt and len(in_shape) in (1, 2) \
+            and (axis is None and len(in_shape) == 1 or axis is not None and len(axis) == 1):
+        ax = 0 if axis is None else axis[0]
+        scale = 1.0 if node.op == "sum" else 1.0 / max(in_shape[ax], 1)
+        by_dot = sum_by_dot(xp, in_shape, ax, dt, scale)
+        if by_dot is not None:
+            return OutKernel(lambda ins, out: by_dot(ins[0], out))
     kw: dict[str, Any] = {"axis": axis, "keepdims": node.attrs["keepdims"]}
     if node.op in ("sum", "mean"):
         kw["dtype"] = node.outputs[0].dtype
     if node.op != "mean":
         return OutKernel(lambda ins, out: [(f, (ins[0],), {**kw, "out": out})])
-    in_shape = shape_of(node.inputs[0].type.shape, env)
     count = 1
     for ax in range(len(in_shape)) if axis is None else axis:
         count *= in_shape[ax]
@@ -75,6 +100,8 @@ def _softmax(xp: Any, node: Node, env: dict) -> OutKernel:
     m = xp.empty(tuple(shp), node.outputs[0].dtype)
     s = xp.empty(tuple(shp), node.outputs[0].dtype)
     rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
+    full = shape_of(node.outputs[0].type.shape, env)
+    by_dot = sum_by_dot(xp, full, axis_pos, node.outputs[0].dtype) if len(full) == 2 and axis_pos == 1 else None
 
     def calls(ins: list, out: Any, ctx: Any = None) -> list:
         x = ins[0]
@@ -83,10 +110,10 @@ def _softmax(xp: Any, node: Node, env: dict) -> OutKernel:
             done = ctx.facts.get(("softmax", ctx.ids[0], axis_pos))
             if done is not None and done[0].dtype == out.dtype:
                 return [(xp.true_divide, done, {"out": out})]
+        sums = by_dot(out, s) if by_dot is not None else [(rsum, (out,), {"axis": ax, "keepdims": True, "out": s})]
         return [(rmax, (x,), {"axis": ax, "keepdims": True, "out": m}),
                 (xp.subtract, (x, m), {"out": out}), (xp.exp, (out,), {"out": out}),
-                (rsum, (out,), {"axis": ax, "keepdims": True, "out": s}),
-                (xp.true_divide, (out, s), {"out": out})]
+                *sums, (xp.true_divide, (out, s), {"out": out})]
 
     return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes, takes_context=True)
 
@@ -188,8 +215,10 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
     z = xp.empty((n, 1), dt)
     picked = xp.empty(n, dt)
     bad = labels_out_of_range(xp, c)
-    rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
+    rmax = reducer(xp, "max")
     mean_w = xp.full(n, 1.0 / max(n, 1), dtype=dt)
+    ones_c = xp.ones(c, dtype=dt)
+    z_flat = z.reshape(-1)
     e_take, m_flat = e.reshape(-1).take, m.reshape(-1)  # views and bound methods taken once
 
     def sce(x: Any, y: Any, out: Any) -> None:
@@ -204,7 +233,7 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> OutKernel | None:
         xp.add(rows, y, out=idx)
         e_take(idx, out=picked)
         xp.exp(e, out=e)
-        rsum(e, axis=1, keepdims=True, out=z)
+        xp.dot(e, ones_c, out=z_flat)  # row sums as one BLAS product (see sum_by_dot)
         xp.log(z, out=m)
         xp.subtract(m_flat, picked, out=picked)
         xp.dot(picked, mean_w, out=out)  # the mean as one BLAS dot: half the cost of sum, then scale
