@@ -2,7 +2,7 @@
 
 Clears OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (re-executing itself before NumPy loads) so NumPy runs as it does
 on a user's machine, and reports the BLAS kernel threadpoolctl sees. Ends with the eager-vs-compiled row
-(benchmarks/eager.py). Options: --quick, --out PATH, --threads N, --cases, --eager-steps N.
+(benchmarks/eager.py). Options: --quick, --out PATH, --threads N, --cases, --eager-steps N, --spin.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if any(k in os.environ for k in PINS):  # before numpy is imported anywhere in this process
     env = {k: v for k, v in os.environ.items() if k not in PINS}
     os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
+if "--spin" not in sys.argv:
+    # Interleaved runners share the cores: a library's idle workers that busy-wait after each call (torch's
+    # OpenMP, onnxruntime's pool) would steal them from the next runner, which made 2-thread rounds 10x slower.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ["BENCH_NO_SPIN"] = "1"
 if "--threads" in sys.argv:  # every library gets the same thread count, set before any of them loads
     _n = sys.argv[sys.argv.index("--threads") + 1]
     os.environ["BENCH_THREADS"] = _n
@@ -162,6 +167,9 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float, lo
            (f"- load average (1 min) at start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
             "cores (a shared machine: compare the interleaved ratios, not absolute times)"),
            f"- threads: {os.environ.get('BENCH_THREADS', 'library defaults')}",
+           ("- idle workers: " + ("the libraries' defaults (--spin)" if not os.environ.get("BENCH_NO_SPIN") else
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, onnxruntime allow_spinning=0 (so a library's "
+            "spinning pool does not steal the cores from the runner after it; --spin keeps the defaults)")),
            "- medians of interleaved rounds; ratio = graphnn time / peer time (< 1: graphnn faster)\n"]
     who_all = ["graphnn"] + [p for p in peers]
     out.append("| case | " + " | ".join(who_all) + " | graphnn GFLOP/s (of peak) |")
@@ -234,6 +242,7 @@ def main() -> None:
     ap.add_argument("--cases", default="", help="semicolon-separated substrings of case names (default: all)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     ap.add_argument("--threads", type=int, default=0, help="threads for every library (default: theirs)")
+    ap.add_argument("--spin", action="store_true", help="leave the libraries' busy-waiting idle workers as they are")
     ap.add_argument("--eager-steps", type=int, default=None,
                     help="timed steps of the eager-vs-compiled row (default 15, 5 with --quick; 0 skips it)")
     args = ap.parse_args()
