@@ -71,7 +71,7 @@ def test_the_backward_softmax_is_one_division_and_one_hot_skips_its_check() -> N
 
 
 def test_bad_labels_still_raise_and_leave_parameters() -> None:
-    g, outs, ups, (w0, _) = _net()
+    g, outs, ups, _ = _net()
     fn = gn.compile(g, outs, ups)
     X = np.ones((3, 5), np.float32)
     fn(x=X, y=np.array([0, 1, 2]))
@@ -102,5 +102,5 @@ def test_same_results_without_memory_planning(probs: bool) -> None:
     rb = b.run_fast(feeds, sb, fn.storage)
     for k in outs:
         np.testing.assert_allclose(ra[k], rb[k], rtol=1e-6, atol=1e-7)
-    for k in sa:
-        np.testing.assert_allclose(sa[k], sb[k], rtol=1e-6, atol=1e-7)
+    for k, arr in sa.items():
+        np.testing.assert_allclose(arr, sb[k], rtol=1e-6, atol=1e-7)
