@@ -1,7 +1,8 @@
 """`python -m benchmarks`: graphnn against every installed peer, interleaved, medians; writes RESULTS.md.
 
 Clears OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (re-executing itself before NumPy loads) so NumPy runs as it does
-on a user's machine, and reports the BLAS kernel threadpoolctl sees. Options: --quick, --out PATH.
+on a user's machine, and reports the BLAS kernel threadpoolctl sees. Ends with the eager-vs-compiled row
+(benchmarks/eager.py). Options: --quick, --out PATH, --threads N, --cases, --eager-steps N, --spin.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if any(k in os.environ for k in PINS):  # before numpy is imported anywhere in this process
     env = {k: v for k, v in os.environ.items() if k not in PINS}
     os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
+if "--spin" not in sys.argv:
+    # Interleaved runners share the cores: a library's idle workers that busy-wait after each call (torch's
+    # OpenMP, onnxruntime's pool) would steal them from the next runner (one comparison, 2 threads: the batch-128
+    # step of graphnn and NumPy took 31 ms and 23 ms with spinning pools beside them, 3.1 and 3.0 ms without).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ["BENCH_NO_SPIN"] = "1"
 if "--threads" in sys.argv:  # every library gets the same thread count, set before any of them loads
     _n = sys.argv[sys.argv.index("--threads") + 1]
     os.environ["BENCH_THREADS"] = _n
@@ -148,7 +155,8 @@ def import_seconds() -> float:
     return time.perf_counter() - t0
 
 
-def report(results: list[Result], peak: float, peers: list[str], cold: float, load: tuple) -> str:
+def report(results: list[Result], peak: float, peers: list[str], cold: float, load: tuple,
+           eager: list[dict] | None = None) -> str:
     out = ["# graphnn benchmarks\n",
            f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
            f"- machine: {machine()}",
@@ -160,6 +168,9 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float, lo
            (f"- load average (1 min) at start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
             "cores (a shared machine: compare the interleaved ratios, not absolute times)"),
            f"- threads: {os.environ.get('BENCH_THREADS', 'library defaults')}",
+           ("- idle workers: " + ("the libraries' defaults (--spin)" if not os.environ.get("BENCH_NO_SPIN") else
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, onnxruntime allow_spinning=0 (so a library's "
+            "spinning pool does not steal the cores from the runner after it; --spin keeps the defaults)")),
            "- medians of interleaved rounds; ratio = graphnn time / peer time (< 1: graphnn faster)\n"]
     who_all = ["graphnn"] + [p for p in peers]
     out.append("| case | " + " | ".join(who_all) + " | graphnn GFLOP/s (of peak) |")
@@ -211,6 +222,14 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float, lo
     for r in results:
         if r.top:
             out.append(f"- **{r.case.name}**: " + "; ".join(f"{name} {share:.0%}" for name, share in r.top))
+    if eager:
+        out.append("\n## eager vs compiled graphnn, one SGD step (median ms; benchmarks/eager.py)\n")
+        out.append("| model | batch | graphnn eager | graphnn compiled | torch eager | eager / compiled |")
+        out.append("|---|---|---|---|---|---|")
+        for e in eager:
+            te = f"{e['torch_eager_ms']:.3f}" if e["torch_eager_ms"] is not None else "—"
+            out.append(f"| {e['model']} | {e['batch']} | {e['graphnn_eager_ms']:.3f} | {e['graphnn_compiled_ms']:.3f} | "
+                       f"{te} | x{e['graphnn_eager_ms'] / e['graphnn_compiled_ms']:.1f} |")
     skipped = [(r.case.name, w, why) for r in results for w, why in r.skipped.items()]
     if skipped:
         out.append("\n## not run\n")
@@ -224,6 +243,9 @@ def main() -> None:
     ap.add_argument("--cases", default="", help="semicolon-separated substrings of case names (default: all)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     ap.add_argument("--threads", type=int, default=0, help="threads for every library (default: theirs)")
+    ap.add_argument("--spin", action="store_true", help="leave the libraries' busy-waiting idle workers as they are")
+    ap.add_argument("--eager-steps", type=int, default=None,
+                    help="timed steps of the eager-vs-compiled row (default 15, 5 with --quick; 0 skips it)")
     args = ap.parse_args()
     reps, block = (3, 0.03) if args.quick else (11, 0.08)
     peers = [p for p in PEERS if importlib.util.find_spec(REQUIRES[p]) is not None]
@@ -237,7 +259,14 @@ def main() -> None:
         results.append(r)
         line = ", ".join(f"{w} {fmt_t(r.median(w))}" for w in r.times)
         print(f"{case.name}: {line}", flush=True)
-    text = report(results, peak, peers, import_seconds(), load)
+    steps = args.eager_steps if args.eager_steps is not None else (5 if args.quick else 15)
+    eager = None
+    if steps > 0:  # few steps: graphnn eager is slow by design, and this row must not dominate the run
+        from .eager import eager_rows, format_rows
+
+        eager = eager_rows(steps=steps, warmup=2)
+        print(format_rows(eager), flush=True)
+    text = report(results, peak, peers, import_seconds(), load, eager)
     print(text)
     with open(args.out, "w") as f:
         f.write(text)

@@ -6,6 +6,8 @@ tape gradients) vs graphnn compiled (gn.compile) vs PyTorch eager (when installe
 
 from __future__ import annotations
 
+import os
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,12 +37,15 @@ def _logits(x: Any, ps: list[Any]) -> Any:
 
 
 def _time(step: Callable[[], Any], steps: int, warmup: int) -> float:
+    """Median ms of `steps` individually timed steps (medians: a shared machine has outliers)."""
     for _ in range(warmup):
         step()
-    t0 = time.perf_counter()
+    ts = []
     for _ in range(steps):
+        t0 = time.perf_counter()
         step()
-    return (time.perf_counter() - t0) / steps * 1e3
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
 
 
 def graphnn_eager_step(init: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: float) -> Callable[[], float]:
@@ -76,6 +81,8 @@ def torch_eager_step(init: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: f
         import torch
     except ImportError:
         return None
+    if os.environ.get("BENCH_THREADS"):  # set by `python -m benchmarks --threads N`
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
     ps = [torch.tensor(a, requires_grad=True) for a in init]
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -98,7 +105,7 @@ def torch_eager_step(init: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: f
 
 
 def eager_rows(steps: int = 20, warmup: int = 3, seed: int = 0, mlps: Any = MLPS) -> list[dict[str, Any]]:
-    """One row per (MLP, batch): ms per training step for graphnn eager, graphnn compiled and torch eager."""
+    """One row per (MLP, batch): median ms per training step for graphnn eager, graphnn compiled and torch eager."""
     rows = []
     for sizes, batch in mlps:
         rng = np.random.default_rng(seed)

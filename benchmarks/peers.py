@@ -211,6 +211,8 @@ def ort_infer(case: Any) -> tuple[Step, float]:
     opts = ort.SessionOptions()
     if os.environ.get("BENCH_THREADS"):
         opts.intra_op_num_threads = int(os.environ["BENCH_THREADS"])
+    if os.environ.get("BENCH_NO_SPIN"):  # see benchmarks/__main__.py
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feeds = {"x": case.x}
     sess.run(None, feeds)

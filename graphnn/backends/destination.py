@@ -7,7 +7,7 @@ Imports nothing from graphnn.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Call = tuple[Callable[..., Any], tuple, dict]  # fn, positional args (arrays or Dyn), keyword args
@@ -25,11 +25,17 @@ class OutKernel:
 
 @dataclass
 class CallContext:
-    """What the planner offers a kernel at plan time: plan-wide shared scratch, and the positions of inputs
-    whose buffers die at this node (the kernel may overwrite them)."""
+    """What the planner offers a kernel at plan time: plan-wide shared scratch, the positions of inputs
+    whose buffers die at this node (the kernel may overwrite them), the inputs' value ids, and `facts`:
+    arrays an earlier node's calls leave filled during every run, keyed by what they hold and the value ids
+    they were computed from (e.g. ("softmax", x_id, axis) -> exp(x - rowmax) and its row sums, left by the
+    softmax cross-entropy for the backward's softmax of the same logits). Values are never overwritten while
+    live (the plan is SSA over buffers), so a fact about live inputs holds until they die."""
 
     scratch: Callable[[tuple, str, int], Any]
     clobber: frozenset[int] = frozenset()
+    ids: tuple[int, ...] = ()
+    facts: dict[tuple, Any] = field(default_factory=dict)
 
 
 UFUNCS = {

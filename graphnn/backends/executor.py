@@ -42,7 +42,7 @@ class Plan:
     steps: list[Step]
     env: dict[str, int]
     memory: MemoryPlan | None
-    run_fast: Callable[..., Any]  # (R, feeds, storage values, storage) -> outputs dict, or None if storage moved
+    run_fast: Callable[..., Any]  # (feeds, storage values, storage) -> outputs dict, or None if storage moved
     regs: list[Any]
     input_regs: list[tuple[str, int]]
     inplace_updates: bool
@@ -190,6 +190,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     store_regs = [(v.name, ref(v).index) for v in g.params + g.state if v.id not in fixed]
     scratch = 0
     shared: dict[tuple, Any] = {}
+    facts: dict[tuple, Any] = {}  # filled by kernels in schedule order: later nodes reuse earlier by-products
 
     def shared_scratch(shape: tuple, dtype: str, k: int) -> Any:
         key = (tuple(shape), dtype, k)
@@ -206,7 +207,8 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
                 # inputs in planned buffers whose last read (views included) is here may be overwritten
                 clob = frozenset(i for i, v in enumerate(n.inputs) if v.id in sizes and v.id not in alias
                                  and last.get(v.id) == k and v.id not in live_to_end)
-                calls = ok.calls(ins, fixed[n.outputs[0].id], CallContext(shared_scratch, clob))
+                calls = ok.calls(ins, fixed[n.outputs[0].id],
+                                 CallContext(shared_scratch, clob, tuple(v.id for v in n.inputs), facts))
             else:
                 calls = ok.calls(ins, fixed[n.outputs[0].id])
             for fn, args, kw in calls:
@@ -230,6 +232,9 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
     params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
     run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,
                               bool(g.updates), xp.copyto, xp.may_share_memory)
+    # Quiet floating-point warnings (non-finite values are check_numerics' business); as a decorator,
+    # np.errstate costs a third of a `with np.errstate(...)` block per call.
+    run_fast = np.errstate(all="ignore")(run_fast)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
                 em, output_refs, update_refs, store_regs, params)
