@@ -99,7 +99,28 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
     opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
+    _drop_unused_inputs(opt)
     fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode, host_outputs=host_outputs)
     fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
     fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)
     return fn
+
+
+def _drop_unused_inputs(g: Graph) -> None:
+    """Inputs the compiled outputs and updates do not read need no feed (an evaluation function does not
+    need labels); they are still accepted and ignored. An input is kept when it alone binds a symbolic dim."""
+    used = {v.id for n in g.nodes for v in n.inputs} | {v.id for v in g.outputs.values()}
+    used |= {v.id for v in g.updates.values()}
+    kept = [v for v in g.inputs if v.id in used]
+    bound = {d for v in kept for d in v.type.shape if isinstance(d, str)}
+    dropped = []
+    for v in g.inputs:
+        if v.id in used:
+            continue
+        if all(not isinstance(d, str) or d in bound for d in v.type.shape):
+            dropped.append(v.name)
+        else:
+            kept.append(v)
+            bound |= {d for d in v.type.shape if isinstance(d, str)}
+    g.inputs = [v for v in g.inputs if v.name not in dropped]
+    g.meta["ignored_inputs"] = dropped

@@ -243,6 +243,9 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:
     """Check every feed against its input's type before anything runs; return arrays and the dim binding."""
     names = {v.name for v in g.inputs}
+    ignored = g.meta.get("ignored_inputs", ())
+    if ignored:  # declared inputs this function does not read: accepted, not required
+        feeds = {k: a for k, a in feeds.items() if k not in ignored}
     unknown = sorted(set(feeds) - names)
     missing = [v.name for v in g.inputs if v.name not in feeds]
     if unknown or missing:
@@ -251,7 +254,8 @@ def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], An
             parts.append(f"missing feed(s) {missing}")
         if unknown:
             parts.append(f"unknown feed(s) {unknown}")
-        raise FeedError(f"graph {g.name!r}: {'; '.join(parts)}; inputs are {sorted(names)}")
+        also = f" (also accepted, unused here: {sorted(ignored)})" if ignored else ""
+        raise FeedError(f"graph {g.name!r}: {'; '.join(parts)}; inputs are {sorted(names)}{also}")
     env: dict[str, int] = {}
     where: dict[str, str] = {}
     arrays: dict[str, Any] = {}

@@ -88,3 +88,15 @@ def test_unknown_backend() -> None:
         x = gn.input("x", (2,))
     with pytest.raises(gn.BackendError, match="numpy"):
         gn.compile(g, outputs=[x * 2], backend="tpu")
+
+
+def test_inputs_the_outputs_do_not_read_need_no_feed() -> None:
+    g, v = _net("float32")
+    predict = gn.compile(g, outputs={"p": v["p"]})  # labels are not needed to predict
+    X = np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32)
+    p = predict(x=X)["p"]
+    np.testing.assert_array_equal(predict(x=X, y=np.zeros(3, np.int64))["p"], p)  # still accepted, ignored
+    with pytest.raises(gn.FeedError, match=r"unknown feed\(s\) \['z'\].*also accepted, unused here: \['y'\]"):
+        predict(x=X, z=X)
+    with pytest.raises(gn.FeedError, match="missing feed"):
+        predict(y=np.zeros(3, np.int64))
