@@ -40,7 +40,7 @@ def main(epochs: int = 2000, lr: float = 0.5, seed: int = 0, verbose: bool = Tru
         out = step(x=X, t=T)
         if verbose and epoch % max(1, epochs // 10) == 0:
             print(f"epoch {epoch:5d}  loss {float(out['loss']):.5f}")
-    probs = predict(x=X, t=T)["p"]  # t is unused by p, but compiled functions take every graph input
+    probs = predict(x=X)["p"]  # predicting needs no targets
     if verbose:
         for xi, ti, pi in zip(X, T, probs):
             print(f"  {xi.astype(int)} -> {float(pi[0]):.4f}  (target {int(ti[0])})")
