@@ -12,7 +12,7 @@ from .debug import explain_nonfinite
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
 from .optimize import validator
-from .passes.pipeline import PipelineReport, run_pipeline
+from .passes.pipeline import run_pipeline
 
 MODES = ("train", "eval")
 

@@ -15,7 +15,7 @@ HERE = os.path.basename(__file__)
 
 
 def test_none_becomes_fresh_symbolic_dim_and_unifies_with_labels() -> None:
-    with gn.Graph() as g:
+    with gn.Graph():
         x = gn.input("x", (None, 784))
         y = gn.input("y", (None,), "int64")
         w = gn.param("w", (784, 10), init=np.zeros((784, 10)))
