@@ -242,6 +242,25 @@ def value_as_data(v: Value, use: str) -> Any:
     )
 
 
+# NumPy ufunc name -> graph op of the same meaning (NumPy broadcasting and dtype rules hold for both).
+UFUNC_OPS = {
+    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div", "power": "pow",
+    "maximum": "maximum", "minimum": "minimum", "negative": "neg", "absolute": "abs", "exp": "exp",
+    "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sign": "sign", "greater": "greater", "less": "less",
+    "greater_equal": "greater_equal", "less_equal": "less_equal", "equal": "equal",
+}
+
+
+def numpy_ufunc_on_values(ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
+    """`np.exp(x)`, `arr + x`: the graph op of the same meaning; anything else is numpy_on_value's error."""
+    op = UFUNC_OPS.get(getattr(ufunc, "__name__", ""))
+    if method == "__call__" and op is not None and not kwargs:
+        return apply1(op, list(inputs))
+    v = next(x for x in inputs if isinstance(x, Value))
+    name = getattr(ufunc, "__name__", str(ufunc))
+    return numpy_on_value(v, f"np.{name}{'' if method == '__call__' else '.' + method}()")
+
+
 def numpy_on_value(v: Value, use: str) -> Any:
     """Raise the TraceError for a NumPy function applied to a graph value (it has a type, no data)."""
     f = sys._getframe(1)

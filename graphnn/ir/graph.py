@@ -82,9 +82,13 @@ class Value:
 
         return value_as_data(self, "int()")
 
-    # NumPy interop: `ndarray (op) value` defers to our reflected operators (one graph op with the array as
-    # a constant) instead of building an object array of per-element nodes; NumPy functions get a clear error.
-    __array_ufunc__ = None
+    # NumPy interop: a NumPy ufunc on graph values (`np.exp(x)`, `arr + x`, `np.maximum(x, 0)`) becomes the
+    # graph op of the same meaning, arrays becoming constants, instead of an object array of per-element
+    # nodes; ufunc methods (reduce, at, ...) and other NumPy functions get a clear error.
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from .builder import numpy_ufunc_on_values
+
+        return numpy_ufunc_on_values(ufunc, method, inputs, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         from .builder import numpy_on_value
