@@ -17,7 +17,6 @@ from .ir.ops.reduction import argmax, max, mean, min, sum
 from .ir.ops.shape_ops import broadcast_to, concat, reshape, transpose
 from .ir.types import TensorType
 from .ir.verify import verify
-from .passes.autodiff import grad
 
 __version__ = "0.1.0"
 
@@ -31,7 +30,7 @@ __all__ = [
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
 ]
 
-# ---- nn ops and initializers (issue 6: conv/pool, norms, dropout, gn.init) ----------------------------
+# ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------
 from . import init  # noqa: E402
 from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
 from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
@@ -53,13 +52,13 @@ from .gradcheck import GradCheck, check_grad  # noqa: E402
 
 __all__ += ["GradCheck", "check_grad"]
 
-# ---- training toolkit (issue 6): layers, optimizers, the training loop, checkpoints ----
+# ---- training toolkit: layers, optimizers, the training loop, checkpoints ----
 from . import nn, optim, train  # noqa: E402
 from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
 
 __all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
 
-# ---- eager mode, tracing and control flow (issue 10) ----------------------------------------------------
+# ---- eager mode, tracing and control flow ----------------------------------------------------
 from .eager_mode import EagerTensor, eager, tensor  # noqa: E402
 from .eager_mode import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
 from .ir.ops.control_flow import cond  # noqa: E402

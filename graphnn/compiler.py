@@ -1,6 +1,6 @@
 """`gn.compile`: pick a pipeline, run it, lower the optimized graph to a plan, hand it to a backend.
 
-Imports graphnn.ir, graphnn.passes and graphnn.backends.
+Imports graphnn.ir, graphnn.passes, graphnn.backends and the user-level debug/optimize helpers.
 """
 
 from __future__ import annotations

@@ -285,14 +285,14 @@ def _expand_grad(tape: Tape, req: Any) -> tuple[EagerTensor, ...]:
     return tuple(_as_tensor(tape, gmap[o.id]) for o in req.outputs)
 
 
-def grad(y: Any, wrt: Any, **kw: Any) -> Any:
+def grad(y: Any, wrt: Any, *, disconnected: str = "raise", expand: bool = False) -> Any:
     """gn.grad for static, traced and eager values; inside a trace, eager parameters name their graph params."""
     if isinstance(y, Value) and not isinstance(y.graph, Tape):
         def conv(x: Any) -> Any:
             return import_into(x, y.graph) if isinstance(x, EagerTensor) else x
 
         wrt = conv(wrt) if isinstance(wrt, Value) else [conv(x) for x in wrt]
-    return autodiff.grad(y, wrt, **kw)
+    return autodiff.grad(y, wrt, disconnected=disconnected, expand=expand)
 
 
 grad.__doc__ = autodiff.grad.__doc__

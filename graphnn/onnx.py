@@ -66,7 +66,7 @@ def export(g: Graph, path: Any = None, outputs: Any = None, opset: int = DEFAULT
            allow_training_ops: bool = False, allow_fixed_dims: bool = False, check_parity: bool = True,
            verbose: bool = False) -> ExportReport:
     """Write `g`'s `outputs` as an eval-mode ONNX model at `path` (None: build and check only); returns the
-    report (preflight, checks, parity vs onnxruntime). Refuses with gn.GraphError, printing the preflight."""
+    report (preflight, checks, parity vs onnxruntime). Refuses with gn.GraphError; the preflight table is in its message."""
     return export_graph(prepare(g, outputs), None if path is None else str(path), opset=opset,
                         allow_training_ops=allow_training_ops, allow_fixed_dims=allow_fixed_dims,
                         check_parity=check_parity, verbose=verbose)

@@ -270,7 +270,7 @@ class CosineDecay:
 
 
 class LinearWarmup:
-    """Ramp linearly from lr(warmup)/warmup to the wrapped schedule over `warmup` epochs, then follow it."""
+    """Ramp linearly from lr/(warmup+1) towards the wrapped schedule over `warmup` epochs, then follow it."""
 
     def __init__(self, after: Schedule | float, warmup: int) -> None:
         self.after = after if callable(after) else (lambda e, lr=float(after): lr)

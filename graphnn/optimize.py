@@ -24,7 +24,7 @@ def validator(validate: bool) -> Observer | None:
 
 def optimize(g: Graph, outputs: Any = None, updates: Any = None, *, target: str | None = None,
              passes: Any = "default", stability: str = "fix", validate: bool = False,
-             keep_graphs: bool = False, mode: str = "train") -> Graph:
+             keep_graphs: bool = False, mode: str | None = None) -> Graph:
     """The optimized copy of `g` for `outputs`/`updates` (default: the graph's named outputs), with `.report`."""
     from .compiler import _normalize_outputs, _normalize_updates
 
@@ -34,7 +34,7 @@ def optimize(g: Graph, outputs: Any = None, updates: Any = None, *, target: str 
     work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
     if not work.outputs and not work.updates:
         raise GraphError(f"gn.optimize({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
-    work.meta["mode"] = mode
+    work.meta["mode"] = mode or ("train" if work.updates else "eval")  # gn.compile's rule
     target = target or ("training" if work.updates else "inference")
     opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs, stability=stability,
                                observer=validator(validate))

@@ -1,7 +1,7 @@
 """`Function`, what `gn.compile` returns: checks feeds with a generated fast validator, picks the plan for
 the bound symbolic dims (built once, cached), runs it; `profile` times every node on the observable path.
 
-Imports graphnn.ir, graphnn.passes (the report type) and the executor.
+Imports graphnn.ir and the executor.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class Function:
 
     @property
     def storage(self) -> Any:
+        """The parameter and state storage, shared with the source graph and every function compiled from it."""
         return self.source.storage
 
     def report(self) -> Any:
@@ -85,6 +86,7 @@ class Function:
         return plan
 
     def __call__(self, **feeds: Any) -> dict[str, Any]:
+        """Run one step: feeds by input name -> {output name: array}; updates are written into storage."""
         if self.host_outputs:
             to = self.backend.to_output
             return {k: to(a, True) for k, a in self._call(feeds).items()}

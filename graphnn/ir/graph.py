@@ -40,22 +40,27 @@ class Value:
 
     @property
     def type(self) -> TensorType:
+        """The static type, with symbolic dims resolved through the graph's unifications."""
         return self.graph.resolve(self.raw_type)
 
     @property
     def shape(self) -> tuple[Dim, ...]:
+        """The static shape (ints and symbolic dim names)."""
         return self.type.shape
 
     @property
     def dtype(self) -> str:
+        """The dtype name, e.g. 'float32'."""
         return self.raw_type.dtype
 
     @property
     def ndim(self) -> int:
+        """The rank."""
         return len(self.raw_type.shape)
 
     @property
     def producer(self) -> "Node | None":
+        """The node that computes this value (None for inputs, params, state, constants)."""
         return self.graph.producer.get(self.id)
 
     def __repr__(self) -> str:
@@ -107,7 +112,7 @@ class Value:
         if isinstance(n, str):
             from .builder import value_as_data
 
-            return value_as_data(self, f"len() (its leading dim {n!r} is symbolic; use gn.shape or declare it)")
+            return value_as_data(self, f"len() (its leading dim {n!r} is symbolic; declare it concrete, or use graph ops that do not need its size)")
         return n
 
     def __iter__(self) -> Iterator["Value"]:
@@ -401,6 +406,7 @@ class Graph:
         return users
 
     def param(self, name: str) -> Value:
+        """The parameter or state value called `name`."""
         for p in self.params + self.state:
             if p.name == name:
                 return p

@@ -219,8 +219,3 @@ def rule(name: str, root: str, *args: str | None, fused: bool = False,
         return Rule(name, root, fn, tuple(args), fused, stability)
 
     return deco
-
-
-def any_of(*xs: Any) -> Any:
-    """The first argument that is not None (rules try operand orders with it)."""
-    return next((x for x in xs if x is not None), None)

@@ -2,7 +2,8 @@
 
 A script runs as __main__ with sys.argv = [script, *--script-args]. Which graph it yields: `--name NAME` picks the
 module-level variable NAME; otherwise the first of the module-level variables `fn`, `graph`, `g` that is a compiled
-function or a graph; otherwise the last function gn.compile made while the script ran (gn.train.fit compiles one),
+function or a graph; otherwise the last training step (a function with updates; else the last function) gn.compile made while the
+script ran (gn.train.fit compiles one),
 else the last gn.Graph the script created. The rule and loader are shared with `graphnn export` (graphnn.cli_load).
 """
 
@@ -10,20 +11,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from ..cli_load import load_target
+from ..cli_load import LoadError, load_target
 
-__all__ = ["add_parser", "load_target", "main", "run", "setup"]
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the `viz` subcommand on an argparse subparsers object."""
-    p = subparsers.add_parser("viz", help="draw a script's graph or an ONNX model as HTML (or DOT)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    setup(p)
-    p.set_defaults(func=run)
-    return p
+__all__ = ["load_target", "main", "run", "setup"]
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -36,9 +27,12 @@ def setup(p: argparse.ArgumentParser) -> None:
 
 
 def _parse_dims(text: str) -> dict[str, int]:
+    """'batch=128,seq=64' -> {'batch': 128, 'seq': 64}; anything else is a LoadError before the script runs."""
     dims = {}
     for part in filter(None, text.split(",")):
         k, _, v = part.partition("=")
+        if not k.strip() or not v.strip().isdigit():
+            raise LoadError(f"--dims: expected NAME=SIZE[,NAME=SIZE...], got {part!r}")
         dims[k.strip()] = int(v)
     return dims
 
@@ -47,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     """Draw a script's graph or an ONNX model as a self-contained HTML page (or .dot/.png)."""
     from . import save_html, to_dot
 
-    target = load_target(args.source, args.name, args.script_args)
     dims = _parse_dims(args.dims)
+    target = load_target(args.source, args.name, args.script_args)
     out = Path(args.out)
     if out.suffix == ".dot":
         out.write_text(to_dot(target, dims=dims))

@@ -288,7 +288,7 @@ KERNELS.update(CONV_KERNELS)
 KERNELS.update(NORM_KERNELS)
 KERNELS.update(CONTROL_FLOW_KERNELS)
 
-# ---- fused stable losses (issue 4): uses the loss helpers above ---------------------------------------
+# ---- fused stable losses: uses the loss helpers above ---------------------------------------
 from .fused_kernels import FUSED_KERNELS  # noqa: E402
 
 KERNELS.update(FUSED_KERNELS)
