@@ -24,6 +24,7 @@ from .ir.graph import Graph, Value
 from .ir.ops import elementwise as ew
 from .ir.ops import reduction as red
 from .monitor import MONITORS, build_monitors, monitor_outputs
+from .nn import state_updates
 from .optim import Optimizer
 
 
@@ -74,7 +75,7 @@ class Trainer:
         g = self.graph
         self.updates = dict(optimizer.updates(loss, params))
         self.updates.update(extra_updates or {})
-        self.updates.update(_layer_state_updates(g))
+        self.updates.update(state_updates(g))
         which = list(MONITORS) if monitor in ("all", True) else ([monitor] if isinstance(monitor, str)
                                                                  else list(monitor or []))
         self.monitors = build_monitors(g, which, loss, optimizer.grads, self.updates, optimizer.params) if which \
@@ -300,11 +301,6 @@ def _finite_probe(g: Graph, updates: Mapping[str, Value]) -> Value | None:
                 s = s if s.dtype == "float64" else ew.cast(s, "float64")
                 total = s if total is None else total + s
     return total
-
-
-def _layer_state_updates(g: Graph) -> dict[str, Value]:
-    """State updates layers registered while building (batch-norm running statistics)."""
-    return dict(g.meta.get("state_updates", {}))
 
 
 def fit(loss: Value, data: Mapping[str, Any], optimizer: Optimizer, *, metrics: Mapping[str, Value] | None = None,

@@ -282,7 +282,6 @@ def value_as_bool(v: Value) -> bool:
 
 def label(text: str) -> Any:
     """Context manager: nodes created inside carry `text` as a user label in their provenance."""
-    import contextlib
 
     @contextlib.contextmanager
     def cm() -> Any:
