@@ -15,6 +15,7 @@ from typing import Any
 
 from .cases import CASES, Case
 from .models import cnn_graph, mlp_graph
+from .peers import torch_forward
 
 GPU_CASES = [c for c in CASES if c.train] + [c for c in CASES if not c.train and c.batch == 1024]
 
@@ -43,16 +44,7 @@ def torch_runner(case: Case, device: str, compiled: bool) -> Callable[[], Any]:
     Y = torch.from_numpy(case.y).to(device) if case.y is not None else None
 
     def forward(X: Any) -> Any:
-        if case.kind == "cnn":
-            k, kb, w, b = ps
-            c = F.max_pool2d(F.relu(F.conv2d(X, k, kb)), 2)
-            return c.reshape(c.shape[0], -1) @ w + b
-        h = X
-        for i in range(0, len(ps), 2):
-            h = h @ ps[i] + ps[i + 1]
-            if i + 2 < len(ps):
-                h = torch.relu(h)
-        return h
+        return torch_forward(case, ps, X)
 
     fwd = torch.compile(forward) if compiled else forward
     if not case.train:

@@ -88,6 +88,23 @@ def numpy_mlp(case: Any) -> tuple[Step, float]:
 
 
 # ---- PyTorch eager ---------------------------------------------------------------------------------------
+def torch_forward(case: Any, ps: list, X: Any) -> Any:
+    """The benchmark model in PyTorch (the CNN, or the MLP with ReLU between layers) on parameters `ps`."""
+    import torch
+    import torch.nn.functional as F
+
+    if case.kind == "cnn":
+        k, kb, w, b = ps
+        c = F.max_pool2d(F.relu(F.conv2d(X, k, kb)), 2)
+        return c.reshape(c.shape[0], -1) @ w + b
+    h = X
+    for i in range(0, len(ps), 2):
+        h = h @ ps[i] + ps[i + 1]
+        if i + 2 < len(ps):
+            h = torch.relu(h)
+    return h
+
+
 def torch_step(case: Any) -> tuple[Step, float]:
     import os
 
@@ -103,16 +120,7 @@ def torch_step(case: Any) -> tuple[Step, float]:
     lr = case.lr
 
     def forward() -> Any:
-        if case.kind == "cnn":
-            k, kb, w, b = ps
-            c = F.max_pool2d(F.relu(F.conv2d(X, k, kb)), 2)
-            return c.reshape(c.shape[0], -1) @ w + b
-        h = X
-        for i in range(0, len(ps), 2):
-            h = h @ ps[i] + ps[i + 1]
-            if i + 2 < len(ps):
-                h = torch.relu(h)
-        return h
+        return torch_forward(case, ps, X)
 
     if not case.train:
         def infer() -> Any:
