@@ -13,6 +13,7 @@ from ..ir.errors import GraphError
 from ..ir.gradutil import ones_like, zeros_like
 from ..ir.graph import Graph, Node, Provenance, Value, next_id
 from ..ir.op_registry import get_op
+from .dead_code_elimination import drop_unneeded
 
 DISCONNECTED = ("raise", "zeros", "ignore")
 
@@ -149,16 +150,7 @@ def _backprop(g: Graph, y: Value, xs: Sequence[Value]) -> list[Value]:
 def _prune(g: Graph, first: int, n_consts: int, keep: Sequence[Value]) -> None:
     """Drop nodes (and constants) appended since `first` that the gradients do not use (rules emit the
     gradients of every input, e.g. of a constant exponent; only those on the path are kept)."""
-    live = {v.id for v in keep}
-    kept: list[Node] = []
-    for n in reversed(g.nodes[first:]):
-        if any(o.id in live for o in n.outputs):
-            kept.append(n)
-            live.update(v.id for v in n.inputs)
-        else:
-            for o in n.outputs:
-                g.producer.pop(o.id, None)
-    g.nodes[first:] = reversed(kept)
+    live = drop_unneeded(g, {v.id for v in keep}, first)
     new_consts = g.const_values[n_consts:]
     g.const_values[n_consts:] = [c for c in new_consts if c.id in live]
     for c in new_consts:
