@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.graph import Node
-from .kernels import Factory, Kernel, check_labels, reduce_loss
+from .kernels import Factory, Kernel, pick_labels, reduce_loss
 
 FUSED_KERNELS: dict[str, Factory] = {}
 
@@ -30,9 +30,7 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> Kernel:
         s = x - xp.max(x, axis=ax, keepdims=True)
         lse = xp.log(xp.sum(xp.exp(s), axis=ax, keepdims=True))
         if int_labels:
-            check_labels(xp, y, x.shape[ax], f"softmax_cross_entropy {node.name}")
-            picked = xp.take_along_axis(s, xp.expand_dims(y, ax).astype("int64"), axis=ax)
-            per = xp.squeeze(lse - picked, axis=ax)
+            per = xp.squeeze(lse, axis=ax) - pick_labels(xp, s, y, ax, f"softmax_cross_entropy {node.name}")
         else:
             per = -xp.sum(y * (s - lse), axis=ax)
         return reduce_loss(xp, per.astype(dt, copy=False), red, dt)

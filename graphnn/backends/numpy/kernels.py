@@ -232,6 +232,12 @@ def reduce_loss(xp: Any, per: Any, reduction: str, dt: str) -> Any:
     return per
 
 
+def pick_labels(xp: Any, a: Any, y: Any, ax: int, what: str) -> Any:
+    """a's entry at each (range-checked) integer label along axis `ax`, with that axis removed."""
+    check_labels(xp, y, a.shape[ax], what)
+    return xp.squeeze(xp.take_along_axis(a, xp.expand_dims(y, ax).astype("int64"), axis=ax), axis=ax)
+
+
 @kernel("cross_entropy")
 def _cross_entropy(xp: Any, node: Node, env: dict) -> Kernel:
     ax, red, dt = node.attrs["axis"], node.attrs["reduction"], node.outputs[0].dtype
@@ -239,9 +245,7 @@ def _cross_entropy(xp: Any, node: Node, env: dict) -> Kernel:
 
     def f(p: Any, y: Any) -> Any:
         if int_labels:
-            check_labels(xp, y, p.shape[ax], f"cross_entropy {node.name}")
-            picked = xp.take_along_axis(p, xp.expand_dims(y, ax).astype("int64"), axis=ax)
-            per = -xp.log(xp.squeeze(picked, axis=ax))
+            per = -xp.log(pick_labels(xp, p, y, ax, f"cross_entropy {node.name}"))
         else:
             per = -xp.sum(y * xp.log(p), axis=ax)
         return reduce_loss(xp, per, red, dt)
