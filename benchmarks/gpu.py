@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> str:
     a = ap.parse_args(argv)
     if a.standin:
         from graphnn.backends.cupy import backend as cupy_backend
-        from graphnn.backends.cupy.standin import cupy as cp
+        from tests.backends.cupy.standin import cupy as cp
 
         cupy_backend.load_cupy = lambda: cp
         device, gpu = "cpu", "none (stand-in smoke test; not a measurement)"

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------
-from . import init  # noqa: E402
+from .training import init  # noqa: E402
 from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
 from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
 from .ir.ops.stochastic import dropout  # noqa: E402
@@ -40,29 +40,30 @@ __all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d
 
 # ---- passes: fused stable losses, gn.optimize, validate mode --------------------------------------------
 from .ir.ops.fused import sigmoid_binary_cross_entropy, softmax_cross_entropy  # noqa: E402
-from .optimize import optimize  # noqa: E402
+from .compiler import optimize  # noqa: E402
 from .passes.pipeline import PassRecord, PipelineReport  # noqa: E402
-from .validate import ValidationError  # noqa: E402
+from .checking.validate import ValidationError  # noqa: E402
 
 __all__ += ["PassRecord", "PipelineReport", "ValidationError", "optimize", "sigmoid_binary_cross_entropy",
             "softmax_cross_entropy"]
 
 # ---- autodiff: gradient checking -------------------------------------------------------------------
-from .gradcheck import GradCheck, check_grad  # noqa: E402
+from .checking.gradcheck import GradCheck, check_grad  # noqa: E402
 
 __all__ += ["GradCheck", "check_grad"]
 
 # ---- training toolkit: layers, optimizers, the training loop, checkpoints ----
-from . import nn, optim, train  # noqa: E402
-from .checkpoint import CheckpointError, load_params, save_params  # noqa: E402
+from .training import loop as train  # noqa: E402
+from .training import nn, optim  # noqa: E402
+from .training.checkpoint import CheckpointError, load_params, save_params  # noqa: E402
 
 __all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
 
 # ---- eager mode, tracing and control flow ----------------------------------------------------
-from .eager_mode import EagerTensor, eager, tensor  # noqa: E402
-from .eager_mode import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
+from .frontends.eager import EagerTensor, eager, tensor  # noqa: E402
+from .frontends.eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
 from .ir.ops.control_flow import cond  # noqa: E402
-from .tracing import TracedFunction, function, trace  # noqa: E402
+from .frontends.tracing import TracedFunction, function, trace  # noqa: E402
 
 __all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
 
@@ -75,3 +76,12 @@ __all__ += ["onnx"]
 from . import viz  # noqa: E402
 
 __all__ += ["viz"]
+
+# ---- module paths of earlier versions: `import graphnn.nn` keeps working after the move into rooms ----
+import sys as _sys  # noqa: E402
+
+from .training import checkpoint as _checkpoint  # noqa: E402
+
+for _old, _mod in {"nn": nn, "optim": optim, "train": train, "init": init, "checkpoint": _checkpoint}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _mod)
+del _old, _mod

@@ -1,6 +1,7 @@
-"""`gn.compile`: pick a pipeline, run it, lower the optimized graph to a plan, hand it to a backend.
+"""`gn.compile` and `gn.optimize`: pick a pipeline, run it, and (compile) lower the optimized graph to a plan and
+hand it to a backend.
 
-Imports graphnn.ir, graphnn.passes, graphnn.backends and the user-level debug/optimize helpers.
+Imports graphnn.ir, graphnn.passes, graphnn.backends and graphnn.checking (numerics debugging, validate mode).
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .backends.function import Function
-from .debug import explain_nonfinite
+from .checking.debug import explain_nonfinite
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
-from .optimize import validator
-from .passes.pipeline import run_pipeline
+from .checking.validate import PassValidator
+from .passes.pipeline import Observer, run_pipeline
 
 MODES = ("train", "eval")
 
@@ -124,3 +125,27 @@ def _drop_unused_inputs(g: Graph) -> None:
             bound |= {d for d in v.type.shape if isinstance(d, str)}
     g.inputs = [v for v in g.inputs if v.name not in dropped]
     g.meta["ignored_inputs"] = dropped
+
+
+def validator(validate: bool) -> Observer | None:
+    """The pipeline observer for validate mode (None when off)."""
+    return PassValidator() if validate else None
+
+
+def optimize(g: Graph, outputs: Any = None, updates: Any = None, *, target: str | None = None,
+             passes: Any = "default", stability: str = "fix", validate: bool = False,
+             keep_graphs: bool = False, mode: str | None = None) -> Graph:
+    """The optimized copy of `g` for `outputs`/`updates` (default: the graph's named outputs), with `.report`:
+    the same pipeline `gn.compile` runs before lowering."""
+    work = g.copy()
+    byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
+    work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
+    work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
+    if not work.outputs and not work.updates:
+        raise GraphError(f"gn.optimize({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
+    work.meta["mode"] = mode or ("train" if work.updates else "eval")  # gn.compile's rule
+    target = target or ("training" if work.updates else "inference")
+    opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs, stability=stability,
+                               observer=validator(validate))
+    opt.report = report  # type: ignore[attr-defined]
+    return opt

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.eager_mode import current_tape
+from graphnn.frontends.eager import current_tape
 
 
 def _mlp_np(x: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 
 import graphnn as gn
 from graphnn.backends.cupy import backend as cupy_backend
-from graphnn.backends.cupy.standin import cupy as standin_cupy
+from tests.backends.cupy.standin import cupy as standin_cupy
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 BACKENDS = ["numpy", "cupy-standin", "cupy"]

@@ -14,8 +14,8 @@ import pytest
 
 import graphnn as gn
 from graphnn.backends.cupy import backend as cupy_backend
-from graphnn.cli import main
-from graphnn.cli_load import load_graph, load_target
+from graphnn.cli.main import main
+from graphnn.cli.load import load_graph, load_target
 from graphnn.ir.serialize import to_json
 
 pytest.importorskip("sklearn")
@@ -112,7 +112,7 @@ def test_check_on_the_cupy_backend(tmp_path, capsys, monkeypatch) -> None:
         assert rc == 0 and "graphnn (cupy) vs onnxruntime" in out.out
     else:  # the BackendError's message (what to install), exit 1, no traceback
         assert rc == 1 and "backend 'cupy'" in out.err and "Traceback" not in out.err
-    from graphnn.backends.cupy.standin import cupy as standin
+    from tests.backends.cupy.standin import cupy as standin
 
     monkeypatch.setattr(cupy_backend, "load_cupy", lambda: standin)  # the cupy path itself, on the stand-in
     assert main(["check", str(path), "--backend", "cupy"]) == 0

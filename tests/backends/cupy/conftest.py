@@ -11,7 +11,7 @@ import pytest
 
 import graphnn as gn
 from graphnn.backends.cupy import backend as cupy_backend
-from graphnn.backends.cupy.standin import cupy as standin_cupy
+from tests.backends.cupy.standin import cupy as standin_cupy
 
 
 def real_cupy() -> tuple[Any, str]:

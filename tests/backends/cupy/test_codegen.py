@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphnn as gn
-from graphnn.backends.cupy.cinterp import CSyntaxError, run_operation
+from tests.backends.cupy.cinterp import CSyntaxError, run_operation
 from graphnn.backends.cupy.codegen import body_source, fused_source, literal, unary_source
-from graphnn.backends.cupy.standin import ElementwiseKernel
+from tests.backends.cupy.standin import ElementwiseKernel
 
 from .conftest import to_host
 
@@ -68,7 +68,7 @@ def test_comparison_cast_where_and_int_chain() -> None:
 
 
 def _dev(a: np.ndarray):
-    from graphnn.backends.cupy.standin import asarray
+    from tests.backends.cupy.standin import asarray
 
     return asarray(a)
 
@@ -142,7 +142,7 @@ _step = st.one_of(st.tuples(st.just("u"), st.sampled_from(sorted(_UN)), st.integ
 @given(st.sampled_from(["float32", "float64"]), st.lists(_step, min_size=2, max_size=9))
 def test_random_fused_chains_match_numpy(dtype: str, steps: list) -> None:
     from graphnn.backends.cupy import backend as cupy_backend
-    from graphnn.backends.cupy.standin import cupy as standin_cupy
+    from tests.backends.cupy.standin import cupy as standin_cupy
 
     g, out = _chain(dtype, steps)
     rng = np.random.default_rng(len(steps))

@@ -51,7 +51,7 @@ def test_cupy_without_a_gpu_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_host_array_mixed_into_device_math_is_caught_by_the_standin() -> None:
-    from graphnn.backends.cupy.standin import cupy
+    from tests.backends.cupy.standin import cupy
 
     d = cupy.asarray(np.ones(3, np.float32))
     with pytest.raises(TypeError, match="NumPy array"):

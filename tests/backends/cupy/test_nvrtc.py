@@ -58,7 +58,7 @@ def nvrtc_compile(code: str) -> None:
 
 def _collect_sources(monkeypatch: pytest.MonkeyPatch) -> list[KernelSource]:
     from graphnn.backends.cupy import backend as cupy_backend
-    from graphnn.backends.cupy.standin import cupy as standin_cupy
+    from tests.backends.cupy.standin import cupy as standin_cupy
 
     monkeypatch.setattr(cupy_backend, "load_cupy", lambda: standin_cupy)
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import graphnn as gn
 from graphnn.backends.cupy import backend as cupy_backend
-from graphnn.backends.cupy.standin import cupy as standin_cupy
+from tests.backends.cupy.standin import cupy as standin_cupy
 
 from ..test_plan import D, _build, _numpy, programs
 from .conftest import to_host

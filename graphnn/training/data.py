@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .ir.errors import FeedError
-from .ir.graph import Graph, Value
+from ..ir.errors import FeedError
+from ..ir.graph import Graph, Value
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from .backends.executor import build_plan, run_plan
-from .backends.numpy.kernels import KERNELS
-from .ir.errors import GraphError, GraphnnError
-from .ir.graph import Graph, Storage, Value
-from .ir.types import FLOAT_DTYPES, INT_DTYPES
-from .passes.pipeline import PASSES, REQUIRED, PassRecord
+from ..backends.executor import build_plan, run_plan
+from ..backends.numpy.kernels import KERNELS
+from ..ir.errors import GraphError, GraphnnError
+from ..ir.graph import Graph, Storage, Value
+from ..ir.types import FLOAT_DTYPES, INT_DTYPES
+from ..passes.pipeline import PASSES, REQUIRED, PassRecord
 
 # (name, how float inputs are drawn); integer inputs are always valid random labels.
 INPUT_SETS = (

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .ir.builder import state
-from .ir.errors import GraphError
-from .ir.graph import Graph, Value
-from .ir.ops.elementwise import cast, sign, sqrt
-from .passes.autodiff import grad
+from ..ir.builder import state
+from ..ir.errors import GraphError
+from ..ir.graph import Graph, Value
+from ..ir.ops.elementwise import cast, sign, sqrt
+from ..passes.autodiff import grad
 
 
 class Optimizer:

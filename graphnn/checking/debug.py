@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .backends.executor import bind_feeds, run_plan
-from .ir.errors import NumericsError
-from .ir.graph import Graph, Node
+from ..backends.executor import bind_feeds, run_plan
+from ..ir.errors import NumericsError
+from ..ir.graph import Graph, Node
 
 
 class _Stop(Exception):
@@ -75,7 +75,7 @@ def _graphs_of(fn: Any) -> list[Graph]:
     gs = [fn.source]
     src = getattr(fn, "pipeline_input", None)
     if src is not None:
-        from .passes.pipeline import run_pipeline
+        from ..passes.pipeline import run_pipeline
 
         rep = fn.report()
         try:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_load import LoadError, load_target
+from .load import LoadError, load_target
 
 __all__ = ["load_target", "main", "run", "setup"]
 
 
 def setup(p: argparse.ArgumentParser) -> None:
     """Add the `viz` arguments to a parser (graphnn.cli's SUBCOMMANDS table calls this)."""
-    from ..cli import add_source_args
+    from .main import add_source_args
 
     add_source_args(p, "an .onnx model")
     p.add_argument("--out", default="graph.html", help="output file: .html (default graph.html), .dot or .png")
@@ -39,7 +39,7 @@ def _parse_dims(text: str) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Draw a script's graph or an ONNX model as a self-contained HTML page (or .dot/.png)."""
-    from . import save_html, to_dot
+    from ..viz import save_html, to_dot
 
     dims = _parse_dims(args.dims)
     target = load_target(args.source, args.name, args.script_args)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix == ".dot":
         out.write_text(to_dot(target, dims=dims))
     elif out.suffix == ".png":
-        from .browser import screenshot_html
+        from ..viz.browser import screenshot_html
 
         html = out.with_suffix(".html")
         save_html(target, html, dims=dims)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (`python -m graphnn.viz.cli viz ...`): the `graphnn` command."""
-    from ..cli import main as cli_main
+    from .main import main as cli_main
 
     return cli_main(argv)
 

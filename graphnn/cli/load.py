@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .backends.function import Function
-from .ir.graph import Graph
+from ..backends.function import Function
+from ..ir.graph import Graph
 
 _PKG = str(Path(__file__).resolve().parent) + os.sep
 # Functions compiled while one of these runs are internal checks (ONNX parity, drawings), not the script's own.
@@ -85,7 +85,7 @@ def load_target(source: str, name: str | None = None, script_args: str | list[st
     it gn.compile'd (a function with updates, directly or through gn.train), or the last function if none has
     updates; else the last gn.Graph its own code created."""
     if source.endswith(".json"):
-        from .ir.serialize import from_json
+        from ..ir.serialize import from_json
 
         try:
             with open(source) as f:
@@ -95,7 +95,7 @@ def load_target(source: str, name: str | None = None, script_args: str | list[st
     if source.endswith(".onnx"):
         if not os.path.exists(source):
             raise LoadError(f"{source}: no such file")
-        from . import onnx as gn_onnx
+        from .. import onnx as gn_onnx
 
         return gn_onnx.load(source)
     ns, graphs, fns = run_script(source, script_args)

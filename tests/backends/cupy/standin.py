@@ -4,7 +4,7 @@ the backend's own host-side logic (planning, transfers, storage mirroring, kerne
 It is strict where CuPy is: its arrays (`DeviceArray`) are a separate type; passing a NumPy array to one of
 its functions or ufuncs is a TypeError; ufuncs have no `.reduce`/`.at`; `errstate` does not exist; host <->
 device copies go through `asarray`/`.get()`/`.set()` and are counted. `ElementwiseKernel` checks and runs the
-generated CUDA C source with graphnn.backends.cupy.cinterp. Imports only numpy and that module.
+generated CUDA C source with tests.backends.cupy.cinterp. Imports only numpy and that module.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .cli_load import LoadError, load_graph
-from .ir.errors import GraphnnError
-from .ir.graph import Graph, Value
+from .load import LoadError, load_graph
+from ..ir.errors import GraphnnError
+from ..ir.graph import Graph, Value
 
 # name -> (add its arguments to a subparser, run it and return the exit status)
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -72,7 +72,7 @@ def _pick_outputs(g: Graph, names: list[str] | None) -> dict[str, Value] | None:
 @subcommand("export", _export_args)
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a graph's named outputs to ONNX; prints the preflight, checks and parity report."""
-    from . import onnx as gn_onnx
+    from .. import onnx as gn_onnx
 
     g = load_graph(args.source, args.name, args.script_args)
     outputs = _pick_outputs(g, args.output)
@@ -99,7 +99,7 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 @subcommand("check", _check_args)
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate an ONNX model, run it on graphnn and onnxruntime with random inputs, print the max difference."""
-    from . import onnx as gn_onnx
+    from .. import onnx as gn_onnx
 
     if not os.path.exists(args.model):
         print(f"graphnn check: {args.model}: no such file", file=sys.stderr)
@@ -121,7 +121,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _register_viz() -> None:
-    from .viz import cli as viz_cli
+    from . import viz as viz_cli
 
     SUBCOMMANDS["viz"] = (viz_cli.setup, viz_cli.run)
 

@@ -10,13 +10,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .compiler import compile as compile_graph
-from .ir.builder import constant
-from .ir.builder import input as graph_input
-from .ir.errors import GraphError
-from .ir.graph import Graph, Value
-from .ir.ops.reduction import sum as reduce_sum
-from .passes.autodiff import grad
+from ..compiler import compile as compile_graph
+from ..ir.builder import constant
+from ..ir.builder import input as graph_input
+from ..ir.errors import GraphError
+from ..ir.graph import Graph, Value
+from ..ir.ops.reduction import sum as reduce_sum
+from ..passes.autodiff import grad
 
 
 @dataclass

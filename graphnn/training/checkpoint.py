@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .ir.errors import GraphnnError
-from .ir.graph import Graph
-from .ir.serialize import to_json
+from ..ir.errors import GraphnnError
+from ..ir.graph import Graph
+from ..ir.serialize import to_json
 
 _GRAPH_KEY = "__graph_json__"
 _META_KEY = "__meta_json__"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .ir.errors import GraphError
-from .ir.graph import Graph, Value
-from .ir.ops import elementwise as ew
-from .ir.ops import reduction as red
+from ..ir.errors import GraphError
+from ..ir.graph import Graph, Value
+from ..ir.ops import elementwise as ew
+from ..ir.ops import reduction as red
 
 MONITORS = ("grad_norm", "weight_norm", "update_ratio", "dead_relu", "nan_count")
 _TINY = 1e-12

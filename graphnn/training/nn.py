@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from .init import fans
-from .ir.builder import param, state
-from .ir.errors import GraphError, ShapeError
-from .ir.graph import Graph, Value
-from .ir.ops import conv as convops
-from .ir.ops import elementwise as ew
-from .ir.ops import nn as nnops
-from .ir.ops import norm as normops
-from .ir.ops import shape_ops, stochastic
+from ..ir.builder import param, state
+from ..ir.errors import GraphError, ShapeError
+from ..ir.graph import Graph, Value
+from ..ir.ops import conv as convops
+from ..ir.ops import elementwise as ew
+from ..ir.ops import nn as nnops
+from ..ir.ops import norm as normops
+from ..ir.ops import shape_ops, stochastic
 
 SEED = 0  # default initializers derive their stream from this and the parameter's name
 

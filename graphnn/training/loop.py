@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint as ckpt
-from .compiler import Function, compile
+from ..compiler import Function, compile
 from .data import DataError, batches, check_data, take
 from .history import History, append_jsonl, plot_history
-from .ir.errors import GraphError, NumericsError
-from .ir.graph import Graph, Value
-from .ir.ops import elementwise as ew
-from .ir.ops import reduction as red
+from ..ir.errors import GraphError, NumericsError
+from ..ir.graph import Graph, Value
+from ..ir.ops import elementwise as ew
+from ..ir.ops import reduction as red
 from .monitor import MONITORS, build_monitors, monitor_outputs
 from .nn import state_updates
 from .optim import Optimizer

@@ -1,0 +1,7 @@
+"""`python -m graphnn.cli`: the same as the `graphnn` command."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())
