@@ -34,7 +34,7 @@ def test_branching_on_traced_data_names_the_line_and_suggests_where_and_cond() -
     with pytest.raises(gn.TraceError) as e:
         gn.trace(f, {"x": np.ones(3, "float32")})
     msg = str(e.value)
-    assert f"test_trace.py:{line}" in msg and "gn.where" in msg and "gn.cond" in msg and "tracing" in msg
+    assert f"test_tracing.py:{line}" in msg and "gn.where" in msg and "gn.cond" in msg and "tracing" in msg
 
 
 def test_float_of_a_traced_value_is_a_trace_error() -> None:
