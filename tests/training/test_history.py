@@ -4,6 +4,7 @@ JSONL log a fit writes, and the curve plot."""
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -24,7 +25,7 @@ def test_series_by_name_fill_missing_epochs_with_nan() -> None:
     h = _history()
     assert h["loss"] == [2.0, 1.5] and h["lr"] == [0.1, 0.05]
     first, second = h["val_loss"]
-    assert first != first and second == 1.7  # NaN where the epoch has no validation value
+    assert math.isnan(first) and second == 1.7  # NaN where the epoch has no validation value
     assert h.keys() == ["epoch", "loss", "lr", "val_loss"]  # first-seen order
 
 
