@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import onnx
+from onnx import TensorProto, helper
 
 from graphnn.cli.viz import load_target, main
 
@@ -50,9 +51,6 @@ def test_cli_writes_html_and_dot(tmp_path) -> None:
 
 
 def test_onnx_model_is_loaded_and_drawn(tmp_path) -> None:  # noqa: ANN001
-    pytest.importorskip("graphnn.onnx", reason="gn.onnx (ONNX import) is not in this tree")
-    import onnx
-    from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])

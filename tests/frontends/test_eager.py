@@ -156,7 +156,7 @@ def test_eager_params_become_shared_params_when_traced() -> None:
 
 
 def test_nn_layers_run_eagerly_and_trace_with_shared_params() -> None:
-    nn = pytest.importorskip("graphnn.nn")
+    nn = gn.nn
     X = np.random.default_rng(1).standard_normal((4, 3)).astype("float32")
     with gn.eager():
         net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
