@@ -100,6 +100,7 @@ def test_planned_runs_equal_numpy_on_random_graphs(p: list, batches: list, fuse:
         x0, x1 = rng.standard_normal((b, D)).astype(np.float32), rng.standard_normal((b, D)).astype(np.float32)
         got = fn(x0=x0, x1=x1)
         want, ref_w, ref_c = _numpy(prog, outs, upd, x0.astype(np.float64), x1.astype(np.float64), ref_w, ref_c)
+        assert set(got) == set(want)
         for k in got:  # relative to each output's scale: chains of matmuls reach large magnitudes
             scale = max(1.0, float(np.abs(want[k]).max()))
             np.testing.assert_allclose(got[k], want[k], rtol=2e-3, atol=2e-3 * scale, err_msg=k)

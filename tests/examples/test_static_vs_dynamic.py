@@ -24,6 +24,8 @@ def test_static_vs_dynamic_reduced(backend: str) -> None:
     out = np.maximum(x @ a["w1"] + a["b1"], 0) @ a["w2"] + a["b2"]
     out = out * 2 if out.sum() > 0 else out
     assert abs(res["eager_losses"][0] - float(((out - t) ** 2).mean())) < 1e-4
-    if res["torch_losses"] is not None:
+    if importlib.util.find_spec("torch") is None:  # PyTorch is optional: the example then skips its comparison
+        assert res["torch_losses"] is None
+    else:
         np.testing.assert_allclose(res["torch_losses"][:5], res["eager_losses"][:5], rtol=1e-4)
     assert res["eager_losses"][-1] < res["eager_losses"][0]

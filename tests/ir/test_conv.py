@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphnn as gn
 from graphnn.ir.ops import conv
@@ -169,34 +171,28 @@ def test_check_grad_through_a_small_cnn():
     assert set(res.errors) == {"x0", "x1", "x2"}
 
 
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - hypothesis is a dev dependency
-    given = None
+@st.composite
+def conv_configs(draw):
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h, w = draw(st.integers(max(kh - 2 * ph, 1), 7)), draw(st.integers(max(kw - 2 * pw, 1), 7))
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return (n, c, h, w), (o, c, kh, kw), (sh, sw), (ph, pw)
 
-if given is not None:
-    @st.composite
-    def conv_configs(draw):
-        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-        h, w = draw(st.integers(max(kh - 2 * ph, 1), 7)), draw(st.integers(max(kw - 2 * pw, 1), 7))
-        n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        return (n, c, h, w), (o, c, kh, kw), (sh, sw), (ph, pw)
 
-    @settings(max_examples=40, deadline=None)
-    @given(conv_configs(), st.integers(0, 2**31 - 1))
-    def test_conv_and_pool_random_configs(cfg, seed):
-        xs, ws, stride, padding = cfg
-        rng = np.random.default_rng(seed)
-        x, w = _distinct(rng, xs), rng.normal(size=ws)
-        with gn.Graph() as g:
-            xv, wv = gn.input("x", xs, "float64"), gn.input("w", ws, "float64")
-            y = gn.conv2d(xv, wv, stride, padding)
-            p = gn.max_pool2d(xv, ws[2:], stride, padding)
-        out = gn.compile(g, outputs={"y": y, "p": p})(x=x, w=w)
-        np.testing.assert_allclose(out["y"], ref_conv2d(x, w, stride, padding), rtol=1e-12, atol=1e-10)
-        np.testing.assert_array_equal(out["p"], ref_max_pool2d(x, ws[2:], stride, padding))
-        check_vjp(lambda a, b: gn.conv2d(a, b, stride, padding), {"x": x, "w": w}, seed=seed)
-        check_vjp(lambda a: gn.max_pool2d(a, ws[2:], stride, padding), {"x": x}, seed=seed)
+@settings(max_examples=40, deadline=None)
+@given(conv_configs(), st.integers(0, 2**31 - 1))
+def test_conv_and_pool_random_configs(cfg, seed):
+    xs, ws, stride, padding = cfg
+    rng = np.random.default_rng(seed)
+    x, w = _distinct(rng, xs), rng.normal(size=ws)
+    with gn.Graph() as g:
+        xv, wv = gn.input("x", xs, "float64"), gn.input("w", ws, "float64")
+        y = gn.conv2d(xv, wv, stride, padding)
+        p = gn.max_pool2d(xv, ws[2:], stride, padding)
+    out = gn.compile(g, outputs={"y": y, "p": p})(x=x, w=w)
+    np.testing.assert_allclose(out["y"], ref_conv2d(x, w, stride, padding), rtol=1e-12, atol=1e-10)
+    np.testing.assert_array_equal(out["p"], ref_max_pool2d(x, ws[2:], stride, padding))
+    check_vjp(lambda a, b: gn.conv2d(a, b, stride, padding), {"x": x, "w": w}, seed=seed)
+    check_vjp(lambda a: gn.max_pool2d(a, ws[2:], stride, padding), {"x": x}, seed=seed)

@@ -44,6 +44,7 @@ def test_mlp_with_backward_and_updates_is_readable(sizes: tuple, passes: str) ->
     assert min(spans) >= 1  # every edge points down
     short = sum(s <= 2 for s in spans) / len(spans)
     assert short >= 0.85, f"only {short:.0%} of edges span <= 2 layers"
+    assert len(lay.routes) == len(lay.edges)  # one polyline per edge
     for route in lay.routes:  # polylines start under their source and end above their target
         assert all(y1 > y0 for (_, y0), (_, y1) in zip(route, route[1:]))
 

@@ -84,7 +84,7 @@ def test_generated_kernels_compile_with_nvrtc(monkeypatch: pytest.MonkeyPatch) -
     names = {s.name for s in sources}
     assert {"graphnn_sigmoid", "graphnn_softplus", "graphnn_lse_minus_picked", "graphnn_one_hot",
             "graphnn_softmax_normalize", "graphnn_sigmoid_bce"} <= names, names
-    assert sum(n.startswith("graphnn_add") or "_" in n for n in names) > 10
+    assert len(names) > 10, names  # every elementwise kernel and fused body compiled above, not just these six
     for src in sources:
         nvrtc_compile(wrap(src))
     # the sum-of-exp ReductionKernel's map expression, in both float types
