@@ -1,5 +1,5 @@
 """The `backend` fixture for the examples: every example runs on "numpy", on "cupy" through the CPU stand-in
-(graphnn/backends/cupy/standin.py: the CuPy backend's own code, planning and transfers, on any machine), and on
+(tests/backends/cupy/standin.py: the CuPy backend's own code, planning and transfers, on any machine), and on
 real "cupy" where CuPy and a GPU work (skipped with the reason elsewhere)."""
 
 from __future__ import annotations
