@@ -1,7 +1,7 @@
-"""The destination-passing kernel record (`OutKernel`) and the op -> ufunc names shared by the
-destination-passing kernels and the fused elementwise kernel.
+"""The destination-passing kernel record (`OutKernel`), the plan-time `CallContext`, and `UFUNCS`: op -> ufunc name
+(from Op.ufunc), shared by the elementwise kernels and the fused elementwise kernel.
 
-Imports nothing from graphnn.
+Imports graphnn.ir only.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..ir.op_registry import registry
 
 Call = tuple[Callable[..., Any], tuple, dict]  # fn, positional args (arrays or Dyn), keyword args
 
@@ -38,9 +40,4 @@ class CallContext:
     facts: dict[tuple, Any] = field(default_factory=dict)
 
 
-UFUNCS = {
-    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide", "pow": "power",
-    "maximum": "maximum", "minimum": "minimum", "neg": "negative", "abs": "absolute", "exp": "exp",
-    "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sign": "sign", "greater": "greater", "less": "less",
-    "greater_equal": "greater_equal", "less_equal": "less_equal", "equal": "equal",
-}
+UFUNCS = {name: op.ufunc for name, op in registry().items() if op.ufunc is not None}

@@ -15,13 +15,14 @@ import numpy as np
 
 from ..ir.errors import BackendError, FeedError, NumericsError
 from ..ir.graph import Graph, Node
+from ..ir.op_registry import registry
 from ..ir.types import format_shape
 from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
 from .destination import CallContext
 
-# Ops whose plain kernel returns a view of input 0 (taken once at plan time when the input is fixed).
-VIEW_OPS = frozenset({"reshape", "transpose", "slice", "broadcast_to", "identity", "stop_gradient"})
+# Ops whose plain kernel returns a view of input 0 (Op.view; taken once at plan time when the input is fixed).
+VIEW_OPS = frozenset(name for name, op in registry().items() if op.view)
 
 
 @dataclass

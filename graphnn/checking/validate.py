@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.executor import build_plan, run_plan
-from ..backends.numpy.kernels import KERNELS
+from ..backends.numpy import KERNELS
 from ..ir.errors import GraphError, GraphnnError
 from ..ir.graph import Graph, Storage, Value
 from ..ir.types import FLOAT_DTYPES, INT_DTYPES
@@ -37,6 +37,15 @@ class ValidationError(GraphError):
         self.pass_name, self.before, self.after = pass_name, before, after
 
 
+def _widen_body(body: tuple) -> tuple:
+    """A fused_elementwise body with its float literals and cast targets made float64, like the graph around it."""
+    def f(d: str) -> str:
+        return "float64" if d in FLOAT_DTYPES else d
+
+    return tuple((op, tuple((k, f(v) if k == "dtype" else v) for k, v in attrs),
+                  tuple(("c", a[1], f(a[2])) if a[0] == "c" else a for a in args)) for op, attrs, args in body)
+
+
 def as_float64(g: Graph) -> Graph:
     """A copy of `g` whose floating-point values, constants, parameters and dtype attributes are float64."""
     h = g.copy()
@@ -58,7 +67,8 @@ def as_float64(g: Graph) -> Graph:
     for n in h.nodes:
         n.inputs = tuple(vmap[v.id] for v in n.inputs)
         n.outputs = tuple(conv(o) for o in n.outputs)
-        n.attrs = {k: ("float64" if k == "dtype" and a in FLOAT_DTYPES else a) for k, a in n.attrs.items()}
+        n.attrs = {k: ("float64" if k == "dtype" and a in FLOAT_DTYPES else _widen_body(a) if k == "body" else a)
+                   for k, a in n.attrs.items()}
         h.producer.update({o.id: n for o in n.outputs})
     h.outputs = {k: vmap[v.id] for k, v in h.outputs.items()}
     h.updates = {k: vmap[v.id] for k, v in h.updates.items()}

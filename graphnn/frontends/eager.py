@@ -1,7 +1,7 @@
 """Eager mode: the same gn.* ops run at once on NumPy arrays and return `EagerTensor`s recorded on a tape.
 
 Every op still goes through `builder.apply` (same type rules, same errors) into a tape graph, and runs its
-NumPy kernel from `backends/numpy/kernels.py` right away. `gn.grad` on eager values expands the request on
+NumPy kernel from `backends/numpy/` (its family modules) right away. `gn.grad` on eager values expands the request on
 the tape with the autodiff pass; the backward ops it emits run eagerly too. A user-level library: imports
 anything.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.numpy.kernels import KERNELS
+from ..backends.numpy import KERNELS
 from ..ir import builder, subgraph
 from ..ir.builder import _materialize, _user_shape, apply
 from ..ir.graph import Graph, ParamInfo, Value, next_id

@@ -16,6 +16,7 @@ import numpy as np
 from .errors import DTypeError, GraphError, GraphnnError, ShapeError, TraceError
 from .graph import Graph, ParamInfo, Provenance, Value
 from .op import InferCtx
+from .op_registry import registry
 from .types import TensorType, fresh_dim, normalize_dtype
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -242,18 +243,17 @@ def value_as_data(v: Value, use: str) -> Any:
     )
 
 
-# NumPy ufunc name -> graph op of the same meaning (NumPy broadcasting and dtype rules hold for both).
-UFUNC_OPS = {
-    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div", "power": "pow",
-    "maximum": "maximum", "minimum": "minimum", "negative": "neg", "absolute": "abs", "exp": "exp",
-    "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sign": "sign", "greater": "greater", "less": "less",
-    "greater_equal": "greater_equal", "less_equal": "less_equal", "equal": "equal",
-}
+@functools.cache
+def ufunc_ops() -> dict[str, str]:
+    """NumPy ufunc name -> graph op of the same meaning (Op.ufunc; NumPy broadcasting and dtype rules hold for both).
+    Built on first use: the op families import this module."""
+    ops = {op.ufunc: name for name, op in registry().items() if op.ufunc is not None}
+    return {**ops, "true_divide": ops["divide"]}  # np.true_divide's own name on NumPy < 2
 
 
 def numpy_ufunc_on_values(ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
     """`np.exp(x)`, `arr + x`: the graph op of the same meaning; anything else is numpy_on_value's error."""
-    op = UFUNC_OPS.get(getattr(ufunc, "__name__", ""))
+    op = ufunc_ops().get(getattr(ufunc, "__name__", ""))
     if method == "__call__" and op is not None and not kwargs:
         return apply1(op, list(inputs))
     v = next(x for x in inputs if isinstance(x, Value))

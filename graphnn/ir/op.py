@@ -22,7 +22,8 @@ GradRule = Callable[["Node", list["Value | None"]], list["Value | None"]]
 
 @dataclass(frozen=True)
 class Op:
-    """A registered op. `nondiff` gives the reason an op has no gradient (None if it has one)."""
+    """A registered op and its traits. Consumers (passes, backends, viz) derive their op sets from these fields
+    instead of keeping name lists. `nondiff` gives the reason an op has no gradient (None if it has one)."""
 
     name: str
     infer: TypeRule
@@ -32,6 +33,27 @@ class Op:
     nondiff: str | None = None
     elementwise: bool = False
     doc: str = ""
+    # The NumPy (and CuPy) ufunc of the same meaning: the kernel is `xp.<ufunc>(*inputs, out=...)`, constant
+    # folding calls `np.<ufunc>`, and `np.<ufunc>(value)` on a graph value builds this op.
+    ufunc: str | None = None
+    # The C expression the CuPy kernel generator writes for one step: {0} {1} {2} are the operands, {T} the
+    # result's C type, {zero} {one} and {<attr>} literals of the result dtype. `c_expr_int` replaces it for
+    # integer and bool results where the float form does not apply (fabs, NaN tests).
+    c_expr: str | None = None
+    c_expr_int: str | None = None
+    fusable: bool = False  # may be a member of a fused_elementwise body (every fused kernel implements it)
+    random: bool = False  # impure: draws random numbers, so equal inputs may give unequal outputs (no CSE, no folding)
+    view: bool = False  # its output may be a view of its input (no copy): the executor takes it as one
+    nonnegative: bool = False  # every output element is >= 0 or NaN, whatever the inputs
+    gates: bool = False  # passes gradient to only part of its input elements (a mask or a choice)
+    singular: tuple[int, float] | None = None  # (input, safe value): the derivative is infinite where that input is 0
+    flops: int | None = None  # FLOPs per output element for cost estimates (None: the estimate's default; 0: free)
+    lowered: str | None = None  # why no backend ever sees it (a pass replaces it), so it needs no kernel
+
+    @property
+    def pure(self) -> bool:
+        """Its outputs are a function of its inputs and attributes alone (it may be folded, deduplicated)."""
+        return not self.random
 
     def check_arity(self, n: int) -> None:
         lo, hi = (self.num_inputs, self.num_inputs) if isinstance(self.num_inputs, int) else self.num_inputs

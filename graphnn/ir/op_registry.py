@@ -9,13 +9,14 @@ from .errors import GraphError
 from .op import Op
 
 _REGISTRY: dict[str, Op] | None = None
+_FAMILY: dict[str, str] = {}
 
 
 def registry() -> dict[str, Op]:
     """name -> Op for every op graphnn knows (built once from the family modules' OPS lists)."""
     global _REGISTRY
     if _REGISTRY is None:
-        from .ops import FAMILIES
+        from .ops import FAMILIES  # here, not at the top: the family modules import the builder, which imports us
 
         reg: dict[str, Op] = {}
         for fam in FAMILIES:
@@ -23,8 +24,15 @@ def registry() -> dict[str, Op]:
                 if op.name in reg:
                     raise GraphError(f"op {op.name!r} registered twice")
                 reg[op.name] = op
+                _FAMILY[op.name] = fam.__name__.rsplit(".", 1)[-1]
         _REGISTRY = reg
     return _REGISTRY
+
+
+def family_of(name: str) -> str:
+    """The op family (the file name under graphnn/ir/ops, and of its kernels in each backend) that defines `name`."""
+    registry()
+    return _FAMILY[name]
 
 
 def get_op(name: str) -> Op:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from ..ir.builder import apply1
 from ..ir.gradutil import zeros_like
 from ..ir.graph import Graph, Value
+from ..ir.op_registry import registry
 from ..ir.ops import shape_ops
 from ..ir.ops.reduction import norm_axes
 from .pattern import Match, Rule, constant_array, rewrite, rule
 
 # Ops whose output is never negative: exp(log x) is x on them (log 0 = -inf, exp(-inf) = 0 keeps zeros).
-NONNEGATIVE = frozenset({"exp", "sigmoid", "softmax", "softplus", "abs", "relu", "sqrt"})
+NONNEGATIVE = frozenset(name for name, op in registry().items() if op.nonnegative)
 
 
 def _same(m: Match, v: Value) -> Value | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.graph import Graph, Node, Provenance, Value
+from ..ir.op_registry import registry
 from .autodiff import replace_uses
 
 MAX_CONST_KEY = 1024  # elements; larger constants are compared by identity only
-# Ops whose result is not a function of their inputs and attributes: two calls differ.
-IMPURE = frozenset({"dropout", "random_normal", "random_uniform", "bernoulli"})
+# Ops whose result is not a function of their inputs and attributes (Op.random): two calls differ.
+IMPURE = frozenset(name for name, op in registry().items() if not op.pure)
 
 
 def _pure(n: Node) -> bool:
-    return n.op not in IMPURE and not n.op.startswith("random") and "seed" not in n.attrs
+    return n.op not in IMPURE and "seed" not in n.attrs  # a seed attr: a random draw, whatever the op says
 
 
 def _const_key(g: Graph, v: Value) -> Any:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..ir.builder import constant
 from ..ir.graph import Graph, Node, Value
+from ..ir.op_registry import registry
 from ..ir.ops import shape_ops
 from ..ir.ops.reduction import norm_axes
 from .pattern import Match, Rule, constant_scalar, rewrite, rule
@@ -44,11 +45,8 @@ def _shape(n: Node) -> tuple[int, ...]:
     return tuple(n.outputs[0].shape)  # type: ignore[arg-type]  # static: checked before folding
 
 
-_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide, "pow": np.power,
-           "maximum": np.maximum, "minimum": np.minimum, "neg": np.negative, "abs": np.abs, "exp": np.exp,
-           "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "sign": np.sign, "greater": np.greater,
-           "less": np.less, "greater_equal": np.greater_equal, "less_equal": np.less_equal, "equal": np.equal,
-           "where": np.where, "sigmoid": _sigmoid, "softplus": _softplus}
+# Every op with a NumPy ufunc (Op.ufunc) folds by calling it; the rest of FOLDERS is written out below.
+_UFUNCS = {name: getattr(np, op.ufunc) for name, op in registry().items() if op.ufunc is not None and op.pure}
 
 def _elementwise(f: Callable[..., Any]) -> Callable[..., Any]:
     return lambda n, *xs: f(*xs)
@@ -57,6 +55,9 @@ def _elementwise(f: Callable[..., Any]) -> Callable[..., Any]:
 # op -> fn(node, *input arrays) -> array; the result is cast to the node's output dtype.
 FOLDERS: dict[str, Callable[..., Any]] = {op: _elementwise(f) for op, f in _UFUNCS.items()}
 FOLDERS.update({
+    "where": lambda n, c, a, b: np.where(c, a, b),
+    "sigmoid": lambda n, x: _sigmoid(x),
+    "softplus": lambda n, x: _softplus(x),
     "relu": lambda n, x: np.maximum(x, 0),
     "identity": lambda n, x: x,
     "cast": lambda n, x: x,

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from ..ir.graph import Graph, Node, Provenance, Value, next_id
 from ..ir.op import InferCtx, freeze
-from ..ir.op_registry import get_op
+from ..ir.op_registry import get_op, registry
 
-# Ops the fused kernels of every backend implement (tests/backends check the NumPy kernel covers them).
-FUSABLE = frozenset({
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "abs", "exp", "log", "sqrt", "tanh",
-    "sign", "relu", "greater", "less", "greater_equal", "less_equal", "equal", "where", "cast", "identity",
-})
+# Ops the fused kernels of every backend implement (Op.fusable; tests check the NumPy and CuPy kernels cover them).
+FUSABLE = frozenset(name for name, op in registry().items() if op.fusable)
 
 
 def _fusable(n: Node) -> bool:

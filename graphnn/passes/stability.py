@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from ..ir.builder import apply1
 from ..ir.graph import Graph, Node, Value
-from ..ir.op_registry import get_op
+from ..ir.op_registry import get_op, registry
 from ..ir.ops import elementwise as ew
 from .pattern import Match, Rule, rewrite, rule
 
 # op -> index of the input at which its derivative is singular (and a value that is safe there)
-SINGULAR = {"sqrt": (0, 1.0), "log": (0, 1.0), "div": (1, 1.0)}
+SINGULAR = {name: op.singular for name, op in registry().items() if op.singular is not None}
 _REASON = ("the discarded branch still gets gradient 0 * f'(x), and f'(x) is infinite where it is masked "
            "(sqrt/log at 0, division by 0), so 0 * inf = nan")
 

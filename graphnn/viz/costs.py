@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..ir.op_registry import family_of, get_op
 from ..ir.types import TensorType, is_anonymous
 
-# FLOPs per output element for ops that are not one-per-element; transcendental functions count as one
-# (the table says what the estimate assumes; it is a guide for where time goes, not a cycle count).
-_PER_OUT = {"softmax": 5, "log_softmax": 5, "sigmoid": 4, "softplus": 4, "tanh": 4}
-_FREE = {"reshape", "transpose", "slice", "broadcast_to", "identity", "stop_gradient", "concat", "cast", "grad"}
-_REDUCE = {"sum", "mean", "max", "min", "argmax"}
+# FLOPs per output element come from Op.flops (0: free; None: one per element touched); transcendental functions
+# count as one. The estimate is a guide for where time goes, not a cycle count.
 
 
 def bind_dims(g: Graph, dims: dict[str, int] | None = None, feeds: dict[str, Any] | None = None) -> dict[str, int]:
@@ -61,7 +59,8 @@ def out_bytes(node: Node, env: dict[str, int]) -> int | None:
 
 def flops(node: Node, env: dict[str, int]) -> int | None:
     """Floating-point operations of one execution of `node` (multiply-add = 2)."""
-    if node.op in _FREE:
+    op = get_op(node.op)
+    if op.flops == 0:
         return 0
     outs = [numel(o.type, env) for o in node.outputs]
     ins = [numel(v.type, env) for v in node.inputs]
@@ -71,14 +70,15 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
         k = node.inputs[0].type.shape[-1]
         k = env.get(k, None) if isinstance(k, str) else k
         return None if k is None else 2 * outs[0] * k  # type: ignore[operator]
-    if node.op in _REDUCE:
+    family = family_of(node.op)
+    if family == "reduction":
         return ins[0]  # type: ignore[return-value]
-    if "entropy" in node.op or node.op in ("mse", "mae", "kl_div"):
+    if family in ("loss", "fused"):  # the losses, naive and fused
         return 5 * max(ins)  # type: ignore[type-var,operator]
     if node.op == "fused_elementwise":  # one FLOP per member op per element
         return len(node.attrs.get("body", ())) * sum(outs)  # type: ignore[arg-type]
     # Anything else touches every element it reads or writes at least once.
-    return _PER_OUT.get(node.op, 1) * max(sum(outs), max(ins, default=0))  # type: ignore[arg-type,type-var]
+    return (op.flops or 1) * max(sum(outs), max(ins, default=0))  # type: ignore[arg-type,type-var]
 
 
 def graph_costs(g: Graph, env: dict[str, int]) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.graph import Graph, Node, Value
-from ..ir.op_registry import get_op
+from ..ir.op_registry import get_op, registry
 
 # Ops whose gradient passes only where a mask/selection lets it (zero elsewhere): a parameter reached only
 # through them can go dead (dying ReLU), so the overlay marks it "gated".
-GATES = frozenset({"relu", "maxout", "dropout", "max", "min", "maximum", "minimum", "where"})
+GATES = frozenset(name for name, op in registry().items() if op.gates)
 STATUSES = ("grad", "gated", "zero", "disconnected", "frozen")
 
 

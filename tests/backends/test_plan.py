@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 import graphnn as gn
 from graphnn.backends.executor import build_plan
-from graphnn.backends.numpy.kernels import KERNELS
-from graphnn.backends.numpy.out_kernels import OUT_KERNELS
+from graphnn.backends.numpy import KERNELS, OUT_KERNELS
 
 D = 5
 UNARY = {"relu": (gn.relu, lambda a: np.maximum(a, 0)), "tanh": (gn.tanh, np.tanh), "neg": (gn.neg, np.negative),

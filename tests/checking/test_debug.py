@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.backends.numpy.kernels import KERNELS
+from graphnn.backends.numpy import KERNELS
 from graphnn.ir.graph import Provenance
 from graphnn.ir.op import Op
 from graphnn.ir.op_registry import registry

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 import graphnn as gn
+from graphnn.ir.op_registry import registry
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ def _nn_cases() -> list[Case]:
 CASES += _nn_cases()
 
 # Ops that never reach a backend: they are expanded by a pass before lowering.
-LOWERED_BY_PASSES = {"grad": "expanded by the autodiff pass"}
+# Ops no backend sees (Op.lowered says which pass replaces them): no kernel, no case.
+LOWERED_BY_PASSES = {name: op.lowered for name, op in registry().items() if op.lowered is not None}
 
 
 def build_case(case: Case, dtype: str | None = None) -> tuple[gn.Graph, list[gn.Value], gn.Value]:

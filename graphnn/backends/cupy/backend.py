@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...ir.errors import BackendError
-from .kernels import KERNELS, OUT_KERNELS
+from . import KERNELS, OUT_KERNELS
 
 INSTALL = "pip install 'graphnn[gpu]' (CuPy for CUDA 12) on a machine with an NVIDIA GPU and driver"
 

@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .kernels import KERNELS
-from .out_kernels import OUT_KERNELS
+from . import KERNELS, OUT_KERNELS
 
 
 class NumpyBackend:

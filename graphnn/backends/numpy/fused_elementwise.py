@@ -1,49 +1,42 @@
-"""The `fused_elementwise` kernel: the chain runs as in-place ufunc calls with `out=` into the node's output
-buffer and a few plan-time scratch buffers, so it makes no temporaries and costs one C call per member.
-
-Written against `xp` (CuPy ufuncs take `out=` too).
+"""NumPy kernels of graphnn/ir/ops/fused_elementwise.py: the chain runs as in-place ufunc calls with `out=`
+into the node's output buffer and a few plan-time scratch buffers, so it makes no temporaries and costs one C
+call per member. Written against `xp` (CuPy ufuncs take `out=` too). Imports graphnn.ir and the backend records.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...ir.graph import Node
+from ...ir.op import Op
+from ...ir.op_registry import registry
+from ...ir.ops.fused_elementwise import step_dtypes
 from ..destination import UFUNCS, OutKernel
-from .kernels import shape_of
+from ..table import Table
+from .support import Factory, allocating, shape_of
 
-COMPARE = {"greater", "less", "greater_equal", "less_equal", "equal"}
-
+KERNELS: Table[Factory] = Table("numpy kernel (fused_elementwise)")
+OUT_KERNELS: Table[Any] = Table("numpy out= kernel (fused_elementwise)")
 
 def _step_meta(node: Node, env: dict) -> tuple[list[tuple], list[str]]:
-    import numpy as np  # shapes only: broadcasting arithmetic on tuples, no array math
-
+    """The concrete shape and the dtype of every step of the node's body."""
     in_shapes = [shape_of(v.type.shape, env) for v in node.inputs]
-    in_dtypes = [v.dtype for v in node.inputs]
     shapes: list[tuple] = []
-    dtypes: list[str] = []
-    for op, attrs, args in node.attrs["body"]:
-        ss, ds = [], []
-        for a in args:
-            if a[0] == "in":
-                ss.append(in_shapes[a[1]]); ds.append(in_dtypes[a[1]])
-            elif a[0] == "t":
-                ss.append(shapes[a[1]]); ds.append(dtypes[a[1]])
-            else:
-                ss.append(()); ds.append(a[2])
-        shapes.append(tuple(np.broadcast_shapes(*ss)))
-        if op in COMPARE:
-            dtypes.append("bool")
-        elif op == "cast":
-            dtypes.append(dict(attrs)["dtype"])
-        elif op == "where":
-            dtypes.append(ds[1])
-        else:
-            dtypes.append(ds[0])
-    return shapes, dtypes
+    for _, _, args in node.attrs["body"]:
+        ss = [in_shapes[a[1]] if a[0] == "in" else shapes[a[1]] if a[0] == "t" else () for a in args]
+        shapes.append(tuple(np.broadcast_shapes(*ss)))  # shape arithmetic on tuples, no array math
+    return shapes, step_dtypes(node.attrs["body"], [v.dtype for v in node.inputs])
 
 
-ARITH = {"add", "sub", "mul", "div", "maximum", "minimum"}
+def _reads_bool_as_number(op: Op) -> bool:
+    """A binary ufunc with a numeric result (not a comparison): it casts a bool operand itself."""
+    return op.ufunc is not None and op.num_inputs == 2 and step_dtypes(((op.name, (), (("in", 0), ("in", 1))),),
+                                                                      ["float32", "float32"])[0] == "float32"
+
+
+ARITH = frozenset(name for name, op in registry().items() if _reads_bool_as_number(op))
 
 
 def _place(body: tuple, shapes: list, dtypes: list, aliased: set[int], clobber: dict[int, tuple] | None = None
@@ -129,6 +122,7 @@ def _zero_select(args: tuple, xs: list, dst: Any, dtype: str) -> bool:
             and xs[0].dtype == bool and xs[1].dtype == dst.dtype and tuple(xs[1].shape) == tuple(dst.shape))
 
 
+@OUT_KERNELS.register("fused_elementwise")
 def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
     """Plan one fused chain: each step is one ufunc call writing into out or a plan-time scratch buffer."""
     body = node.attrs["body"]
@@ -203,15 +197,7 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
     return kernel
 
 
+@KERNELS.register("fused_elementwise")
 def fused_kernel(xp: Any, node: Node, env: dict) -> Any:
     """The plain (allocating) form, for callers without memory planning: a fresh output per call."""
-    ok = fused_out_kernel(xp, node, env)
-    shape, dtype = shape_of(node.outputs[0].type.shape, env), node.outputs[0].dtype
-
-    def f(*ins: Any) -> Any:
-        out = xp.empty(shape, dtype)
-        for fn, args, kw in ok.calls(list(ins), out):
-            fn(*args, **kw)
-        return out
-
-    return f
+    return allocating(xp, node, env, fused_out_kernel(xp, node, env))

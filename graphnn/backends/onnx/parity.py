@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ir.graph import Graph, Value
 from ..executor import bind_feeds, build_plan, run_plan
-from ..numpy.kernels import KERNELS
+from ..numpy import KERNELS
 
 LABEL_CONSUMERS = {"cross_entropy": 0, "softmax_cross_entropy": 0}  # op -> input holding the classes
 

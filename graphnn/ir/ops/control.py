@@ -15,5 +15,6 @@ def _grad_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorTy
     return list(t[1:])
 
 
-OPS.append(Op("grad", _grad_rule, (2, None), nondiff="a request: expanded before it is differentiated",
+OPS.append(Op("grad", _grad_rule, (2, None), nondiff="a request: expanded before it is differentiated", flops=0,
+              lowered="expanded by the autodiff pass before any backend runs",
               doc="d inputs[0] / d inputs[1:]; replaced by backward nodes in the autodiff pass"))

@@ -42,8 +42,8 @@ def _binary_float_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[
     return out
 
 
-def _binary(name: str, doc: str, grad: Any, float_only: bool = False) -> Op:
-    op = Op(name, _binary_float_rule if float_only else _binary_rule, 2, grad=grad, elementwise=True, doc=doc)
+def _binary(name: str, doc: str, grad: Any, float_only: bool = False, **kw: Any) -> Op:
+    op = Op(name, _binary_float_rule if float_only else _binary_rule, 2, grad=grad, elementwise=True, doc=doc, **kw)
     OPS.append(op)
     return op
 
@@ -104,13 +104,18 @@ def _minimum_grad(node: Any, gouts: list) -> list:
     return _both(node, where(pick_a, gouts[0], 0), where(pick_a, 0, gouts[0]))
 
 
-_binary("add", "a + b", _add_grad)
-_binary("sub", "a - b", _sub_grad)
-_binary("mul", "a * b", _mul_grad)
-_binary("div", "a / b (true division; ints are an error, cast first)", _div_grad, float_only=True)
-_binary("pow", "a ** b; d/db is taken as 0 where a <= 0", _pow_grad)
-_binary("maximum", "elementwise max; gradient goes to a where a >= b (ties go to a)", _maximum_grad)
-_binary("minimum", "elementwise min; gradient goes to a where a <= b (ties go to a)", _minimum_grad)
+_binary("add", "a + b", _add_grad, ufunc="add", c_expr="({0} + {1})", fusable=True)
+_binary("sub", "a - b", _sub_grad, ufunc="subtract", c_expr="({0} - {1})", fusable=True)
+_binary("mul", "a * b", _mul_grad, ufunc="multiply", c_expr="({0} * {1})", fusable=True)
+_binary("div", "a / b (true division; ints are an error, cast first)", _div_grad, float_only=True, ufunc="divide",
+        c_expr="({0} / {1})", fusable=True, singular=(1, 1.0))
+_binary("pow", "a ** b; d/db is taken as 0 where a <= 0", _pow_grad, ufunc="power", c_expr="pow({0}, {1})",
+        c_expr_int="({T})pow((double){0}, (double){1})", fusable=True)
+# NumPy's maximum/minimum propagate NaN (fmax/fmin would drop it): a NaN operand wins.
+_binary("maximum", "elementwise max; gradient goes to a where a >= b (ties go to a)", _maximum_grad,
+        ufunc="maximum", c_expr="((({0} > {1}) || ({0} != {0})) ? {0} : {1})", fusable=True, gates=True)
+_binary("minimum", "elementwise min; gradient goes to a where a <= b (ties go to a)", _minimum_grad,
+        ufunc="minimum", c_expr="((({0} < {1}) || ({0} != {0})) ? {0} : {1})", fusable=True, gates=True)
 
 
 def add(a: Any, b: Any) -> Value:
@@ -149,8 +154,9 @@ def minimum(a: Any, b: Any) -> Value:
 
 
 # ---- comparisons (not differentiable: their outputs are bool) -------------------------
-for _n in ("greater", "less", "greater_equal", "less_equal", "equal"):
-    OPS.append(Op(_n, _compare_rule, 2, elementwise=True, nondiff="boolean output", doc=f"elementwise {_n}"))
+for _n, _c in (("greater", ">"), ("less", "<"), ("greater_equal", ">="), ("less_equal", "<="), ("equal", "==")):
+    OPS.append(Op(_n, _compare_rule, 2, elementwise=True, nondiff="boolean output", doc=f"elementwise {_n}",
+                  ufunc=_n, c_expr=f"({{0}} {_c} {{1}})", fusable=True))
 
 
 def greater(a: Any, b: Any) -> Value:
@@ -229,21 +235,31 @@ def _identity_grad(node: Any, gouts: list) -> list:
     return [gouts[0]]
 
 
-_unary("neg", "-x", float_only=False, grad=_neg_grad)
-_unary("abs", "|x|; gradient sign(x), 0 at 0", float_only=False, grad=_abs_grad)
-_unary("exp", "e ** x", grad=_exp_grad)
-_unary("log", "natural log", grad=_log_grad)
-_unary("sqrt", "square root", grad=_sqrt_grad)
-_unary("relu", "max(x, 0); gradient 0 at x == 0", grad=_relu_grad)
-_unary("sigmoid", "1 / (1 + exp(-x)), computed without overflow", grad=_sigmoid_grad)
-_unary("tanh", "hyperbolic tangent", grad=_tanh_grad)
-_unary("softplus", "log(1 + exp(x)), computed stably", grad=_softplus_grad)
-_unary("sign", "-1, 0 or 1", nondiff="piecewise constant")
+_unary("neg", "-x", float_only=False, grad=_neg_grad, ufunc="negative", c_expr="(-{0})", fusable=True)
+_unary("abs", "|x|; gradient sign(x), 0 at 0", float_only=False, grad=_abs_grad, ufunc="absolute", c_expr="fabs({0})",
+       c_expr_int="(({0} < 0) ? ({T})(-{0}) : {0})", fusable=True, nonnegative=True)
+_unary("exp", "e ** x", grad=_exp_grad, ufunc="exp", c_expr="exp({0})", fusable=True, nonnegative=True)
+_unary("log", "natural log", grad=_log_grad, ufunc="log", c_expr="log({0})", fusable=True, singular=(0, 1.0))
+_unary("sqrt", "square root", grad=_sqrt_grad, ufunc="sqrt", c_expr="sqrt({0})", fusable=True, nonnegative=True,
+       singular=(0, 1.0))
+_unary("relu", "max(x, 0); gradient 0 at x == 0", grad=_relu_grad, fusable=True, nonnegative=True, gates=True,
+       c_expr="((({0} > {zero}) || ({0} != {0})) ? {0} : {zero})")
+# exp(-|x|) never overflows; the two branches are the same function written for each sign.
+_unary("sigmoid", "1 / (1 + exp(-x)), computed without overflow", grad=_sigmoid_grad, nonnegative=True, flops=4,
+       c_expr="(({0} >= {zero}) ? ({one} / ({one} + exp(-fabs({0})))) : (exp(-fabs({0})) / ({one} + exp(-fabs({0})))))")
+_unary("tanh", "hyperbolic tangent", grad=_tanh_grad, ufunc="tanh", c_expr="tanh({0})", fusable=True, flops=4)
+_unary("softplus", "log(1 + exp(x)), computed stably", grad=_softplus_grad, nonnegative=True, flops=4,
+       c_expr="((({0} > {zero}) ? {0} : {zero}) + log1p(exp(-fabs({0}))))")
+_unary("sign", "-1, 0 or 1", nondiff="piecewise constant", ufunc="sign",
+       c_expr="(({0} != {0}) ? {0} : ({T})(({0} > 0) - ({0} < 0)))", c_expr_int="({T})(({0} > 0) - ({0} < 0))",
+       fusable=True)
 OPS.append(Op("leaky_relu", _float_rule, 1, {"alpha": 0.01}, grad=_leaky_relu_grad, elementwise=True,
+              c_expr="(({0} > {zero}) ? {0} : ({T})({0} * {alpha}))",
               doc="x if x > 0 else alpha*x; gradient alpha at 0"))
 OPS.append(Op("stop_gradient", _same_rule, 1, nondiff="blocks gradients by definition (its gradient is zero)",
-              doc="identity whose gradient is zero"))
-OPS.append(Op("identity", _same_rule, 1, grad=_identity_grad, elementwise=True, doc="identity"))
+              view=True, flops=0, doc="identity whose gradient is zero"))
+OPS.append(Op("identity", _same_rule, 1, grad=_identity_grad, elementwise=True, doc="identity", c_expr="{0}",
+              fusable=True, view=True, flops=0))
 
 
 def neg(x: Any) -> Value:
@@ -348,7 +364,8 @@ def _where_grad(node: Any, gouts: list) -> list:
     return [None, sum_to_shape(where(c, g, 0), a.shape), sum_to_shape(where(c, 0, g), b.shape)]
 
 
-OPS.append(Op("where", _where_rule, 3, grad=_where_grad, elementwise=True,
+OPS.append(Op("where", _where_rule, 3, grad=_where_grad, elementwise=True, c_expr="({0} ? {1} : {2})", fusable=True,
+              gates=True,
               doc="cond ? a : b; the gradient is routed by cond (to a where true, to b where false)"))
 
 
@@ -372,7 +389,8 @@ def _cast_grad(node: Any, gouts: list) -> list:
     return [cast(gouts[0], x.dtype) if x.type.is_float else None]  # from int/bool: nothing to differentiate
 
 
-OPS.append(Op("cast", _cast_rule, 1, {"dtype": REQUIRED}, grad=_cast_grad, elementwise=True,
+OPS.append(Op("cast", _cast_rule, 1, {"dtype": REQUIRED}, grad=_cast_grad, elementwise=True, c_expr="({T})({0})",
+              fusable=True, flops=0,
               doc="convert dtype; the gradient is cast back (none flows to int or bool inputs)"))
 
 

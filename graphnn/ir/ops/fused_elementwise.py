@@ -44,6 +44,13 @@ def body_types(ctx: InferCtx, ins: list[TensorType], body: tuple) -> list[Tensor
     return ts
 
 
+def step_dtypes(body: tuple, in_dtypes: list[str]) -> list[str]:
+    """The dtype of every step of `body`: each member's own type rule replayed on rank-0 types (dtypes do not
+    depend on shapes), so backends never restate which op yields bool or which dtype a cast or where gives."""
+    ctx = InferCtx(None, "fused_elementwise")  # type: ignore[arg-type]  # rank-0 types never touch the graph
+    return [t.dtype for t in body_types(ctx, [TensorType(d, ()) for d in in_dtypes], body)]
+
+
 def _fused_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
     body = attrs["body"]
     if not body:

@@ -38,9 +38,9 @@ def _log_softmax_grad(node: Any, gouts: list) -> list:
     return [g - softmax(node.inputs[0], axis=ax) * rsum(g, axis=ax, keepdims=True)]
 
 
-OPS.append(Op("softmax", _axis_float_rule, 1, {"axis": -1}, grad=_softmax_grad,
+OPS.append(Op("softmax", _axis_float_rule, 1, {"axis": -1}, grad=_softmax_grad, nonnegative=True, flops=5,
               doc="exp(x - max) / sum(exp(x - max)) along axis"))
-OPS.append(Op("log_softmax", _axis_float_rule, 1, {"axis": -1}, grad=_log_softmax_grad,
+OPS.append(Op("log_softmax", _axis_float_rule, 1, {"axis": -1}, grad=_log_softmax_grad, flops=5,
               doc="x - logsumexp(x) along axis"))
 
 
@@ -111,7 +111,7 @@ def _maxout_grad(node: Any, gouts: list) -> list:
     return [reshape(mask * gexp, s)]
 
 
-OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1}, grad=_maxout_grad,
+OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1}, grad=_maxout_grad, gates=True,
               doc="max over groups of `pieces` consecutive features; gradient to the first max on ties"))
 
 

@@ -76,9 +76,9 @@ def _extreme_grad(node: Any, gouts: list) -> list:
 _R = {"axes": None, "keepdims": False}
 OPS.append(Op("sum", _reduce_rule, 1, dict(_R), grad=_sum_grad, doc="sum over axes"))
 OPS.append(Op("mean", _mean_rule, 1, dict(_R), grad=_mean_grad, doc="mean over axes"))
-OPS.append(Op("max", _reduce_rule, 1, dict(_R), grad=_extreme_grad,
+OPS.append(Op("max", _reduce_rule, 1, dict(_R), grad=_extreme_grad, gates=True,
               doc="max over axes; gradient split evenly among ties"))
-OPS.append(Op("min", _reduce_rule, 1, dict(_R), grad=_extreme_grad,
+OPS.append(Op("min", _reduce_rule, 1, dict(_R), grad=_extreme_grad, gates=True,
               doc="min over axes; gradient split evenly among ties"))
 
 

@@ -66,7 +66,7 @@ def _reshape_grad(node: Any, gouts: list) -> list:
     return [reshape(gouts[0], node.inputs[0].shape)]
 
 
-OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, grad=_reshape_grad,
+OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, grad=_reshape_grad, view=True, flops=0,
               doc="same data, new shape (-1 inferred)"))
 
 
@@ -89,7 +89,8 @@ def _transpose_grad(node: Any, gouts: list) -> list:
     return [transpose(gouts[0], inverse)]
 
 
-OPS.append(Op("transpose", _transpose_rule, 1, {"perm": REQUIRED}, grad=_transpose_grad, doc="permute axes"))
+OPS.append(Op("transpose", _transpose_rule, 1, {"perm": REQUIRED}, grad=_transpose_grad, view=True, flops=0,
+              doc="permute axes"))
 
 
 def transpose(x: Value, perm: Sequence[int] | None = None) -> Value:
@@ -135,7 +136,8 @@ def _concat_grad(node: Any, gouts: list) -> list:
     return out
 
 
-OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, grad=_concat_grad, doc="join along an axis"))
+OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, grad=_concat_grad, flops=0,
+              doc="join along an axis"))
 
 
 def concat(xs: Sequence[Value], axis: int = 0) -> Value:
@@ -186,7 +188,7 @@ def _slice_grad(node: Any, gouts: list) -> list:
     return [unslice(gouts[0], node.attrs["index"], node.inputs[0].shape)]
 
 
-OPS.append(Op("slice", _slice_rule, 1, {"index": REQUIRED}, grad=_slice_grad,
+OPS.append(Op("slice", _slice_rule, 1, {"index": REQUIRED}, grad=_slice_grad, view=True, flops=0,
               doc="basic indexing: ints, slices, None"))
 
 
@@ -263,8 +265,8 @@ def _broadcast_to_grad(node: Any, gouts: list) -> list:
     return [sum_to_shape(gouts[0], node.inputs[0].shape)]
 
 
-OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, grad=_broadcast_to_grad,
-              doc="broadcast to a shape"))
+OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, grad=_broadcast_to_grad, view=True,
+              flops=0, doc="broadcast to a shape"))
 
 
 def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:

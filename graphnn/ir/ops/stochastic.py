@@ -1,7 +1,7 @@
 """Random ops: inverted dropout driven by a counter-based random stream.
 
 The random stream: a mask is a pure function of (seed, stream, step, element index), hashed with
-splitmix64 (graphnn/backends/numpy/norm_kernels.py), so it is reproducible from the seed, identical on
+splitmix64 (graphnn/backends/numpy/stochastic.py), so it is reproducible from the seed, identical on
 NumPy and CuPy, and the gradient (dropout of gy with the same step) uses exactly the forward's mask. `step`
 is an int64 scalar; by default the graph's state `rng_step`, which the `mode` pass advances by one per call
 of a train-mode function that has updates (a training step: masks differ between steps, and a checkpoint of
@@ -42,7 +42,7 @@ def _dropout_grad(node: Node, g: list[Value | None]) -> list[Value | None]:
 
 
 OPS.append(Op("dropout", _dropout_rule, 2, {"p": REQUIRED, "seed": 0, "stream": 0}, grad=_dropout_grad,
-              doc="(x, step) -> x * mask / (1 - p), mask ~ Bernoulli(1 - p) from hash(seed, stream, step, index); "
+              random=True, gates=True, doc="(x, step) -> x * mask / (1 - p), mask ~ Bernoulli(1 - p) from hash(seed, stream, step, index); "
                   "mode-dependent: the identity in eval mode"))
 
 

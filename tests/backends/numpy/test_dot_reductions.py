@@ -1,5 +1,5 @@
 """Sums and means over the first or last axis of 1-d/2-d float arrays run as one BLAS product with a
-constant vector (out_kernels.sum_by_dot); they must equal NumPy's reductions, keepdims and empty axes too."""
+constant vector (numpy/reduction.py sum_by_dot); they must equal NumPy's reductions, keepdims and empty axes too."""
 
 from __future__ import annotations
 

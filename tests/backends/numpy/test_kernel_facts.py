@@ -85,8 +85,7 @@ def test_bad_labels_still_raise_and_leave_parameters() -> None:
 @pytest.mark.parametrize("probs", [False, True])
 def test_same_results_without_memory_planning(probs: bool) -> None:
     from graphnn.backends.executor import build_plan
-    from graphnn.backends.numpy.kernels import KERNELS
-    from graphnn.backends.numpy.out_kernels import OUT_KERNELS
+    from graphnn.backends.numpy import KERNELS, OUT_KERNELS
 
     g, outs, ups, _ = _net(probs=probs)
     fn = gn.compile(g, outs, ups)

@@ -1,26 +1,20 @@
-"""NumPy kernels for conv2d / max pooling and their backward ops (merged into KERNELS by kernels.py).
+"""NumPy kernels of graphnn/ir/ops/conv.py: conv2d, max pooling and their backward ops.
 
 im2col copies a strided window view once; col2im and pooling loop over the kH*kW kernel offsets only
-(each step a whole-tensor strided operation), never over batch or pixels. Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided).
+(each step a whole-tensor strided operation), never over batch or pixels.
+Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided). Imports graphnn.ir.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ...ir.graph import Node
+from ..table import Table
+from .support import Factory, Kernel
 
-Kernel = Callable[..., Any]
-CONV_KERNELS: dict[str, Callable[[Any, Node, dict], Kernel]] = {}
-
-
-def _register(name: str) -> Callable:
-    def deco(f: Callable) -> Callable:
-        CONV_KERNELS[name] = f
-        return f
-
-    return deco
+KERNELS: Table[Factory] = Table("numpy kernel (conv)")
+OUT_KERNELS: Table[Any] = Table("numpy out= kernel (conv)")
 
 
 def pad_hw(xp: Any, x: Any, ph: int, pw: int, value: float = 0.0) -> Any:
@@ -65,7 +59,7 @@ def _out_hw(node: Node) -> tuple[int, int]:
 
 # Each conv kernel is one GEMM over the patch matrix. Explicit GEMMs: np.tensordot on the strided view was
 # several times slower for the weight gradient, whose contraction runs over N*Ho*Wo.
-@_register("conv2d")
+@KERNELS.register("conv2d")
 def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
     ho, wo = _out_hw(node)
@@ -78,7 +72,7 @@ def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-@_register("conv2d_input_grad")
+@KERNELS.register("conv2d_input_grad")
 def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
     h, w_ = node.attrs["input_size"]
@@ -97,7 +91,7 @@ def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-@_register("conv2d_weight_grad")
+@KERNELS.register("conv2d_weight_grad")
 def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
     kh, kw, sh, sw, ph, pw = _geom(node, *node.attrs["kernel_size"])
     ho, wo = node.inputs[1].type.shape[2:]
@@ -129,7 +123,7 @@ def first_argmax(xp: Any, xpad: Any, offs: list) -> Any:
     return idx
 
 
-@_register("max_pool2d")
+@KERNELS.register("max_pool2d")
 def _max_pool2d(xp: Any, node: Node, env: dict) -> Kernel:
     ph, pw, offs = _pool_setup(node, *_out_hw(node))
 
@@ -143,7 +137,7 @@ def _max_pool2d(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-@_register("max_pool2d_grad")
+@KERNELS.register("max_pool2d_grad")
 def _max_pool2d_grad(xp: Any, node: Node, env: dict) -> Kernel:
     ph, pw, offs = _pool_setup(node, *node.inputs[1].type.shape[2:])
 
@@ -159,7 +153,7 @@ def _max_pool2d_grad(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-@_register("max_pool2d_select")
+@KERNELS.register("max_pool2d_select")
 def _max_pool2d_select(xp: Any, node: Node, env: dict) -> Kernel:
     ph, pw, offs = _pool_setup(node, *_out_hw(node))
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphnn as gn
+from graphnn.backends.cupy.cuda_source import body_source, fused_source, literal, unary_source
 from tests.backends.cupy.cinterp import CSyntaxError, run_operation
-from graphnn.backends.cupy.codegen import body_source, fused_source, literal, unary_source
 from tests.backends.cupy.standin import ElementwiseKernel
 
 from .conftest import to_host

@@ -1,0 +1,96 @@
+"""NumPy kernels of graphnn/ir/ops/elementwise.py: arithmetic and comparisons as ufuncs, activations, where,
+cast; and their destination-passing (`out=`) forms in OUT_KERNELS.
+
+Written against the array module `xp` so CuPy reuses them. Imports graphnn.ir and the backend records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...ir.graph import Node
+from ..destination import UFUNCS, OutKernel
+from ..table import Table
+from .support import Factory, Kernel
+
+KERNELS: Table[Factory] = Table("numpy kernel (elementwise)")
+OUT_KERNELS: Table[Any] = Table("numpy out= kernel (elementwise)")
+
+
+def _ufunc(name: str) -> Factory:
+    return lambda xp, node, env: getattr(xp, name)
+
+
+def _ufunc_out(name: str) -> Any:
+    def f(xp: Any, node: Node, env: dict) -> OutKernel:
+        uf = getattr(xp, name)
+        return OutKernel(lambda ins, out: [(uf, tuple(ins), {"out": out})], inplace=True)
+
+    return f
+
+
+for _op, _uf in UFUNCS.items():
+    KERNELS.register(_op)(_ufunc(_uf))
+    OUT_KERNELS.register(_op)(_ufunc_out(_uf))
+KERNELS.register("where")(_ufunc("where"))
+
+
+@KERNELS.register("identity", "stop_gradient")
+def _identity(xp: Any, node: Node, env: dict) -> Kernel:
+    return lambda x: x
+
+
+@KERNELS.register("relu")
+def _relu(xp: Any, node: Node, env: dict) -> Kernel:
+    zero = xp.zeros((), dtype=node.outputs[0].dtype)
+    return lambda x: xp.maximum(x, zero)
+
+
+@OUT_KERNELS.register("relu")
+def _relu_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    zero = xp.zeros((), node.outputs[0].dtype)
+    return OutKernel(lambda ins, out: [(xp.maximum, (ins[0], zero), {"out": out})], inplace=True)
+
+
+@KERNELS.register("leaky_relu")
+def _leaky_relu(xp: Any, node: Node, env: dict) -> Kernel:
+    a = node.attrs["alpha"]
+    return lambda x: xp.where(x > 0, x, x * xp.asarray(a, dtype=x.dtype))
+
+
+@KERNELS.register("prelu")
+def _prelu(xp: Any, node: Node, env: dict) -> Kernel:
+    return lambda x, s: xp.where(x > 0, x, x * s)
+
+
+def stable_sigmoid(xp: Any, x: Any) -> Any:
+    """1 / (1 + exp(-x)) without overflow."""
+    # exp(-|x|) never overflows; the two branches are the same function written for each sign.
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def stable_softplus(xp: Any, x: Any) -> Any:
+    """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
+    return (xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
+
+
+@KERNELS.register("sigmoid")
+def _sigmoid(xp: Any, node: Node, env: dict) -> Kernel:
+    return lambda x: stable_sigmoid(xp, x)
+
+
+@KERNELS.register("softplus")
+def _softplus(xp: Any, node: Node, env: dict) -> Kernel:
+    return lambda x: stable_softplus(xp, x)
+
+
+@KERNELS.register("cast")
+def _cast(xp: Any, node: Node, env: dict) -> Kernel:
+    dt = node.attrs["dtype"]
+    return lambda x: x.astype(dt)
+
+
+@OUT_KERNELS.register("cast")
+def _cast_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    return OutKernel(lambda ins, out: [(xp.copyto, (out, ins[0]), {"casting": "unsafe"})], inplace=False)

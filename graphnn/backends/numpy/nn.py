@@ -1,0 +1,110 @@
+"""NumPy kernels of graphnn/ir/ops/nn.py: softmax, log_softmax, one_hot, maxout; softmax and one_hot also
+destination-passing, reusing what a softmax cross-entropy on the same values left this step (CallContext.facts).
+
+Written against `xp`. Imports graphnn.ir, the backend records and the reduction helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...ir.graph import Node
+from ..destination import OutKernel
+from ..table import Table
+from .reduction import reducer, sum_by_dot
+from .support import Factory, Kernel, allocating, label_check, shape_of
+
+KERNELS: Table[Factory] = Table("numpy kernel (nn)")
+OUT_KERNELS: Table[Any] = Table("numpy out= kernel (nn)")
+
+
+def log_softmax(xp: Any, x: Any, axis: int) -> Any:
+    """(x - max) - log(sum(exp(x - max))), along `axis`."""
+    s = x - xp.max(x, axis=axis, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+
+
+@OUT_KERNELS.register("softmax")
+def _softmax_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    ax = node.attrs["axis"]
+    shp = list(shape_of(node.outputs[0].type.shape, env))
+    axis_pos = ax % len(shp) if shp else 0
+    shp[ax] = 1
+    m = xp.empty(tuple(shp), node.outputs[0].dtype)
+    s = xp.empty(tuple(shp), node.outputs[0].dtype)
+    rmax, rsum = reducer(xp, "max"), reducer(xp, "sum")
+    full = shape_of(node.outputs[0].type.shape, env)
+    by_dot = sum_by_dot(xp, full, axis_pos, node.outputs[0].dtype) if len(full) == 2 and axis_pos == 1 else None
+
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        x = ins[0]
+        if ctx is not None and ctx.ids:
+            # A softmax cross-entropy on the same logits already ran this step: exp(x - max) / its row sums
+            done = ctx.facts.get(("softmax", ctx.ids[0], axis_pos))
+            if done is not None and done[0].dtype == out.dtype:
+                return [(xp.true_divide, done, {"out": out})]
+        sums = by_dot(out, s) if by_dot is not None else [(rsum, (out,), {"axis": ax, "keepdims": True, "out": s})]
+        return [(rmax, (x,), {"axis": ax, "keepdims": True, "out": m}),
+                (xp.subtract, (x, m), {"out": out}), (xp.exp, (out,), {"out": out}),
+                *sums, (xp.true_divide, (out, s), {"out": out})]
+
+    return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes, takes_context=True)
+
+
+@KERNELS.register("softmax")
+def _softmax(xp: Any, node: Node, env: dict) -> Kernel:
+    # The one NumPy softmax: the destination-passing calls above, run into a fresh output.
+    return allocating(xp, node, env, _softmax_out(xp, node, env))
+
+
+@KERNELS.register("log_softmax")
+def _log_softmax(xp: Any, node: Node, env: dict) -> Kernel:
+    ax = node.attrs["axis"]
+    return lambda x: log_softmax(xp, x, ax)
+
+
+@KERNELS.register("one_hot")
+def _one_hot(xp: Any, node: Node, env: dict) -> Kernel:
+    depth, dt = node.attrs["depth"], node.attrs["dtype"]
+    check = label_check(xp, depth, f"one_hot {node.name}")
+
+    def f(y: Any) -> Any:
+        check(y)
+        return (y[..., None] == xp.arange(depth)).astype(dt)
+
+    return f
+
+
+@OUT_KERNELS.register("one_hot")
+def _one_hot_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    depth = node.attrs["depth"]
+    shp = shape_of(node.outputs[0].type.shape, env)
+    classes = xp.arange(depth)
+    label_shape = shp[:-1] + (1,)
+    check = label_check(xp, depth, f"one_hot {node.name}")
+    one = xp.ones((), node.outputs[0].dtype)
+
+    def fill(y: Any, out: Any) -> None:
+        check(y)
+        xp.equal(y.reshape(label_shape), classes, out=out, casting="unsafe")
+
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        if ctx is not None and ctx.ids and len(shp) == 2:
+            # The labels were checked and turned into flat indices (row * depth + label) earlier this step
+            idx = ctx.facts.get(("label_index", ctx.ids[0], depth))
+            if idx is not None and idx.shape[0] == shp[0]:
+                return [(out.fill, (0,), {}), (out.reshape(-1).put, (idx, one), {})]
+        return [(fill, (ins[0], out), {})]
+
+    return OutKernel(calls, takes_context=True)
+
+
+@KERNELS.register("maxout")
+def _maxout(xp: Any, node: Node, env: dict) -> Kernel:
+    ax, k = node.attrs["axis"], node.attrs["pieces"]
+
+    def f(x: Any) -> Any:
+        s = x.shape
+        return xp.max(x.reshape(s[:ax] + (s[ax] // k, k) + s[ax + 1:]), axis=ax + 1)
+
+    return f
