@@ -291,6 +291,9 @@ from .control_flow import CONTROL_FLOW_KERNELS  # noqa: E402 - cond runs branch 
 KERNELS.update(CONV_KERNELS)
 KERNELS.update(NORM_KERNELS)
 KERNELS.update(CONTROL_FLOW_KERNELS)
+from .collective import COLLECTIVE_KERNELS  # noqa: E402 - all_reduce, calling graphnn.distributed
+
+KERNELS.update(COLLECTIVE_KERNELS)
 
 # ---- fused stable losses: uses the loss helpers above ---------------------------------------
 from .fused_kernels import FUSED_KERNELS  # noqa: E402
