@@ -85,8 +85,8 @@ def _mpi_op(op: str) -> Any:
     return ops[op]
 
 
-def allreduce_array(buf: np.ndarray, op: str = "sum") -> np.ndarray:
-    """Reduce a contiguous array across ranks in place (one MPI call) and return it."""
+def allreduce_array(buf: np.ndarray, op: str = "sum", scale: float | None = None) -> np.ndarray:
+    """Reduce a contiguous array across ranks in place (one MPI call), times `scale` if given, and return it."""
     c = world()
     if c is None or c.Get_size() == 1:
         return buf
@@ -95,6 +95,8 @@ def allreduce_array(buf: np.ndarray, op: str = "sum") -> np.ndarray:
     from mpi4py import MPI  # only reached with a live communicator
 
     c.Allreduce(MPI.IN_PLACE, buf, op=_mpi_op(op))
+    if scale is not None:
+        np.multiply(buf, buf.dtype.type(scale), out=buf)
     return buf
 
 

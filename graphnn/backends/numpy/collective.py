@@ -9,34 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+import numpy as np  # the host side of MPI buffers; array math goes through xp
 
 from ...distributed import comm
-from ...ir.errors import GraphError, ShapeError
+from ...distributed.replicas import check_step
 from ...ir.graph import Node
 from ..table import Table
 
 Kernel = Callable[..., Any]
 COLLECTIVE_KERNELS: Table = Table("numpy collective kernels")
-
-
-def agree(node: Node, graph_hash: int, local_batch: int) -> None:
-    """One tiny max-reduction tells every rank whether all ranks run this graph on equal batch shards; on a
-    mismatch every rank raises the same error (marked `all_ranks`), so none waits in the next collective."""
-    v = np.array([graph_hash, -graph_hash, local_batch, -local_batch], dtype=np.int64)
-    comm.allreduce_array(v, "max")
-    err: Exception | None = None
-    if v[0] != -v[1]:
-        err = GraphError(f"all_reduce {node.name}: the ranks run different graphs (graph hash {graph_hash:#x} on "
-                         f"rank {comm.rank()}; hashes range {-v[1]:#x}..{v[0]:#x}); every rank must build and "
-                         "compile the same graph with data_parallel=True")
-    elif v[2] != -v[3]:
-        err = ShapeError(f"all_reduce {node.name}: uneven shards: this rank ({comm.rank()} of {comm.size()}) has a "
-                         f"batch of {local_batch} rows, others between {-v[3]} and {v[2]}; feed every rank an equal "
-                         "share of the global batch (gn.dist.shard)")
-    if err is not None:
-        err.all_ranks = True  # type: ignore[attr-defined]
-        raise err
 
 
 @COLLECTIVE_KERNELS.register("all_reduce")
@@ -53,7 +34,7 @@ def _all_reduce(xp: Any, node: Node, env: dict) -> Kernel:
 
     def f(*xs: Any) -> Any:
         if graph_hash:
-            agree(node, graph_hash, local_batch)
+            check_step(node.name, graph_hash, local_batch)
         total = sum(int(x.size) for x in xs)
         # A fresh buffer per call: the outputs may be returned to the user, who keeps them past the next step.
         flat = xp.empty(total, dtype=dtype)
@@ -64,9 +45,7 @@ def _all_reduce(xp: Any, node: Node, env: dict) -> Kernel:
             outs.append(view)
             o += x.size
         host = flat if on_host else xp.asnumpy(flat)
-        comm.allreduce_array(host, "sum")
-        if scale is not None:
-            np.multiply(host, host.dtype.type(scale), out=host)
+        comm.allreduce_array(host, "sum", scale)
         if not on_host:
             flat.set(host)
         return outs[0] if single else tuple(outs)
