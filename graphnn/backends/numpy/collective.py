@@ -34,7 +34,7 @@ def _all_reduce(xp: Any, node: Node, env: dict) -> Kernel:
 
     def f(*xs: Any) -> Any:
         if graph_hash:
-            check_step(node.name, graph_hash, local_batch)
+            check_step(f"{node.name} (at {node.location})", graph_hash, local_batch)
         total = sum(int(x.size) for x in xs)
         # A fresh buffer per call: the outputs may be returned to the user, who keeps them past the next step.
         flat = xp.empty(total, dtype=dtype)
