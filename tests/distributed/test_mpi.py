@@ -130,3 +130,22 @@ def test_bad_input_is_a_graphnn_error_on_every_rank(tmp_path: pathlib.Path, scen
         assert len(block) == 2, r.stderr
         assert message in block[1].split("graphnn.dist:")[0], r.stderr
     assert "graphnn." in r.stderr and ("GraphError" in r.stderr or "ShapeError" in r.stderr)
+
+
+def test_digits_example_trains_to_the_one_process_accuracy_on_two_ranks(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("sklearn")
+    example = str(HERE.parents[1] / "examples" / "digits_mlp.py")
+    acc = {}
+    for ranks, extra in ((None, []), (2, ["--distributed"])):
+        cmd = [sys.executable, example, "--epochs", "5", "--out", str(tmp_path / str(ranks)), *extra]
+        if ranks is not None:
+            cmd = [_mpiexec(), "-n", str(ranks), *cmd]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("test accuracy")]
+        assert len(lines) == 1, r.stdout  # rank 0 alone reports
+        acc[ranks] = float(lines[0].split()[2].rstrip(","))
+    # Same global batches and schedule; only the dropout masks differ (each rank draws its own stream).
+    assert acc[None] > 0.93 and acc[2] > 0.93
+    assert abs(acc[2] - acc[None]) <= 0.02, acc
