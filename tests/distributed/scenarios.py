@@ -59,6 +59,24 @@ def same(out: str) -> None:
         fn.profile({"x": gn.dist.shard(x_all[:16]), "y": gn.dist.shard(y_all[:16])}, repeat=2)
 
 
+def batchnorm(out: str) -> None:
+    """Three Adam steps of Linear -> BatchNorm -> tanh -> Linear, with per-rank (default) and synced statistics."""
+    x_all, y_all = data()
+    for sync in (False, True):
+        with gn.Graph(f"bn_{sync}") as g:
+            x = gn.input("x", (None, D), "float64")
+            y = gn.input("y", (None,), "int64")
+            model = gn.nn.Sequential(gn.nn.Linear(D, H, bias=False), gn.nn.BatchNorm(H, sync=sync),
+                                     gn.nn.Tanh(), gn.nn.Linear(H, K))
+            loss = gn.cross_entropy(gn.softmax(model(x)), y)
+        ups = {**gn.optim.Adam(0.01).updates(loss, g.params), **gn.nn.state_updates(g)}
+        fn = gn.compile(g, outputs={"loss": loss}, updates=ups, data_parallel=True)
+        for step in range(3):
+            rows = slice(16 * step, 16 * step + 16)
+            fn(x=gn.dist.shard(x_all[rows]), y=gn.dist.shard(y_all[rows]))
+        save(out, f"bn_sync{int(sync)}.npz", {k: np.array(g.storage[k]) for k in g.storage.keys()})
+
+
 def dropout(out: str) -> None:
     """Every rank's dropout output for the same feed (rank 0 gathers them)."""
     g, loss, h = mlp("float64", drop=0.5)

@@ -149,3 +149,15 @@ def test_digits_example_trains_to_the_one_process_accuracy_on_two_ranks(tmp_path
     # Same global batches and schedule; only the dropout masks differ (each rank draws its own stream).
     assert acc[None] > 0.93 and acc[2] > 0.93
     assert abs(acc[2] - acc[None]) <= 0.02, acc
+
+
+def test_batch_norm_is_per_rank_by_default_and_sync_matches_one_process(tmp_path: pathlib.Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    assert run(None, "batchnorm", str(one)).returncode == 0
+    r = run(2, "batchnorm", str(two))
+    assert r.returncode == 0, r.stderr
+    _close(dict(np.load(one / "bn_sync1.npz")), dict(np.load(two / "bn_sync1.npz")), 1e-10)
+    a, b = np.load(one / "bn_sync0.npz"), np.load(two / "bn_sync0.npz")
+    key = "sequential/batch_norm/running_mean"
+    assert np.max(np.abs(a[key] - b[key])) > 1e-3 * np.max(np.abs(a[key]))  # each rank's own statistics

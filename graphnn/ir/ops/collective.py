@@ -50,3 +50,24 @@ OPS.append(Op("all_reduce", _all_reduce_rule, (1, None), {"op": "mean", "check_h
 def all_reduce(*values: Any, op: str = "mean") -> tuple[Value, ...]:
     """The mean (or sum) of each value over all ranks of the MPI job, reduced together in one flat buffer."""
     return apply("all_reduce", list(values), {"op": op})
+
+
+def sync_batch_norm_train(x: Value, gamma: Value, beta: Value, eps: float, axis: int) -> tuple[Value, Value, Value]:
+    """batch_norm_train over the global batch of all ranks (BatchNorm(sync=True)): the per-channel sums and counts
+    meet in one all-reduce, the centred squares in a second (two-pass variance, as the one-process kernel)."""
+    from ..gradutil import ones_like
+    from . import elementwise as ew
+    from . import reduction as red
+    from . import shape_ops
+
+    axes = tuple(i for i in range(x.ndim) if i != axis)
+    c = x.shape[axis]
+    bshape = tuple(c if i == axis else 1 for i in range(x.ndim))
+    s1, n = all_reduce(red.sum(x, axis=axes, keepdims=True), red.sum(ones_like(x), axis=axes, keepdims=True), op="sum")
+    mean = s1 / n
+    xc = x - mean
+    (s2,) = all_reduce(red.sum(xc * xc, axis=axes, keepdims=True), op="sum")
+    var = s2 / n
+    y = xc / ew.sqrt(var + eps) * shape_ops.reshape(gamma, bshape) + shape_ops.reshape(beta, bshape)
+    unbiased = var * (n / (n - 1.0))  # what the running variance blends in, as batch_norm_train returns
+    return y, shape_ops.reshape(mean, (c,)), shape_ops.reshape(unbiased, (c,))
