@@ -35,8 +35,8 @@ def allreduce(p: int, n: float, alpha: float, beta: float) -> float:
 def table(m: dict) -> str:
     c0, c1 = constants(m)
     b, n = m["global_batch"], m["grad_bytes"]
-    rows = [f"c0 = {c0 * 1e3:.2f} ms per step, c1 = {c1 * 1e6:.1f} us per sample, n = {n / 1e6:.2f} MB of gradients, "
-            f"global batch {b}", ""]
+    rows = [(f"c0 = {c0 * 1e3:.2f} ms per step, c1 = {c1 * 1e6:.1f} us per sample, n = {n / 1e6:.2f} MB of "
+             f"gradients, global batch {b}"), ""]
     for name, (alpha, beta) in NETWORKS.items():
         rows += [f"**{name}** (model)", "", "| ranks | compute ms | all-reduce ms | step ms | speedup | efficiency | weak-scaling efficiency |",
                  "|---:|---:|---:|---:|---:|---:|---:|"]

@@ -12,8 +12,8 @@ dropout -> its input. Imports only graphnn.ir.
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node, Provenance, Value
-from ..ir.ops import elementwise as ew
 from ..ir.ops import collective, norm
+from ..ir.ops import elementwise as ew
 
 MODE_OPS = ("batch_norm", "dropout")
 

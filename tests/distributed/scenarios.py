@@ -33,6 +33,11 @@ def mlp(dtype: str, hidden: int = H, seed: int = 1, loss_reduction: str = "mean"
     return g, loss, h
 
 
+def stored(g: gn.Graph) -> dict:
+    """Copies of every parameter and state array (optimizer slots, running statistics)."""
+    return {k: np.array(g.storage[k]) for k in g.storage.keys()}  # noqa: SIM118 - Storage is not a dict
+
+
 def save(out: str, name: str, arrays: dict) -> None:
     if gn.dist.rank() == 0:
         np.savez(os.path.join(out, name), **arrays)
@@ -49,8 +54,7 @@ def same(out: str) -> None:
             for step in range(5):
                 rows = slice(16 * (step % 4), 16 * (step % 4) + 16)
                 losses.append(fn(x=gn.dist.shard(x_all[rows]), y=gn.dist.shard(y_all[rows]))["loss"])
-            save(out, f"{dtype}_{opt_name}.npz", {"losses": np.array(losses), **{k: np.array(g.storage[k])
-                                                                              for k in g.storage.keys()}})
+            save(out, f"{dtype}_{opt_name}.npz", {"losses": np.array(losses), **stored(g)})
     if gn.dist.rank() == 0:
         prof = fn.profile({"x": gn.dist.shard(x_all[:16]), "y": gn.dist.shard(y_all[:16])}, repeat=2)
         with open(os.path.join(out, "report.txt"), "w") as f:
@@ -74,7 +78,7 @@ def batchnorm(out: str) -> None:
         for step in range(3):
             rows = slice(16 * step, 16 * step + 16)
             fn(x=gn.dist.shard(x_all[rows]), y=gn.dist.shard(y_all[rows]))
-        save(out, f"bn_sync{int(sync)}.npz", {k: np.array(g.storage[k]) for k in g.storage.keys()})
+        save(out, f"bn_sync{int(sync)}.npz", stored(g))
 
 
 def dropout(out: str) -> None:
@@ -94,7 +98,7 @@ def fit(out: str, epochs: str, resume: str = "") -> None:
     hist = gn.train.fit(loss, {"x": x_all[:48], "y": y_all[:48]}, gn.optim.Adam(0.01), distributed=True,
                         epochs=int(epochs), batch_size=8, validation_data={"x": x_all[48:], "y": y_all[48:]},
                         checkpoint=os.path.join(out, "ckpt.npz"), resume=resume or None, progress=False)
-    save(out, f"fit_{epochs}.npz", {k: np.array(g.storage[k]) for k in g.storage.keys()})
+    save(out, f"fit_{epochs}.npz", stored(g))
     if gn.dist.rank() == 0:
         with open(os.path.join(out, f"fit_{epochs}.json"), "w") as f:
             json.dump(hist.epochs, f)

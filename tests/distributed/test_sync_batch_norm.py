@@ -27,7 +27,7 @@ def test_sync_batch_norm_on_one_rank_is_batch_norm() -> None:
 def test_sync_batch_norm_gradient_matches_finite_differences() -> None:
     rng = np.random.default_rng(1)
     xs, w = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
-    with gn.Graph("bn") as g:
+    with gn.Graph("bn"):
         x = gn.input("x", (5, 3), "float64")
         y = gn.nn.BatchNorm(3, sync=True)(x)
         loss = gn.sum(y * gn.constant(w))
