@@ -115,6 +115,14 @@ def fault(out: str) -> None:
         fn(x=gn.dist.shard(x_all[:16]), y=gn.dist.shard(y_all[:16]))
 
 
+def early_fault(out: str) -> None:
+    """Rank 1 raises before anything talked to MPI; rank 0 goes on into gn.compile's collectives."""
+    if os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK")) == "1":
+        raise ValueError("rank 1 failed before touching MPI")
+    g, loss, _ = mlp("float64")
+    gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)
+
+
 def sum_loss(out: str) -> None:
     g, loss, _ = mlp("float64", loss_reduction="sum")
     gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)

@@ -107,12 +107,16 @@ def test_fit_distributed_matches_one_process_and_resumes_under_other_rank_counts
     assert sorted(p.name for p in two.iterdir() if p.name.startswith(".tmp")) == []  # atomic: no partial files
 
 
-def test_a_rank_that_raises_stops_every_rank_quickly(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("scenario, message", [
+    ("fault", "bad data in shard 1 at step 3"),  # rank 0 waits in a step's all-reduce
+    ("early_fault", "rank 1 failed before touching MPI"),  # rank 0 waits in MPI_Init / gn.compile
+])
+def test_a_rank_that_raises_stops_every_rank_quickly(tmp_path: pathlib.Path, scenario: str, message: str) -> None:
     t0 = time.monotonic()
-    r = run(2, "fault", str(tmp_path), timeout=30)
+    r = run(2, scenario, str(tmp_path), timeout=30)
     assert time.monotonic() - t0 < 10
     assert r.returncode != 0
-    assert "rank 1 of 2 failed" in r.stderr and "bad data in shard 1 at step 3" in r.stderr
+    assert "rank 1 of 2 failed" in r.stderr and message in r.stderr
 
 
 @pytest.mark.parametrize("scenario, message", [
