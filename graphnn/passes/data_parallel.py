@@ -131,9 +131,35 @@ def _rank_seed(seed: int, rank: int) -> int:
                                                  "little")
 
 
+BUCKET_BYTES = 25 << 20  # one flat buffer per dtype up to this size; larger models get a few, in gradient order
+
+
+def _buckets(values: list[Value], pos: dict[int, int], cap: int) -> list[list[Value]]:
+    """Same-dtype groups of at most `cap` bytes (a larger tensor alone), filled in the order the values are made,
+    so a bucket of the last layers' gradients is complete, and reduced, before the earlier layers' backward."""
+    seen: set[int] = set()
+    open_: dict[str, tuple[list[Value], int]] = {}
+    out: list[list[Value]] = []
+    for v in sorted(values, key=lambda v: pos[v.id]):
+        if v.id in seen or not v.type.is_float:
+            continue
+        seen.add(v.id)
+        size = 1
+        for d in v.type.shape:
+            size *= d if isinstance(d, int) else 1
+        size *= 8 if v.dtype == "float64" else 4 if v.dtype == "float32" else 2
+        cur, used = open_.get(v.dtype, ([], 0))
+        if cur and used + size > cap:
+            out.append(cur)
+            cur, used = [], 0
+        open_[v.dtype] = (cur + [v], used + size)
+    out.extend(cur for cur, _ in open_.values() if cur)
+    return out
+
+
 def average_gradients(g: Graph) -> Graph:
-    """The data_parallel pass: one `all_reduce` (mean) per dtype over the gradients and batch-mean outputs,
-    placed after the last of them is computed and before every use that follows; a no-op on one rank."""
+    """The data_parallel pass: `all_reduce` (mean) nodes over the gradients and batch-mean outputs, one per dtype
+    (a few for large models), each placed right after the last value it carries is computed; a no-op on one rank."""
     info = g.meta.get("data_parallel")
     if not info or info["size"] <= 1:
         return g
@@ -143,17 +169,26 @@ def average_gradients(g: Graph) -> Graph:
             n.attrs = {**n.attrs, "seed": _rank_seed(n.attrs["seed"], info["rank"])}
     made = {o.id: o for n in g.nodes for o in n.outputs}
     skip = _constant_derived(g)
-    want = [made[i] for i in info["grads"] if i in made and i not in skip]
-    want += [g.outputs[k] for k in info["mean_outputs"] if k in g.outputs and g.outputs[k].id in made]
-    seen: set[int] = set()
-    buckets: dict[str, list[Value]] = {}
-    for v in want:
-        if v.id not in seen and v.type.is_float:
-            seen.add(v.id)
-            buckets.setdefault(v.dtype, []).append(v)
+    uses: dict[int, int] = {}
+    for v in [i for n in g.nodes for i in n.inputs] + list(g.outputs.values()) + list(g.updates.values()):
+        uses[v.id] = uses.get(v.id, 0) + 1
+    want = []
+    for i in info["grads"]:
+        if i not in made or i in skip:
+            continue
+        v, p = made[i], g.producer.get(i)
+        # Reduce a gradient where it is computed, not at autodiff's closing identity: its bucket can then go out
+        # while the earlier layers' backward still runs.
+        if p is not None and p.op == "identity" and uses.get(p.inputs[0].id) == 1 and p.inputs[0].id in made:
+            v = p.inputs[0]
+        want.append(v)
+    means = [g.outputs[k] for k in info["mean_outputs"] if k in g.outputs and g.outputs[k].id in made]
+    outputs_only = {v.id for v in means} - {v.id for v in want}  # the loss: averaged for the caller, not the backward
+    want += means
     pos = {o.id: k for k, n in enumerate(g.nodes) for o in n.outputs}
-    order = sorted(buckets.items(), key=lambda kv: max(pos[v.id] for v in kv[1]))
-    for k, (dtype, vals) in enumerate(order):
+    order = sorted(_buckets(want, pos, info.get("bucket_bytes", BUCKET_BYTES)), key=lambda b: max(pos[v.id] for v in b))
+    for k, vals in enumerate(order):
+        dtype = vals[0].dtype
         at = max(pos[v.id] for v in vals) + 1
         attrs = {"op": "mean", "check_hash": ghash if k == 0 else 0, "batch_dim": info["batch_dim"] if k == 0 else ""}
         prov = Provenance(frozenset().union(*(g.producer[v.id].prov.locations for v in vals)), passes=("data_parallel",))
@@ -162,11 +197,12 @@ def average_gradients(g: Graph) -> Graph:
         g.nodes.pop()
         g.nodes.insert(at, node)
         mapping = {v.id: o for v, o in zip(vals, node.outputs)}
+        in_nodes = {i: o for i, o in mapping.items() if i not in outputs_only}
         for later in g.nodes[at + 1:]:
-            if any(v.id in mapping for v in later.inputs):
-                later.inputs = tuple(mapping.get(v.id, v) for v in later.inputs)
+            if any(v.id in in_nodes for v in later.inputs):
+                later.inputs = tuple(in_nodes.get(v.id, v) for v in later.inputs)
         g.outputs = {name: mapping.get(v.id, v) for name, v in g.outputs.items()}
-        g.updates = {name: mapping.get(v.id, v) for name, v in g.updates.items()}
+        g.updates = {name: in_nodes.get(v.id, v) for name, v in g.updates.items()}
         pos = {o.id: i for i, n in enumerate(g.nodes) for o in n.outputs}
         g.meta.setdefault("fired", []).append({"pattern": "all_reduce", "node": node.name, "pass": "data_parallel",
                                                "location": node.location, "tensors": len(vals), "dtype": dtype})

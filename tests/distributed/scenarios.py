@@ -55,6 +55,17 @@ def same(out: str) -> None:
                 rows = slice(16 * (step % 4), 16 * (step % 4) + 16)
                 losses.append(fn(x=gn.dist.shard(x_all[rows]), y=gn.dist.shard(y_all[rows]))["loss"])
             save(out, f"{dtype}_{opt_name}.npz", {"losses": np.array(losses), **stored(g)})
+    import graphnn.passes.data_parallel as dp
+
+    dp.BUCKET_BYTES = 8 * H * K  # several buckets, the first of them reduced mid-backward
+    x64, y64 = data()
+    g, loss, _ = mlp("float64")
+    fn_small = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1, momentum=0.9).updates(loss, g.params),
+                          data_parallel=True)
+    for step in range(5):
+        rows = slice(16 * (step % 4), 16 * (step % 4) + 16)
+        fn_small(x=gn.dist.shard(x64[rows]), y=gn.dist.shard(y64[rows]))
+    save(out, "float64_buckets.npz", stored(g))
     if gn.dist.rank() == 0:
         prof = fn.profile({"x": gn.dist.shard(x_all[:16]), "y": gn.dist.shard(y_all[:16])}, repeat=2)
         with open(os.path.join(out, "report.txt"), "w") as f:

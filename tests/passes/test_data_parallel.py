@@ -22,7 +22,8 @@ def _mlp(act=gn.tanh, dtype: str = "float32", reduction: str = "mean"):
     return g, loss
 
 
-def _optimized(g: gn.Graph, loss: gn.Value, size: int, passes: str = "default") -> tuple[gn.Graph, object]:
+def _optimized(g: gn.Graph, loss: gn.Value, size: int, passes: str = "default",
+               bucket_bytes: int | None = None) -> tuple[gn.Graph, object]:
     updates = gn.optim.SGD(0.1, momentum=0.9).updates(loss, g.params)
     work = g.copy()
     byid = {v.id: v for v in work.values()}
@@ -30,6 +31,8 @@ def _optimized(g: gn.Graph, loss: gn.Value, size: int, passes: str = "default") 
     work.updates = {k: byid[v.id] for k, v in updates.items()}
     work.meta["mode"] = "train"
     prepare_data_parallel(work, 0, size)
+    if bucket_bytes is not None:
+        work.meta["data_parallel"]["bucket_bytes"] = bucket_bytes
     names, table = data_parallel_pipeline("training", passes)
     return run_pipeline(work, "training", names, table=table, check=True)
 
@@ -52,6 +55,18 @@ def test_one_all_reduce_averages_every_gradient_and_the_loss_before_the_updates(
     assert node.attrs["check_hash"] != 0 and node.attrs["batch_dim"]
     assert "all_reduce" in str(report) and report.record("data_parallel").counts() == {"all_reduce": 1}
     assert "all_reduce" in gn.viz.to_dot(opt)  # drawn like any node
+
+
+def test_small_buckets_go_out_while_the_backward_still_runs() -> None:
+    g, loss = _mlp()
+    opt, _ = _optimized(g, loss, size=2, passes=["cse", "fusion"], bucket_bytes=7 * 3 * 4)  # w2's gradient fills one
+    ar = [k for k, n in enumerate(opt.nodes) if n.op == "all_reduce"]
+    assert len(ar) >= 2
+    carried = [v.type.shape for k in ar for v in opt.nodes[k].inputs]
+    assert sorted(map(str, carried)) == sorted(map(str, [(), (5, 7), (7,), (7, 3)]))  # each tensor once
+    first_layer_grad = next(k for k in ar if (5, 7) in [v.type.shape for v in opt.nodes[k].inputs])
+    assert ar[0] < first_layer_grad  # the last layer's bucket is reduced before the first layer's gradient exists
+    assert opt.nodes[ar[0]].attrs["check_hash"] and not opt.nodes[ar[-1]].attrs["check_hash"]
 
 
 def test_one_rank_is_a_no_op() -> None:
