@@ -73,6 +73,11 @@ def prepare_data_parallel(g: Graph, rank: int, size: int) -> None:
             continue
         loss = n.inputs[0]
         kind = kinds.get(loss.id, "none")
+        # Gradients with respect to parameters and state are averaged; those with respect to the (per-example)
+        # inputs stay each rank's own.
+        shared = [o.id for x, o in zip(n.inputs[1:], n.outputs) if kinds.get(x.id, "none") == "none"]
+        if not shared:
+            continue
         where = g.producer[loss.id].location if loss.id in g.producer else "<unknown>"
         if kind == "sum":
             raise _error(f"gn.compile(data_parallel=True): the loss {loss.name} (at {where}) is a sum over the batch, "
@@ -82,7 +87,7 @@ def prepare_data_parallel(g: Graph, rank: int, size: int) -> None:
             raise _error(f"gn.compile(data_parallel=True): the loss {loss.name} (at {where}) is not a mean over the "
                          f"batch ({'not reduced over axis 0' if kind == 'rows' else 'reduced some other way'}); "
                          "averaging the ranks' gradients equals the one-process gradient only for a batch-mean loss")
-        grads.extend(o.id for o in n.outputs)
+        grads.extend(shared)
     means = [k for k, v in g.outputs.items() if kinds.get(v.id) == "mean"]
     first = next((v.type.shape[0] for v in g.inputs if v.type.rank and isinstance(v.type.shape[0], str)), "")
     g.meta["data_parallel"] = {"rank": rank, "size": size, "grads": grads, "mean_outputs": means,

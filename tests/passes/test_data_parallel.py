@@ -89,6 +89,19 @@ def test_a_sum_loss_is_refused_with_the_users_line() -> None:
     assert "test_data_parallel.py" in str(e.value)
 
 
+def test_gradients_of_inputs_stay_per_rank() -> None:
+    with gn.Graph("adv") as g:
+        x = gn.input("x", (None, 3), "float64")
+        w = gn.param("w", (3,), init=gn.init.zeros(), dtype="float64")
+        loss = gn.mean(gn.tanh(x * w))
+        dx, dw = gn.grad(loss, [x, w])
+    work = g.copy()
+    byid = {v.id: v for v in work.values()}
+    work.outputs = {"dx": byid[dx.id], "dw": byid[dw.id]}
+    prepare_data_parallel(work, 0, 2)
+    assert work.meta["data_parallel"]["grads"] == [dw.id]
+
+
 def test_batch_kinds() -> None:
     with gn.Graph("k") as g:
         x = gn.input("x", (None, 4), "float64")
