@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -151,6 +152,7 @@ def install_excepthook() -> None:
         sys.stderr.flush()
         if getattr(exc, "all_ranks", False):
             return  # every rank stops with this same error: nobody is left waiting
+        time.sleep(1.0)  # let the launcher forward this message before the abort tears its pipes down
         abort(1)
         previous(tp, exc, tb)  # not reached under MPI
 
