@@ -72,6 +72,11 @@ from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere stil
 
 __all__ += ["onnx"]
 
+# ---- data parallelism on MPI (gn.dist: rank, size, shard) ----
+from . import distributed as dist  # noqa: E402
+
+__all__ += ["dist"]
+
 # ---- visualization and debugging (viz) ----
 from . import viz  # noqa: E402
 

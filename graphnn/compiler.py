@@ -14,6 +14,9 @@ from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
 from .checking.validate import PassValidator
 from .passes.pipeline import Observer, run_pipeline
+from .distributed import comm as dist_comm
+from .distributed.replicas import start_replicas
+from .passes.data_parallel import data_parallel_pipeline, graph_hash, prepare_data_parallel
 
 MODES = ("train", "eval")
 
@@ -77,12 +80,13 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
 
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
             mode: str | None = None, check_numerics: bool = False, validate: bool = False,
-            stability: str = "fix", host_outputs: bool = False) -> Function:  # noqa: A001
+            stability: str = "fix", host_outputs: bool = False, data_parallel: bool = False) -> Function:  # noqa: A001
     """Optimize `g` for the requested outputs and updates and return a callable `Function`.
 
     `mode`: "train" (dropout active, batch norm uses batch statistics) or "eval"; None (the default) means
     "train" when there are `updates=` (a training step) and "eval" otherwise (an evaluation function).
-    `host_outputs=True`: a device backend (cupy) returns NumPy arrays instead of device arrays."""
+    `host_outputs=True`: a device backend (cupy) returns NumPy arrays instead of device arrays.
+    `data_parallel=True`: under `mpiexec`, average gradients and batch-mean outputs across ranks (docs/distributed.md)."""
     if mode is not None and mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
     be = get_backend(backend)
@@ -99,8 +103,15 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     work.updates = {k: byid[v.id] for k, v in work.updates.items()}
     work.meta["mode"] = mode
     target = "training" if work.updates else "inference"
-    opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
+    table = None
+    if data_parallel:  # the loss must be a batch mean; the pass averages gradients right after autodiff
+        prepare_data_parallel(work, dist_comm.rank(), dist_comm.size())
+        passes, table = data_parallel_pipeline(target, passes)
+    opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate),
+                               table=table)
     _drop_unused_inputs(opt)
+    if data_parallel:  # same graph on every rank, then rank 0's parameters and state everywhere
+        start_replicas(g.storage, graph_hash(work), f"gn.compile({g.name!r}, data_parallel=True)")
     fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode, host_outputs=host_outputs)
     fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
     fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)

@@ -12,8 +12,8 @@ dropout -> its input. Imports only graphnn.ir.
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node, Provenance, Value
+from ..ir.ops import collective, norm
 from ..ir.ops import elementwise as ew
-from ..ir.ops import norm
 
 MODE_OPS = ("batch_norm", "dropout")
 
@@ -31,7 +31,10 @@ def _lower_batch_norm(node: Node, mode: str) -> list[Value]:
     a = node.attrs
     if mode == "eval":
         return [norm.batch_norm_infer(x, gamma, beta, rm, rv, a["eps"], a["axis"]), rm, rv]
-    y, mean, var = norm.batch_norm_train(x, gamma, beta, a["eps"], a["axis"])
+    if a.get("sync"):  # BatchNorm(sync=True): statistics of the global batch, all-reduced across MPI ranks
+        y, mean, var = collective.sync_batch_norm_train(x, gamma, beta, a["eps"], a["axis"])
+    else:
+        y, mean, var = norm.batch_norm_train(x, gamma, beta, a["eps"], a["axis"])
     m = a["momentum"]
     return [y, rm * (1.0 - m) + mean * m, rv * (1.0 - m) + var * m]
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import distributed_fit as dfit
 from ..compiler import Function, compile
 from .data import DataError, batches, check_data, take
 from .history import History, append_jsonl, plot_history
@@ -26,6 +27,7 @@ from ..ir.ops import reduction as red
 from .monitor import MONITORS, build_monitors, monitor_outputs
 from .nn import state_updates
 from .optim import Optimizer
+from ..distributed.comm import size as dist_size
 
 
 def accuracy(scores: Value, labels: Value) -> Value:
@@ -66,11 +68,14 @@ class Trainer:
                  params: Sequence[Value] | None = None, extra_updates: Mapping[str, Value] | None = None,
                  monitor: Sequence[str] | str | None = None, monitor_every: int = 10,
                  schedule: Callable[[int], float] | None = None, backend: str = "numpy",
-                 log_dir: str | None = None, nan_guard: bool = True) -> None:
+                 log_dir: str | None = None, nan_guard: bool = True, distributed: bool = False) -> None:
         self.graph: Graph = loss.graph
+        self.distributed = distributed  # under mpiexec: shard batches, average gradients (docs/distributed.md)
         self.loss, self.optimizer, self.schedule = loss, optimizer, schedule
         self.metrics = dict(metrics or {})
         self.log_dir, self.nan_guard, self.backend = log_dir, nan_guard, backend
+        if distributed and not dfit.is_chief():
+            self.log_dir = None  # one set of logs, rank 0's
         self.monitor_every = max(1, int(monitor_every))
         g = self.graph
         self.updates = dict(optimizer.updates(loss, params))
@@ -85,9 +90,11 @@ class Trainer:
         # (or it overflows, itself a sign of divergence); one reduction per tensor, fused into the step.
         self._probe = _finite_probe(g, self.updates) if nan_guard else None
         step_outputs = {**self.outputs, "_probe": self._probe} if self._probe is not None else self.outputs
-        self.step_fn = compile(g, outputs=step_outputs, updates=self.updates, backend=backend, mode="train")
+        self.step_fn = compile(g, outputs=step_outputs, updates=self.updates, backend=backend, mode="train",
+                               data_parallel=distributed)
         self.monitor_fn = (compile(g, outputs={**step_outputs, **self.monitors}, updates=self.updates,
-                                   backend=backend, mode="train") if self.monitors else None)
+                                   backend=backend, mode="train", data_parallel=distributed)
+                           if self.monitors else None)
         self.eval_fn = compile(g, outputs=self.outputs, backend=backend, mode="eval")
         self._check_fn: Function | None = None
         self.history = History()
@@ -131,7 +138,7 @@ class Trainer:
         fn = self.monitor_fn if monitored else self.step_fn
         if backup is not None:
             self._snapshot(backup)
-        out = fn(**batch)
+        out = fn(**(dfit.local_batch(batch) if self.distributed else batch))
         probe = float(out["loss"]) + (float(out["_probe"]) if "_probe" in out else 0.0)
         if not math.isfinite(probe) and backup is not None:
             raise self._nonfinite(batch, backup)
@@ -150,6 +157,8 @@ class Trainer:
         return self._evaluate(arrays, batch_size)
 
     def _evaluate(self, arrays: dict[str, np.ndarray], batch_size: int) -> dict[str, float]:
+        if self.distributed:
+            return dfit.evaluate(self.eval_fn, list(self.outputs), arrays, batch_size)
         n = len(next(iter(arrays.values())))
         sums: dict[str, float] = {}
         for idx in batches(n, batch_size):
@@ -192,6 +201,10 @@ class Trainer:
                 if os.path.exists(os.path.join(self.log_dir, fname)):
                     os.unlink(os.path.join(self.log_dir, fname))
         n = len(next(iter(arrays.values())))
+        if self.distributed:
+            dfit.check_batches(n, batch_size, dist_size())
+            progress = progress and dfit.is_chief()  # bar, epoch lines and checkpoints: rank 0 only
+            verbose = verbose and dfit.is_chief()
         backup = self._snapshot() if self.nan_guard else None
         n_batches = -(-n // batch_size)
         bar = _progress(max(epochs - self.epoch, 0) * n_batches, "training", progress)
@@ -263,7 +276,10 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------------------
     def save_checkpoint(self, path: str, rng: np.random.Generator | None = None, es: dict | None = None) -> None:
-        """Parameters, all state (optimizer slots, running statistics, lr) and the loop position, atomically."""
+        """Parameters, all state (optimizer slots, running statistics, lr) and the loop position, atomically
+        (when distributed, rank 0 writes and the others skip)."""
+        if self.distributed and not dfit.is_chief():
+            return
         meta = {"epoch": self.epoch, "global_step": self.global_step, "history": self.history.to_dict(),
                 "rng": rng.bit_generator.state if rng is not None else None, "early_stopping": es}
         ckpt.save(self.graph, path, meta=_jsonable(meta))
@@ -306,11 +322,12 @@ def _finite_probe(g: Graph, updates: Mapping[str, Value]) -> Value | None:
 def fit(loss: Value, data: Mapping[str, Any], optimizer: Optimizer, *, metrics: Mapping[str, Value] | None = None,
         params: Sequence[Value] | None = None, monitor: Any = None, monitor_every: int = 10,
         schedule: Callable[[int], float] | None = None, backend: str = "numpy", log_dir: str | None = None,
-        nan_guard: bool = True, **fit_kw: Any) -> History:
-    """Build a Trainer for `loss` and train it on `data` (a dict of arrays keyed by input name)."""
+        nan_guard: bool = True, distributed: bool = False, **fit_kw: Any) -> History:
+    """Build a Trainer for `loss` and train it on `data` (a dict of arrays keyed by input name).
+    `distributed=True` under `mpiexec -n P`: each rank trains on 1/P of every global batch (docs/distributed.md)."""
     trainer = Trainer(loss, optimizer, metrics=metrics, params=params, monitor=monitor,
                       monitor_every=monitor_every, schedule=schedule, backend=backend, log_dir=log_dir,
-                      nan_guard=nan_guard)
+                      nan_guard=nan_guard, distributed=distributed)
     hist = trainer.fit(data, **fit_kw)
     hist.trainer = trainer  # type: ignore[attr-defined]
     return hist

@@ -278,14 +278,17 @@ class Dropout(Module):
 
 class BatchNorm(Module):
     """Batch normalization over every axis but `axis` (1 = channels): batch statistics and running-statistic
-    updates in train mode, the running statistics in eval mode. A frozen layer keeps its statistics too."""
+    updates in train mode, the running statistics in eval mode. A frozen layer keeps its statistics too.
+    Under data parallelism each rank normalizes with its own shard's statistics; `sync=True` all-reduces them, so
+    the ranks normalize with the global batch's statistics (what one process would compute)."""
 
     base_name = "batch_norm"
 
     def __init__(self, num_features: int | None = None, *, momentum: float = 0.1, eps: float = 1e-5,
-                 axis: int = 1, **kw: Any) -> None:
+                 axis: int = 1, sync: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.num_features, self.momentum, self.eps, self.axis = num_features, momentum, eps, axis
+        self.sync = sync  # train-mode statistics over every MPI rank's shard (docs/distributed.md); default: per rank
 
     def build(self, x: Value) -> None:
         c = _feature_dim(x, self.axis, type(self).__name__)
@@ -299,7 +302,7 @@ class BatchNorm(Module):
 
     def forward(self, x: Value) -> Value:
         out = normops.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var, self.momentum,
-                                 self.eps, self.axis)
+                                 self.eps, self.axis, sync=self.sync)
         if self._trainable:
             # Picked up by gn.train (and by users via state_updates(g)) as updates of the compiled step.
             ups = x.graph.meta.setdefault("state_updates", {})

@@ -242,3 +242,12 @@ def build_case(case: Case, dtype: str | None = None) -> tuple[gn.Graph, list[gn.
             ins.append(gn.input(f"in{i}", tuple("batch" if d == "B" else d for d in s.shape), dt))
         out = case.build(*ins)
     return g, ins, out
+
+# ---- collectives (issue 18): one process is one rank, where all_reduce is the identity --------------------
+from graphnn.ir.ops.collective import all_reduce  # noqa: E402
+
+CASES += [
+    Case("all_reduce", (In(("B", 4)),), lambda x: all_reduce(x)[0], lambda x: x, "one"),
+    Case("all_reduce", (In((2, 4)), In((3,))), lambda x, b: gn.concat([gn.reshape(v, (-1,)) for v in all_reduce(x, b)], 0),
+         lambda x, b: np.concatenate([x.reshape(-1), b]), "bucket-of-2"),
+]

@@ -17,6 +17,8 @@ from .lowering_nn import LOWERINGS_FOR_BRANCHES, NN_LOWERINGS, NN_UNSUPPORTED
 LOWERINGS: dict[str, Lowering] = {}
 UNSUPPORTED: dict[str, str] = {
     "grad": "a gradient request; the export pipeline expands it with autodiff, so it never reaches the exporter",
+    "all_reduce": "a collective across the ranks of an MPI job (data parallelism); an ONNX model is one process, "
+                  "so export the graph without data_parallel=True",
     "fused_elementwise": "made by the runtime's fuse_elementwise pass, which the export pipeline does not run; "
                          "its members are exported one by one",
 }

@@ -98,7 +98,7 @@ def _batch_norm_grad(node: Node, g: list[Value | None]) -> list[Value | None]:
     return [gx, ggamma, gbeta, None if g[1] is None else g[1] * (1.0 - m), None if g[2] is None else g[2] * (1.0 - m)]
 
 
-_BN = {"momentum": 0.1, "eps": 1e-5, "axis": 1}
+_BN = {"momentum": 0.1, "eps": 1e-5, "axis": 1, "sync": False}  # sync: statistics over all MPI ranks
 OPS.append(Op("batch_norm", _batch_norm_rule, 5, dict(_BN), grad=_batch_norm_grad,
               doc="(x, gamma, beta, running_mean, running_var) -> (y, new running mean, new running var); "
                   "mode-dependent: the mode pass lowers it to batch_norm_train or batch_norm_infer"))
@@ -113,10 +113,11 @@ class BatchNormOut(NamedTuple):
 
 
 def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float = 0.1,
-               eps: float = 1e-5, axis: int = 1) -> BatchNormOut:
-    """Batch normalization over every axis but `axis`; train mode uses batch statistics, eval the running ones."""
+               eps: float = 1e-5, axis: int = 1, sync: bool = False) -> BatchNormOut:
+    """Batch normalization over every axis but `axis`; train mode uses batch statistics, eval the running ones.
+    `sync=True`: the train-mode statistics are those of the global batch over all MPI ranks."""
     y, rm, rv = apply("batch_norm", [x, gamma, beta, running_mean, running_var],
-                      {"momentum": float(momentum), "eps": float(eps), "axis": int(axis)})
+                      {"momentum": float(momentum), "eps": float(eps), "axis": int(axis), "sync": bool(sync)})
     return BatchNormOut(y, rm, rv)
 
 

@@ -1,0 +1,61 @@
+"""Starting replicas in step: every rank checks that all ranks compiled the same graph, then takes rank 0's
+parameters and state, so ranks never diverge by initialization.
+
+Imports graphnn.ir (errors) and sibling modules only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir.errors import GraphError, ShapeError
+from . import comm
+
+
+def same_everywhere(value: int, what: str) -> None:
+    """Raise the same GraphError on every rank unless every rank passed the same integer `value`."""
+    v = np.array([value, -value], dtype=np.int64)
+    comm.allreduce_array(v, "max")
+    if v[0] != -v[1]:
+        err = GraphError(f"{what}: the ranks built different graphs (hash {value:#x} on rank {comm.rank()}, "
+                         f"hashes range {-v[1]:#x}..{v[0]:#x}); every rank must run the same script on the same graph")
+        err.all_ranks = True  # type: ignore[attr-defined]
+        raise err
+
+
+def start_replicas(storage: Any, graph_hash: int, what: str) -> None:
+    """Agree on the graph, then overwrite every rank's parameters and state with rank 0's (in place)."""
+    if comm.size() <= 1:
+        return
+    same_everywhere(graph_hash, what)
+    names = sorted(storage.keys())
+    arrays = [storage.values[k] for k in names]
+    if all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays):
+        comm.broadcast_arrays(arrays)
+    else:  # device or strided arrays: through host copies
+        host = [np.ascontiguousarray(np.asarray(a)) for a in arrays]
+        comm.broadcast_arrays(host)
+        for k, h in zip(names, host):
+            storage.values[k][...] = h
+    storage.version += 1
+
+
+def check_step(where: str, graph_hash: int, local_batch: int) -> None:
+    """One tiny max-reduction per step tells every rank whether all ranks run this graph on equal batch shards;
+    on a mismatch every rank raises the same error (marked `all_ranks`), so none waits in the next collective."""
+    v = np.array([graph_hash, -graph_hash, local_batch, -local_batch], dtype=np.int64)
+    comm.allreduce_array(v, "max")
+    err: Exception | None = None
+    if v[0] != -v[1]:
+        err = GraphError(f"{where}: the ranks run different graphs (graph hash {graph_hash:#x} on rank {comm.rank()}; "
+                         f"hashes range {-v[1]:#x}..{v[0]:#x}); every rank must build and compile the same graph "
+                         "with data_parallel=True")
+    elif v[2] != -v[3]:
+        err = ShapeError(f"{where}: uneven shards: rank {comm.rank()} of {comm.size()} has a batch of {local_batch} "
+                         f"rows, the ranks range {-v[3]}..{v[2]}; feed every rank an equal share of the global batch "
+                         "(gn.dist.shard)")
+    if err is not None:
+        err.all_ranks = True  # type: ignore[attr-defined]
+        raise err
