@@ -12,7 +12,7 @@ import numpy as np
 
 from .backends.onnx.exporter import DEFAULT_OPSET, ExportReport, check_model, export_graph, to_model
 from .backends.onnx.importer import load
-from .backends.onnx.lowering import LOWERINGS, UNSUPPORTED
+from .backends.onnx import IMPORTERS, LOWERINGS, NOT_IMPORTED, UNSUPPORTED
 from .backends.onnx.preflight import PreflightReport
 from .backends.onnx.preflight import preflight as _preflight
 from .compiler import _normalize_outputs
@@ -21,7 +21,9 @@ from .passes.pipeline import run_pipeline
 
 __all__ = [
     "DEFAULT_OPSET",
+    "IMPORTERS",
     "LOWERINGS",
+    "NOT_IMPORTED",
     "UNSUPPORTED",
     "ExportReport",
     "PreflightReport",
