@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.graph import Node
+from ...ir.types import INT_DTYPES
 from .emitter import Emitter, lowering_table, onnx_dtype
 from .import_context import Importer, elem_dtype, importer_table, inputs
 
@@ -24,7 +25,7 @@ DIRECT = {
     "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "sign": "Sign", "identity": "Identity",
     "stop_gradient": "Identity", "where": "Where",
 }
-IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Div", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "Neg",
+IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "Neg",
                      "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Identity", "Where",
                      "PRelu"}
 
@@ -86,9 +87,21 @@ def _import_cast(imp: Importer, n: Any, attrs: dict) -> list:
 @IMPORTERS.register("Pow")
 def _import_pow(imp: Importer, n: Any, attrs: dict) -> list:
     x, y = inputs(imp, n)
-    if y.dtype != x.dtype:  # ONNX lets the exponent have its own type; graphnn casts explicitly
+    if x.dtype in INT_DTYPES:  # onnxruntime: pow in double, truncated to the base's type ([2,3,4]**[.5,1.5,2.7])
+        z = imp.op("pow", [imp.op("cast", [x], {"dtype": "float64"}), imp.op("cast", [y], {"dtype": "float64"})])
+        return [imp.op("cast", [z], {"dtype": x.dtype}, n.output[0])]
+    if y.dtype != x.dtype:  # ONNX lets the exponent have its own type; the result has the base's
         y = imp.op("cast", [y], {"dtype": x.dtype})
     return [imp.op("pow", [x, y], {}, n.output[0])]
+
+
+@IMPORTERS.register("Div")
+def _import_div(imp: Importer, n: Any, attrs: dict) -> list:
+    x, y = inputs(imp, n)
+    if x.dtype in INT_DTYPES and y.dtype == x.dtype:  # integer division truncates toward zero, as C and onnxruntime
+        wide = [imp.op("cast", [v], {"dtype": "float64"}) for v in (x, y)]
+        return [imp.op("cast", [imp.op("div", wide)], {"dtype": x.dtype}, n.output[0])]
+    return [imp.op("div", [x, y], {}, n.output[0])]
 
 
 @IMPORTERS.register("Max", "Min", "Sum")

@@ -14,10 +14,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...ir import builder
-from ...ir.errors import GraphError
+from ...ir.errors import GraphError, GraphnnError
 from ...ir.graph import Graph, Provenance, Value
-from ...ir.types import DTYPES
 from ..table import Table
+from .model_checks import elem_dtype
 
 # An importer builds graphnn ops for one ONNX node: (context, NodeProto, attributes) -> one entry per output
 # (a graphnn Value, a NumPy array for a statically known tensor, or None for an unused output).
@@ -27,17 +27,6 @@ ImportFn = Callable[["Importer", Any, dict], list]
 def importer_table(family: str) -> Table[ImportFn]:
     """A family's import table, keyed by ONNX op type, filled with `@IMPORTERS.register("OpType", ...)`."""
     return Table(f"ONNX importers ({family})")
-
-
-def elem_dtype(elem_type: int, what: str) -> str:
-    """The graphnn dtype of an ONNX element type; a graphnn error for one graphnn does not support."""
-    try:
-        name = helper.tensor_dtype_to_np_dtype(elem_type).name
-    except Exception:  # noqa: BLE001 - an element type numpy cannot hold (string, bfloat16, ...)
-        name = onnx.TensorProto.DataType.Name(elem_type).lower()
-    if name not in DTYPES:
-        raise GraphError(f"{what}: element type {name} is not one graphnn supports ({', '.join(DTYPES)})")
-    return name
 
 
 class Importer:
@@ -92,17 +81,17 @@ class Importer:
     def import_nodes(self, nodes: Any) -> None:
         """Translate ONNX nodes in order, recording each output as a graphnn value or a static array."""
         for i, n in enumerate(nodes):
-            self.node_name = n.name or f"node #{i}"
+            self.node_name = n.name or f"#{i}"
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
             loc = f"onnx node {self.node_name} ({n.op_type})"
             g = Graph.current() or self.g
             with g.building(prov=Provenance(frozenset({loc}))):
                 try:
                     outs = self.importers[n.op_type](self, n, attrs)
-                except GraphError:
-                    raise
-                except Exception as ex:  # noqa: BLE001 - type errors etc. name the ONNX node too
-                    raise type(ex)(f"importing ONNX node {self.node_name} ({n.op_type}): {ex}") from None
+                except GraphnnError as ex:  # one line, naming the ONNX node (builder errors name the graphnn op)
+                    raise type(ex)(f"node {self.node_name} ({n.op_type}): {one_line(ex)}") from None
+                except Exception as ex:  # noqa: BLE001 - an importer row tripped on input it did not expect
+                    raise GraphError(f"node {self.node_name} ({n.op_type}): {type(ex).__name__}: {ex}") from None
             for oname, v in zip(n.output, outs):
                 if oname and v is not None:
                     if isinstance(v, np.ndarray):
@@ -116,6 +105,27 @@ class Importer:
         child.opset, child.vals, child.static = self.opset, dict(self.vals), dict(self.static)
         child.initializers = dict(self.initializers)
         return child
+
+
+def one_line(ex: BaseException) -> str:
+    """An error message on one line (builder errors add indented detail lines)."""
+    return "; ".join(line.strip() for line in str(ex).splitlines() if line.strip())
+
+
+def check_axis(n: Any, axis: int, rank: int, what: str = "axis", end: bool = False) -> int:
+    """`axis` normalized to [0, rank) ([0, rank] with `end`); out of range is an error, never wrapped."""
+    hi = rank + 1 if end else rank
+    if not -rank <= axis < hi:
+        raise GraphError(f"{what} {axis} is out of range for a rank-{rank} input ({-rank}..{hi - 1})")
+    return axis + rank if axis < 0 else axis
+
+
+def check_axes(n: Any, axes: list[int], rank: int, what: str = "axes") -> list[int]:
+    """Each axis checked against `rank` and normalized; a repeated axis is an error."""
+    out = [check_axis(n, int(a), rank, what) for a in axes]
+    if len(set(out)) != len(out):
+        raise GraphError(f"{what} {list(axes)} repeat an axis")
+    return out
 
 
 def inputs(imp: Importer, n: Any) -> list[Value]:

@@ -12,10 +12,11 @@ import numpy as np
 import onnx
 
 from ...ir import builder
-from ...ir.errors import GraphError
-from ...ir.graph import Graph
+from ...ir.errors import GraphError, GraphnnError
+from ...ir.graph import Graph, Value
 from . import IMPORTERS
-from .import_context import Importer, elem_dtype
+from .import_context import Importer, one_line
+from .model_checks import check_graph, elem_dtype
 
 
 def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
@@ -30,19 +31,57 @@ def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
     return bad
 
 
+def _parse(path_or_model: Any) -> tuple[onnx.ModelProto, str]:
+    """The ModelProto and how to name its source in messages (the file, or the model's graph name)."""
+    if isinstance(path_or_model, onnx.ModelProto):
+        return path_or_model, f"ONNX model {path_or_model.graph.name!r}"
+    if isinstance(path_or_model, (bytes, bytearray, memoryview)):
+        data, source = bytes(path_or_model), "ONNX model bytes"
+    else:
+        source = os.fspath(path_or_model)
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise GraphError(f"{source}: cannot read: {e.strerror or e}") from None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError (and friends) on bytes that are not a model
+        raise GraphError(f"{source}: not an ONNX model (the protobuf does not decode)") from None
+    if not model.HasField("graph"):
+        raise GraphError(f"{source}: not an ONNX model (it has no graph)")
+    if not isinstance(path_or_model, (bytes, bytearray, memoryview)) and any(
+            t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        try:  # the external files sit beside the model; their sizes are checked like inline data afterwards
+            load_external_data_for_model(model, os.path.dirname(os.path.abspath(source)))
+        except Exception as e:  # noqa: BLE001 - missing or unreadable external data files
+            raise GraphError(f"{source}: cannot read external data: {e}") from None
+    return model, source
+
+
 def load(path_or_model: Any, name: str | None = None, static_inputs: dict[str, np.ndarray] | None = None) -> Graph:
     """An ONNX model (path, bytes or ModelProto) as a graphnn Graph whose `outputs` are the model's outputs.
-    `static_inputs` gives values for inputs that feed shapes or axes (the graph is specialized on them)."""
-    if isinstance(path_or_model, onnx.ModelProto):
-        model = path_or_model
-    elif isinstance(path_or_model, (bytes, bytearray)):
-        model = onnx.load_from_string(bytes(path_or_model))
-    else:
-        model = onnx.load(os.fspath(path_or_model))
+    `static_inputs` gives values for inputs that feed shapes or axes (the graph is specialized on them).
+    Anything wrong with the model is a graphnn error, one line naming the file and the node."""
+    model, source = _parse(path_or_model)
+    try:
+        return _import(model, name, static_inputs)
+    except GraphnnError as e:
+        raise type(e)(f"{source}: {one_line(e)}") from None
+    except RecursionError:
+        raise GraphError(f"{source}: subgraphs nested too deeply") from None
+    except Exception as e:  # noqa: BLE001 - the importer's promise: nothing but graphnn errors leaves it
+        raise GraphError(f"{source}: {type(e).__name__}: {e}") from None
+
+
+def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, np.ndarray] | None) -> Graph:
     bad = unsupported_ops(model.graph)
     if bad:
         raise GraphError(f"cannot import ONNX model {model.graph.name!r}: {len(bad)} node(s) use ops graphnn "
                          f"cannot express: {', '.join(bad)}")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    check_graph(model.graph, opset)
     g = Graph(name or model.graph.name or "onnx")
     with g:
         imp = Importer(model, g, IMPORTERS)
@@ -56,5 +95,19 @@ def load(path_or_model: Any, name: str | None = None, static_inputs: dict[str, n
             imp.vals[vi.name] = builder.input(vi.name, shape, elem_dtype(tt.elem_type, f"input {vi.name}"))
         imp.import_nodes(model.graph.node)
         for o in model.graph.output:
-            g.output(o.name, imp.value(o.name))
+            v = imp.value(o.name)
+            check_declared_type(o, v)
+            g.output(o.name, v)
     return g
+
+
+def check_declared_type(vi: Any, v: Value) -> None:
+    """A declared output type may leave dims unknown, but must not contradict what graphnn infers."""
+    tt = vi.type.tensor_type
+    declared = elem_dtype(tt.elem_type, f"output {vi.name!r}")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    clash = declared != v.dtype or (tt.HasField("shape") and (len(dims) != v.ndim or any(
+        isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(dims, v.shape))))
+    if clash:
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]" if tt.HasField("shape") else ""
+        raise GraphError(f"output {vi.name!r} is declared {declared}{shown}, but its node computes {v.type}")

@@ -13,7 +13,7 @@ import numpy as np
 from ...ir.errors import GraphError
 from ...ir.graph import Node
 from .emitter import Emitter, lowering_table, onnx_dtype
-from .import_context import Importer, importer_table
+from .import_context import Importer, check_axis, importer_table
 
 LOWERINGS = lowering_table("nn")
 IMPORTERS = importer_table("nn")
@@ -58,7 +58,7 @@ def _maxout(e: Emitter, n: Node, ins: list, outs: list) -> None:
 @IMPORTERS.register("Softmax", "LogSoftmax")
 def _import_softmax(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    axis = int(attrs.get("axis", -1 if imp.opset >= 13 else 1)) % max(x.ndim, 1)
+    axis = check_axis(n, int(attrs.get("axis", -1 if imp.opset >= 13 else 1)), x.ndim)
     if imp.opset < 13 and axis != x.ndim - 1:  # before 13 the op flattened to 2-D at `axis`
         raise GraphError(f"{n.op_type} {n.name}: opset {imp.opset} semantics with axis {axis} of a rank-{x.ndim} "
                          "input (coerced to 2-D) is not supported; re-export with opset >= 13")

@@ -11,7 +11,7 @@ from typing import Any
 from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
 from .emitter import Emitter, lowering_table
-from .import_context import Importer, importer_table, inputs
+from .import_context import Importer, check_axis, importer_table, inputs
 
 LOWERINGS = lowering_table("norm")
 IMPORTERS = importer_table("norm")
@@ -62,7 +62,7 @@ def _import_batch_norm(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_layer_norm(imp: Importer, n: Any, attrs: dict) -> list:
     ins = inputs(imp, n)
     x = ins[0]
-    axis = int(attrs.get("axis", -1)) % x.ndim
+    axis = check_axis(n, int(attrs.get("axis", -1)), x.ndim)
     if len([o for o in n.output if o]) > 1:
         raise GraphError(f"LayerNormalization {n.name}: the Mean and InvStdDev outputs are not supported")
     beta = ins[2] if len(ins) > 2 else imp.op("mul", [ins[1], 0.0])

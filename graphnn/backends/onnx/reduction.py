@@ -11,7 +11,7 @@ from ...ir.errors import GraphError
 from ...ir.graph import Node
 from ...ir.ops.reduction import norm_axes
 from .emitter import Emitter, lowering_table
-from .import_context import Importer, axes_arg, importer_table, inputs
+from .import_context import Importer, axes_arg, check_axes, check_axis, importer_table
 
 LOWERINGS = lowering_table("reduction")
 IMPORTERS = importer_table("reduction")
@@ -45,7 +45,7 @@ def _import_reduce(imp: Importer, n: Any, attrs: dict) -> list:
     if not axes and attrs.get("noop_with_empty_axes", 0):
         return [imp.op("identity", [x], {}, n.output[0])]
     op = {onnx_op: op for op, onnx_op in REDUCTIONS.items()}[n.op_type]
-    axes_attr = None if not axes else tuple(sorted(a % x.ndim for a in axes))
+    axes_attr = None if not axes else tuple(sorted(check_axes(n, axes, x.ndim)))
     return [imp.op(op, [x], {"axes": axes_attr, "keepdims": bool(attrs.get("keepdims", 1))}, n.output[0])]
 
 
@@ -53,5 +53,6 @@ def _import_reduce(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_argmax(imp: Importer, n: Any, attrs: dict) -> list:
     if attrs.get("select_last_index", 0):
         raise GraphError(f"ArgMax {n.name}: select_last_index=1 is not supported (graphnn picks the first max)")
-    a = {"axis": int(attrs.get("axis", 0)), "keepdims": bool(attrs.get("keepdims", 1))}
-    return [imp.op("argmax", inputs(imp, n), a, n.output[0])]
+    x = imp.value(n.input[0])
+    a = {"axis": check_axis(n, int(attrs.get("axis", 0)), x.ndim), "keepdims": bool(attrs.get("keepdims", 1))}
+    return [imp.op("argmax", [x], a, n.output[0])]

@@ -15,7 +15,7 @@ from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
 from ...ir.types import Dim
 from .emitter import INT64_MAX, INT64_MIN, Emitter, lowering_table
-from .import_context import Importer, axes_arg, importer_table, inputs
+from .import_context import Importer, axes_arg, check_axes, check_axis, importer_table, inputs
 
 LOWERINGS = lowering_table("shape_ops")
 IMPORTERS = importer_table("shape_ops")
@@ -126,7 +126,8 @@ def _import_gather(imp: Importer, n: Any, attrs: dict) -> list:
     if data is None or idx is None:
         raise GraphError(f"Gather {n.name}: only gathers from shapes and constants are supported (graphnn has no "
                          "gather op)")
-    return [np.take(data, idx.astype(np.int64), axis=int(attrs.get("axis", 0)))]
+    axis = check_axis(n, int(attrs.get("axis", 0)), data.ndim)
+    return [np.take(data, idx.astype(np.int64), axis=axis)]
 
 
 @IMPORTERS.register("Reshape")
@@ -140,8 +141,7 @@ def _import_reshape(imp: Importer, n: Any, attrs: dict) -> list:
 @IMPORTERS.register("Flatten")
 def _import_flatten(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    axis = int(attrs.get("axis", 1))
-    axis = axis + x.ndim if axis < 0 else axis  # ONNX allows [-r, r]
+    axis = check_axis(n, int(attrs.get("axis", 1)), x.ndim, end=True)  # ONNX allows [-r, r]
     head, tail = x.shape[:axis], x.shape[axis:]
 
     def prod(ds: tuple) -> Dim:
@@ -160,17 +160,21 @@ def _import_flatten(imp: Importer, n: Any, attrs: dict) -> list:
 @IMPORTERS.register("Concat")
 def _import_concat(imp: Importer, n: Any, attrs: dict) -> list:
     statics = [imp.const(i) for i in n.input]
-    if all(s is not None for s in statics) and not any(i in imp.vals for i in n.input):
-        return [np.concatenate([np.asarray(s) for s in statics], axis=int(attrs["axis"]))]  # shape arithmetic
+    if all(s is not None for s in statics) and not any(i in imp.vals for i in n.input):  # shape arithmetic
+        axis = check_axis(n, int(attrs["axis"]), np.ndim(statics[0]))
+        return [np.concatenate([np.asarray(s) for s in statics], axis=axis)]
     xs = inputs(imp, n)
-    return [imp.op("concat", xs, {"axis": int(attrs["axis"]) % xs[0].ndim}, n.output[0])]
+    return [imp.op("concat", xs, {"axis": check_axis(n, int(attrs["axis"]), xs[0].ndim)}, n.output[0])]
 
 
 @IMPORTERS.register("Squeeze")
 def _import_squeeze(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axes = axes_arg(imp, n, attrs, 1)
-    drop = {a % x.ndim for a in axes} if axes else {i for i, d in enumerate(x.shape) if d == 1}
+    drop = set(check_axes(n, axes, x.ndim)) if axes else {i for i, d in enumerate(x.shape) if d == 1}
+    wide = [i for i in sorted(drop) if isinstance(x.shape[i], int) and x.shape[i] != 1]
+    if wide:
+        raise GraphError(f"Squeeze of axes {wide} of {x.type}: only size-1 axes can be squeezed")
     index = tuple(("int", 0) if i in drop else ("slice", None, None, 1) for i in range(x.ndim))
     return [imp.op("slice", [x], {"index": index}, n.output[0])]
 
@@ -178,9 +182,11 @@ def _import_squeeze(imp: Importer, n: Any, attrs: dict) -> list:
 @IMPORTERS.register("Unsqueeze")
 def _import_unsqueeze(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    axes = axes_arg(imp, n, attrs, 1) or []
+    axes = axes_arg(imp, n, attrs, 1)
+    if not axes:
+        raise GraphError("Unsqueeze needs axes (an attribute before opset 13, a constant input since)")
     rank = x.ndim + len(axes)
-    new = {a % rank for a in axes}
+    new = set(check_axes(n, axes, rank))
     index = tuple(("new",) if i in new else ("slice", None, None, 1) for i in range(rank))
     return [imp.op("slice", [x], {"index": index}, n.output[0])]
 
@@ -193,14 +199,19 @@ def _import_slice(imp: Importer, n: Any, attrs: dict) -> list:
         return [int(v) for v in imp.need_const(n.input[i], what)] if len(n.input) > i and n.input[i] else None
 
     starts, ends = get(1, "starts"), get(2, "ends")
-    axes = get(3, "axes") or list(range(len(starts)))
+    if starts is None or ends is None:
+        raise GraphError("Slice needs starts and ends (attributes before opset 10 are not supported)")
+    axes = check_axes(n, get(3, "axes") or list(range(len(starts))), x.ndim)
     steps = get(4, "steps") or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
+        raise GraphError(f"Slice: starts {starts}, ends {ends}, axes {axes}, steps {steps} must have one entry per "
+                         "axis and no zero step")
     big = 2**62
     items: list[tuple] = [("slice", None, None, 1)] * x.ndim
     for s, e, a, st in zip(starts, ends, axes, steps):
         start = None if (st > 0 and s <= -big) or (st < 0 and s >= big) else s
         stop = None if (st > 0 and e >= big) or (st < 0 and e <= -big) else e
-        items[a % x.ndim] = ("slice", start, stop, st)
+        items[a] = ("slice", start, stop, st)
     return [imp.op("slice", [x], {"index": tuple(items)}, n.output[0])]
 
 
@@ -218,5 +229,7 @@ def _import_expand(imp: Importer, n: Any, attrs: dict) -> list:
 @IMPORTERS.register("Transpose")
 def _import_transpose(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    perm = tuple(attrs.get("perm", range(x.ndim - 1, -1, -1)))
+    perm = tuple(int(p) for p in attrs.get("perm", range(x.ndim - 1, -1, -1)))
+    if sorted(perm) != list(range(x.ndim)):
+        raise GraphError(f"Transpose perm {list(perm)} is not a permutation of the {x.ndim} axes of {x.type}")
     return [imp.op("transpose", [x], {"perm": perm}, n.output[0])]
