@@ -39,7 +39,8 @@ def elem_dtype(elem_type: int, what: str) -> str:
     except Exception:  # noqa: BLE001 - an element type numpy cannot hold (string, bfloat16, unknown numbers)
         name = type_name(elem_type)
     if name not in DTYPES:
-        raise GraphError(f"{what}: element type {name} is not one graphnn supports ({', '.join(DTYPES)})")
+        raise GraphError(f"{what}: element type {type_name(elem_type)} is not one graphnn supports "
+                         f"({', '.join(DTYPES)})")
     return name
 
 
