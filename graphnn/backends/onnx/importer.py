@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx.external_data_helper import load_external_data_for_model
 
 from ...ir import builder
 from ...ir.errors import GraphError, GraphnnError
@@ -31,7 +32,7 @@ def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
     return bad
 
 
-def _parse(path_or_model: Any) -> tuple[onnx.ModelProto, str]:
+def parse_model(path_or_model: Any) -> tuple[onnx.ModelProto, str]:
     """The ModelProto and how to name its source in messages (the file, or the model's graph name)."""
     if isinstance(path_or_model, onnx.ModelProto):
         return path_or_model, f"ONNX model {path_or_model.graph.name!r}"
@@ -64,7 +65,13 @@ def load(path_or_model: Any, name: str | None = None, static_inputs: dict[str, n
     """An ONNX model (path, bytes or ModelProto) as a graphnn Graph whose `outputs` are the model's outputs.
     `static_inputs` gives values for inputs that feed shapes or axes (the graph is specialized on them).
     Anything wrong with the model is a graphnn error, one line naming the file and the node."""
-    model, source = _parse(path_or_model)
+    model, source = parse_model(path_or_model)
+    return import_model(model, source, name, static_inputs)
+
+
+def import_model(model: onnx.ModelProto, source: str, name: str | None = None,
+                 static_inputs: dict[str, np.ndarray] | None = None) -> Graph:
+    """A parsed model as a graphnn Graph; every failure is a one-line graphnn error starting with `source`."""
     try:
         return _import(model, name, static_inputs)
     except GraphnnError as e:
