@@ -93,7 +93,7 @@ def check(path_or_model: Any, sizes: tuple[int, ...] = (2, 5), backend: str = "n
     run = run_graph
     if backend != "numpy":
         fn = gn_compile(g, outputs=dict(g.outputs), backend=backend, mode="eval", host_outputs=True)
-        run = lambda _, feeds: {k: np.asarray(v) for k, v in fn(**feeds).items()}  # noqa: E731
+        run = lambda _, feeds: {k: np.asarray(v) for k, v in fn(**feeds).items()}
     res = {}
     for size in sizes:
         feeds = random_feeds(g, size, seed=size)

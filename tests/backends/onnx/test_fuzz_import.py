@@ -38,13 +38,13 @@ def seeds() -> tuple[bytes, ...]:
     with gn.Graph("cnn") as g:
         x = gn.input("x", (None, 2, 6, 6))
         h = gn.conv2d(x, gn.param("w", (3, 2, 3, 3), init=r.standard_normal((3, 2, 3, 3)).astype("float32")), 1, 1)
-        v = lambda n: gn.param(n, (3,), init=(r.random(3) + 0.5).astype("float32"))  # noqa: E731
+        v = lambda n: gn.param(n, (3,), init=(r.random(3) + 0.5).astype("float32"))
         h = gn.batch_norm(h, v("g"), v("b"), gn.state("m", (3,), init=np.zeros(3, "float32")),
                           gn.state("s", (3,), init=np.ones(3, "float32"))).y
         h = gn.max_pool2d(h, 2).reshape(-1, 27)
         out = gn.cond(gn.sum(h) > 0, lambda a: a * 2.0, lambda a: a - 1.0, h)
         cnn = gn.onnx.export(g, None, outputs={"y": out}, check_parity=False)
-    i64 = lambda name, *v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    i64 = lambda name, *v: numpy_helper.from_array(np.asarray(v, np.int64), name)
     hand = helper.make_model(helper.make_graph(
         [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
          helper.make_node("Concat", ["n", "minus1"], ["t"], axis=0), helper.make_node("Reshape", ["x", "t"], ["r"]),
