@@ -12,10 +12,13 @@ import numpy as np
 
 from .backends.onnx import IMPORTERS, LOWERINGS, NOT_IMPORTED, UNSUPPORTED
 from .backends.onnx.exporter import DEFAULT_OPSET, ExportReport, check_model, export_graph, to_model
-from .backends.onnx.importer import load
+from .backends.onnx.import_context import one_line
+from .backends.onnx.importer import import_model, load, parse_model
+from .backends.onnx.parity import max_difference, random_feeds, run_graph, run_onnxruntime_isolated
 from .backends.onnx.preflight import PreflightReport
 from .backends.onnx.preflight import preflight as _preflight
 from .compiler import _normalize_outputs
+from .compiler import compile as gn_compile
 from .ir.errors import GraphnnError
 from .ir.graph import Graph
 from .passes.pipeline import run_pipeline
@@ -79,11 +82,6 @@ def check(path_or_model: Any, sizes: tuple[int, ...] = (2, 5), backend: str = "n
     """Validate an ONNX model (onnx.checker with full_check, before onnxruntime sees it), import it, and run it on
     graphnn (on `backend`) and on onnxruntime (in a child process, so a crash there is a GraphError) with random
     inputs; returns {"checks": [...], "parity": {size: (max abs, max rel)}, "graph": Graph}."""
-    from .backends.onnx.import_context import one_line
-    from .backends.onnx.importer import import_model, parse_model
-    from .backends.onnx.parity import max_difference, random_feeds, run_graph, run_onnxruntime_isolated
-    from .compiler import compile as gn_compile
-
     model, source = parse_model(path_or_model)
     try:
         checks = check_model(model)

@@ -44,6 +44,8 @@ def _pads2(attrs: dict, n: Any) -> tuple[int, int]:
     if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise GraphError(f"{n.op_type} {n.name}: auto_pad is not supported; give explicit pads")
     p = list(attrs.get("pads", [0, 0, 0, 0]))
+    if len(p) != 4 or min(p) < 0:
+        raise GraphError(f"{n.op_type} {n.name}: pads {p} must be 4 non-negative numbers (2-D begins, then ends)")
     if p[:2] != p[2:]:
         raise GraphError(f"{n.op_type} {n.name}: asymmetric pads {p} are not supported")
     return (p[0], p[1])
@@ -54,6 +56,9 @@ def _import_conv(imp: Importer, n: Any, attrs: dict) -> list:
     ins = inputs(imp, n)
     if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])) or ins[0].ndim != 4:
         raise GraphError(f"Conv {n.name}: only 2-D, group 1, dilation 1 convolutions are supported")
+    k = attrs.get("kernel_shape")
+    if k is not None and list(k) != list(ins[1].shape[2:]):
+        raise GraphError(f"Conv {n.name}: kernel_shape {list(k)} differs from the weights' {ins[1].type}")
     a = {"stride": tuple(attrs.get("strides", [1, 1])), "padding": _pads2(attrs, n)}
     y = imp.op("conv2d", ins[:2], a, n.output[0] if len(ins) < 3 else None)
     if len(ins) == 3:

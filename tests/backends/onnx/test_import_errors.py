@@ -179,3 +179,11 @@ def test_integer_div_truncates_like_onnxruntime() -> None:
 def test_cast_matches_onnxruntime(to: int) -> None:
     m = _model([helper.make_node("Cast", ["a"], ["y"], to=to, name="c")], [_vi("a", [6])], [_vi("y", [6], to)])
     _side_by_side(m, {"a": np.array([-2.7, -0.5, 0.0, 0.5, 2.7, 100.25], np.float32)})
+
+
+def test_conv_attributes_that_contradict_the_weights_are_errors(tmp_path) -> None:
+    w = numpy_helper.from_array(np.zeros((2, 1, 3, 3), np.float32), "w")
+    for attrs, word in (({"kernel_shape": [5, 5]}, "kernel_shape [5, 5]"), ({"pads": [1, 1]}, "pads [1, 1]")):
+        node = helper.make_node("Conv", ["x", "w"], ["y"], name="cv", **attrs)
+        _refused(_model([node], [_vi("x", [1, 1, 6, 6])], [_vi("y", None)], [w]), "cv (Conv)", word,
+                 tmp_path=tmp_path)
