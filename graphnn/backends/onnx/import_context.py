@@ -91,7 +91,8 @@ class Importer:
                 except GraphnnError as ex:  # one line, naming the ONNX node (builder errors name the graphnn op)
                     raise type(ex)(f"node {self.node_name} ({n.op_type}): {one_line(ex)}") from None
                 except Exception as ex:  # noqa: BLE001 - an importer row tripped on input it did not expect
-                    raise GraphError(f"node {self.node_name} ({n.op_type}): {type(ex).__name__}: {ex}") from None
+                    raise GraphError(f"node {self.node_name} ({n.op_type}): {type(ex).__name__}: {one_line(ex)}") \
+                        from None
             for oname, v in zip(n.output, outs):
                 if oname and v is not None:
                     if isinstance(v, np.ndarray):

@@ -79,7 +79,7 @@ def import_model(model: onnx.ModelProto, source: str, name: str | None = None,
     except RecursionError:
         raise GraphError(f"{source}: subgraphs nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - the importer's promise: nothing but graphnn errors leaves it
-        raise GraphError(f"{source}: {type(e).__name__}: {e}") from None
+        raise GraphError(f"{source}: {type(e).__name__}: {one_line(e)}") from None
 
 
 def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, np.ndarray] | None) -> Graph:
@@ -88,6 +88,8 @@ def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, n
         raise GraphError(f"cannot import ONNX model {model.graph.name!r}: {len(bad)} node(s) use ops graphnn "
                          f"cannot express: {', '.join(bad)}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    if not 1 <= opset <= onnx.defs.onnx_opset_version():
+        raise GraphError(f"opset {opset} is not an ONNX opset (1..{onnx.defs.onnx_opset_version()})")
     check_graph(model.graph, opset)
     g = Graph(name or model.graph.name or "onnx")
     with g:

@@ -82,7 +82,7 @@ def check_node(n: Any, label: str, opset: int) -> None:
     """`n` against the ONNX schema of its op at `opset`: arity, required inputs, attribute names and types."""
     try:
         schema = onnx.defs.get_schema(n.op_type, opset, n.domain or "")
-    except onnx.defs.SchemaError:
+    except (onnx.defs.SchemaError, TypeError):  # TypeError: a name or domain that is not valid text
         raise GraphError(f"node {label}: no ONNX op {n.op_type!r} exists at opset {opset}") from None
     if not schema.min_input <= len(n.input) <= schema.max_input:
         raise GraphError(f"node {label}: {len(n.input)} inputs, ONNX {n.op_type}-{schema.since_version} takes "
