@@ -101,7 +101,7 @@ def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, n
                 continue  # IR < 4 lists initializers among the inputs
             tt = vi.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
-            imp.vals[vi.name] = builder.input(vi.name, shape, elem_dtype(tt.elem_type, f"input {vi.name}"))
+            imp.vals[vi.name] = builder.input(vi.name, shape, elem_dtype(tt.elem_type, f"input {vi.name!r}"))
         imp.import_nodes(model.graph.node)
         for o in model.graph.output:
             v = imp.value(o.name)
@@ -112,8 +112,10 @@ def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, n
 
 def check_declared_type(vi: Any, v: Value) -> None:
     """A declared output type may leave dims unknown, but must not contradict what graphnn infers."""
+    if not vi.HasField("type"):
+        return
     tt = vi.type.tensor_type
-    declared = elem_dtype(tt.elem_type, f"output {vi.name!r}")
+    declared = elem_dtype(tt.elem_type, f"output {vi.name!r}") if tt.elem_type else v.dtype
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
     clash = declared != v.dtype or (tt.HasField("shape") and (len(dims) != v.ndim or any(
         isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(dims, v.shape))))

@@ -69,10 +69,14 @@ def check_tensor(t: TensorProto, what: str) -> None:
 
 
 def check_value_info(vi: Any, what: str) -> None:
+    """A declared type, if any, is a tensor type graphnn holds with no negative dim."""
+    if not vi.HasField("type"):
+        return  # undeclared: nothing to check (graph inputs need one, which the importer asks for)
     if not vi.type.HasField("tensor_type"):
         raise GraphError(f"{what}: only tensor types are supported, not {vi.type.WhichOneof('value') or 'no type'}")
     tt = vi.type.tensor_type
-    elem_dtype(tt.elem_type, what)
+    if tt.elem_type or not what.startswith("output"):  # an output may leave its element type undeclared
+        elem_dtype(tt.elem_type, what)
     dims = [d.dim_value for d in tt.shape.dim if d.HasField("dim_value")]
     if any(d < 0 for d in dims):
         raise GraphError(f"{what}: negative dim in its shape")

@@ -113,6 +113,10 @@ def test_declared_output_types_must_agree_with_inference(tmp_path) -> None:
     _refused(_model(relu, [_vi("x", [2, 3])], [_vi("y", [6])]), "declared float32[6]", tmp_path=tmp_path)
     ok = gn.onnx.load(_model(relu, [_vi("x", ["N", 3])], [_vi("y", [None, 3])]))  # unknown dims are not a clash
     assert ok.outputs["y"].ndim == 2
+    for undeclared in (onnx.ValueInfoProto(name="y"), _vi("y", None, TensorProto.UNDEFINED)):
+        assert gn.onnx.load(_model(relu, [_vi("x", [2, 3])], [undeclared])).outputs["y"].shape == (2, 3)
+    _refused(_model(relu, [onnx.ValueInfoProto(name="x")], [_vi("y", None)]), "input 'x'", "element type undefined",
+             tmp_path=tmp_path)
 
 
 def test_value_types_and_tensor_sizes_are_checked_before_any_array_is_made(tmp_path) -> None:
