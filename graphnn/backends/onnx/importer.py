@@ -38,13 +38,15 @@ def parse_model(path_or_model: Any) -> tuple[onnx.ModelProto, str]:
         return path_or_model, f"ONNX model {path_or_model.graph.name!r}"
     if isinstance(path_or_model, (bytes, bytearray, memoryview)):
         data, source = bytes(path_or_model), "ONNX model bytes"
-    else:
+    elif isinstance(path_or_model, (str, os.PathLike)):
         source = os.fspath(path_or_model)
         try:
             with open(source, "rb") as f:
                 data = f.read()
         except OSError as e:
             raise GraphError(f"{source}: cannot read: {e.strerror or e}") from None
+    else:
+        raise GraphError(f"gn.onnx.load takes a path, bytes or an onnx.ModelProto, not {type(path_or_model).__name__}")
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)

@@ -55,6 +55,10 @@ def test_a_file_that_is_not_onnx_is_one_graphnn_error(tmp_path) -> None:
         assert str(path) in str(ei.value) and "\n" not in str(ei.value)
     with pytest.raises(gn.GraphError, match="cannot read"):
         gn.onnx.load(tmp_path / "missing.onnx")
+    with pytest.raises(gn.GraphError, match="cannot read"):
+        gn.onnx.load(tmp_path)  # a directory
+    with pytest.raises(gn.GraphError, match="takes a path, bytes or an onnx.ModelProto, not int"):
+        gn.onnx.load(42)
 
 
 @pytest.mark.parametrize("node, shape, word", [
