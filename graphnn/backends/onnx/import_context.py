@@ -39,6 +39,7 @@ class Importer:
         self.static: dict[str, np.ndarray] = {}
         self.initializers = {t.name: t for t in model.graph.initializer}
         self.node_name = ""
+        self.producers: dict[str, str] = {}  # tensor name -> "node (OpType)" that defined it, for messages
 
     def const(self, name: str) -> np.ndarray | None:
         """The value of tensor `name` if it is known before running (an initializer or a Constant)."""
@@ -94,6 +95,7 @@ class Importer:
                     raise GraphError(f"node {self.node_name} ({n.op_type}): {type(ex).__name__}: {one_line(ex)}") \
                         from None
             for oname, v in zip(n.output, outs):
+                self.producers[oname] = f"{self.node_name} ({n.op_type})"
                 if oname and v is not None:
                     if isinstance(v, np.ndarray):
                         self.static[oname] = v

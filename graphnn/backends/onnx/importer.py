@@ -107,12 +107,12 @@ def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, n
         imp.import_nodes(model.graph.node)
         for o in model.graph.output:
             v = imp.value(o.name)
-            check_declared_type(o, v)
+            check_declared_type(o, v, imp.producers.get(o.name, "a graph input or initializer"))
             g.output(o.name, v)
     return g
 
 
-def check_declared_type(vi: Any, v: Value) -> None:
+def check_declared_type(vi: Any, v: Value, producer: str) -> None:
     """A declared output type may leave dims unknown, but must not contradict what graphnn infers."""
     if not vi.HasField("type"):
         return
@@ -123,4 +123,4 @@ def check_declared_type(vi: Any, v: Value) -> None:
         isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(dims, v.shape))))
     if clash:
         shown = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]" if tt.HasField("shape") else ""
-        raise GraphError(f"output {vi.name!r} is declared {declared}{shown}, but its node computes {v.type}")
+        raise GraphError(f"output {vi.name!r} is declared {declared}{shown}, but node {producer} computes {v.type}")

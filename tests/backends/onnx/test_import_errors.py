@@ -111,7 +111,7 @@ def test_duplicate_definitions_and_undefined_names_are_errors(tmp_path) -> None:
 
 def test_declared_output_types_must_agree_with_inference(tmp_path) -> None:
     relu = [helper.make_node("Relu", ["x"], ["y"], name="r")]
-    _refused(_model(relu, [_vi("x", [2, 3])], [_vi("y", [2, 3], I64)]), "declared int64", "float32[2,3]",
+    _refused(_model(relu, [_vi("x", [2, 3])], [_vi("y", [2, 3], I64)]), "declared int64", "r (Relu)", "float32[2,3]",
              tmp_path=tmp_path)
     _refused(_model(relu, [_vi("x", [2, 3])], [_vi("y", [2, 4])]), "declared float32[2, 4]", tmp_path=tmp_path)
     _refused(_model(relu, [_vi("x", [2, 3])], [_vi("y", [6])]), "declared float32[6]", tmp_path=tmp_path)
