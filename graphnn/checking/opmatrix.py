@@ -15,7 +15,6 @@ from pathlib import Path
 from ..backends import cupy as cupy_tables
 from ..backends import numpy as numpy_tables
 from ..backends import onnx as onnx_tables
-from ..backends.onnx import lowering as onnx_lowering
 from ..ir.op import Op
 from ..ir.op_registry import family_of, registry
 from ..ir.ops import FAMILIES
@@ -25,13 +24,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "ops.md"
 
 
 def onnx_tables_now() -> tuple[dict, dict, dict]:
-    """(LOWERINGS, UNSUPPORTED, NOT_IMPORTED) from graphnn.backends.onnx; NOT_IMPORTED is {} until that package
-    exposes it (then every exported op not named there must round-trip through gn.onnx.load)."""
-    lowerings = getattr(onnx_tables, "LOWERINGS", None)
-    unsupported = getattr(onnx_tables, "UNSUPPORTED", None)
-    if lowerings is None or unsupported is None:  # the layout before the ONNX family split
-        lowerings, unsupported = onnx_lowering.LOWERINGS, onnx_lowering.UNSUPPORTED
-    return lowerings, unsupported, getattr(onnx_tables, "NOT_IMPORTED", {})
+    """(LOWERINGS, UNSUPPORTED, NOT_IMPORTED) from graphnn.backends.onnx: every exported op not named in
+    NOT_IMPORTED round-trips through gn.onnx.load (tests/backends/onnx/test_round_trip.py)."""
+    return onnx_tables.LOWERINGS, onnx_tables.UNSUPPORTED, onnx_tables.NOT_IMPORTED
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,10 @@
-"""The lowering context: emits ONNX nodes and initializers for one graphnn graph, naming tensors and dims.
-
-Imports graphnn.ir only (and the onnx package).
+"""The lowering context: emits ONNX nodes and initializers for one graphnn graph, naming tensors and dims;
+the `Lowering` record and the per-family lowering table. Imports graphnn.ir and backends/table.py (and onnx).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from onnx import NodeProto, TensorProto, helper, numpy_helper
 from ...ir.errors import GraphError
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import Dim, is_anonymous
+from ..table import Table
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 INT64_MIN = int(np.iinfo(np.int64).min)
@@ -33,17 +33,13 @@ class Lowering:
     min_opset: int = MIN_OPSET
 
 
-def table_decorator(table: dict[str, Lowering]) -> Callable[..., Callable[[LowerFn], LowerFn]]:
-    """`@lowering(op, onnx_ops, min_opset)` filling `table`; each lowering module has its own table."""
+def lowering_table(family: str) -> Table[Lowering]:
+    """A family's lowering table, filled with `@LOWERINGS.register(op, onnx_ops=..., min_opset=...)`."""
+    return Table(f"ONNX lowerings ({family})", make=_make_lowering)
 
-    def lowering(op: str, onnx_ops: str, min_opset: int = MIN_OPSET) -> Callable[[LowerFn], LowerFn]:
-        def deco(f: LowerFn) -> LowerFn:
-            table[op] = Lowering(onnx_ops, f, min_opset)
-            return f
 
-        return deco
-
-    return lowering
+def _make_lowering(fn: LowerFn, onnx_ops: str, min_opset: int = MIN_OPSET) -> Lowering:
+    return Lowering(onnx_ops, fn, min_opset)
 
 
 def onnx_dtype(dtype: str) -> int:
@@ -79,8 +75,10 @@ def dim_names(g: Graph) -> dict[str, str]:
 class Emitter:
     """Collects ONNX nodes, initializers and fresh names while each graphnn node is lowered."""
 
-    def __init__(self, g: Graph, opset: int, names: dict[int, str], dims: dict[str, str]) -> None:
+    def __init__(self, g: Graph, opset: int, names: dict[int, str], dims: dict[str, str],
+                 lowerings: Mapping[str, Lowering]) -> None:
         self.g, self.opset, self.names, self.dims = g, opset, names, dims
+        self.lowerings = lowerings  # the full table: a cond branch may hold any op
         self.nodes: list[NodeProto] = []
         self.initializers: list[TensorProto] = []
         self.used: set[str] = set(names.values())

@@ -15,8 +15,8 @@ from onnx import helper, numpy_helper
 
 from ...ir.errors import GraphError
 from ...ir.graph import Graph, Value
+from . import LOWERINGS
 from .emitter import Emitter, dim_names, onnx_dtype
-from .lowering import LOWERINGS
 from .parity import max_difference, random_feeds, run_graph, run_onnxruntime
 from .preflight import Finding, PreflightReport, preflight
 
@@ -86,7 +86,7 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     """Lower `g` (optimized for export, with named outputs) to an ONNX ModelProto; no checks."""
     names, identities = _value_names(g)
     dims = dim_names(g)
-    e = Emitter(g, opset, names, dims)
+    e = Emitter(g, opset, names, dims, LOWERINGS)
     inits = [numpy_helper.from_array(np.asarray(g.storage[v.name]), names[v.id]) for v in g.params + g.state]
     for v in g.const_values:  # literals become Constant nodes; initializers are the trained values only
         # The value's type is the truth about its shape (older builders stored 0-d constants as shape (1,)).

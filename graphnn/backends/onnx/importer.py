@@ -1,7 +1,6 @@
-"""The ONNX importer: a ModelProto becomes a graphnn Graph with named outputs. Initializers used as data
+"""The ONNX importer driver: a ModelProto becomes a graphnn Graph with named outputs. Initializers used as data
 become parameters; those used as shapes or axes are read as constants. Unsupported ops are all listed at once.
-
-Imports graphnn.ir only (and the onnx package).
+The per-op rows are in the family modules. Imports graphnn.ir and the onnx room (and the onnx package).
 """
 
 from __future__ import annotations
@@ -11,85 +10,21 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx.external_data_helper import load_external_data_for_model
 
 from ...ir import builder
-from ...ir.errors import GraphError
-from ...ir.graph import Graph, Provenance, Value
-from ...ir.op_registry import registry
-from ...ir.types import DTYPES
-from .importer_ops import IMPORTERS, REQUIRES_OP
-
-
-def _dtype(elem_type: int, what: str) -> str:
-    try:
-        name = helper.tensor_dtype_to_np_dtype(elem_type).name
-    except Exception:  # noqa: BLE001 - an element type numpy cannot hold (string, bfloat16, ...)
-        name = onnx.TensorProto.DataType.Name(elem_type).lower()
-    if name not in DTYPES:
-        raise GraphError(f"{what}: element type {name} is not one graphnn supports ({', '.join(DTYPES)})")
-    return name
-
-
-class Importer:
-    """State of one import: tensor name -> graphnn Value, and the statically known tensors."""
-
-    def __init__(self, model: onnx.ModelProto, g: Graph) -> None:
-        self.model, self.g = model, g
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-        self.vals: dict[str, Value] = {}
-        self.static: dict[str, np.ndarray] = {}
-        self.initializers = {t.name: t for t in model.graph.initializer}
-        self.node_name = ""
-
-    def const(self, name: str) -> np.ndarray | None:
-        """The value of tensor `name` if it is known before running (an initializer or a Constant)."""
-        if name in self.static:
-            return self.static[name]
-        if name in self.initializers:
-            arr = numpy_helper.to_array(self.initializers[name])
-            self.static[name] = arr
-            return arr
-        return None
-
-    def need_const(self, name: str, what: str) -> np.ndarray:
-        arr = self.const(name)
-        if arr is None:
-            raise GraphError(f"node {self.node_name}: {what} ({name}) must be a constant or an initializer; "
-                             "graphnn needs shapes and axes when the graph is built")
-        return arr
-
-    def value(self, name: str) -> Value:
-        """The graphnn value of tensor `name`; an initializer becomes a parameter on first use as data."""
-        if name in self.vals:
-            return self.vals[name]
-        if name in self.initializers:
-            arr = self.const(name)
-            assert arr is not None
-            dt = _dtype(self.initializers[name].data_type, f"initializer {name}")
-            self.g.names.discard(name)  # reserved in load() so that no auto-named value takes it
-            v = builder.param(name, arr.shape, dt, init=arr, trainable=dt.startswith("float"))
-        elif name in self.static:
-            v = builder.constant(self.static[name], name=name, graph=Graph.current() or self.g)
-        else:
-            raise GraphError(f"node {self.node_name} reads {name!r}, which no input, initializer or node defines")
-        self.vals[name] = v
-        return v
-
-    def op(self, op: str, inputs: list[Any], attrs: dict | None = None, out: str | None = None) -> Value:
-        """Apply a graphnn op; the last op of a node is named after the ONNX output it defines."""
-        return builder.apply1(op, inputs, attrs or {}, name=out)
+from ...ir.errors import GraphError, GraphnnError
+from ...ir.graph import Graph, Value
+from . import IMPORTERS
+from .import_context import Importer, one_line
+from .model_checks import check_graph, elem_dtype
 
 
 def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
     """'OpType (node name)' for every node graphnn cannot express, subgraphs included."""
-    reg = registry()
     bad = []
     for i, n in enumerate(graph.node):
-        ok = n.domain in ("", "ai.onnx") and n.op_type in IMPORTERS
-        if ok and n.op_type in REQUIRES_OP and REQUIRES_OP[n.op_type] not in reg:
-            ok = False
-        if not ok:
+        if not (n.domain in ("", "ai.onnx") and n.op_type in IMPORTERS):
             bad.append(f"{n.op_type} ({n.name or f'node #{i}'})")
         for a in n.attribute:
             if a.type == onnx.AttributeProto.GRAPH:
@@ -97,52 +32,70 @@ def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
     return bad
 
 
-def import_nodes(imp: Importer, nodes: Any) -> None:
-    """Translate ONNX nodes in order, recording each output as a graphnn value or a static array."""
-    for i, n in enumerate(nodes):
-        imp.node_name = n.name or f"node #{i}"
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-        loc = f"onnx node {imp.node_name} ({n.op_type})"
-        g = Graph.current() or imp.g
-        with g.building(prov=Provenance(frozenset({loc}))):
-            try:
-                outs = IMPORTERS[n.op_type](imp, n, attrs)
-            except GraphError:
-                raise
-            except Exception as ex:  # noqa: BLE001 - type errors etc. name the ONNX node too
-                raise type(ex)(f"importing ONNX node {imp.node_name} ({n.op_type}): {ex}") from None
-        for oname, v in zip(n.output, outs):
-            if oname and v is not None:
-                if isinstance(v, np.ndarray):
-                    imp.static[oname] = v
-                else:
-                    imp.vals[oname] = v
-
-
-def branch_importer(parent: Importer) -> Importer:
-    """An importer for a subgraph (If branch): it sees the outer scope's values and constants."""
-    child = Importer(parent.model, parent.g)
-    child.opset, child.vals, child.static = parent.opset, dict(parent.vals), dict(parent.static)
-    child.initializers = dict(parent.initializers)
-    return child
+def parse_model(path_or_model: Any) -> tuple[onnx.ModelProto, str]:
+    """The ModelProto and how to name its source in messages (the file, or the model's graph name)."""
+    if isinstance(path_or_model, onnx.ModelProto):
+        return path_or_model, f"ONNX model {path_or_model.graph.name!r}"
+    if isinstance(path_or_model, (bytes, bytearray, memoryview)):
+        data, source = bytes(path_or_model), "ONNX model bytes"
+    elif isinstance(path_or_model, (str, os.PathLike)):
+        source = os.fspath(path_or_model)
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise GraphError(f"{source}: cannot read: {e.strerror or e}") from None
+    else:
+        raise GraphError(f"gn.onnx.load takes a path, bytes or an onnx.ModelProto, not {type(path_or_model).__name__}")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError (and friends) on bytes that are not a model
+        raise GraphError(f"{source}: not an ONNX model (the protobuf does not decode)") from None
+    if not model.HasField("graph"):
+        raise GraphError(f"{source}: not an ONNX model (it has no graph)")
+    if not isinstance(path_or_model, (bytes, bytearray, memoryview)) and any(
+            t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        try:  # the external files sit beside the model; their sizes are checked like inline data afterwards
+            load_external_data_for_model(model, os.path.dirname(os.path.abspath(source)))
+        except Exception as e:  # noqa: BLE001 - missing or unreadable external data files
+            raise GraphError(f"{source}: cannot read external data: {e}") from None
+    return model, source
 
 
 def load(path_or_model: Any, name: str | None = None, static_inputs: dict[str, np.ndarray] | None = None) -> Graph:
     """An ONNX model (path, bytes or ModelProto) as a graphnn Graph whose `outputs` are the model's outputs.
-    `static_inputs` gives values for inputs that feed shapes or axes (the graph is specialized on them)."""
-    if isinstance(path_or_model, onnx.ModelProto):
-        model = path_or_model
-    elif isinstance(path_or_model, (bytes, bytearray)):
-        model = onnx.load_from_string(bytes(path_or_model))
-    else:
-        model = onnx.load(os.fspath(path_or_model))
+    `static_inputs` gives values for inputs that feed shapes or axes (the graph is specialized on them).
+    Anything wrong with the model is a graphnn error, one line naming the file and the node."""
+    model, source = parse_model(path_or_model)
+    return import_model(model, source, name, static_inputs)
+
+
+def import_model(model: onnx.ModelProto, source: str, name: str | None = None,
+                 static_inputs: dict[str, np.ndarray] | None = None) -> Graph:
+    """A parsed model as a graphnn Graph; every failure is a one-line graphnn error starting with `source`."""
+    try:
+        return _import(model, name, static_inputs)
+    except GraphnnError as e:
+        raise type(e)(f"{source}: {one_line(e)}") from None
+    except RecursionError:
+        raise GraphError(f"{source}: subgraphs nested too deeply") from None
+    except Exception as e:  # noqa: BLE001 - the importer's promise: nothing but graphnn errors leaves it
+        raise GraphError(f"{source}: {type(e).__name__}: {one_line(e)}") from None
+
+
+def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, np.ndarray] | None) -> Graph:
     bad = unsupported_ops(model.graph)
     if bad:
         raise GraphError(f"cannot import ONNX model {model.graph.name!r}: {len(bad)} node(s) use ops graphnn "
                          f"cannot express: {', '.join(bad)}")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    if not 1 <= opset <= onnx.defs.onnx_opset_version():
+        raise GraphError(f"opset {opset} is not an ONNX opset (1..{onnx.defs.onnx_opset_version()})")
+    check_graph(model.graph, opset)
     g = Graph(name or model.graph.name or "onnx")
     with g:
-        imp = Importer(model, g)
+        imp = Importer(model, g, IMPORTERS)
         g.names.update(imp.initializers)
         imp.static.update({k: np.asarray(v) for k, v in (static_inputs or {}).items()})
         for vi in model.graph.input:
@@ -150,8 +103,24 @@ def load(path_or_model: Any, name: str | None = None, static_inputs: dict[str, n
                 continue  # IR < 4 lists initializers among the inputs
             tt = vi.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
-            imp.vals[vi.name] = builder.input(vi.name, shape, _dtype(tt.elem_type, f"input {vi.name}"))
-        import_nodes(imp, model.graph.node)
+            imp.vals[vi.name] = builder.input(vi.name, shape, elem_dtype(tt.elem_type, f"input {vi.name!r}"))
+        imp.import_nodes(model.graph.node)
         for o in model.graph.output:
-            g.output(o.name, imp.value(o.name))
+            v = imp.value(o.name)
+            check_declared_type(o, v, imp.producers.get(o.name, "a graph input or initializer"))
+            g.output(o.name, v)
     return g
+
+
+def check_declared_type(vi: Any, v: Value, producer: str) -> None:
+    """A declared output type may leave dims unknown, but must not contradict what graphnn infers."""
+    if not vi.HasField("type"):
+        return
+    tt = vi.type.tensor_type
+    declared = elem_dtype(tt.elem_type, f"output {vi.name!r}") if tt.elem_type else v.dtype
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    clash = declared != v.dtype or (tt.HasField("shape") and (len(dims) != v.ndim or any(
+        isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(dims, v.shape))))
+    if clash:
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]" if tt.HasField("shape") else ""
+        raise GraphError(f"output {vi.name!r} is declared {declared}{shown}, but node {producer} computes {v.type}")

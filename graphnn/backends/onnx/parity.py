@@ -6,10 +6,16 @@ Imports graphnn.ir and the shared executor (and onnx/onnxruntime).
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 from typing import Any
 
 import numpy as np
 
+from ...ir.errors import GraphError
 from ...ir.graph import Graph, Value
 from ..executor import bind_feeds, build_plan, run_plan
 from ..numpy import KERNELS
@@ -65,6 +71,51 @@ def run_onnxruntime(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.nd
     names = [o.name for o in sess.get_outputs()]
     wanted = {i.name for i in sess.get_inputs()}
     return dict(zip(names, sess.run(None, {k: v for k, v in feeds.items() if k in wanted})))
+
+
+# Run in a child process by `run_onnxruntime_isolated`: reads model.onnx and feeds.npz in a folder, writes outs.npz.
+_CHILD = """
+import sys, numpy as np, onnxruntime as ort
+d = sys.argv[1]
+opts = ort.SessionOptions()
+opts.log_severity_level = 3
+sess = ort.InferenceSession(d + "/model.onnx", opts, providers=["CPUExecutionProvider"])
+feeds = dict(np.load(d + "/feeds.npz"))
+wanted = {i.name for i in sess.get_inputs()}
+outs = sess.run(None, {k: v for k, v in feeds.items() if k in wanted})
+np.savez(d + "/outs.npz", **dict(zip([o.name for o in sess.get_outputs()], outs)))
+"""
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+def run_onnxruntime_isolated(model: Any, feeds: dict[str, np.ndarray], timeout: float = 600.0
+                             ) -> dict[str, np.ndarray]:
+    """`run_onnxruntime` in a child process, so that a crash inside onnxruntime (a segfault on a model it
+    mishandles) is a GraphError naming the signal, not the death of the caller."""
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    with tempfile.TemporaryDirectory(prefix="graphnn-ort-") as d:
+        with open(os.path.join(d, "model.onnx"), "wb") as f:
+            f.write(data)
+        np.savez(os.path.join(d, "feeds.npz"), **feeds)
+        try:
+            res = subprocess.run([sys.executable, "-c", _CHILD, d], capture_output=True, text=True, timeout=timeout,
+                                 check=False)
+        except subprocess.TimeoutExpired:
+            raise GraphError(f"onnxruntime did not finish the parity run within {timeout:g} s") from None
+        if res.returncode < 0:
+            raise GraphError(f"onnxruntime crashed ({_signal_name(-res.returncode)}) running the model; graphnn "
+                             "cannot compare its results")
+        if res.returncode != 0:
+            last = (res.stderr.strip().splitlines() or ["exit status " + str(res.returncode)])[-1]
+            raise GraphError(f"onnxruntime failed running the model: {last}")
+        with np.load(os.path.join(d, "outs.npz")) as z:
+            return {k: z[k] for k in z.files}
 
 
 def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[float, float]:

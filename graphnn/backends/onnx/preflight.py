@@ -14,21 +14,15 @@ from ...ir.graph import Graph, Node
 from ...ir.op import InferCtx
 from ...ir.op_registry import get_op
 from ...ir.types import is_anonymous
+from . import LOWERINGS, TRAINING_ONLY, UNSUPPORTED
 from .emitter import MIN_OPSET
-from .lowering import LOWERINGS, UNSUPPORTED
-
-LOSS_HEADS = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "kl_div", "softmax_cross_entropy",
-              "sigmoid_binary_cross_entropy")
 
 
 def _training_reason(n: Node) -> str | None:
-    """Why `n` computes something only training needs (None if it is fine in an inference model)."""
-    if n.op in LOSS_HEADS:
-        return "a loss head: it needs labels/targets, which a deployed model does not have"
-    if n.op == "dropout":  # the eval-mode pass removes every dropout; one left here is active
-        return "active dropout (training mode): an eval-mode export drops it"
-    if n.op == "batch_norm_train":
-        return "batch norm with batch statistics (training mode); eval mode uses the running statistics"
+    """Why `n` computes something only training needs (None if it is fine in an inference model); the per-op
+    reasons live with their family (TRAINING_ONLY)."""
+    if n.op in TRAINING_ONLY:
+        return TRAINING_ONLY[n.op]
     if "backward" in n.tags or "update" in n.tags:
         return f"a {'backward' if 'backward' in n.tags else 'update'} node"
     return None

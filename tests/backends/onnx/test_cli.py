@@ -61,3 +61,59 @@ def test_check_reports_unsupported_ops(tmp_path) -> None:
     onnx.save(m, path)
     res = _run("check", str(path))
     assert res.returncode == 1 and "Erf (e)" in res.stderr
+
+
+def _max_with_empty_input() -> onnx.ModelProto:
+    """Passes onnx.checker, but onnxruntime segfaults on it in-process (a Max node with an empty-name input)."""
+    g = helper.make_graph([helper.make_node("Max", ["x", ""], ["y"], name="mx")], "m",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _one_line_error(res: subprocess.CompletedProcess, *words: str) -> None:
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graphnn check: ") and "Traceback" not in res.stderr, res.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_check_a_model_that_crashes_onnxruntime_is_a_one_line_error(tmp_path) -> None:
+    path = tmp_path / "max.onnx"
+    onnx.save(_max_with_empty_input(), path)
+    _one_line_error(_run("check", str(path)), str(path), "mx (Max)", "empty name")
+
+
+def test_check_a_file_that_is_not_onnx_is_a_one_line_error(tmp_path) -> None:
+    path = tmp_path / "notes.onnx"
+    path.write_text("these are not the weights you are looking for\n")
+    _one_line_error(_run("check", str(path)), str(path), "not an ONNX model")
+
+
+def test_check_runs_onnx_checker_before_importing(tmp_path) -> None:
+    m = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "m",
+                                            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 0  # the checker refuses a model without an IR version; graphnn alone would import it
+    path = tmp_path / "noir.onnx"
+    path.write_bytes(m.SerializeToString())
+    _one_line_error(_run("check", str(path)), str(path), "onnx.checker rejected")
+
+
+def test_a_crash_inside_onnxruntime_is_a_graphnn_error_not_a_dead_process() -> None:
+    import numpy as np
+    import pytest
+
+    import graphnn as gn
+    from graphnn.backends.onnx.parity import run_onnxruntime_isolated
+
+    with pytest.raises(gn.GraphError, match=r"onnxruntime crashed \(SIG"):
+        run_onnxruntime_isolated(_max_with_empty_input(), {"x": np.ones(2, np.float32)})
+    relu = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "m",
+                                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])]),
+                             opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = np.array([-1.5, 0.0, 2.5], np.float32)
+    np.testing.assert_array_equal(run_onnxruntime_isolated(relu, {"x": x})["y"], np.maximum(x, 0))

@@ -1,16 +1,25 @@
-"""ONNX lowerings of the losses: the naive ones as written, the fused ones as stable standard ONNX
-(SoftmaxCrossEntropyLoss, NegativeLogLikelihoodLoss, and a stable decomposition for sigmoid-BCE).
+"""ONNX export and import of the loss family: the naive losses lowered as written (cross_entropy via
+NegativeLogLikelihoodLoss), and the reduction/label helpers the fused losses share.
 
-Imports graphnn.ir only (and the onnx package).
+Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
 """
 
 from __future__ import annotations
 
-from ...ir.graph import Node, Value
-from .emitter import Emitter, Lowering, table_decorator
+from typing import Any
 
-LOSS_LOWERINGS: dict[str, Lowering] = {}
-lowering = table_decorator(LOSS_LOWERINGS)
+from ...ir.errors import GraphError
+from ...ir.graph import Node, Value
+from .emitter import Emitter, lowering_table
+from .import_context import Importer, importer_table, inputs
+
+LOWERINGS = lowering_table("loss")
+IMPORTERS = importer_table("loss")
+UNSUPPORTED: dict[str, str] = {}
+NOT_IMPORTED: dict[str, str] = {}
+LOSS_HEAD = "a loss head: it needs labels/targets, which a deployed model does not have"
+TRAINING_ONLY: dict[str, str] = {op: LOSS_HEAD for op in ("cross_entropy", "binary_cross_entropy", "mse", "mae",
+                                                         "kl_div")}
 
 
 def finish(e: Emitter, per: str, rank: int, reduction: str, outs: list) -> None:
@@ -33,7 +42,7 @@ def _labels_i64(e: Emitter, y: Value, name: str) -> str:
     return name if y.dtype in ("int64", "int32") else e.emit("Cast", [name], to=7)[0]  # 7 = INT64
 
 
-def _labelled_loss(e: Emitter, onnx_op: str, x: str, xv: Value, y: str, yv: Value, axis: int, reduction: str,
+def labelled_loss(e: Emitter, onnx_op: str, x: str, xv: Value, y: str, yv: Value, axis: int, reduction: str,
                    outs: list) -> None:
     """NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss over `axis`, handling rank-1 (single row) inputs."""
     y = _labels_i64(e, yv, y)
@@ -48,47 +57,25 @@ def _labelled_loss(e: Emitter, onnx_op: str, x: str, xv: Value, y: str, yv: Valu
     e.emit(onnx_op, [x, y], outs[:1], reduction=reduction)
 
 
-def _soft_target_loss(e: Emitter, logp: str, t: str, rank: int, axis: int, reduction: str, outs: list) -> None:
+def soft_target_loss(e: Emitter, logp: str, t: str, rank: int, axis: int, reduction: str, outs: list) -> None:
     prod = e.emit("Mul", [t, logp])[0]
     per = e.emit("Neg", [e.reduce("ReduceSum", prod, [axis], False)])[0]
     finish(e, per, rank - 1, reduction, outs)
 
 
-@lowering("cross_entropy", "Log + NegativeLogLikelihoodLoss (int labels); Log, Mul, ReduceSum, Neg (soft targets)")
+@LOWERINGS.register("cross_entropy",
+                    onnx_ops="Log + NegativeLogLikelihoodLoss (int labels); Log, Mul, ReduceSum, Neg (soft targets)")
 def _cross_entropy(e: Emitter, n: Node, ins: list, outs: list) -> None:
     p, y = n.inputs
     ax, red = n.attrs["axis"], n.attrs["reduction"]
     logp = e.emit("Log", [ins[0]])[0]
     if y.dtype.startswith(("int", "uint")):
-        _labelled_loss(e, "NegativeLogLikelihoodLoss", logp, p, ins[1], y, ax, red, outs)
+        labelled_loss(e, "NegativeLogLikelihoodLoss", logp, p, ins[1], y, ax, red, outs)
     else:
-        _soft_target_loss(e, logp, ins[1], p.ndim, ax, red, outs)
+        soft_target_loss(e, logp, ins[1], p.ndim, ax, red, outs)
 
 
-@lowering("softmax_cross_entropy",
-          "SoftmaxCrossEntropyLoss (int labels); LogSoftmax, Mul, ReduceSum, Neg (soft targets)")
-def _softmax_cross_entropy(e: Emitter, n: Node, ins: list, outs: list) -> None:
-    x, y = n.inputs[0], n.inputs[1]
-    ax, red = n.attrs.get("axis", -1) % max(x.ndim, 1), n.attrs.get("reduction", "mean")
-    if y.dtype.startswith(("int", "uint")):
-        _labelled_loss(e, "SoftmaxCrossEntropyLoss", ins[0], x, ins[1], y, ax, red, outs)
-    else:
-        logp = e.emit("LogSoftmax", [ins[0]], axis=ax)[0]
-        _soft_target_loss(e, logp, ins[1], x.ndim, ax, red, outs)
-
-
-@lowering("sigmoid_binary_cross_entropy", "Relu, Mul, Sub, Abs, Neg, Softplus, Add (stable; never Log(Sigmoid))")
-def _sigmoid_bce(e: Emitter, n: Node, ins: list, outs: list) -> None:
-    # max(x, 0) - x*t + log(1 + exp(-|x|)): exp's argument is <= 0, so nothing overflows for any logit.
-    x, t = ins[0], ins[1]
-    xv = n.inputs[0]
-    lin = e.emit("Sub", [e.emit("Relu", [x])[0], e.emit("Mul", [x, t])[0]])[0]
-    tail = e.emit("Softplus", [e.emit("Neg", [e.emit("Abs", [x])[0]])[0]])[0]
-    per = e.emit("Add", [lin, tail])[0]
-    finish(e, per, xv.ndim, n.attrs.get("reduction", "mean"), outs)
-
-
-@lowering("binary_cross_entropy", "Log, Sub, Mul, Add, Neg (as written, on probabilities)")
+@LOWERINGS.register("binary_cross_entropy", onnx_ops="Log, Sub, Mul, Add, Neg (as written, on probabilities)")
 def _bce(e: Emitter, n: Node, ins: list, outs: list) -> None:
     pv = n.inputs[0]
     p, t = ins
@@ -99,18 +86,18 @@ def _bce(e: Emitter, n: Node, ins: list, outs: list) -> None:
     finish(e, per, pv.ndim, n.attrs["reduction"], outs)
 
 
-@lowering("mse", "Sub, Mul, ReduceMean/ReduceSum")
+@LOWERINGS.register("mse", onnx_ops="Sub, Mul, ReduceMean/ReduceSum")
 def _mse(e: Emitter, n: Node, ins: list, outs: list) -> None:
     d = e.emit("Sub", ins)[0]
     finish(e, e.emit("Mul", [d, d])[0], n.inputs[0].ndim, n.attrs["reduction"], outs)
 
 
-@lowering("mae", "Sub, Abs, ReduceMean/ReduceSum")
+@LOWERINGS.register("mae", onnx_ops="Sub, Abs, ReduceMean/ReduceSum")
 def _mae(e: Emitter, n: Node, ins: list, outs: list) -> None:
     finish(e, e.emit("Abs", [e.emit("Sub", ins)[0]])[0], n.inputs[0].ndim, n.attrs["reduction"], outs)
 
 
-@lowering("kl_div", "Greater, Where, Log, Sub, Mul, ReduceSum (0 log 0 = 0)")
+@LOWERINGS.register("kl_div", onnx_ops="Greater, Where, Log, Sub, Mul, ReduceSum (0 log 0 = 0)")
 def _kl_div(e: Emitter, n: Node, ins: list, outs: list) -> None:
     pv = n.inputs[0]
     p, q = ins
@@ -120,3 +107,23 @@ def _kl_div(e: Emitter, n: Node, ins: list, outs: list) -> None:
     terms = e.emit("Where", [pos, e.emit("Mul", [p, diff])[0], e.scalar_like(0.0, pv, "zero")])[0]
     per = e.reduce("ReduceSum", terms, [pv.ndim - 1], False)
     finish(e, per, pv.ndim - 1, n.attrs["reduction"], outs)
+
+
+# ---- import ------------------------------------------------------------------------------------------------
+def loss_attrs(n: Any, attrs: dict, ins: list) -> dict:
+    """graphnn loss attributes of an ONNX loss node (classes on axis 1); refuses what graphnn cannot express."""
+    if len(ins) > 2 or "ignore_index" in attrs:
+        raise GraphError(f"{n.op_type} {n.name}: class weights and ignore_index are not supported")
+    red = attrs.get("reduction", b"mean")
+    return {"reduction": red.decode() if isinstance(red, bytes) else red, "axis": 1}
+
+
+@IMPORTERS.register("NegativeLogLikelihoodLoss")
+def _import_nll(imp: Importer, n: Any, attrs: dict) -> list:
+    ins = inputs(imp, n)
+    a = loss_attrs(n, attrs, ins)
+    logp, y = ins[0], ins[1]
+    src = logp.producer
+    # NLL of log(p) is graphnn's cross_entropy of p; otherwise exp() turns log-probabilities back into p.
+    p = src.inputs[0] if src is not None and src.op == "log" else imp.op("exp", [logp])
+    return [imp.op("cross_entropy", [p, y], a, n.output[0])]

@@ -1,0 +1,65 @@
+"""ONNX export and import of the nn family: softmax <-> Softmax, log_softmax <-> LogSoftmax, and the exports of
+one_hot and maxout (which come back as the ops they are built from).
+
+Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...ir.errors import GraphError
+from ...ir.graph import Node
+from .emitter import Emitter, lowering_table, onnx_dtype
+from .import_context import Importer, check_axis, importer_table
+
+LOWERINGS = lowering_table("nn")
+IMPORTERS = importer_table("nn")
+UNSUPPORTED: dict[str, str] = {}
+NOT_IMPORTED: dict[str, str] = {}
+
+
+@LOWERINGS.register("softmax", onnx_ops="Softmax")
+def _softmax(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    e.emit("Softmax", ins, outs, axis=int(n.attrs["axis"]))
+
+
+@LOWERINGS.register("log_softmax", onnx_ops="LogSoftmax")
+def _log_softmax(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    e.emit("LogSoftmax", ins, outs, axis=int(n.attrs["axis"]))
+
+
+@LOWERINGS.register("one_hot", onnx_ops="Unsqueeze, Equal (against a constant range), Cast")
+def _one_hot(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    y = n.inputs[0]
+    col = e.emit("Unsqueeze", [ins[0], e.i64([-1], "axes")])[0]
+    hit = e.emit("Equal", [col, e.const(np.arange(n.attrs["depth"]), y.dtype, "classes")])[0]
+    e.emit("Cast", [hit], outs, to=onnx_dtype(n.attrs["dtype"]))
+
+
+@LOWERINGS.register("maxout", onnx_ops="Reshape, ReduceMax")
+def _maxout(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    ax, k = n.attrs["axis"], n.attrs["pieces"]
+    s = list(n.inputs[0].type.shape)
+    # A constant target shape where possible: 0 copies a leading dim, -1 takes one symbolic trailing dim.
+    # (Reshape-13's shape inference ignores a computed shape tensor, so a Concat of Shape pieces would leave the
+    # output's rank unknown at opset 13.)
+    tail = [d if isinstance(d, int) else -1 for d in s[ax + 1:]]
+    if tail.count(-1) <= 1:
+        target = e.i64([0] * ax + [s[ax] // k, k] + tail)
+    else:
+        target = e.shape_tensor(s[:ax] + [s[ax] // k, k] + s[ax + 1:])
+    grouped = e.emit("Reshape", [ins[0], target])[0]
+    e.reduce("ReduceMax", grouped, [ax + 1], False, outs)
+
+
+@IMPORTERS.register("Softmax", "LogSoftmax")
+def _import_softmax(imp: Importer, n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    axis = check_axis(n, int(attrs.get("axis", -1 if imp.opset >= 13 else 1)), x.ndim)
+    if imp.opset < 13 and axis != x.ndim - 1:  # before 13 the op flattened to 2-D at `axis`
+        raise GraphError(f"{n.op_type} {n.name}: opset {imp.opset} semantics with axis {axis} of a rank-{x.ndim} "
+                         "input (coerced to 2-D) is not supported; re-export with opset >= 13")
+    return [imp.op("softmax" if n.op_type == "Softmax" else "log_softmax", [x], {"axis": axis}, n.output[0])]
