@@ -19,6 +19,7 @@ from ..ir.errors import GraphError
 from ..ir.graph import Graph, Value
 from ..ir.ops.elementwise import cast, sign, sqrt
 from ..passes.autodiff import grad
+from .nn import state_updates
 
 
 class Optimizer:
@@ -44,13 +45,18 @@ class Optimizer:
     def _slot(self, p: Value, what: str, init: float = 0.0) -> Value:
         name = f"{self.prefix}/{p.name}/{what}"
         v = state(name, p.type.shape, p.dtype, init=init)
-        self.slots.append(name)
+        self._own(name)
         return v
 
     def _scalar_slot(self, what: str, dtype: str, init: float) -> Value:
         v = state(f"{self.prefix}/{what}", (), dtype, init=init)
-        self.slots.append(v.name)
+        self._own(v.name)
         return v
+
+    def _own(self, name: str) -> None:
+        """Record a slot here and on the graph: a model's saved state is everything but optimizer slots."""
+        self.slots.append(name)
+        self.graph.meta.setdefault("optimizer_slots", []).append(name)  # type: ignore[union-attr]
 
     def updates(self, loss: Value, params: Sequence[Value] | None = None) -> dict[str, Value]:
         """Differentiate `loss` w.r.t. `params` (default: the graph's trainable ones); the update rules."""
@@ -85,6 +91,9 @@ class Optimizer:
                         new = new - lr * self.weight_decay * p
                     out[p.name] = new
                 out.update(self._finish())
+        # Layers' state updates (batch-norm running statistics) belong to every training step, as in
+        # PyTorch's train mode; without them eval mode would silently use the initial statistics.
+        out.update(state_updates(g))
         self.update_values = dict(out)
         return out
 
