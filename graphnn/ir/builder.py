@@ -54,6 +54,78 @@ def user_location(skip_pkg: bool = True) -> str:
     return "<unknown>"
 
 
+_open_transactions: dict[int, int] = {}  # id(graph) -> nesting depth of builder transactions on it
+
+
+@contextlib.contextmanager
+def transaction(g: Graph) -> Iterator[None]:
+    """A builder call either completes or leaves `g` exactly as it was (values, nodes, constants, storage, dim
+    aliases, names, meta); only the outermost transaction on a graph snapshots and rolls back."""
+    key = id(g)
+    depth = _open_transactions.get(key, 0)
+    if depth:
+        _open_transactions[key] = depth + 1
+        try:
+            yield
+        finally:
+            _open_transactions[key] -= 1
+        return
+    lists = {k: len(getattr(g, k)) for k in ("inputs", "params", "state", "const_values", "nodes")}
+    maps = {k: set(getattr(g, k)) for k in ("constants", "producer", "param_info")}
+    stored, alias, names = set(g.storage.keys()), dict(g.dim_alias), set(g.names)
+    meta = {k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v for k, v in g.meta.items()}
+    _open_transactions[key] = 1
+    try:
+        yield
+    except BaseException:
+        for k, n in lists.items():
+            del getattr(g, k)[n:]
+        for k, keep in maps.items():
+            m = getattr(g, k)
+            for extra in [x for x in m if x not in keep]:
+                del m[extra]
+        for extra in [x for x in g.storage.keys() if x not in stored]:
+            del g.storage.values[extra]
+        g.dim_alias.clear()
+        g.dim_alias.update(alias)
+        g.names.clear()
+        g.names.update(names)
+        g.meta.clear()
+        g.meta.update(meta)
+        raise
+    finally:
+        del _open_transactions[key]
+
+
+# Python exceptions a bad builder argument raises from inside (`float("x")`, `int(None)`, an axis tuple
+# indexed out of range): reported as graphnn errors naming the call, not as tracebacks from our code.
+_ARG_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError, AttributeError)
+
+
+def atomic(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A builder function that makes several changes (state, constants, nodes) runs as one transaction, and a
+    failure from a bad argument is a graphnn error naming the function, its arguments and the user's line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        vals = [a for a in list(args) + list(kw.values()) if isinstance(a, (Value, Graph))]
+        g = (vals[0] if isinstance(vals[0], Graph) else vals[0].graph) if vals else Graph.current()
+        try:
+            if g is None:
+                return fn(*args, **kw)
+            with transaction(g):
+                return fn(*args, **kw)
+        except GraphnnError as e:
+            if getattr(e, "decorated", False):
+                raise
+            raise _decorate(e, fn.__name__, args, kw, None, user_location(), g) from None
+        except _ARG_ERRORS as e:
+            err = GraphError(f"{fn.__name__}: bad argument: {type(e).__name__}: {e}")
+            raise _decorate(err, fn.__name__, args, kw, None, user_location(), g) from None
+
+    return wrapper
+
+
 def _current(what: str) -> Graph:
     g = Graph.current()
     if g is None:
@@ -67,6 +139,7 @@ def _user_shape(shape: Sequence[Any]) -> tuple:
     return tuple(fresh_dim() if d is None else (int(d) if not isinstance(d, str) else d) for d in shape)
 
 
+@atomic
 def input(name: str, shape: Sequence[int | str | None], dtype: Any = "float32") -> Value:
     """Declare a graph input fed at call time; `None` dims become fresh symbolic dims."""
     g = _current("gn.input")
@@ -113,16 +186,19 @@ def _leaf(kind: str, name: str, shape: Sequence[int], dtype: Any, init: Any, tra
     return v
 
 
+@atomic
 def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
     """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
     return _leaf("param", name, shape, dtype, init, trainable)
 
 
+@atomic
 def state(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = 0.0) -> Value:
     """Declare non-trainable state (optimizer slots, running statistics), updated through `updates=`."""
     return _leaf("state", name, shape, dtype, init, False)
 
 
+@atomic
 def constant(value: Any, dtype: Any = None, name: str = "const", graph: Graph | None = None) -> Value:
     """Embed a constant array in the graph."""
     g = graph or _current("gn.constant")
@@ -209,20 +285,24 @@ def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = No
     like = next((x for x in inputs if isinstance(x, Value)), None)
     loc = user_location()
     vals: tuple[Any, ...] = tuple(inputs)
-    try:
-        vals = tuple(as_value(x, like, g) for x in inputs)  # inside: `int_value * 2.5` names the line too
-        op.check_arity(len(vals))
-        nattrs = op.normalize_attrs(attrs or {})
-        types = [v.type for v in vals]
-        out_types = op.infer(InferCtx(g, op_name), types, nattrs)
-    except GraphnnError as e:
-        if getattr(e, "decorated", False):
-            raise
-        raise _decorate(e, op_name, vals, attrs, name, loc, g) from None
-    prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
-    if g.context_labels:
-        prov = prov.merge(Provenance(labels=g.context_labels))
-    node = g.add_node(op_name, vals, out_types, nattrs, prov, name=name)
+    with transaction(g):  # constants made from scalars and dims unified by the type rule go if it fails
+        try:
+            vals = tuple(as_value(x, like, g) for x in inputs)  # inside: `int_value * 2.5` names the line too
+            op.check_arity(len(vals))
+            nattrs = op.normalize_attrs(attrs or {})
+            types = [v.type for v in vals]
+            out_types = op.infer(InferCtx(g, op_name), types, nattrs)
+        except GraphnnError as e:
+            if getattr(e, "decorated", False):
+                raise
+            raise _decorate(e, op_name, vals, attrs, name, loc, g) from None
+        except _ARG_ERRORS as e:
+            err = GraphError(f"{op_name}: bad argument: {type(e).__name__}: {e}")
+            raise _decorate(err, op_name, vals, attrs, name, loc, g) from None
+        prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
+        if g.context_labels:
+            prov = prov.merge(Provenance(labels=g.context_labels))
+        node = g.add_node(op_name, vals, out_types, nattrs, prov, name=name)
     return node.outputs
 
 
