@@ -17,7 +17,9 @@ import numpy as np
 from ..ir.builder import state
 from ..ir.errors import GraphError
 from ..ir.graph import Graph, Value
-from ..ir.ops.elementwise import cast, sign, sqrt
+from ..ir.ops.elementwise import abs as ew_abs
+from ..ir.ops.elementwise import cast, less, sign, sqrt, stop_gradient, where
+from ..ir.ops.reduction import sum as rsum
 from ..passes.autodiff import grad
 from .nn import state_updates
 
@@ -29,8 +31,12 @@ class Optimizer:
     weight_decay is decoupled (Loshchilov & Hutter): after the rule, `p -= lr * weight_decay * p`.
     """
 
-    def __init__(self, lr: float, *, l1: float = 0.0, l2: float = 0.0, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float, *, l1: float = 0.0, l2: float = 0.0, weight_decay: float = 0.0,
+                 skip_nonfinite: bool = True) -> None:
         self.lr = float(lr)
+        # A step whose loss is NaN or inf leaves parameters, slots and statistics as they were (the returned loss
+        # shows it; gn.compile(check_numerics=True) or gn.train's guard name the node). False: write whatever.
+        self.skip_nonfinite = bool(skip_nonfinite)
         self.l1, self.l2, self.weight_decay = float(l1), float(l2), float(weight_decay)
         self.graph: Graph | None = None
         self.loss: Value | None = None
@@ -94,8 +100,20 @@ class Optimizer:
         # Layers' state updates (batch-norm running statistics) belong to every training step, as in
         # PyTorch's train mode; without them eval mode would silently use the initial statistics.
         out.update(state_updates(g))
+        if self.skip_nonfinite:
+            out = self._guard(g, loss, out)
         self.update_values = dict(out)
         return out
+
+    @staticmethod
+    def _guard(g: Graph, loss: Value, out: dict[str, Value]) -> dict[str, Value]:
+        """Each update becomes `where(|loss| < inf, new, old)`: one scalar test, and a select that fuses into
+        the update's own elementwise kernel, so a non-finite loss never reaches the parameters."""
+        with g.as_current(), g.building(frozenset({"update"})):
+            total = loss if loss.type.rank == 0 else rsum(loss)
+            ok = less(ew_abs(total), float("inf"))
+            # stop_gradient: updates are never differentiated, and it tells the stability pass so.
+            return {k: where(ok, stop_gradient(new), g.param(k)) for k, new in out.items()}
 
     def _setup(self, dtype: str) -> None:
         """Create optimizer-wide state (a step counter, say)."""
