@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.builder import state
+from ..ir.builder import state, user_location
 from ..ir.errors import GraphError
 from ..ir.graph import Graph, Value
 from ..ir.ops.elementwise import abs as ew_abs
@@ -77,6 +77,8 @@ class Optimizer:
                 raise GraphError(f"optimizer: {getattr(p, 'name', p)!r} is not a parameter of graph {g.name!r}")
             if not p.type.is_float:
                 raise GraphError(f"optimizer: parameter {p.name} is {p.dtype}, not trainable")
+        for dt in sorted({p.dtype for p in params}):
+            self._check_constants(dt)
         self.graph, self.params, self.loss = g, params, loss
         with g.as_current():
             self.prefix = g.unique_name(type(self).__name__.lower())
@@ -104,6 +106,25 @@ class Optimizer:
             out = self._guard(g, loss, out)
         self.update_values = dict(out)
         return out
+
+    _HYPER = ("lr", "eps", "beta1", "beta2", "rho", "momentum", "l1", "l2", "weight_decay")
+
+    def _check_constants(self, dtype: str) -> None:
+        """A hyperparameter that rounds to 0 or overflows in the parameters' dtype is an error here, at build
+        time, not an infinite loss at step 1 (Adam's eps=1e-8 is 0 in float16)."""
+        for k in self._HYPER:
+            v = getattr(self, k, None)
+            if not isinstance(v, float) or v == 0.0:
+                continue
+            with np.errstate(all="ignore"):
+                r = float(np.asarray(v, dtype=dtype))
+            what = "underflows to 0" if r == 0.0 else "overflows to inf" if not math.isfinite(r) else None
+            if what:
+                tiny, big = float(np.finfo(dtype).smallest_normal), float(np.finfo(dtype).max)
+                eg = f" (e.g. {type(self).__name__}(..., {k}={max(tiny, 1e-4):g}))" if r == 0.0 else ""
+                raise GraphError(f"{type(self).__name__}: {k}={v:g} {what} in {dtype}, the parameters' dtype; "
+                                 f"pass {k}= within [{tiny:g}, {big:g}]{eg}, or train float32 parameters"
+                                 f"\n  at: {user_location()}")
 
     @staticmethod
     def _guard(g: Graph, loss: Value, out: dict[str, Value]) -> dict[str, Value]:
