@@ -57,10 +57,24 @@ def user_location(skip_pkg: bool = True) -> str:
 _open_transactions: dict[int, int] = {}  # id(graph) -> nesting depth of builder transactions on it
 
 
+def _size(x: Any) -> Any:
+    return len(x) if isinstance(x, (list, dict)) else x
+
+
+def _truncate(m: Any, n: int) -> None:
+    """Drop what was added to an insertion-ordered list or dict after it had `n` entries."""
+    if isinstance(m, list):
+        del m[n:]
+    else:
+        for k in list(m)[n:]:
+            del m[k]
+
+
 @contextlib.contextmanager
 def transaction(g: Graph) -> Iterator[None]:
     """A builder call either completes or leaves `g` exactly as it was (values, nodes, constants, storage, dim
-    aliases, names, meta); only the outermost transaction on a graph snapshots and rolls back."""
+    aliases, names, meta). Builders only append, so the snapshot is a few lengths (O(1) per call, whatever the
+    graph's size); only the outermost transaction on a graph snapshots and rolls back."""
     key = id(g)
     depth = _open_transactions.get(key, 0)
     if depth:
@@ -70,28 +84,29 @@ def transaction(g: Graph) -> Iterator[None]:
         finally:
             _open_transactions[key] -= 1
         return
-    lists = {k: len(getattr(g, k)) for k in ("inputs", "params", "state", "const_values", "nodes")}
-    maps = {k: set(getattr(g, k)) for k in ("constants", "producer", "param_info")}
-    stored, alias, names = set(g.storage.keys()), dict(g.dim_alias), set(g.names)
-    meta = {k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v for k, v in g.meta.items()}
+    fields = ("inputs", "params", "state", "const_values", "nodes", "constants", "producer", "param_info",
+              "dim_alias")
+    sizes = {k: len(getattr(g, k)) for k in fields}
+    n_stored = len(g.storage.keys())
+    meta = {k: _size(v) for k, v in g.meta.items()}
     _open_transactions[key] = 1
     try:
         yield
     except BaseException:
-        for k, n in lists.items():
-            del getattr(g, k)[n:]
-        for k, keep in maps.items():
-            m = getattr(g, k)
-            for extra in [x for x in m if x not in keep]:
-                del m[extra]
-        for extra in [x for x in g.storage.keys() if x not in stored]:
-            del g.storage.values[extra]
-        g.dim_alias.clear()
-        g.dim_alias.update(alias)
-        g.names.clear()
-        g.names.update(names)
-        g.meta.clear()
-        g.meta.update(meta)
+        new_vals = [v for k in ("inputs", "params", "state", "const_values") for v in getattr(g, k)[sizes[k]:]]
+        new_nodes = g.nodes[sizes["nodes"]:]
+        g.names.difference_update([v.name for v in new_vals] + [n.name for n in new_nodes]
+                                  + [o.name for n in new_nodes for o in n.outputs])
+        for k, n in sizes.items():
+            _truncate(getattr(g, k), n)
+        _truncate(g.storage.values, n_stored)
+        for k in [k for k in g.meta if k not in meta]:
+            del g.meta[k]
+        for k, was in meta.items():
+            if isinstance(g.meta[k], (list, dict)):
+                _truncate(g.meta[k], was)
+            else:
+                g.meta[k] = was
         raise
     finally:
         del _open_transactions[key]

@@ -14,6 +14,7 @@ import numpy as np
 from .errors import GraphError, GraphnnError
 from .graph import Graph, Node, ParamInfo, Provenance, Value
 from .op import freeze
+from .op_registry import get_op
 from .types import TensorType, normalize_dtype
 from .verify import verify
 
@@ -144,6 +145,8 @@ def _build(d: Any) -> Graph:
         byname = {v.name: v for v in g.params + g.state}
         extra = sorted(set(d["values"]) - set(byname))
         _need(not extra, f"values for names that are neither parameters nor state: {extra[:5]}")
+        lacking = sorted(set(byname) - set(d["values"]))
+        _need(not lacking, f"no values for: {lacking[:5]}")
         for k, a in d["values"].items():
             g.storage[k] = _dec_array(a, byname[k].type)
     for e in d["nodes"]:
@@ -178,6 +181,8 @@ def _build(d: Any) -> Graph:
 def _check(g: Graph) -> None:
     """The verifier over the decoded graph; without stored values (a checkpoint's JSON) only their absence
     is allowed, so placeholders stand in for the duration of the check."""
+    for n in g.nodes:  # unknown or missing attributes (the type rules check the values)
+        get_op(n.op).normalize_attrs(dict(n.attrs))
     placeholders = [v.name for v in g.params + g.state if v.name not in g.storage]
     for n in placeholders:
         g.storage.values[n] = np.empty(0)

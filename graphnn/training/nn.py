@@ -82,6 +82,7 @@ class Module:
             with transaction(g):
                 return self._call(x, g)
         except BaseException as e:
+            g.names.difference_update(m.scope for m, d, _ in saved_layers if d.get("scope") is None and m.scope)
             for m, d, ps in saved_layers:
                 m.__dict__.clear()
                 m.__dict__.update(d)

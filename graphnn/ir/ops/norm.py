@@ -112,6 +112,7 @@ class BatchNormOut(NamedTuple):
     running_var: Value
 
 
+@atomic
 def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float = 0.1,
                eps: float = 1e-5, axis: int = 1) -> BatchNormOut:
     """Batch normalization over every axis but `axis`; train mode uses batch statistics, eval the running ones."""
