@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ir.builder import user_location
 from ..ir.errors import FeedError, NumericsError
 from ..ir.graph import Graph
 from .executor import Plan, bind_feeds, build_plan, run_plan
@@ -51,7 +52,7 @@ def check_feed_values(g: Graph, arrays: dict[str, Any], env: dict[str, int]) -> 
         a = arrays[name]
         if not _in_unit_range(a):
             raise FeedError(f"feed {name!r}: {op} targets must lie in [0, 1], got values in "
-                            f"[{float(a.min())}, {float(a.max())}]")
+                            f"[{float(a.min())}, {float(a.max())}]\n  at: {user_location()}")
 
 
 def _check_binding(g: Graph, env: dict[str, int]) -> None:
@@ -63,11 +64,11 @@ def _check_binding(g: Graph, env: dict[str, int]) -> None:
         if empty:  # a declared size of 0 is the user's choice; a batch dim bound to 0 is an empty batch
             raise FeedError(f"feed {v.name!r} is empty (shape {shape}, dim {empty[0]!r} = 0): a batch needs at least "
                             f"one row (an empty batch gives a meaningless loss, yet a step would still move the "
-                            f"parameters)")
+                            f"parameters)\n  at: {user_location()}")
         if nbytes > MAX_FEED_BYTES:
             raise FeedError(f"feed {v.name!r}: shape {shape} is {nbytes / 2**30:.0f} GiB of {v.type.dtype}, more "
                             f"than this machine's {MAX_FEED_BYTES / 2**30:.0f} GiB of memory; planning it would "
-                            f"not finish (a zero-stride broadcast feed? pass the real rows)")
+                            f"not finish (a zero-stride broadcast feed? pass the real rows)\n  at: {user_location()}")
 
 
 def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
@@ -190,7 +191,10 @@ class Function:
                 return
 
     def _call_checked(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        try:
+            arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        except FeedError as e:  # the user's line is the call that passed these feeds
+            raise FeedError(f"{e}\n  at: {user_location()}") from None
         check_feed_values(self.graph, arrays, env)
         if self.check_numerics:
             try:

@@ -50,9 +50,10 @@ def test_feeds_only_graphnn_errors_and_no_state_change(names: dict, data: st.Dat
     before = {k: np.array(G.storage[k]) for k in G.storage.keys()}
     try:
         with time_limit(10):
-            out = FN(**feeds)
+            out = FN(**feeds)  # the user's line
     except Exception as e:  # noqa: BLE001 - the property is about which exceptions appear
         only_graphnn_errors(e)
+        assert "test_fuzz_feeds.py:" in str(e), f"no user line in: {e}"
         for k, a in before.items():
             np.testing.assert_array_equal(G.storage[k], a, err_msg=k)
         return
