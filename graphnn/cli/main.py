@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except Exception as e:  # noqa: BLE001 - the command line reports every failure the same way
+    except Exception as e:  # the command line reports every failure the same way
         if debug:
             raise
         code = 1 if isinstance(e, GraphnnError) else 2

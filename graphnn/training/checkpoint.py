@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
 from ..ir.errors import GraphnnError

@@ -90,9 +90,9 @@ def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...]
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_HEADER_SLACK)
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_HEADER_SLACK)
         elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_HEADER_SLACK)
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_HEADER_SLACK)
         else:
             raise ValueError(f"unsupported .npy version {version}")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:

@@ -55,7 +55,7 @@ def test_bad_feed_values_are_feed_errors_before_anything_runs(feeds: dict, match
 
 
 def test_unused_input_with_symbolic_dims_is_not_required() -> None:
-    g, fn = bce_step()
+    _, fn = bce_step()
     out = fn(x=X, y=Y)
     p = 1 / (1 + np.exp(-(X.astype(np.float64) @ np.array([[0.5], [-0.5], [0.25]]))))
     want = -np.mean(Y * np.log(p) + (1 - Y) * np.log(1 - p))

@@ -17,7 +17,7 @@ from tests.fuzz.conftest import only_graphnn_errors, time_limit
 
 
 def trainer() -> gn.train.Trainer:
-    with gn.Graph("ck") as g:
+    with gn.Graph("ck"):
         x = gn.input("x", (None, 3))
         y = gn.input("y", (None,), "int64")
         logits = nn.Sequential(nn.Linear(3, 4, init=gn.init.normal(seed=2)), nn.BatchNorm1d(4), nn.ReLU(),
