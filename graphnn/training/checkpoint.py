@@ -183,7 +183,12 @@ def load_model(path: str) -> Graph:
     for name, v in decl.items():
         if not v.type.is_static:
             raise CheckpointError(f"checkpoint {c.path!r}: {name} has symbolic shape {v.type}")
-    problems = [f"{n} (missing)" for n in decl if n not in c.heads]
+    absent = [n for n in decl if n not in c.heads]
+    if absent and set(absent) <= c.slots:
+        raise CheckpointError(f"checkpoint {c.path!r} holds the model's state without its optimizer slots (a "
+                              f"save_params file): load it into a built graph with gn.load_params, or save whole "
+                              f"models with gn.save")
+    problems = [f"{n} (missing)" for n in absent]
     problems += [f"{n} (not in the graph)" for n in c.heads if n not in decl]
     problems += [f"{n}: graph has {v.type}, file has {c.heads[n][1].name}{list(c.heads[n][0])}" for n, v in decl.items()
                  if n in c.heads and c.heads[n] != (tuple(v.type.shape), np.dtype(v.type.dtype))]

@@ -130,3 +130,12 @@ def test_model_state_excludes_optimizer_slots() -> None:
     assert "sequential/batch_norm1d/running_var" in names and "sequential/linear/w" in names
     assert not any(n.startswith("adam") for n in names)
     assert set(gn.checkpoint.optimizer_slots(g)) == {v.name for v in g.state if v.name.startswith("adam")}
+
+
+def test_gn_load_of_a_params_file_says_what_to_use(tmp_path: Path) -> None:
+    g, loss, _ = bn_model()
+    gn.optim.Adam(0.01).updates(loss)
+    path = str(tmp_path / "p.npz")
+    gn.save_params(g, path)
+    with pytest.raises(gn.CheckpointError, match="without its optimizer slots.*gn.load_params"):
+        gn.load(path)
