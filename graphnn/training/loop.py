@@ -75,7 +75,8 @@ class Trainer:
         g = self.graph
         self.updates = dict(optimizer.updates(loss, params))
         self.updates.update(extra_updates or {})
-        self.updates.update(state_updates(g))
+        for k, v in state_updates(g).items():  # the optimizer's updates already carry them (guarded): keep those
+            self.updates.setdefault(k, v)
         which = list(MONITORS) if monitor in ("all", True) else ([monitor] if isinstance(monitor, str)
                                                                  else list(monitor or []))
         self.monitors = build_monitors(g, which, loss, optimizer.grads, self.updates, optimizer.params) if which \

@@ -139,3 +139,15 @@ def test_gn_load_of_a_params_file_says_what_to_use(tmp_path: Path) -> None:
     gn.save_params(g, path)
     with pytest.raises(gn.CheckpointError, match="without its optimizer slots.*gn.load_params"):
         gn.load(path)
+
+
+def test_nonfinite_step_leaves_running_statistics_too() -> None:
+    g, loss, _ = bn_model()
+    tr = gn.train.Trainer(loss, gn.optim.SGD(0.1), nan_guard=False)
+    tr.train_step({"x": X, "y": Y})
+    mean, var = (a.copy() for a in stats(g))
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    tr.train_step({"x": bad, "y": Y})
+    np.testing.assert_array_equal(stats(g)[0], mean)
+    np.testing.assert_array_equal(stats(g)[1], var)
