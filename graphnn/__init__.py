@@ -55,9 +55,11 @@ __all__ += ["GradCheck", "check_grad"]
 # ---- training toolkit: layers, optimizers, the training loop, checkpoints ----
 from .training import loop as train  # noqa: E402
 from .training import nn, optim  # noqa: E402
+from .training import checkpoint  # noqa: E402
 from .training.checkpoint import CheckpointError, load_params, save_params  # noqa: E402
+from .training.checkpoint import load_model as load, save_model as save  # noqa: E402 - gn.save / gn.load
 
-__all__ += ["nn", "optim", "train", "CheckpointError", "load_params", "save_params"]
+__all__ += ["nn", "optim", "train", "checkpoint", "CheckpointError", "load", "load_params", "save", "save_params"]
 
 # ---- eager mode, tracing and control flow ----------------------------------------------------
 from .frontends.eager import EagerTensor, eager, tensor  # noqa: E402

@@ -120,16 +120,18 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
 
 def _drop_unused_inputs(g: Graph) -> None:
     """Inputs the compiled outputs and updates do not read need no feed (an evaluation function does not
-    need labels); they are still accepted and ignored. An input is kept when it alone binds a symbolic dim."""
+    need labels); they are still accepted and ignored. Symbolic dims do not change that: an unread input is
+    kept only when it alone binds a dim that a computed value's shape needs (`broadcast_to(p, ("n", 3))`)."""
     used = {v.id for n in g.nodes for v in n.inputs} | {v.id for v in g.outputs.values()}
     used |= {v.id for v in g.updates.values()}
     kept = [v for v in g.inputs if v.id in used]
     bound = {d for v in kept for d in v.type.shape if isinstance(d, str)}
+    needed = {d for n in g.nodes for o in n.outputs for d in o.type.shape if isinstance(d, str)}
     dropped = []
     for v in g.inputs:
         if v.id in used:
             continue
-        if all(not isinstance(d, str) or d in bound for d in v.type.shape):
+        if all(not isinstance(d, str) or d in bound or d not in needed for d in v.type.shape):
             dropped.append(v.name)
         else:
             kept.append(v)

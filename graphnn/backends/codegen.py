@@ -1,5 +1,6 @@
 """Turns a plan's kernel calls into Python source: the whole schedule becomes one straight-line function
 (each line one kernel call over plan-time arrays bound as globals), so a call pays one frame, not one per node.
+No user string ever becomes code: values are named by position (R[i], aN, fN, tN); names appear only as repr().
 
 Imports nothing from graphnn; used by backends/executor.py.
 """
@@ -88,12 +89,13 @@ class Emitter:
         cp = self.const(copyto, "f")
         targets = [params[name] for name, _ in copy_updates if name in params]
         srcs = []
-        for name, src in copy_updates:
+        for i, (name, src) in enumerate(copy_updates):
             # A new value that is another updated parameter's array (a swap) is copied before any write.
+            # The temporary is named by position: a user's name only ever appears as a repr'd string literal.
             v = self.value(src) if self.is_fixed(src) else None
             if v is not None and any(t is not params.get(name) and msm(v, t) for t in targets):
-                body.append(f"    t_{name} = {src}.copy()")
-                src = f"t_{name}"
+                body.append(f"    t{i} = {src}.copy()")
+                src = f"t{i}"
             srcs.append((name, src))
         for name, src in srcs:
             dst = self.const(params[name]) if name in params else f"SV[{name!r}]"

@@ -6,13 +6,16 @@ Imports graphnn.ir and the executor.
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from ..ir.errors import NumericsError
+from ..ir.builder import user_location
+from ..ir.errors import FeedError, NumericsError
 from ..ir.graph import Graph
 from .executor import Plan, bind_feeds, build_plan, run_plan
 from .profile import Profile
@@ -20,10 +23,59 @@ from .profile import Profile
 MAX_PLANS = 8  # distinct batch sizes kept with their buffers; older ones are dropped
 
 
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
+# A feed (a zero-stride broadcast view, say) larger than the machine's memory would make the plan hang.
+MAX_FEED_BYTES = _memory_bytes()
+_UNIT_RANGE = ("binary_cross_entropy", "sigmoid_binary_cross_entropy")  # ops whose input 1 must lie in [0, 1]
+
+
+def unit_range_inputs(g: Graph) -> dict[str, str]:
+    """Inputs fed straight to a BCE target: {input name: op}; their values must lie in [0, 1]."""
+    names = {v.id: v.name for v in g.inputs}
+    return {names[n.inputs[1].id]: n.op for n in g.nodes if n.op in _UNIT_RANGE and n.inputs[1].id in names}
+
+
+def _in_unit_range(x: Any) -> bool:
+    # A feed too large to scan is refused by its size when the plan is made (_check_binding), not scanned here.
+    return x.size == 0 or x.nbytes > MAX_FEED_BYTES or bool((x.min() >= 0) & (x.max() <= 1))
+
+
+def check_feed_values(g: Graph, arrays: dict[str, Any], env: dict[str, int]) -> None:
+    """What the types cannot say about values: BCE targets outside [0, 1]."""
+    for name, op in unit_range_inputs(g).items():
+        a = arrays[name]
+        if not _in_unit_range(a):
+            raise FeedError(f"feed {name!r}: {op} targets must lie in [0, 1], got values in "
+                            f"[{float(a.min())}, {float(a.max())}]\n  at: {user_location()}")
+
+
+def _check_binding(g: Graph, env: dict[str, int]) -> None:
+    """Before a plan is built for a new binding of the symbolic dims: no empty batch, no unplannable size."""
+    for v in g.inputs:
+        shape = v.type.concrete(env)
+        nbytes = math.prod(shape) * np.dtype(v.type.dtype).itemsize
+        empty = [d for d in v.type.shape if isinstance(d, str) and env[d] == 0]
+        if empty:  # a declared size of 0 is the user's choice; a batch dim bound to 0 is an empty batch
+            raise FeedError(f"feed {v.name!r} is empty (shape {shape}, dim {empty[0]!r} = 0): a batch needs at least "
+                            f"one row (an empty batch gives a meaningless loss, yet a step would still move the "
+                            f"parameters)\n  at: {user_location()}")
+        if nbytes > MAX_FEED_BYTES:
+            raise FeedError(f"feed {v.name!r}: shape {shape} is {nbytes / 2**30:.0f} GiB of {v.type.dtype}, more "
+                            f"than this machine's {MAX_FEED_BYTES / 2**30:.0f} GiB of memory; planning it would "
+                            f"not finish (a zero-stride broadcast feed? pass the real rows)\n  at: {user_location()}")
+
+
 def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
     """Generated `check(F) -> dims tuple | None`: None sends the feeds to the full, explaining check."""
     dims: list[str] = []
-    ns: dict[str, Any] = {"A": array_type}
+    ns: dict[str, Any] = {"A": array_type, "U": _in_unit_range}
+    unit = unit_range_inputs(g)
     lines = ["def check(F):", f"    if len(F) != {len(g.inputs)}: return None"]
     for i, v in enumerate(g.inputs):
         t = v.type
@@ -40,6 +92,8 @@ def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
             else:
                 lines.append(f"    d{len(dims)} = s[{ax}]")
                 dims.append(d)
+        if v.name in unit:
+            lines.append("    if not U(x): return None")
     lines.append(f"    return ({''.join(f'd{i}, ' for i in range(len(dims)))})")
     exec(compile("\n".join(lines), f"<graphnn feeds {g.name}>", "exec"), ns)  # noqa: S102 - generated above
     return ns["check"], dims
@@ -77,6 +131,7 @@ class Function:
         key = (tuple(env.get(d) for d in self._dims), inplace)
         plan = self._plans.get(key)
         if plan is None:
+            _check_binding(self.graph, env)
             plan = build_plan(self.graph, self.backend.xp, self.backend.kernels, env,
                               out_kernels=getattr(self.backend, "out_kernels", None),
                               storage=self.backend.storage_view(self.storage), inplace_updates=inplace)
@@ -136,7 +191,11 @@ class Function:
                 return
 
     def _call_checked(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        try:
+            arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
+        except FeedError as e:  # the user's line is the call that passed these feeds
+            raise FeedError(f"{e}\n  at: {user_location()}") from None
+        check_feed_values(self.graph, arrays, env)
         if self.check_numerics:
             try:
                 return self._run_observed(arrays, env)

@@ -1,4 +1,5 @@
-"""`gn.check_grad`: symbolic gradients against float64 central finite differences, worst error per input.
+"""`gn.check_grad`: symbolic gradients against float64 central finite differences, worst error per input;
+a float32 graph is checked on its float64 copy (both differentiations in float64).
 
 A user-level tool on the public API (may import anything in graphnn).
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import base64
+
 import numpy as np
 
 from ..compiler import compile as compile_graph
@@ -16,6 +19,7 @@ from ..ir.builder import input as graph_input
 from ..ir.errors import GraphError
 from ..ir.graph import Graph, Value
 from ..ir.ops.reduction import sum as reduce_sum
+from ..ir.serialize import from_dict, to_dict
 from ..passes.autodiff import grad
 
 
@@ -84,7 +88,8 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
     if isinstance(target, Value):
         if arrays:
             raise GraphError("check_grad(y, ...): pass input arrays as feeds={name: array}")
-        y, g, feeds = target, target.graph.copy(), dict(feeds or {})
+        # Both differentiations run in float64: float32 finite differences flip signs on correct gradients.
+        y, g, feeds = target, as_float64(target.graph), {k: _f64(a) for k, a in dict(feeds or {}).items()}
         byid = {v.id: v for v in g.values()}
         y = byid[y.id]
         if wrt is None:
@@ -148,6 +153,35 @@ def check_grad(target: Callable[..., Value] | Value, *arrays: Any, wrt: Sequence
     if tol is not None and res.worst > tol:
         raise AssertionError(f"gradient check failed (tol {tol:g})\n{res}")
     return res
+
+
+_LOW = ("float16", "float32")
+
+
+def _f64(a: Any) -> Any:
+    a = np.asarray(a)
+    return a.astype(np.float64) if a.dtype.name in _LOW else a
+
+
+def _widen(x: Any) -> Any:
+    """A `to_dict` record with every float16/float32 type, array and dtype attribute made float64."""
+    if isinstance(x, dict):
+        if "data" in x and x.get("dtype") in _LOW:  # an encoded array
+            a = np.frombuffer(base64.b64decode(x["data"]), dtype=x["dtype"]).astype(np.float64)
+            return {**x, "dtype": "float64", "data": base64.b64encode(a.tobytes()).decode()}
+        return {k: _widen(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_widen(v) for v in x]
+    return "float64" if x in _LOW else x
+
+
+def as_float64(g: Graph) -> Graph:
+    """A float64 copy of `g` (values keep their ids), or a GraphError saying plainly why it cannot be made."""
+    try:
+        return from_dict(_widen(to_dict(g, include_values=True)), f"the float64 copy of graph {g.name!r}")
+    except GraphError as e:
+        raise GraphError(f"check_grad: cannot differentiate graph {g.name!r} numerically in float64: {e}; build "
+                         f"it with float64 inputs and parameters, or use the check_grad(fn, *arrays) form") from None
 
 
 def _static(v: Value) -> tuple[int, ...]:

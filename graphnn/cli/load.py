@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import runpy
 import shlex
+import traceback
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,10 @@ def run_script(source: str, script_args: str | list[str] | None = None) -> tuple
     code created, the functions it compiled), each in creation order."""
     if not os.path.exists(source):
         raise LoadError(f"{source}: no such file")
-    args = shlex.split(script_args) if isinstance(script_args, str) else list(script_args or [])
+    try:
+        args = shlex.split(script_args) if isinstance(script_args, str) else list(script_args or [])
+    except ValueError as e:
+        raise LoadError(f"--script-args {script_args!r}: {e}") from None
     graphs: list[Graph] = []
     fns: list[Function] = []
     g_init, f_init = Graph.__init__, Function.__init__
@@ -72,6 +76,12 @@ def run_script(source: str, script_args: str | list[str] | None = None) -> tuple
         if e.code not in (None, 0):
             raise LoadError(f"{source} exited with status {e.code}") from None
         ns = {}
+    except Exception as e:  # the user's script failed: say where in it (--debug shows the traceback)
+        tb = traceback.extract_tb(e.__traceback__)
+        mine = [fr for fr in tb if os.path.abspath(fr.filename) == os.path.abspath(source)]
+        at = f" at {source}:{mine[-1].lineno}" if mine else ""
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise LoadError(f"{source} raised {type(e).__name__}{at}: {msg}") from e
     finally:
         Graph.__init__, Function.__init__ = g_init, f_init  # type: ignore[method-assign]
         sys.argv, sys.path[:] = old_argv, old_path
@@ -88,8 +98,8 @@ def load_target(source: str, name: str | None = None, script_args: str | list[st
         from ..ir.serialize import from_json
 
         try:
-            with open(source) as f:
-                return from_json(f.read())
+            with open(source, "rb") as f:
+                return from_json(f.read(), source=source)
         except OSError as e:
             raise LoadError(f"{source}: {e.strerror or e}") from None
     if source.endswith(".onnx"):

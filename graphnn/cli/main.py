@@ -126,9 +126,18 @@ def _register_viz() -> None:
     SUBCOMMANDS["viz"] = (viz_cli.setup, viz_cli.run)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad invocation in one line (exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> Any:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     _register_viz()
-    parser = argparse.ArgumentParser(prog="graphnn", description="graphnn: a define-then-run deep-learning compiler")
+    parser = _Parser(prog="graphnn", description="graphnn: a define-then-run deep-learning compiler",
+                     epilog="--debug (anywhere): show the full traceback of an error instead of one line")
     subs = parser.add_subparsers(dest="command", required=True)
     for name, (setup, run) in SUBCOMMANDS.items():
         p = subs.add_parser(name, help=(run.__doc__ or "").splitlines()[0])
@@ -137,21 +146,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the `graphnn` script: errors in what it was given print one line (exit 2; 1 for graphnn
-    errors such as a refused export or a missing backend), not a traceback."""
+    """Entry point of the `graphnn` script: any error prints one line and exits non-zero (2 for what it was
+    given: a bad invocation, a missing or unreadable file, a failing script; 1 for graphnn errors such as a
+    refused export); `--debug` anywhere on the line shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except LoadError as e:
-        print(f"graphnn {args.command}: {e}", file=sys.stderr)
-        return 2
-    except GraphnnError as e:
-        print(f"graphnn {args.command}: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"graphnn {args.command}: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # the command line reports every failure the same way
+        if debug:
+            raise
+        code = 1 if isinstance(e, GraphnnError) else 2
+        kind = "" if isinstance(e, (GraphnnError, LoadError, OSError)) else f"internal error: {type(e).__name__}: "
+        print(f"graphnn {args.command}: {kind}{_one_line(e)} (--debug for the traceback)", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -55,6 +55,93 @@ def user_location(skip_pkg: bool = True) -> str:
     return "<unknown>"
 
 
+_open_transactions: dict[int, int] = {}  # id(graph) -> nesting depth of builder transactions on it
+
+
+def _size(x: Any) -> Any:
+    return len(x) if isinstance(x, (list, dict)) else x
+
+
+def _truncate(m: Any, n: int) -> None:
+    """Drop what was added to an insertion-ordered list or dict after it had `n` entries."""
+    if isinstance(m, list):
+        del m[n:]
+    else:
+        for k in list(m)[n:]:
+            del m[k]
+
+
+@contextlib.contextmanager
+def transaction(g: Graph) -> Iterator[None]:
+    """A builder call either completes or leaves `g` exactly as it was (values, nodes, constants, storage, dim
+    aliases, names, meta). Builders only append, so the snapshot is a few lengths (O(1) per call, whatever the
+    graph's size); only the outermost transaction on a graph snapshots and rolls back."""
+    key = id(g)
+    depth = _open_transactions.get(key, 0)
+    if depth:
+        _open_transactions[key] = depth + 1
+        try:
+            yield
+        finally:
+            _open_transactions[key] -= 1
+        return
+    fields = ("inputs", "params", "state", "const_values", "nodes", "constants", "producer", "param_info",
+              "dim_alias")
+    sizes = {k: len(getattr(g, k)) for k in fields}
+    n_stored = len(g.storage.keys())
+    meta = {k: _size(v) for k, v in g.meta.items()}
+    _open_transactions[key] = 1
+    try:
+        yield
+    except BaseException:
+        new_vals = [v for k in ("inputs", "params", "state", "const_values") for v in getattr(g, k)[sizes[k]:]]
+        new_nodes = g.nodes[sizes["nodes"]:]
+        g.names.difference_update([v.name for v in new_vals] + [n.name for n in new_nodes]
+                                  + [o.name for n in new_nodes for o in n.outputs])
+        for k, n in sizes.items():
+            _truncate(getattr(g, k), n)
+        _truncate(g.storage.values, n_stored)
+        for k in [k for k in g.meta if k not in meta]:
+            del g.meta[k]
+        for k, was in meta.items():
+            if isinstance(g.meta[k], (list, dict)):
+                _truncate(g.meta[k], was)
+            else:
+                g.meta[k] = was
+        raise
+    finally:
+        del _open_transactions[key]
+
+
+# Python exceptions a bad builder argument raises from inside (`float("x")`, `int(None)`, an axis tuple
+# indexed out of range): reported as graphnn errors naming the call, not as tracebacks from our code.
+_ARG_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError, AttributeError)
+
+
+def atomic(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A builder function that makes several changes (state, constants, nodes) runs as one transaction, and a
+    failure from a bad argument is a graphnn error naming the function, its arguments and the user's line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        vals = [a for a in list(args) + list(kw.values()) if isinstance(a, (Value, Graph))]
+        g = (vals[0] if isinstance(vals[0], Graph) else vals[0].graph) if vals else Graph.current()
+        try:
+            if g is None:
+                return fn(*args, **kw)
+            with transaction(g):
+                return fn(*args, **kw)
+        except GraphnnError as e:
+            if getattr(e, "decorated", False):
+                raise
+            raise _decorate(e, fn.__name__, args, kw, None, user_location(), g) from None
+        except _ARG_ERRORS as e:
+            err = GraphError(f"{fn.__name__}: bad argument: {type(e).__name__}: {e}")
+            raise _decorate(err, fn.__name__, args, kw, None, user_location(), g) from None
+
+    return wrapper
+
+
 def _current(what: str) -> Graph:
     g = Graph.current()
     if g is None:
@@ -68,6 +155,7 @@ def _user_shape(shape: Sequence[Any]) -> tuple:
     return tuple(fresh_dim() if d is None else (int(d) if not isinstance(d, str) else d) for d in shape)
 
 
+@atomic
 def input(name: str, shape: Sequence[int | str | None], dtype: Any = "float32") -> Value:
     """Declare a graph input fed at call time; `None` dims become fresh symbolic dims."""
     g = _current("gn.input")
@@ -114,16 +202,19 @@ def _leaf(kind: str, name: str, shape: Sequence[int], dtype: Any, init: Any, tra
     return v
 
 
+@atomic
 def param(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = None, trainable: bool = True) -> Value:
     """Declare a parameter; its value lives in the graph's storage, shared by all compiled functions."""
     return _leaf("param", name, shape, dtype, init, trainable)
 
 
+@atomic
 def state(name: str, shape: Sequence[int], dtype: Any = "float32", init: Any = 0.0) -> Value:
     """Declare non-trainable state (optimizer slots, running statistics), updated through `updates=`."""
     return _leaf("state", name, shape, dtype, init, False)
 
 
+@atomic
 def constant(value: Any, dtype: Any = None, name: str = "const", graph: Graph | None = None) -> Value:
     """Embed a constant array in the graph."""
     g = graph or _current("gn.constant")
@@ -210,20 +301,24 @@ def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = No
     like = next((x for x in inputs if isinstance(x, Value)), None)
     loc = user_location()
     vals: tuple[Any, ...] = tuple(inputs)
-    try:
-        vals = tuple(as_value(x, like, g) for x in inputs)  # inside: `int_value * 2.5` names the line too
-        op.check_arity(len(vals))
-        nattrs = op.normalize_attrs(attrs or {})
-        types = [v.type for v in vals]
-        out_types = op.infer(InferCtx(g, op_name), types, nattrs)
-    except GraphnnError as e:
-        if getattr(e, "decorated", False):
-            raise
-        raise _decorate(e, op_name, vals, attrs, name, loc, g) from None
-    prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
-    if g.context_labels:
-        prov = prov.merge(Provenance(labels=g.context_labels))
-    node = g.add_node(op_name, vals, out_types, nattrs, prov, name=name)
+    with transaction(g):  # constants made from scalars and dims unified by the type rule go if it fails
+        try:
+            vals = tuple(as_value(x, like, g) for x in inputs)  # inside: `int_value * 2.5` names the line too
+            op.check_arity(len(vals))
+            nattrs = op.normalize_attrs(attrs or {})
+            types = [v.type for v in vals]
+            out_types = op.infer(InferCtx(g, op_name), types, nattrs)
+        except GraphnnError as e:
+            if getattr(e, "decorated", False):
+                raise
+            raise _decorate(e, op_name, vals, attrs, name, loc, g) from None
+        except _ARG_ERRORS as e:
+            err = GraphError(f"{op_name}: bad argument: {type(e).__name__}: {e}")
+            raise _decorate(err, op_name, vals, attrs, name, loc, g) from None
+        prov = g.context_prov if g.context_prov is not None else Provenance(frozenset({loc}))
+        if g.context_labels:
+            prov = prov.merge(Provenance(labels=g.context_labels))
+        node = g.add_node(op_name, vals, out_types, nattrs, prov, name=name)
     return node.outputs
 
 

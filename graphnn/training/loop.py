@@ -80,7 +80,8 @@ class Trainer:
         g = self.graph
         self.updates = dict(optimizer.updates(loss, params))
         self.updates.update(extra_updates or {})
-        self.updates.update(state_updates(g))
+        for k, v in state_updates(g).items():  # the optimizer's updates already carry them (guarded): keep those
+            self.updates.setdefault(k, v)
         which = list(MONITORS) if monitor in ("all", True) else ([monitor] if isinstance(monitor, str)
                                                                  else list(monitor or []))
         self.monitors = build_monitors(g, which, loss, optimizer.grads, self.updates, optimizer.params) if which \
@@ -192,8 +193,7 @@ class Trainer:
         best_value: float | None = None
         wait = 0
         if resume is not None:
-            meta = self.load_checkpoint(resume)
-            rng.bit_generator.state = meta["rng"]
+            meta = self.load_checkpoint(resume, rng)
             es = meta.get("early_stopping") or {}
             best_value, wait = es.get("best"), es.get("wait", 0)
         elif self.log_dir:
@@ -284,16 +284,50 @@ class Trainer:
                 "rng": rng.bit_generator.state if rng is not None else None, "early_stopping": es}
         ckpt.save(self.graph, path, meta=_jsonable(meta))
 
-    def load_checkpoint(self, path: str) -> dict:
-        """Restore what `save_checkpoint` wrote (a mismatch with this graph is a CheckpointError)."""
-        meta = ckpt.load(self.graph, path)
-        self.epoch, self.global_step = int(meta["epoch"]), int(meta["global_step"])
-        self.history = History.from_dict(meta["history"])
-        return meta
+    def load_checkpoint(self, path: str, rng: np.random.Generator | None = None) -> dict:
+        """Restore a checkpoint: what `save_checkpoint` wrote, or any model file (`gn.checkpoint.save`,
+        `save_params`, `gn.save`: the loop position then stays, optimizer slots absent from it keep their
+        values). Everything is checked first; a failing load changes no value, epoch, step or history."""
+        c = ckpt.open_checkpoint(path)
+        names = ckpt.plan_load(self.graph, c, whole=True)
+        epoch, step, history, rng_state, es = _loop_position(c, self)
+        if rng is not None and rng_state is not None:
+            probe = np.random.default_rng()
+            try:
+                probe.bit_generator.state = rng_state
+            except (TypeError, ValueError, KeyError) as e:
+                raise ckpt.CheckpointError(f"checkpoint {c.path!r}: bad random-generator state ({e})") from None
+        arrays = c.arrays(names)
+        ckpt.write_values(self.graph, arrays)  # nothing below can fail
+        self.epoch, self.global_step, self.history = epoch, step, history
+        if rng is not None and rng_state is not None:
+            rng.bit_generator.state = rng_state
+        return {**c.meta, "early_stopping": es}
 
     def plot(self, path: str) -> str:
         """The training curves (and monitors) as a PNG."""
         return plot_history(self.history, path)
+
+
+def _loop_position(c: Any, tr: Trainer) -> tuple[int, int, History, dict | None, dict | None]:
+    """(epoch, global_step, history, rng state, early-stopping record) a checkpoint's metadata holds, checked;
+    a file without a loop position (a model file) keeps the trainer's."""
+    meta = c.meta
+    bad = ckpt.CheckpointError
+    if "epoch" not in meta:
+        return tr.epoch, tr.global_step, tr.history, None, None
+    epoch, step = meta.get("epoch"), meta.get("global_step", 0)
+    if type(epoch) is not int or type(step) is not int or epoch < 0 or step < 0:
+        raise bad(f"checkpoint {c.path!r}: epoch {epoch!r} / global_step {step!r} are not counts")
+    try:
+        history = History.from_dict(meta.get("history") or {})
+    except (TypeError, ValueError, AttributeError) as e:
+        raise bad(f"checkpoint {c.path!r}: bad history record ({e})") from None
+    es = meta.get("early_stopping")
+    if es is not None and not (isinstance(es, dict) and isinstance(es.get("wait", 0), int)
+                               and (es.get("best") is None or isinstance(es.get("best"), (int, float)))):
+        raise bad(f"checkpoint {c.path!r}: bad early-stopping record {es!r}")
+    return epoch, step, history, meta.get("rng"), es
 
 
 def _jsonable(x: Any) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .init import fans
-from ..ir.builder import param, state
-from ..ir.errors import GraphError, ShapeError
+from ..ir.builder import param, state, transaction, user_location
+from ..ir.errors import GraphError, GraphnnError, ShapeError
 from ..ir.graph import Graph, Value
 from ..ir.ops import conv as convops
 from ..ir.ops import elementwise as ew
@@ -24,6 +24,20 @@ from ..ir.ops import norm as normops
 from ..ir.ops import shape_ops, stochastic
 
 SEED = 0  # default initializers derive their stream from this and the parameter's name
+
+
+def _modules(m: Any) -> list[Any]:
+    """`m` and every layer reachable through its attributes (Sequential's list, a custom block's fields)."""
+    out, todo, seen = [], [m], set()
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(x)
+        for v in vars(x).values():
+            todo += [y for y in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(y, Module)]
+    return out
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -62,6 +76,24 @@ class Module:
         # A layer built eagerly (on the tape) may also be traced: its eager params become the trace's params.
         if self.graph is not None and self.graph is not g and not getattr(self.graph, "is_tape", False):
             raise GraphError(f"layer {self.scope} belongs to graph {self.graph.name!r}, called on {g.name!r}")
+        # A failing call (a wrong input shape, say) leaves the graph and every layer involved as they were.
+        saved_layers = [(m, dict(m.__dict__), list(m._params)) for m in _modules(self)]
+        try:
+            with transaction(g):
+                return self._call(x, g)
+        except BaseException as e:
+            g.names.difference_update(m.scope for m, d, _ in saved_layers if d.get("scope") is None and m.scope)
+            for m, d, ps in saved_layers:
+                m.__dict__.clear()
+                m.__dict__.update(d)
+                m._params = ps
+            if isinstance(e, GraphnnError) and not getattr(e, "decorated", False):
+                err = type(e)(f"{e}\n  at: {user_location()}")
+                err.decorated = True  # type: ignore[attr-defined]
+                raise err from None
+            raise
+
+    def _call(self, x: Value, g: Graph) -> Value:
         with g.as_current():
             prefix = "/".join(g.scopes)
             if self.scope is None:

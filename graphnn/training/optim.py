@@ -14,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.builder import state
+from ..ir.builder import state, user_location
 from ..ir.errors import GraphError
 from ..ir.graph import Graph, Value
-from ..ir.ops.elementwise import cast, sign, sqrt
+from ..ir.ops.elementwise import abs as ew_abs
+from ..ir.ops.elementwise import cast, less, sign, sqrt, stop_gradient, where
+from ..ir.ops.reduction import sum as rsum
 from ..passes.autodiff import grad
+from .nn import state_updates
 
 
 class Optimizer:
@@ -28,8 +31,12 @@ class Optimizer:
     weight_decay is decoupled (Loshchilov & Hutter): after the rule, `p -= lr * weight_decay * p`.
     """
 
-    def __init__(self, lr: float, *, l1: float = 0.0, l2: float = 0.0, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float, *, l1: float = 0.0, l2: float = 0.0, weight_decay: float = 0.0,
+                 skip_nonfinite: bool = True) -> None:
         self.lr = float(lr)
+        # A step whose loss is NaN or inf leaves parameters, slots and statistics as they were (the returned loss
+        # shows it; gn.compile(check_numerics=True) or gn.train's guard name the node). False: write whatever.
+        self.skip_nonfinite = bool(skip_nonfinite)
         self.l1, self.l2, self.weight_decay = float(l1), float(l2), float(weight_decay)
         self.graph: Graph | None = None
         self.loss: Value | None = None
@@ -44,13 +51,18 @@ class Optimizer:
     def _slot(self, p: Value, what: str, init: float = 0.0) -> Value:
         name = f"{self.prefix}/{p.name}/{what}"
         v = state(name, p.type.shape, p.dtype, init=init)
-        self.slots.append(name)
+        self._own(name)
         return v
 
     def _scalar_slot(self, what: str, dtype: str, init: float) -> Value:
         v = state(f"{self.prefix}/{what}", (), dtype, init=init)
-        self.slots.append(v.name)
+        self._own(v.name)
         return v
+
+    def _own(self, name: str) -> None:
+        """Record a slot here and on the graph: a model's saved state is everything but optimizer slots."""
+        self.slots.append(name)
+        self.graph.meta.setdefault("optimizer_slots", []).append(name)  # type: ignore[union-attr]
 
     def updates(self, loss: Value, params: Sequence[Value] | None = None) -> dict[str, Value]:
         """Differentiate `loss` w.r.t. `params` (default: the graph's trainable ones); the update rules."""
@@ -65,6 +77,8 @@ class Optimizer:
                 raise GraphError(f"optimizer: {getattr(p, 'name', p)!r} is not a parameter of graph {g.name!r}")
             if not p.type.is_float:
                 raise GraphError(f"optimizer: parameter {p.name} is {p.dtype}, not trainable")
+        for dt in sorted({p.dtype for p in params}):
+            self._check_constants(dt)
         self.graph, self.params, self.loss = g, params, loss
         with g.as_current():
             self.prefix = g.unique_name(type(self).__name__.lower())
@@ -85,8 +99,42 @@ class Optimizer:
                         new = new - lr * self.weight_decay * p
                     out[p.name] = new
                 out.update(self._finish())
+        # Layers' state updates (batch-norm running statistics) belong to every training step, as in
+        # PyTorch's train mode; without them eval mode would silently use the initial statistics.
+        out.update(state_updates(g))
+        if self.skip_nonfinite:
+            out = self._guard(g, loss, out)
         self.update_values = dict(out)
         return out
+
+    _HYPER = ("lr", "eps", "beta1", "beta2", "rho", "momentum", "l1", "l2", "weight_decay")
+
+    def _check_constants(self, dtype: str) -> None:
+        """A hyperparameter that rounds to 0 or overflows in the parameters' dtype is an error here, at build
+        time, not an infinite loss at step 1 (Adam's eps=1e-8 is 0 in float16)."""
+        for k in self._HYPER:
+            v = getattr(self, k, None)
+            if not isinstance(v, float) or v == 0.0:
+                continue
+            with np.errstate(all="ignore"):
+                r = float(np.asarray(v, dtype=dtype))
+            what = "underflows to 0" if r == 0.0 else "overflows to inf" if not math.isfinite(r) else None
+            if what:
+                tiny, big = float(np.finfo(dtype).smallest_normal), float(np.finfo(dtype).max)
+                eg = f" (e.g. {type(self).__name__}(..., {k}={max(tiny, 1e-4):g}))" if r == 0.0 else ""
+                raise GraphError(f"{type(self).__name__}: {k}={v:g} {what} in {dtype}, the parameters' dtype; "
+                                 f"pass {k}= within [{tiny:g}, {big:g}]{eg}, or train float32 parameters"
+                                 f"\n  at: {user_location()}")
+
+    @staticmethod
+    def _guard(g: Graph, loss: Value, out: dict[str, Value]) -> dict[str, Value]:
+        """Each update becomes `where(|loss| < inf, new, old)`: one scalar test, and a select that fuses into
+        the update's own elementwise kernel, so a non-finite loss never reaches the parameters."""
+        with g.as_current(), g.building(frozenset({"update"})):
+            total = loss if loss.type.rank == 0 else rsum(loss)
+            ok = less(ew_abs(total), float("inf"))
+            # stop_gradient: updates are never differentiated, and it tells the stability pass so.
+            return {k: where(ok, stop_gradient(new), g.param(k)) for k, new in out.items()}
 
     def _setup(self, dtype: str) -> None:
         """Create optimizer-wide state (a step counter, say)."""

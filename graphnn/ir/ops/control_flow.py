@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import subgraph
-from ..builder import apply, as_value
+from ..builder import apply, as_value, atomic
 from ..errors import DTypeError, GraphError, ShapeError
 from ..gradutil import zeros_like
 from ..graph import Graph, Node, Value
@@ -88,6 +88,7 @@ def _name_of(fn: Callable[..., Any], default: str) -> str:
     return default if n == "<lambda>" else n
 
 
+@atomic
 def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *operands: Any) -> Any:
     """`true_fn(*operands)` if `pred` else `false_fn(*operands)`, as one graph op; both branches are traced.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1
+from ..builder import apply1, atomic
 from ..errors import ShapeError
 from ..graph import Node, Value
 from ..op import REQUIRED, InferCtx, Op
@@ -77,6 +77,7 @@ OPS.append(Op("conv2d", _conv2d_rule, 2, dict(_CONV), grad=_conv2d_grad,
               doc="y[n,o,i,j] = sum_{c,a,b} xpad[n,c,i*sh+a,j*sw+b] * w[o,c,a,b] (cross-correlation, NCHW/OIHW)"))
 
 
+@atomic
 def conv2d(x: Any, w: Any, stride: Any = 1, padding: Any = 0) -> Value:
     """2-D convolution (cross-correlation) of x (N, C, H, W) with w (O, C, kH, kW); zero padding."""
     return apply1("conv2d", [x, w], {"stride": pair(stride, "stride"), "padding": pair(padding, "padding")})
@@ -184,6 +185,7 @@ def _pool_attrs(kernel_size: Any, stride: Any, padding: Any) -> dict:
             "padding": pair(padding, "padding")}
 
 
+@atomic
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Value:
     """Max pooling over NCHW windows; stride defaults to the kernel size."""
     return apply1("max_pool2d", [x], _pool_attrs(kernel_size, stride, padding))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1, checking
+from ..builder import apply1, atomic, checking
 from ..errors import DTypeError
 from ..graph import Value
 from ..gradutil import sum_to_shape
@@ -118,36 +118,43 @@ _binary("minimum", "elementwise min; gradient goes to a where a <= b (ties go to
         ufunc="minimum", c_expr="((({0} < {1}) || ({0} != {0})) ? {0} : {1})", fusable=True, gates=True)
 
 
+@atomic
 def add(a: Any, b: Any) -> Value:
     """a + b with broadcasting."""
     return apply1("add", [a, b])
 
 
+@atomic
 def sub(a: Any, b: Any) -> Value:
     """a - b with broadcasting."""
     return apply1("sub", [a, b])
 
 
+@atomic
 def mul(a: Any, b: Any) -> Value:
     """a * b with broadcasting."""
     return apply1("mul", [a, b])
 
 
+@atomic
 def div(a: Any, b: Any) -> Value:
     """a / b with broadcasting (floating point only)."""
     return apply1("div", [a, b])
 
 
+@atomic
 def pow(a: Any, b: Any) -> Value:  # noqa: A001 - mirrors the operator
     """a ** b with broadcasting."""
     return apply1("pow", [a, b])
 
 
+@atomic
 def maximum(a: Any, b: Any) -> Value:
     """Elementwise maximum."""
     return apply1("maximum", [a, b])
 
 
+@atomic
 def minimum(a: Any, b: Any) -> Value:
     """Elementwise minimum."""
     return apply1("minimum", [a, b])
@@ -159,26 +166,31 @@ for _n, _c in (("greater", ">"), ("less", "<"), ("greater_equal", ">="), ("less_
                   ufunc=_n, c_expr=f"({{0}} {_c} {{1}})", fusable=True))
 
 
+@atomic
 def greater(a: Any, b: Any) -> Value:
     """a > b, elementwise, bool."""
     return apply1("greater", [a, b])
 
 
+@atomic
 def less(a: Any, b: Any) -> Value:
     """a < b, elementwise, bool."""
     return apply1("less", [a, b])
 
 
+@atomic
 def greater_equal(a: Any, b: Any) -> Value:
     """a >= b, elementwise, bool."""
     return apply1("greater_equal", [a, b])
 
 
+@atomic
 def less_equal(a: Any, b: Any) -> Value:
     """a <= b, elementwise, bool."""
     return apply1("less_equal", [a, b])
 
 
+@atomic
 def equal(a: Any, b: Any) -> Value:
     """a == b, elementwise, bool."""
     return apply1("equal", [a, b])
@@ -262,66 +274,79 @@ OPS.append(Op("identity", _same_rule, 1, grad=_identity_grad, elementwise=True, 
               fusable=True, view=True, flops=0))
 
 
+@atomic
 def neg(x: Any) -> Value:
     """-x."""
     return apply1("neg", [x])
 
 
+@atomic
 def abs(x: Any) -> Value:  # noqa: A001
     """|x|."""
     return apply1("abs", [x])
 
 
+@atomic
 def exp(x: Any) -> Value:
     """e ** x."""
     return apply1("exp", [x])
 
 
+@atomic
 def log(x: Any) -> Value:
     """Natural logarithm."""
     return apply1("log", [x])
 
 
+@atomic
 def sqrt(x: Any) -> Value:
     """Square root."""
     return apply1("sqrt", [x])
 
 
+@atomic
 def relu(x: Any) -> Value:
     """max(x, 0)."""
     return apply1("relu", [x])
 
 
+@atomic
 def sigmoid(x: Any) -> Value:
     """Logistic sigmoid."""
     return apply1("sigmoid", [x])
 
 
+@atomic
 def tanh(x: Any) -> Value:
     """Hyperbolic tangent."""
     return apply1("tanh", [x])
 
 
+@atomic
 def softplus(x: Any) -> Value:
     """log(1 + exp(x)), stable for large |x|."""
     return apply1("softplus", [x])
 
 
+@atomic
 def sign(x: Any) -> Value:
     """Sign of x."""
     return apply1("sign", [x])
 
 
+@atomic
 def leaky_relu(x: Any, alpha: float = 0.01) -> Value:
     """x if x > 0 else alpha * x."""
     return apply1("leaky_relu", [x], {"alpha": float(alpha)})
 
 
+@atomic
 def stop_gradient(x: Any) -> Value:
     """Identity in the forward pass; blocks gradients (used for frozen layers)."""
     return apply1("stop_gradient", [x])
 
 
+@atomic
 def identity(x: Any) -> Value:
     """Identity."""
     return apply1("identity", [x])
@@ -345,6 +370,7 @@ OPS.append(Op("prelu", _prelu_rule, 2, grad=_prelu_grad, elementwise=True,
               doc="x if x > 0 else slope * x (slope broadcasts)"))
 
 
+@atomic
 def prelu(x: Any, slope: Any) -> Value:
     """Parametric ReLU: x if x > 0 else slope * x."""
     return apply1("prelu", [x, slope])
@@ -369,6 +395,7 @@ OPS.append(Op("where", _where_rule, 3, grad=_where_grad, elementwise=True, c_exp
               doc="cond ? a : b; the gradient is routed by cond (to a where true, to b where false)"))
 
 
+@atomic
 def where(cond: Any, a: Any, b: Any) -> Value:
     """Elementwise choice: a where cond else b."""
     like = a if isinstance(a, Value) else b if isinstance(b, Value) else None
@@ -394,6 +421,7 @@ OPS.append(Op("cast", _cast_rule, 1, {"dtype": REQUIRED}, grad=_cast_grad, eleme
               doc="convert dtype; the gradient is cast back (none flows to int or bool inputs)"))
 
 
+@atomic
 def cast(x: Any, dtype: Any) -> Value:
     """Convert to `dtype` (graphnn never converts implicitly)."""
     with checking("cast", [x], {"dtype": dtype}):

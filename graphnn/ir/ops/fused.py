@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..builder import apply1, constant
+from ..builder import apply1, atomic, constant
 from ..errors import GraphError
 from ..gradutil import ones_like
 from ..graph import Node, Value
@@ -77,6 +77,7 @@ OPS.append(Op("softmax_cross_entropy", _ce_rule, 2, {"reduction": "mean", "axis"
               doc="cross_entropy(softmax(logits), target) computed with log-sum-exp; int labels or float targets"))
 
 
+@atomic
 def softmax_cross_entropy(logits: Any, target: Any, reduction: str = "mean", axis: int = -1) -> Value:
     """Cross-entropy of softmax(logits) against int labels or one-hot/soft targets, computed stably."""
     if isinstance(logits, Value):
@@ -98,6 +99,7 @@ OPS.append(Op("sigmoid_binary_cross_entropy", _pointwise_loss_rule, 2, {"reducti
               doc="binary_cross_entropy(sigmoid(logits), target) = softplus(z) - z * t, computed stably"))
 
 
+@atomic
 def sigmoid_binary_cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
     """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], computed from the logits."""
     return apply1("sigmoid_binary_cross_entropy", [logits, target], {"reduction": reduction})

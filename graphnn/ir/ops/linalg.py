@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1
+from ..builder import apply1, atomic
 from ..errors import ShapeError
 from ..graph import Value
 from ..op import InferCtx, Op
@@ -62,6 +62,7 @@ def _matmul_grad(node: Any, gouts: list) -> list:
 OPS.append(Op("matmul", _matmul_rule, 2, grad=_matmul_grad, doc="matrix product; leading dims broadcast as batch dims"))
 
 
+@atomic
 def matmul(a: Any, b: Any) -> Value:
     """a @ b (NumPy semantics, including batch dims and 1-D operands)."""
     return apply1("matmul", [a, b])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1
+from ..builder import apply1, atomic
 from ..errors import DTypeError, ShapeError
 from ..graph import Value
 from ..gradutil import count, unreduce
@@ -80,6 +80,7 @@ OPS.append(Op("cross_entropy", _ce_rule, 2, {"reduction": "mean", "axis": -1}, g
               doc="-log p[label] (int labels) or -sum(t * log p) (float targets) along axis"))
 
 
+@atomic
 def cross_entropy(probs: Any, target: Any, reduction: str = "mean", axis: int = -1) -> Value:
     """Cross-entropy of probabilities against int labels or one-hot/soft targets."""
     if isinstance(probs, Value):
@@ -127,16 +128,19 @@ OPS.append(Op("mae", _pointwise_loss_rule, 2, {"reduction": "mean"}, grad=_mae_g
               doc="|p - t|; gradient sign(p - t), 0 at 0"))
 
 
+@atomic
 def binary_cross_entropy(probs: Any, target: Any, reduction: str = "mean") -> Value:
     """Binary cross-entropy of probabilities in (0, 1) against targets in [0, 1]."""
     return apply1("binary_cross_entropy", [probs, target], {"reduction": reduction})
 
 
+@atomic
 def mse(pred: Any, target: Any, reduction: str = "mean") -> Value:
     """Mean (or summed) squared error."""
     return apply1("mse", [pred, target], {"reduction": reduction})
 
 
+@atomic
 def mae(pred: Any, target: Any, reduction: str = "mean") -> Value:
     """Mean (or summed) absolute error."""
     return apply1("mae", [pred, target], {"reduction": reduction})
@@ -168,6 +172,7 @@ OPS.append(Op("kl_div", _kl_rule, 2, {"reduction": "mean"}, grad=_kl_grad,
               doc="KL(p || q) = sum p (log p - log q) over the last axis (0 log 0 = 0); mean over rows"))
 
 
+@atomic
 def kl_div(p: Any, q: Any, reduction: str = "mean") -> Value:
     """KL(p || q) of two distributions along the last axis; 'mean' averages over rows."""
     return apply1("kl_div", [p, q], {"reduction": reduction})

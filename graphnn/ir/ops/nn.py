@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1, checking
+from ..builder import apply1, atomic, checking
 from ..errors import DTypeError, ShapeError
 from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
@@ -52,6 +52,7 @@ def _axis(x: Any, axis: int) -> int:
     return axis
 
 
+@atomic
 def softmax(x: Any, axis: int = -1) -> Value:
     """Softmax along `axis` (max-shifted, so it never overflows)."""
     with checking("softmax", [x], {"axis": axis}):
@@ -59,6 +60,7 @@ def softmax(x: Any, axis: int = -1) -> Value:
     return apply1("softmax", [x], {"axis": axis})
 
 
+@atomic
 def log_softmax(x: Any, axis: int = -1) -> Value:
     """log(softmax(x)) computed as x - logsumexp(x)."""
     with checking("log_softmax", [x], {"axis": axis}):
@@ -78,6 +80,7 @@ OPS.append(Op("one_hot", _one_hot_rule, 1, {"depth": REQUIRED, "dtype": "float32
               doc="labels -> one-hot rows along a new last axis"))
 
 
+@atomic
 def one_hot(labels: Any, depth: int, dtype: Any = "float32") -> Value:
     """One-hot encode integer labels into a new last axis of size `depth`."""
     return apply1("one_hot", [labels], {"depth": int(depth), "dtype": normalize_dtype(dtype)})
@@ -115,6 +118,7 @@ OPS.append(Op("maxout", _maxout_rule, 1, {"pieces": REQUIRED, "axis": -1}, grad=
               doc="max over groups of `pieces` consecutive features; gradient to the first max on ties"))
 
 
+@atomic
 def maxout(x: Any, pieces: int, axis: int = -1) -> Value:
     """Maxout: split `axis` into groups of `pieces` consecutive units and keep each group's max."""
     with checking("maxout", [x], {"pieces": pieces, "axis": axis}):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..builder import apply, apply1, constant
+from ..builder import apply, apply1, atomic, constant
 from ..errors import ShapeError
 from ..gradutil import ones_like
 from ..graph import Node, Value
@@ -112,6 +112,7 @@ class BatchNormOut(NamedTuple):
     running_var: Value
 
 
+@atomic
 def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float = 0.1,
                eps: float = 1e-5, axis: int = 1, sync: bool = False) -> BatchNormOut:
     """Batch normalization over every axis but `axis`; train mode uses batch statistics, eval the running ones.
@@ -212,6 +213,7 @@ OPS.append(Op("layer_norm", _layer_norm_rule, 3, {"axis": -1, "eps": 1e-5}, grad
               doc="(x, gamma, beta) -> gamma * (x - mean) / sqrt(var + eps) + beta, statistics over axes axis.."))
 
 
+@atomic
 def layer_norm(x: Any, gamma: Any = None, beta: Any = None, axis: int = -1, eps: float = 1e-5) -> Value:
     """Layer normalization over axes `axis`..last (per sample); gamma/beta default to 1/0."""
     if not isinstance(x, Value):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1, checking
+from ..builder import apply1, atomic, checking
 from ..errors import DTypeError, ShapeError
 from ..graph import Value
 from ..gradutil import count, unreduce
@@ -89,21 +89,25 @@ def _axes_attr(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
         return norm_axes(axis, x.ndim)
 
 
+@atomic
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
     """Sum over `axis` (None = all)."""
     return apply1("sum", [x], {"axes": _axes_attr("sum", x, axis, keepdims), "keepdims": keepdims})
 
 
+@atomic
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Value:
     """Mean over `axis` (None = all)."""
     return apply1("mean", [x], {"axes": _axes_attr("mean", x, axis, keepdims), "keepdims": keepdims})
 
 
+@atomic
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
     """Max over `axis` (None = all)."""
     return apply1("max", [x], {"axes": _axes_attr("max", x, axis, keepdims), "keepdims": keepdims})
 
 
+@atomic
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
     """Min over `axis` (None = all)."""
     return apply1("min", [x], {"axes": _axes_attr("min", x, axis, keepdims), "keepdims": keepdims})
@@ -118,6 +122,7 @@ OPS.append(Op("argmax", _argmax_rule, 1, {"axis": -1, "keepdims": False}, nondif
               doc="index of the max along axis (first on ties)"))
 
 
+@atomic
 def argmax(x: Any, axis: int = -1, keepdims: bool = False) -> Value:
     """Index of the maximum along `axis` (int64)."""
     if isinstance(x, Value):

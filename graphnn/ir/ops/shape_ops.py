@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..builder import apply1, checking
+from ..builder import apply1, atomic, checking
 from ..errors import GraphError, ShapeError
 from ..graph import Value
 from ..gradutil import sum_to_shape
@@ -70,6 +70,7 @@ OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, grad=_reshape_gr
               doc="same data, new shape (-1 inferred)"))
 
 
+@atomic
 def reshape(x: Any, shape: Sequence[Dim]) -> Value:
     """Reshape; one -1 is inferred, symbolic dims may appear by name."""
     return apply1("reshape", [x], {"shape": tuple(shape)})
@@ -93,6 +94,7 @@ OPS.append(Op("transpose", _transpose_rule, 1, {"perm": REQUIRED}, grad=_transpo
               doc="permute axes"))
 
 
+@atomic
 def transpose(x: Value, perm: Sequence[int] | None = None) -> Value:
     """Permute axes (default: reverse them)."""
     if perm is None:
@@ -140,6 +142,7 @@ OPS.append(Op("concat", _concat_rule, (1, None), {"axis": REQUIRED}, grad=_conca
               doc="join along an axis"))
 
 
+@atomic
 def concat(xs: Sequence[Value], axis: int = 0) -> Value:
     """Concatenate along `axis`."""
     xs = list(xs)
@@ -269,6 +272,7 @@ OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, grad=_
               flops=0, doc="broadcast to a shape"))
 
 
+@atomic
 def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:
     """Broadcast to `shape` (symbolic dims allowed)."""
     return apply1("broadcast_to", [x], {"shape": tuple(shape)})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1, state
+from ..builder import apply1, atomic, state
 from ..errors import DTypeError, ShapeError
 from ..graph import Graph, Node, Value
 from ..op import REQUIRED, InferCtx, Op
@@ -57,6 +57,7 @@ def rng_step(g: Graph) -> Value:
     return g.param(name)
 
 
+@atomic
 def dropout(x: Any, p: float, seed: int | None = None, step: Any = None) -> Value:
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p) (train mode)."""
     if not isinstance(x, Value):
