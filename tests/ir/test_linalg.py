@@ -35,6 +35,8 @@ CASES: dict[str, tuple[tuple[int, ...], tuple[int, ...], Grads]] = {
                         lambda a, b, g: (_sum_to(g @ T(b, -1, -2), (2, 1, 3, 4)), _sum_to(T(a, -1, -2) @ g, (5, 4, 3)))),
     "vector@matrix": ((3,), (3, 5), lambda a, b, g: (b @ g, np.outer(a, g))),
     "matrix@vector": ((2, 3), (3,), lambda a, b, g: (np.outer(g, b), a.T @ g)),
+    "vector@square": ((3,), (3, 3), lambda a, b, g: (b @ g, np.outer(a, g))),
+    "square@vector": ((3, 3), (3,), lambda a, b, g: (np.outer(g, b), a.T @ g)),
     "vector@vector": ((3,), (3,), lambda a, b, g: (g * b, g * a)),
     "batch@vector": ((4, 2, 3), (3,), lambda a, b, g: (g[..., None] * b, np.einsum("bij,bi->j", a, g))),
     "vector@batch": ((3,), (4, 3, 5), lambda a, b, g: (np.einsum("bkj,bj->k", b, g), a[None, :, None] * g[:, None, :])),
