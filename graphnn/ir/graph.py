@@ -267,6 +267,7 @@ class Graph:
         self.param_info: dict[str, ParamInfo] = {}
         self.dim_alias: dict[str, Dim] = {}
         self.names: set[str] = set()
+        self._suffix: dict[str, int] = {}  # base name -> the next numeric suffix unique_name tries
         self.scopes: list[str] = []
         self.context_tags: frozenset[str] = frozenset()
         self.context_prov: Provenance | None = None
@@ -316,15 +317,18 @@ class Graph:
 
     # ---- names and values ------------------------------------------------
     def unique_name(self, base: str) -> str:
+        """`base`, or `base_1`, `base_2`, ... (the first free one), reserved. Amortized O(1): a counter per
+        base remembers where the last search stopped (names are only ever added, so nothing below it frees)."""
         if base not in self.names:
             self.names.add(base)
             return base
-        for i in itertools.count(1):
-            cand = f"{base}_{i}"
-            if cand not in self.names:
-                self.names.add(cand)
-                return cand
-        raise AssertionError
+        i = self._suffix.get(base, 1)
+        while f"{base}_{i}" in self.names:
+            i += 1
+        self._suffix[base] = i + 1
+        cand = f"{base}_{i}"
+        self.names.add(cand)
+        return cand
 
     def new_value(self, name: str, ttype: TensorType, kind: str, *, exact: bool = False) -> Value:
         if exact:
@@ -453,6 +457,7 @@ class Graph:
         g.param_info = self.param_info
         g.dim_alias = dict(self.dim_alias)
         g.names = set(self.names)
+        g._suffix = dict(self._suffix)
         g.meta = dict(self.meta)
         vmap: dict[int, Value] = {}
 

@@ -117,7 +117,11 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
     every read of the old value (through views too) is done, so gradients die early and buffers are reused.
     `updates`: new value id -> parameter value id. Falls back to `nodes` when an update reads another
     updated parameter (moving it could change which value it sees). Nodes for which `barrier(node)` holds
-    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state."""
+    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state.
+
+    O(E + n log n) for E input edges: one pass indexes producers, last reads of each parameter and first reads
+    of each new value; each update gets a sort key placing it right after the latest node it must follow
+    (later-placed updates at the same spot go first); one sort gives the schedule."""
     targets = set(updates.values())
     root: dict[int, int] = {}
     for n in nodes:
@@ -130,20 +134,29 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
         if any(root.get(v.id, v.id) in targets - {own} for v in u.inputs):
             return list(nodes)
     mover_ids = {id(u) for u in movers}
-    order = [n for n in nodes if id(n) not in mover_ids]
-    checks = [n for n in order if barrier is not None and barrier(n)]
-    for u in movers:
-        p = updates[u.outputs[0].id]
-        made = {v.id for v in u.inputs}
-        at = max((k for k, n in enumerate(order) if n in checks), default=-1)
-        outs = {o.id for o in u.outputs}
-        first_use = len(order)
-        for k, n in enumerate(order):
-            if any(o.id in made for o in n.outputs) or any(root.get(v.id, v.id) == p for v in n.inputs):
-                at = max(at, k)
-            if first_use == len(order) and any(v.id in outs for v in n.inputs):
-                first_use = k
-        if at >= first_use:  # something reads both the old and the new value (a monitor): keep the order
+    key: dict[int, tuple[int, ...]] = {}  # id(node) -> position key; tuples order like the list they stand for
+    made_by: dict[int, int] = {}  # value id -> id(producing node)
+    last_read: dict[int, tuple[int, ...]] = {}  # parameter id -> key of the last non-update node reading it
+    first_read: dict[int, tuple[int, ...]] = {}  # value id -> key of the first non-update node reading it
+    last_check: tuple[int, ...] = (-1,)
+    for i, n in enumerate(nodes):
+        for o in n.outputs:
+            made_by[o.id] = id(n)
+        if id(n) in mover_ids:
+            continue
+        k = key[id(n)] = (i,)
+        if barrier is not None and barrier(n):
+            last_check = k
+        for v in n.inputs:
+            r = root.get(v.id, v.id)
+            if r in targets:
+                last_read[r] = k
+            first_read.setdefault(v.id, k)
+    end = (len(nodes),)
+    for seq, u in enumerate(movers):
+        at = max([last_check, last_read.get(updates[u.outputs[0].id], (-1,)),
+                  *(key[made_by[v.id]] for v in u.inputs if made_by.get(v.id) in key)])
+        if at >= first_read.get(u.outputs[0].id, end):  # something reads both old and new value: keep the order
             return list(nodes)
-        order.insert(at + 1, u)
-    return order
+        key[id(u)] = (*at, -seq)
+    return sorted(nodes, key=lambda n: key[id(n)])
