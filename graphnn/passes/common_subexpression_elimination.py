@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.graph import Graph, Node, Provenance, Value
-from .autodiff import replace_uses
 
 MAX_CONST_KEY = 1024  # elements; larger constants are compared by identity only
 # Ops whose result is not a function of their inputs and attributes: two calls differ.
@@ -62,5 +61,5 @@ def eliminate_common_subexpressions(g: Graph) -> Graph:
         fired.append({"pattern": "common subexpression", "node": n.name, "op": n.op, "location": n.location,
                       "kept": first.name, "replaced": [n.id], "added": [], "pass": "cse"})
     g.nodes = kept
-    replace_uses(g, mapping)
+    g.replace_uses(mapping)
     return g

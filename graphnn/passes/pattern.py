@@ -1,5 +1,5 @@
 """The one rewrite engine: a `Rule` matches a root op (and the ops producing its inputs); its function
-returns the replacement value(s) or None; `rewrite` applies a rule table to a fixed point.
+returns the replacement value(s) or None; `rewrite` applies a rule table to a fixed point with a worklist.
 
 Imports only graphnn.ir.
 """
@@ -12,8 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..ir.errors import GraphError
-from ..ir.graph import Graph, Node, Provenance, Value
-from .autodiff import replace_uses
+from ..ir.graph import Graph, Node, Provenance, Value, add_uses, drop_uses
 
 RuleFn = Callable[["Match"], "Value | Sequence[Value] | None"]
 
@@ -39,6 +38,7 @@ class Match:
     args: tuple[Node | None, ...]
     involved: list[Node] = field(default_factory=list)  # nodes whose provenance the replacement inherits
     cache: dict[str, Any] = field(default_factory=dict)  # shared by the driver until the next firing
+    uses: dict[int, dict[int, Node]] = field(default_factory=dict)  # the driver's use index (kept current)
 
     @property
     def inputs(self) -> tuple[Value, ...]:
@@ -58,9 +58,8 @@ class Match:
         return n
 
     def users(self, v: Value) -> list[Node]:
-        if "users" not in self.cache:
-            self.cache["users"] = self.g.consumers()
-        return self.cache["users"].get(v.id, [])
+        """The nodes reading `v` (O(its users), from the driver's use index)."""
+        return list(self.uses.get(v.id, {}).values())
 
     def scalar(self, v: Value) -> float | None:
         """The value every element of `v` has, if `v` is a constant (possibly broadcast or reshaped) of one value."""
@@ -103,34 +102,39 @@ def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reas
                   "pass": g.meta.get("current_pass", "")})
 
 
-def _remove_dead(g: Graph, candidates: set[int]) -> None:
+def _remove_dead(g: Graph, candidates: dict[int, Node], uses: dict[int, dict[int, Node]]) -> None:
     """Drop candidate nodes whose outputs nobody uses any more, transitively their producers, and
-    constants nothing uses (rewrites such as folding leave them behind)."""
-    keep_vals = {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
-    while True:
-        users = g.consumers()
-        dead = [n for n in g.nodes if n.id in candidates
-                and not any(o.id in keep_vals or users.get(o.id) for o in n.outputs)]
-        if not dead:
-            break
-        dead_ids = {n.id for n in dead}
-        candidates = {p.id for n in dead for v in n.inputs if (p := v.producer) is not None} - dead_ids
-        for n in dead:
-            for o in n.outputs:
-                g.producer.pop(o.id, None)
-        g.nodes = [n for n in g.nodes if n.id not in dead_ids]
-    used = keep_vals | {v.id for n in g.nodes for v in n.inputs}
-    g.const_values = [c for c in g.const_values if c.id in used]
-    g.constants = {c.id: g.constants[c.id] for c in g.const_values}
+    constants nothing uses (rewrites such as folding leave them behind). A worklist over the use index:
+    O(n + E) in all."""
+    keep_vals = g.live_ids()
+    work = list(candidates.values())
+    dead: set[int] = set()
+    while work:
+        n = work.pop()
+        if n.id in dead or any(g.producer.get(o.id) is not n for o in n.outputs):
+            continue  # already removed, or no longer in the graph
+        if any(o.id in keep_vals or uses.get(o.id) for o in n.outputs):
+            continue
+        dead.add(n.id)
+        drop_uses(uses, n)
+        for o in n.outputs:
+            g.producer.pop(o.id, None)
+        work.extend(p for v in n.inputs if (p := v.producer) is not None)
+    if dead:
+        g.nodes = [n for n in g.nodes if n.id not in dead]
+    g.prune_constants(keep_vals | set(uses))
 
 
-def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int], cache: dict[str, Any]) -> bool:
+def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: dict[int, Node], cache: dict[str, Any],
+              uses: dict[int, dict[int, Node]], touched: dict[int, Node]) -> bool:
+    """Try `rule` at `g.nodes[i]`; on success splice its nodes in, rewire (via the use index) and record.
+    Nodes whose surroundings changed go to `touched` (the worklist); O(size of the match and its users)."""
     node = g.nodes[i]
     args = tuple(v.producer for v in node.inputs)
     for want, have in zip(rule.args, args):
         if want is not None and (have is None or have.op != want):
             return False
-    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache)
+    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache, uses)
     n_nodes, n_consts = len(g.nodes), len(g.const_values)
     n_diags = len(g.meta.get("diagnostics", []))
     with g.building(prov=node.prov):
@@ -166,10 +170,16 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
     g.producer.update({o.id: n for n in created for o in n.outputs})
     for o in node.outputs:
         g.producer.pop(o.id, None)
-    replace_uses(g, {o.id: nv for o, nv in zip(node.outputs, new_vals)})
-    candidates.update(n.id for n in m.involved)
-    candidates.update(p.id for v in node.inputs if (p := v.producer) is not None)  # maybe unused now
-    candidates.update(n.id for n in created)
+    drop_uses(uses, node)
+    for n in created:
+        add_uses(uses, n)
+    for o in node.outputs:  # the old outputs' readers now read the replacements: they may match new rules
+        touched.update(uses.get(o.id, {}))
+    g.replace_uses({o.id: nv for o, nv in zip(node.outputs, new_vals)}, uses)
+    producers = {p.id: p for v in node.inputs if (p := v.producer) is not None}  # maybe unused now
+    for grp in ({n.id: n for n in m.involved}, producers, {n.id: n for n in created}):
+        candidates.update(grp)
+        touched.update(grp)
     g.meta.setdefault("fired", []).append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
         "locations": sorted(prov.locations), "matched": [n.id for n in involved],
@@ -183,30 +193,43 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
 
 
 def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int = 50) -> Graph:
-    """Apply `rules` until none fires (sweeps in topological order; new nodes are visited right away)."""
+    """Apply `rules` until none fires. The first sweep visits every node in topological order (new nodes
+    right away); later sweeps visit only the worklist: nodes whose inputs, producers or users a firing
+    changed. Each firing costs O(its match and the users it rewires), so a pass is O((n + E) + firings x
+    match size) plus one O(n) walk per sweep, instead of re-trying every rule on every node to a fixed point."""
     by_op: dict[str, list[Rule]] = {}
     for r in rules:
         by_op.setdefault(r.root, []).append(r)
     g.meta["current_pass"] = pass_name
-    candidates: set[int] = set()
+    candidates: dict[int, Node] = {}
     cache: dict[str, Any] = {}
+    uses = g.use_index()
     budget = 8 * len(g.nodes) + 200  # a rule set that never settles is a bug; fail loudly
+    work: dict[int, Node] | None = None  # None: every node (the first sweep)
+    fired = 0
     for _ in range(max_sweeps):
-        fired = 0
+        touched: dict[int, Node] = {}
+        fired_before = fired
         i = 0
         while i < len(g.nodes):
             node = g.nodes[i]
+            if work is not None and node.id not in work:
+                i += 1
+                continue
             for rule in by_op.get(node.op, ()):
-                if _try_rule(g, i, rule, pass_name, candidates, cache):
+                if _try_rule(g, i, rule, pass_name, candidates, cache, uses, touched):
                     fired += 1
+                    if work is not None:  # what it touched further down is visited in this sweep too
+                        work.update(touched)
                     break
             else:
                 i += 1
             if fired > budget:
                 raise GraphError(f"pass {pass_name}: rules keep firing (last at {node.name}); no fixed point")
-        if not fired:
+        if fired == fired_before or not touched:
             break
-    _remove_dead(g, candidates)
+        work = touched
+    _remove_dead(g, candidates, uses)
     g.meta.pop("current_pass", None)
     return g
 
