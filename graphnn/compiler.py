@@ -1,5 +1,5 @@
-"""`gn.compile` and `gn.optimize`: pick a pipeline, run it, and (compile) lower the optimized graph to a plan and
-hand it to a backend.
+"""`prepare`, the one entry path to the pipeline, and what uses it: `gn.compile` (lowers the optimized graph to a
+plan and hands it to a backend) and `gn.optimize` (returns the optimized graph); ONNX export calls `prepare` too.
 
 Imports graphnn.ir, graphnn.passes, graphnn.backends and graphnn.checking (numerics debugging, validate mode).
 """
@@ -13,7 +13,7 @@ from .checking.debug import explain_nonfinite
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
 from .checking.validate import PassValidator
-from .passes.pipeline import Observer, run_pipeline
+from .passes.pipeline import Observer, PipelineReport, run_pipeline
 
 MODES = ("train", "eval")
 
@@ -75,6 +75,31 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
     return res
 
 
+def prepare(g: Graph, outputs: Any = None, updates: Any = None, *, target: str | None = None,
+            mode: str | None = None, passes: Any = "default", stability: str = "fix", validate: bool = False,
+            keep_graphs: bool = False, caller: str | None = "gn.compile") -> tuple[Graph, Graph, PipelineReport]:
+    """The one entry path of gn.compile, gn.optimize and ONNX export: copy `g`, normalize the outputs and
+    updates, map the user's values onto the copy by id, settle the mode and the target, run the pipeline.
+    Returns (the pipeline's input, the optimized graph, the report). `caller` names who asks in the error for
+    a graph with nothing to compute (None: no such check).
+
+    mode None means "train" when there are updates (a training step) and "eval" otherwise; target None means
+    "training" when there are updates and "inference" otherwise."""
+    if mode is not None and mode not in MODES:
+        raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
+    work = g.copy()
+    byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
+    work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
+    work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
+    if caller is not None and not work.outputs and not work.updates:
+        raise GraphError(f"{caller}({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
+    work.facts.mode = mode or ("train" if work.updates else "eval")
+    target = target or ("training" if work.updates else "inference")
+    opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs, stability=stability,
+                               observer=validator(validate))
+    return work, opt, report
+
+
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
             mode: str | None = None, check_numerics: bool = False, validate: bool = False,
             stability: str = "fix", host_outputs: bool = False) -> Function:  # noqa: A001
@@ -86,25 +111,13 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     if mode is not None and mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
     be = get_backend(backend)
-    work = g.copy()
-    work.outputs = _normalize_outputs(g, outputs)
-    work.updates = _normalize_updates(g, updates)
-    if mode is None:  # a step that updates parameters trains; a function that only computes evaluates
-        mode = "train" if work.updates else "eval"
-    if not work.outputs and not work.updates:
-        raise GraphError(f"gn.compile({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
-    # copy() rebinds values to `work`; map the user's values over by id.
-    byid = {v.id: v for v in work.values()}
-    work.outputs = {k: byid[v.id] for k, v in work.outputs.items()}
-    work.updates = {k: byid[v.id] for k, v in work.updates.items()}
-    work.meta["mode"] = mode
-    target = "training" if work.updates else "inference"
-    opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate))
+    work, opt, report = prepare(g, outputs, updates, mode=mode, passes=passes, stability=stability,
+                                validate=validate)
     _drop_unused_inputs(opt)
-    fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode, host_outputs=host_outputs)
-    fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
-    fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)
-    return fn
+    # pipeline_input: viz and debug re-run the pipeline from it keeping snapshots; explain_numerics: a
+    # check_numerics failure names the first bad node (graphnn.checking.debug).
+    return Function(g, opt, report, be, check_numerics=check_numerics, mode=work.facts.mode,
+                    host_outputs=host_outputs, pipeline_input=work, explain_numerics=explain_nonfinite)
 
 
 def _drop_unused_inputs(g: Graph) -> None:
@@ -124,7 +137,7 @@ def _drop_unused_inputs(g: Graph) -> None:
             kept.append(v)
             bound |= {d for d in v.type.shape if isinstance(d, str)}
     g.inputs = [v for v in g.inputs if v.name not in dropped]
-    g.meta["ignored_inputs"] = dropped
+    g.facts.ignored_inputs = dropped
 
 
 def validator(validate: bool) -> Observer | None:
@@ -137,15 +150,7 @@ def optimize(g: Graph, outputs: Any = None, updates: Any = None, *, target: str 
              keep_graphs: bool = False, mode: str | None = None) -> Graph:
     """The optimized copy of `g` for `outputs`/`updates` (default: the graph's named outputs), with `.report`:
     the same pipeline `gn.compile` runs before lowering."""
-    work = g.copy()
-    byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
-    work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
-    work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
-    if not work.outputs and not work.updates:
-        raise GraphError(f"gn.optimize({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
-    work.meta["mode"] = mode or ("train" if work.updates else "eval")  # gn.compile's rule
-    target = target or ("training" if work.updates else "inference")
-    opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs, stability=stability,
-                               observer=validator(validate))
-    opt.report = report  # type: ignore[attr-defined]
+    _, opt, report = prepare(g, outputs, updates, target=target, mode=mode, passes=passes, stability=stability,
+                             validate=validate, keep_graphs=keep_graphs, caller="gn.optimize")
+    opt.report = report
     return opt

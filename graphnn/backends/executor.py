@@ -281,7 +281,7 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:
     """Check every feed against its input's type before anything runs; return arrays and the dim binding."""
     names = {v.name for v in g.inputs}
-    ignored = g.meta.get("ignored_inputs", ())
+    ignored = g.facts.ignored_inputs
     if ignored:  # declared inputs this function does not read: accepted, not required
         feeds = {k: a for k, a in feeds.items() if k not in ignored}
     unknown = sorted(set(feeds) - names)

@@ -49,7 +49,8 @@ class Function:
     """A compiled graph: call it with feeds as keyword arguments; returns a dict of output arrays."""
 
     def __init__(self, source: Graph, graph: Graph, report: Any, backend: Any, *,
-                 check_numerics: bool = False, mode: str = "train", host_outputs: bool = False) -> None:
+                 check_numerics: bool = False, mode: str = "train", host_outputs: bool = False,
+                 pipeline_input: Graph | None = None, explain_numerics: Any = None) -> None:
         self.source = source
         self.graph = graph
         self.backend = backend
@@ -60,7 +61,9 @@ class Function:
         self._report = report
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self._check, self._dims = _make_validator(graph, type(backend.xp.empty(0)))
-        self.explain_numerics: Any = None  # (fn, feeds, error) -> NumericsError with the diagnosis
+        self.explain_numerics = explain_numerics  # (fn, feeds, error) -> NumericsError with the diagnosis
+        self.pipeline_input = pipeline_input  # the graph the pipeline started from (viz/debug re-run it)
+        self.planning_seconds = 0.0  # time spent building plans (first call per binding of the symbolic dims)
         self._errstate = backend.xp.errstate if hasattr(backend.xp, "errstate") else np.errstate
 
     @property
@@ -77,9 +80,13 @@ class Function:
         key = (tuple(env.get(d) for d in self._dims), inplace)
         plan = self._plans.get(key)
         if plan is None:
+            t0 = time.perf_counter()
             plan = build_plan(self.graph, self.backend.xp, self.backend.kernels, env,
                               out_kernels=getattr(self.backend, "out_kernels", None),
                               storage=self.backend.storage_view(self.storage), inplace_updates=inplace)
+            self.planning_seconds += time.perf_counter() - t0
+            if self._report is not None and hasattr(self._report, "planning_seconds"):
+                self._report.planning_seconds = self.planning_seconds
             self._plans[key] = plan
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)

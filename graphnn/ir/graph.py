@@ -239,6 +239,24 @@ class Node:
 
 
 @dataclass
+class GraphFacts:
+    """What the compile step and the passes tell each other about a graph being compiled (typed fields, not a
+    free-form dict): set by `prepare` and the pipeline, read by passes and the executor."""
+
+    mode: str = "train"  # "train" or "eval": how the mode pass lowers batch_norm and dropout
+    stability: str = "fix"  # the pipeline's stability level; "off" records no diagnostics
+    current_pass: str = ""  # the rewrite engine's pass name, for the diagnostics it records
+    fired: list[dict[str, Any]] = field(default_factory=list)  # what the running pass did (one dict each)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)  # the running pass's stability findings
+    ignored_inputs: list[str] = field(default_factory=list)  # declared inputs the compiled step does not read
+
+    def copy(self) -> "GraphFacts":
+        """An independent copy (the lists are not shared)."""
+        return replace(self, fired=list(self.fired), diagnostics=list(self.diagnostics),
+                       ignored_inputs=list(self.ignored_inputs))
+
+
+@dataclass
 class ParamInfo:
     """Metadata of a parameter or state slot: its initializer spec and whether training changes it."""
 
@@ -288,6 +306,9 @@ class Graph:
         self.context_tags: frozenset[str] = frozenset()
         self.context_prov: Provenance | None = None
         self.context_labels: frozenset[str] = frozenset()
+        self.facts = GraphFacts()
+        self.report: Any = None  # the pipeline's report, on the graph gn.optimize returns
+        # Builder-level annotations layers and frontends attach (state_updates, rng_state, traced, ...).
         self.meta: dict[str, Any] = {}
 
     # ---- builder context -------------------------------------------------
@@ -534,6 +555,7 @@ class Graph:
         g.names = set(self.names)
         g._suffix = dict(self._suffix)
         g.meta = dict(self.meta)
+        g.facts = self.facts.copy()
         vmap: dict[int, Value] = {}
 
         def cp(v: Value) -> Value:

@@ -26,7 +26,7 @@ def _const_key(g: Graph, v: Value) -> Any:
 
 def eliminate_common_subexpressions(g: Graph) -> Graph:
     """Merge duplicate constants and duplicate pure nodes (the first one stays, with both provenances)."""
-    fired = g.meta.setdefault("fired", [])
+    fired = g.facts.fired
     mapping: dict[int, Value] = {}
     seen_const: dict[Any, Value] = {}
     kept_consts = []

@@ -36,7 +36,7 @@ def _mask_from_relu_output(g: Graph) -> None:
         relus = [r for r in users.get(n.inputs[0].id, []) if r.op == "relu" and order[r.id] < order[n.id]]
         if relus:
             n.inputs = (relus[0].outputs[0], n.inputs[1])
-            g.meta.setdefault("fired", []).append({"pattern": "relu_mask_from_output", "node": n.name,
+            g.facts.fired.append({"pattern": "relu_mask_from_output", "node": n.name,
                                                    "location": n.location, "pass": "fuse_elementwise"})
 
 
@@ -73,7 +73,7 @@ def fuse_elementwise(g: Graph) -> Graph:
         members.append(n)
         owner[n.id] = n.id
         group[n.id] = members
-    fired = g.meta.setdefault("fired", [])
+    fired = g.facts.fired
     replace: dict[int, Node] = {}
     drop: set[int] = set()
     for root_id, members in group.items():

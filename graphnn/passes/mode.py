@@ -1,4 +1,4 @@
-"""Lower mode-dependent ops for `graph.meta["mode"]` ("train" unless set), before autodiff.
+"""Lower mode-dependent ops for `graph.facts.mode` ("train" unless set), before autodiff.
 
 train: batch_norm -> batch_norm_train + the momentum blend of the running statistics; dropout stays, and in a
 function that updates anything (a training step) the graph's dropout step counter (state `rng_step`) gets the
@@ -31,8 +31,8 @@ def _lower_batch_norm(node: Node, mode: str) -> list[Value]:
 def lower_mode(g: Graph) -> Graph:
     """Replace batch_norm and dropout nodes by their train- or eval-mode forms. One pass over the nodes: the
     lowered forms are built in place of the old node, so O(n + E)."""
-    mode = g.meta.get("mode", "train")
-    fired = g.meta.setdefault("fired", [])
+    mode = g.facts.mode
+    fired = g.facts.fired
     mapping: dict[int, Value] = {}
     old_nodes, g.nodes = g.nodes, []
     for node in old_nodes:

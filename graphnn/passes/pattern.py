@@ -91,15 +91,15 @@ def constant_scalar(v: Value) -> float | None:
 def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reason: str, fixed: bool,
                       involved: Sequence[Node] = ()) -> None:
     """Append a stability diagnostic (once per pattern and node) unless the graph's level is "off"."""
-    if g.meta.get("stability", "fix") == "off":
+    if g.facts.stability == "off":
         return
-    diags = g.meta.setdefault("diagnostics", [])
+    diags = g.facts.diagnostics
     if any(d["pattern"] == pattern and d["node"] == node.name for d in diags):
         return
     locs = sorted(set().union(*(n.prov.locations for n in involved or [node])))
     diags.append({"pattern": pattern, "node": node.name, "location": node.location, "locations": locs,
                   "replacement": replacement, "reason": reason, "fixed": fixed,
-                  "pass": g.meta.get("current_pass", "")})
+                  "pass": g.facts.current_pass})
 
 
 def _remove_dead(g: Graph, candidates: dict[int, Node], uses: dict[int, dict[int, Node]]) -> None:
@@ -136,7 +136,7 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: dict[int
             return False
     m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache, uses)
     n_nodes, n_consts = len(g.nodes), len(g.const_values)
-    n_diags = len(g.meta.get("diagnostics", []))
+    n_diags = len(g.facts.diagnostics)
     with g.building(prov=node.prov):
         res = rule.fn(m)
     created = g.nodes[n_nodes:]
@@ -180,14 +180,14 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: dict[int
     for grp in ({n.id: n for n in m.involved}, producers, {n.id: n for n in created}):
         candidates.update(grp)
         touched.update(grp)
-    g.meta.setdefault("fired", []).append({
+    g.facts.fired.append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
         "locations": sorted(prov.locations), "matched": [n.id for n in involved],
         "added": [n.id for n in created], "pass": pass_name,
     })
     if rule.stability is not None:
         record_diagnostic(g, rule.name, node, rule.stability[0], rule.stability[1], True, involved)
-    for d in g.meta.get("diagnostics", [])[n_diags:]:  # so a drawing can place the finding on the new nodes
+    for d in g.facts.diagnostics[n_diags:]:  # so a drawing can place the finding on the new nodes
         d["matched"], d["added"] = [n.id for n in involved], [n.id for n in created]
     return True
 
@@ -200,7 +200,7 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
     by_op: dict[str, list[Rule]] = {}
     for r in rules:
         by_op.setdefault(r.root, []).append(r)
-    g.meta["current_pass"] = pass_name
+    g.facts.current_pass = pass_name
     candidates: dict[int, Node] = {}
     cache: dict[str, Any] = {}
     uses = g.use_index()
@@ -230,7 +230,7 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
             break
         work = touched
     _remove_dead(g, candidates, uses)
-    g.meta.pop("current_pass", None)
+    g.facts.current_pass = ""
     return g
 
 
