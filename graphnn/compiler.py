@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .backends.function import Function
+from .backends.numpy.backend import NumpyBackend
 from .checking.debug import explain_nonfinite
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
@@ -21,12 +22,10 @@ MODES = ("train", "eval")
 def get_backend(name: str) -> Any:
     """The backend object for `name` ("numpy" or "cupy")."""
     if name == "numpy":
-        from .backends.numpy.backend import NumpyBackend
-
         return NumpyBackend()
     if name == "cupy":
         try:
-            from .backends.cupy.backend import CupyBackend
+            from .backends.cupy.backend import CupyBackend  # optional: the module imports cupy
         except ImportError as e:  # the module exists; its import of cupy is what fails
             raise BackendError(f"backend 'cupy' needs CuPy and an NVIDIA GPU: pip install 'graphnn[gpu]' ({e})") from None
         return CupyBackend()

@@ -20,6 +20,7 @@ import numpy as np
 from ..backends.numpy.kernels import KERNELS
 from ..ir import builder, subgraph
 from ..ir.builder import _materialize, _user_shape, apply
+from ..ir.errors import ShapeError
 from ..ir.graph import Graph, ParamInfo, Value, next_id
 from ..ir.types import TensorType, normalize_dtype
 from ..passes import autodiff
@@ -112,8 +113,6 @@ class EagerTensor(Value):
         """Write `new` into this tensor's array in place (a parameter update); not recorded on the tape."""
         arr = new.data if isinstance(new, EagerTensor) else np.asarray(new)
         if arr.shape != self.data.shape:
-            from ..ir.errors import ShapeError
-
             raise ShapeError(f"assign to {self.name}: shape {arr.shape} != {self.data.shape}")
         np.copyto(self.data, arr, casting="same_kind")
         return self

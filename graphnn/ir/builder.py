@@ -16,6 +16,7 @@ import numpy as np
 from .errors import DTypeError, GraphError, GraphnnError, ShapeError, TraceError
 from .graph import Graph, ParamInfo, Provenance, Value
 from .op import InferCtx
+from .op_registry import get_op
 from .types import TensorType, fresh_dim, normalize_dtype
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,8 +199,6 @@ def checking(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None =
 
 def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None, *, name: str | None = None) -> tuple[Value, ...]:
     """Type-check `op_name` on `inputs` and add its node to the inputs' graph; returns its outputs."""
-    from .op_registry import get_op
-
     op = get_op(op_name)
     for hook in apply_hooks:
         res = hook(op, inputs, attrs or {}, name)

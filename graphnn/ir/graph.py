@@ -8,15 +8,20 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import GraphError
+from .errors import GraphError, TraceError
 from .provenance import Provenance, Storage
 from .types import Dim, TensorType, is_anonymous
 
 _ids = itertools.count(1)
+
+# The builder functions behind Value's Python operators and NumPy hooks ("add" -> elementwise.add, "bool" ->
+# builder.value_as_bool, ...). The op builders import this module, so it cannot import them: graphnn/ir/operators.py
+# fills the table, and graphnn/ir/__init__.py imports it right after this module (a test checks every key is set).
+OPERATORS: dict[str, Callable[..., Any]] = {}
 
 
 def next_id() -> int:
@@ -73,147 +78,114 @@ class Value:
         return self is other
 
     def __bool__(self) -> bool:
-        from .builder import value_as_bool
-
-        return value_as_bool(self)
+        return OPERATORS["bool"](self)
 
     def __float__(self) -> float:
-        from .builder import value_as_data
-
-        return value_as_data(self, "float()")
+        return OPERATORS["data"](self, "float()")
 
     def __int__(self) -> int:
-        from .builder import value_as_data
-
-        return value_as_data(self, "int()")
+        return OPERATORS["data"](self, "int()")
 
     # NumPy interop: a NumPy ufunc on graph values (`np.exp(x)`, `arr + x`, `np.maximum(x, 0)`) becomes the
     # graph op of the same meaning, arrays becoming constants, instead of an object array of per-element
     # nodes; ufunc methods (reduce, at, ...) and other NumPy functions get a clear error.
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from .builder import numpy_ufunc_on_values
-
-        return numpy_ufunc_on_values(ufunc, method, inputs, kwargs)
+        return OPERATORS["ufunc"](ufunc, method, inputs, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        from .builder import numpy_on_value
-
-        return numpy_on_value(self, "np.asarray()/np.array()")
+        return OPERATORS["numpy"](self, "np.asarray()/np.array()")
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from .builder import numpy_on_value
-
-        return numpy_on_value(self, f"np.{getattr(func, '__name__', func)}()")
+        return OPERATORS["numpy"](self, f"np.{getattr(func, '__name__', func)}()")
 
     def __len__(self) -> int:
         if not self.raw_type.shape:
             raise TypeError(f"len() of a rank-0 graph value {self.name}")
         n = self.type.shape[0]
         if isinstance(n, str):
-            from .builder import value_as_data
-
-            return value_as_data(self, f"len() (its leading dim {n!r} is symbolic; declare it concrete, or use graph ops that do not need its size)")
+            return OPERATORS["data"](self, f"len() (its leading dim {n!r} is symbolic; declare it concrete, or use "
+                                           "graph ops that do not need its size)")
         return n
 
     def __iter__(self) -> Iterator["Value"]:
         """Iterate over the leading axis when it is concrete: yields x[0], x[1], ..."""
         if not self.raw_type.shape:
-            from .errors import TraceError
-
             raise TraceError(f"cannot iterate over the rank-0 graph value {self.name} ({self.type})")
         n = self.type.shape[0]
         if isinstance(n, str):
-            from .builder import value_as_data
-
-            value_as_data(self, f"iteration (its leading dim {n!r} is symbolic, so the number of rows is not "
-                                "known when the graph is built; declare a concrete size or use a batched op)")
+            OPERATORS["data"](self, f"iteration (its leading dim {n!r} is symbolic, so the number of rows is not "
+                                    "known when the graph is built; declare a concrete size or use a batched op)")
         return (self[i] for i in range(n))
 
-    def __abs__(self) -> "Value":
-        return _ew().abs(self)
-
     # Operator overloading delegates to the op builders (NumPy broadcasting rules).
+    def __abs__(self) -> "Value":
+        return OPERATORS["abs"](self)
+
     def __add__(self, o: Any) -> "Value":
-        return _ew().add(self, o)
+        return OPERATORS["add"](self, o)
 
     def __radd__(self, o: Any) -> "Value":
-        return _ew().add(o, self)
+        return OPERATORS["add"](o, self)
 
     def __sub__(self, o: Any) -> "Value":
-        return _ew().sub(self, o)
+        return OPERATORS["sub"](self, o)
 
     def __rsub__(self, o: Any) -> "Value":
-        return _ew().sub(o, self)
+        return OPERATORS["sub"](o, self)
 
     def __mul__(self, o: Any) -> "Value":
-        return _ew().mul(self, o)
+        return OPERATORS["mul"](self, o)
 
     def __rmul__(self, o: Any) -> "Value":
-        return _ew().mul(o, self)
+        return OPERATORS["mul"](o, self)
 
     def __truediv__(self, o: Any) -> "Value":
-        return _ew().div(self, o)
+        return OPERATORS["div"](self, o)
 
     def __rtruediv__(self, o: Any) -> "Value":
-        return _ew().div(o, self)
+        return OPERATORS["div"](o, self)
 
     def __pow__(self, o: Any) -> "Value":
-        return _ew().pow(self, o)
+        return OPERATORS["pow"](self, o)
 
     def __rpow__(self, o: Any) -> "Value":
-        return _ew().pow(o, self)
+        return OPERATORS["pow"](o, self)
 
     def __neg__(self) -> "Value":
-        return _ew().neg(self)
+        return OPERATORS["neg"](self)
 
     def __matmul__(self, o: Any) -> "Value":
-        from .ops import linalg
-
-        return linalg.matmul(self, o)
+        return OPERATORS["matmul"](self, o)
 
     def __rmatmul__(self, o: Any) -> "Value":
-        from .ops import linalg
-
-        return linalg.matmul(o, self)
+        return OPERATORS["matmul"](o, self)
 
     def __gt__(self, o: Any) -> "Value":
-        return _ew().greater(self, o)
+        return OPERATORS["greater"](self, o)
 
     def __lt__(self, o: Any) -> "Value":
-        return _ew().less(self, o)
+        return OPERATORS["less"](self, o)
 
     def __ge__(self, o: Any) -> "Value":
-        return _ew().greater_equal(self, o)
+        return OPERATORS["greater_equal"](self, o)
 
     def __le__(self, o: Any) -> "Value":
-        return _ew().less_equal(self, o)
+        return OPERATORS["less_equal"](self, o)
 
     def __getitem__(self, index: Any) -> "Value":
-        from .ops import shape_ops
-
-        return shape_ops.getitem(self, index)
+        return OPERATORS["getitem"](self, index)
 
     @property
     def T(self) -> "Value":
-        from .ops import shape_ops
-
-        return shape_ops.transpose(self)
+        return OPERATORS["transpose"](self)
 
     def reshape(self, *shape: Any) -> "Value":
-        from .ops import shape_ops
-
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return shape_ops.reshape(self, shape)
+        return OPERATORS["reshape"](self, shape)
 
     def astype(self, dtype: Any) -> "Value":
-        return _ew().cast(self, dtype)
-
-
-def _ew() -> Any:
-    from .ops import elementwise
-
-    return elementwise
+        return OPERATORS["cast"](self, dtype)
 
 
 @dataclass(eq=False)
@@ -531,7 +503,7 @@ class Graph:
 
     def to_networkx(self) -> Any:
         """A networkx.DiGraph with one vertex per value and per node (bipartite, edges follow data)."""
-        import networkx as nx
+        import networkx as nx  # only this export needs it; keeps `import graphnn` light
 
         G = nx.DiGraph(name=self.name)
         for v in self.inputs + self.params + self.state + self.const_values:
@@ -580,9 +552,7 @@ class Graph:
         return g
 
     def __str__(self) -> str:
-        from .printer import format_graph
-
-        return format_graph(self)
+        return OPERATORS["format"](self)
 
     def __repr__(self) -> str:
         return f"<Graph {self.name!r}: {len(self.nodes)} nodes, {len(self.params)} params>"
