@@ -1,6 +1,6 @@
 """`python -m benchmarks.compile_scaling`: graphnn's own compile cost as the graph grows, beside JAX jit.
 
-A residual CNN (conv-BN-ReLU blocks, 16 channels on 8x8 inputs) as an Adam training step at 16..128 blocks:
+A residual CNN (basic blocks: conv-BN-ReLU-conv-BN + skip, ReLU; 16 channels on 8x8 inputs) as an Adam training step at 16..128 blocks:
 nodes built -> compiled, each pass's time, planning time, build -> first result; JAX's trace+compile of the
 same net when jax is installed (`pip install 'graphnn[bench]'`). Options: --blocks 16 32 64, --no-jax.
 """
@@ -19,13 +19,15 @@ CHANNELS, SIDE, BATCH, CLASSES = 16, 8, 8, 10
 
 
 def residual_cnn(blocks: int) -> tuple[gn.Graph, dict[str, Any], dict[str, Any]]:
-    """(graph, outputs, updates): stem conv, `blocks` x (conv3x3-BN-ReLU + skip), mean pool, linear, Adam."""
+    """(graph, outputs, updates): `blocks` basic blocks relu(h + BN(conv(relu(BN(conv(h)))))), mean pool, linear,
+    softmax cross-entropy, Adam plus the running-statistics updates."""
     with gn.Graph(f"resnet{blocks}") as g:
         x = gn.input("x", (None, CHANNELS, SIDE, SIDE), "float32")
         y = gn.input("y", (None,), "int64")
         h = x
         for _ in range(blocks):
-            h = h + gn.relu(gn.nn.BatchNorm2d(CHANNELS)(gn.nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)(h)))
+            a = gn.relu(gn.nn.BatchNorm2d(CHANNELS)(gn.nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)(h)))
+            h = gn.relu(h + gn.nn.BatchNorm2d(CHANNELS)(gn.nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)(a)))
         logits = gn.nn.Linear(CHANNELS, CLASSES)(gn.mean(h, axis=(2, 3)))
         loss = gn.cross_entropy(gn.softmax(logits), y)
         updates = gn.optim.Adam(1e-3).updates(loss)
@@ -67,18 +69,21 @@ def jax_seconds(blocks: int) -> float | None:
     rng = np.random.default_rng(0)
     params = {"convs": [(rng.standard_normal((CHANNELS, CHANNELS, 3, 3)).astype(np.float32) * 0.1,
                          np.zeros((CHANNELS, 1, 1), np.float32), np.ones(CHANNELS, np.float32),
-                         np.zeros(CHANNELS, np.float32)) for _ in range(blocks)],
+                         np.zeros(CHANNELS, np.float32)) for _ in range(2 * blocks)],
               "w": rng.standard_normal((CHANNELS, CLASSES)).astype(np.float32) * 0.1,
               "b": np.zeros(CLASSES, np.float32)}
 
     def loss_fn(p: Any, x: Any, y: Any) -> Any:
-        h = x
-        for k, b, gamma, beta in p["convs"]:
+        def conv_bn(h: Any, k: Any, b: Any, gamma: Any, beta: Any) -> Any:
             c = jax.lax.conv_general_dilated(h, k, (1, 1), ((1, 1), (1, 1))) + b
             mu = c.mean(axis=(0, 2, 3), keepdims=True)
             var = ((c - mu) ** 2).mean(axis=(0, 2, 3), keepdims=True)
-            c = (c - mu) / jnp.sqrt(var + 1e-5) * gamma[None, :, None, None] + beta[None, :, None, None]
-            h = h + jax.nn.relu(c)
+            return (c - mu) / jnp.sqrt(var + 1e-5) * gamma[None, :, None, None] + beta[None, :, None, None]
+
+        h = x
+        convs = p["convs"]
+        for i in range(0, len(convs), 2):
+            h = jax.nn.relu(h + conv_bn(jax.nn.relu(conv_bn(h, *convs[i])), *convs[i + 1]))
         logits = h.mean(axis=(2, 3)) @ p["w"] + p["b"]
         return -jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1).mean()
 
