@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import graphnn as gn
+import graphnn.compiler
 
 
 def mlp_sgd() -> tuple[gn.Graph, dict, dict]:
@@ -139,3 +140,28 @@ REFERENCE: dict[str, Any] = {'guarded': [('mode', 17, 17, {}),
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_same_passes_fire_as_before(name: str) -> None:
     assert pass_counts(GRAPHS[name]) == REFERENCE[name]
+
+
+def test_report_prints_pass_and_planning_times() -> None:
+    g, outs, ups = mlp_sgd()
+    fn = gn.compile(g, outputs=outs, updates=ups)
+    rep = fn.report()
+    assert rep.planning_seconds is None and "planning not yet" in str(rep)
+    rng = np.random.default_rng(1)
+    fn(x=rng.standard_normal((4, 6)).astype(np.float32), y=rng.integers(0, 3, 4))
+    assert rep.planning_seconds is not None and rep.planning_seconds > 0
+    assert rep.planning_seconds == fn.planning_seconds
+    text = str(rep)
+    assert f"planning {rep.planning_seconds * 1e3:.2f} ms" in text
+    assert f"passes {sum(r.seconds for r in rep.records) * 1e3:.2f} ms in all" in text
+    assert rep.to_dict()["planning_seconds"] == rep.planning_seconds
+
+
+def test_compile_optimize_and_export_share_one_prepare() -> None:
+    g, outs, _ = identities()
+    work, opt, rep = gn.compiler.prepare(g, outs, None, caller="test")
+    assert work.facts.mode == "eval" and rep.target == "inference"
+    assert [r.name for r in rep.records] == [r.name for r in gn.optimize(g, outs).report.records]
+    exported = gn.onnx.prepare(g, outs)
+    assert "fused_elementwise" not in {n.op for n in exported.nodes}  # the export target's list, not inference's
+    assert "fused_elementwise" in {n.op for n in opt.nodes}
