@@ -1,6 +1,7 @@
 """`python -m benchmarks.compile_scaling`: graphnn's own compile cost as the graph grows, beside JAX jit.
 
-A residual CNN (basic blocks: conv-BN-ReLU-conv-BN + skip, ReLU; 16 channels on 8x8 inputs) as an Adam training step at 16..128 blocks:
+A residual CNN (basic blocks: conv-BN-ReLU-conv-BN + skip, ReLU; 16 channels on 8x8 inputs) as an Adam training
+step at 16..128 blocks:
 nodes built -> compiled, each pass's time, planning time, build -> first result; JAX's trace+compile of the
 same net when jax is installed (`pip install 'graphnn[bench]'`). Options: --blocks 16 32 64, --no-jax,
 --threads N (BLAS/XLA threads for both libraries, set before they load: on a shared machine, 1 keeps the tiny GEMMs

@@ -56,9 +56,10 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
         return {}
     items = updates.items() if isinstance(updates, Mapping) else updates
     res: dict[str, Value] = {}
+    by_name = {p.name: p for p in g.params + g.state}  # one index, not a search per update
     for target, new in items:
         name = target.name if isinstance(target, Value) else str(target)
-        tv = g.param(name)
+        tv = by_name.get(name) or g.param(name)  # g.param raises the error naming the graph
         if tv.kind not in ("param", "state"):
             raise GraphError(f"updates: {name} is a {tv.kind}, only parameters and state can be updated")
         if not isinstance(new, Value) or new.graph is not g:

@@ -186,6 +186,7 @@ def _expand(g: Graph, upto: Node | None = None) -> dict[int, Value]:
 
 
 def expand_gradients(g: Graph) -> Graph:
-    """The autodiff pass: replace every `grad` request node (inner ones first) by backward nodes."""
+    """The autodiff pass: replace every `grad` request node (inner ones first) by backward nodes. Per request:
+    one forward and one backward walk over the path and one pruning walk, O(n + E); O(r (n + E)) for r requests."""
     _expand(g)
     return g

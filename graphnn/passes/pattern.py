@@ -71,7 +71,8 @@ class Match:
 
 
 def constant_array(v: Value) -> np.ndarray | None:
-    """The data of a constant, looking through broadcast_to/reshape/cast of one (shape may then differ)."""
+    """The data of a constant, looking through broadcast_to/reshape/cast of one (shape may then differ).
+    O(length of that chain)."""
     while v.kind == "node":
         n = v.producer
         if n is None or n.op not in ("broadcast_to", "reshape", "cast"):
