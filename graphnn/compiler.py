@@ -59,7 +59,9 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
     by_name = {p.name: p for p in g.params + g.state}  # one index, not a search per update
     for target, new in items:
         name = target.name if isinstance(target, Value) else str(target)
-        tv = by_name.get(name) or g.param(name)  # g.param raises the error naming the graph
+        tv = by_name.get(name)
+        if tv is None:
+            tv = g.param(name)  # raises the error naming the graph
         if tv.kind not in ("param", "state"):
             raise GraphError(f"updates: {name} is a {tv.kind}, only parameters and state can be updated")
         if not isinstance(new, Value) or new.graph is not g:
