@@ -274,6 +274,7 @@ class Graph:
         self.dim_alias: dict[str, Dim] = {}
         self.names: set[str] = set()
         self._suffix: dict[str, int] = {}  # base name -> the next numeric suffix unique_name tries
+        self._resolved: dict[tuple[TensorType, int], TensorType] = {}  # resolve()'s cache
         self.scopes: list[str] = []
         self.context_tags: frozenset[str] = frozenset()
         self.context_prov: Provenance | None = None
@@ -384,9 +385,15 @@ class Graph:
         return d
 
     def resolve(self, t: TensorType) -> TensorType:
+        """`t` with its symbolic dims canonical. Cached per raw type while the aliases stay as they are (every
+        `Value.type` asks, so passes would otherwise rebuild the same types over and over)."""
         if not self.dim_alias:
             return t
-        return TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
+        key = (t, len(self.dim_alias))  # aliases are only ever added: their count versions the cache
+        got = self._resolved.get(key)
+        if got is None:
+            got = self._resolved[key] = TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
+        return got
 
     def unify_dims(self, a: Dim, b: Dim) -> Dim | None:
         """Make two dims equal if allowed: an anonymous dim (declared None) unifies with another symbolic dim,
@@ -531,7 +538,7 @@ class Graph:
         vmap: dict[int, Value] = {}
 
         def cp(v: Value) -> Value:
-            nv = replace(v, graph=g)
+            nv = Value(v.id, v.name, v.raw_type, v.kind, g)  # not dataclasses.replace: 5x slower per value
             vmap[v.id] = nv
             return nv
 
