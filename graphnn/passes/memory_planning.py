@@ -133,7 +133,7 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
     movers = [n for n in nodes if len(n.outputs) == 1 and n.outputs[0].id in updates]
     for u in movers:
         own = updates[u.outputs[0].id]
-        if any(root.get(v.id, v.id) in targets - {own} for v in u.inputs):
+        if any((r := root.get(v.id, v.id)) in targets and r != own for v in u.inputs):
             return list(nodes)
     mover_ids = {id(u) for u in movers}
     key: dict[int, tuple[int, ...]] = {}  # id(node) -> position key; tuples order like the list they stand for
