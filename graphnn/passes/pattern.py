@@ -218,10 +218,12 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
                 i += 1
                 continue
             for rule in by_op.get(node.op, ()):
-                if _try_rule(g, i, rule, pass_name, candidates, cache, uses, touched):
+                hit: dict[int, Node] = {}
+                if _try_rule(g, i, rule, pass_name, candidates, cache, uses, hit):
                     fired += 1
+                    touched.update(hit)
                     if work is not None:  # what it touched further down is visited in this sweep too
-                        work.update(touched)
+                        work.update(hit)
                     break
             else:
                 i += 1
