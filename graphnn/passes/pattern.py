@@ -103,31 +103,8 @@ def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reas
                   "pass": g.facts.current_pass})
 
 
-def _remove_dead(g: Graph, candidates: dict[int, Node], uses: dict[int, dict[int, Node]]) -> None:
-    """Drop candidate nodes whose outputs nobody uses any more, transitively their producers, and
-    constants nothing uses (rewrites such as folding leave them behind). A worklist over the use index:
-    O(n + E) in all."""
-    keep_vals = g.live_ids()
-    work = list(candidates.values())
-    dead: set[int] = set()
-    while work:
-        n = work.pop()
-        if n.id in dead or any(g.producer.get(o.id) is not n for o in n.outputs):
-            continue  # already removed, or no longer in the graph
-        if any(o.id in keep_vals or uses.get(o.id) for o in n.outputs):
-            continue
-        dead.add(n.id)
-        drop_uses(uses, n)
-        for o in n.outputs:
-            g.producer.pop(o.id, None)
-        work.extend(p for v in n.inputs if (p := v.producer) is not None)
-    if dead:
-        g.nodes = [n for n in g.nodes if n.id not in dead]
-    g.prune_constants(keep_vals | set(uses))
-
-
-def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: dict[int, Node], cache: dict[str, Any],
-              uses: dict[int, dict[int, Node]], touched: dict[int, Node]) -> bool:
+def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, cache: dict[str, Any], uses: dict[int, dict[int, Node]],
+              touched: dict[int, Node]) -> bool:
     """Try `rule` at `g.nodes[i]`; on success splice its nodes in, rewire (via the use index) and record.
     Nodes whose surroundings changed go to `touched` (the worklist); O(size of the match and its users)."""
     node = g.nodes[i]
@@ -177,10 +154,9 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: dict[int
     for o in node.outputs:  # the old outputs' readers now read the replacements: they may match new rules
         touched.update(uses.get(o.id, {}))
     g.replace_uses({o.id: nv for o, nv in zip(node.outputs, new_vals)}, uses)
-    producers = {p.id: p for v in node.inputs if (p := v.producer) is not None}  # maybe unused now
-    for grp in ({n.id: n for n in m.involved}, producers, {n.id: n for n in created}):
-        candidates.update(grp)
-        touched.update(grp)
+    touched.update({n.id: n for n in m.involved})
+    touched.update({p.id: p for v in node.inputs if (p := v.producer) is not None})  # may have lost a user
+    touched.update({n.id: n for n in created})
     g.facts.fired.append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
         "locations": sorted(prov.locations), "matched": [n.id for n in involved],
@@ -197,12 +173,12 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
     """Apply `rules` until none fires. The first sweep visits every node in topological order (new nodes
     right away); later sweeps visit only the worklist: nodes whose inputs, producers or users a firing
     changed. Each firing costs O(its match and the users it rewires), so a pass is O((n + E) + firings x
-    match size) plus one O(n) walk per sweep, instead of re-trying every rule on every node to a fixed point."""
+    match size) plus one O(n) walk per sweep, instead of re-trying every rule on every node to a fixed point.
+    Afterwards the one liveness walk (`Graph.drop_unneeded`) drops what became dead."""
     by_op: dict[str, list[Rule]] = {}
     for r in rules:
         by_op.setdefault(r.root, []).append(r)
     g.facts.current_pass = pass_name
-    candidates: dict[int, Node] = {}
     cache: dict[str, Any] = {}
     uses = g.use_index()
     budget = 8 * len(g.nodes) + 200  # a rule set that never settles is a bug; fail loudly
@@ -219,7 +195,7 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
                 continue
             for rule in by_op.get(node.op, ()):
                 hit: dict[int, Node] = {}
-                if _try_rule(g, i, rule, pass_name, candidates, cache, uses, hit):
+                if _try_rule(g, i, rule, pass_name, cache, uses, hit):
                     fired += 1
                     touched.update(hit)
                     if work is not None:  # what it touched further down is visited in this sweep too
@@ -232,7 +208,8 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
         if fired == fired_before or not touched:
             break
         work = touched
-    _remove_dead(g, candidates, uses)
+    if fired:  # drop what no longer reaches an output or update: the one liveness walk, O(n + E)
+        g.prune_constants(g.drop_unneeded(g.live_ids()))
     g.facts.current_pass = ""
     return g
 
