@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import pathlib
 
-from graphnn.ir import graph
+from graphnn.ir import value
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "graphnn"
 ALLOWED = {"ir": {"ir"}, "passes": {"ir", "passes"}, "backends": {"ir", "passes", "backends"}}
@@ -99,14 +99,29 @@ def _targets(path: pathlib.Path, node: ast.AST, mods: dict[str, pathlib.Path]) -
     return [n for n in names if n in mods]
 
 
+def _runtime_imports(tree: ast.AST) -> list[ast.AST]:
+    """Every import statement that can run, at top level or inside functions; `if TYPE_CHECKING:` blocks
+    (annotations only, never executed) are left out."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def _import_graph() -> dict[str, set[str]]:
     """module -> the graphnn modules it imports, at top level or inside functions alike."""
     mods = _modules()
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for m, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                graph[m].update(t for t in _targets(path, node, mods) if t != m)
+        for node in _runtime_imports(ast.parse(path.read_text())):
+            graph[m].update(t for t in _targets(path, node, mods) if t != m)
     return graph
 
 
@@ -211,5 +226,10 @@ def test_function_import_finder_flags_an_unexplained_import(tmp_path: pathlib.Pa
 def test_value_operators_are_all_installed() -> None:
     names = {"bool", "data", "ufunc", "numpy", "abs", "add", "sub", "mul", "div", "pow", "neg", "greater", "less",
              "greater_equal", "less_equal", "cast", "matmul", "getitem", "transpose", "reshape", "format"}
-    assert names <= set(graph.OPERATORS)
-    assert all(callable(f) for f in graph.OPERATORS.values())
+    assert names <= set(value.OPERATORS)
+    assert all(callable(f) for f in value.OPERATORS.values())
+
+
+def test_type_checking_imports_are_not_edges() -> None:
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import b\nfrom .c import d\n")
+    assert sorted(n.module for n in _runtime_imports(tree)) == ["c", "typing"]

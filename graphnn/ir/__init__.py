@@ -5,7 +5,7 @@ from __future__ import annotations
 from .errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
                      StabilityWarning, TraceError)
 from .graph import Graph, Node, Provenance, Value
-from . import operators  # noqa: F401 - fills graph.OPERATORS (Value's operators) once graph is loaded
+from . import operators  # noqa: F401 - fills value.OPERATORS (Value's operators) once graph is loaded
 from .ops import FAMILIES
 from .op import Op
 from .op_registry import get_op, register_families, registry

@@ -1,5 +1,5 @@
-"""Fills `graph.OPERATORS`: the builder functions behind Value's Python operators (`x + y`, `x @ w`, `x[i]`),
-its NumPy hooks and `print(g)`. Kept apart from graph.py because the op builders import graph.py.
+"""Fills `value.OPERATORS`: the builder functions behind Value's Python operators (`x + y`, `x @ w`, `x[i]`),
+its NumPy hooks and `print(g)`. Kept apart from value.py because the op builders import it.
 
 Imports sibling ir modules only.
 """
@@ -7,7 +7,7 @@ Imports sibling ir modules only.
 from __future__ import annotations
 
 from .builder import numpy_on_value, numpy_ufunc_on_values, value_as_bool, value_as_data
-from .graph import OPERATORS
+from .value import OPERATORS
 from .ops import elementwise as ew
 from .ops import linalg, shape_ops
 from .printer import format_graph
