@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .backends.function import Function
+from .backends.function import Function, gc_paused
 from .backends.numpy.backend import NumpyBackend
 from .checking.debug import explain_nonfinite
 from .ir.errors import BackendError, GraphError
@@ -89,16 +89,18 @@ def prepare(g: Graph, outputs: Any = None, updates: Any = None, *, target: str |
     "training" when there are updates and "inference" otherwise."""
     if mode is not None and mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
-    work = g.copy()
-    byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
-    work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
-    work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
-    if caller is not None and not work.outputs and not work.updates:
-        raise GraphError(f"{caller}({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
-    work.facts.mode = mode or ("train" if work.updates else "eval")
-    target = target or ("training" if work.updates else "inference")
-    opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs, stability=stability,
-                               observer=validator(validate))
+    with gc_paused():  # see gc_paused: the collector's full scans would make the passes superlinear
+        work = g.copy()
+        byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
+        work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
+        work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
+        if caller is not None and not work.outputs and not work.updates:
+            raise GraphError(f"{caller}({g.name!r}): nothing to compute: give outputs= or updates=, or "
+                             "g.output(...)")
+        work.facts.mode = mode or ("train" if work.updates else "eval")
+        target = target or ("training" if work.updates else "inference")
+        opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs,
+                                   stability=stability, observer=validator(validate))
     return work, opt, report
 
 
