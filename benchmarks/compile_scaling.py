@@ -68,7 +68,8 @@ def measure(blocks: int) -> dict[str, Any]:
     for r in fn.report().records:
         passes[r.name] = passes.get(r.name, 0.0) + r.seconds
     return {"blocks": blocks, "built": len(g.nodes), "compiled": len(fn.graph.nodes), "build": t1 - t0,
-            "compile": t2 - t1, "first_call": t3 - t2, "planning": getattr(fn.report(), "planning_seconds", None), "total": t3 - t0,
+            "compile": t2 - t1, "first_call": t3 - t2, "total": t3 - t0,
+            "planning": getattr(fn.report(), "planning_seconds", None),  # None on versions without the timer
             "passes": passes}
 
 
@@ -105,8 +106,8 @@ def jax_seconds(blocks: int) -> float | None:
         t = t + 1.0
         m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, gr)
         v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, gr)
-        p = jax.tree_util.tree_map(lambda q, a, b: q - 1e-3 * (a / (1 - 0.9**t)) / (jnp.sqrt(b / (1 - 0.999**t)) + 1e-8),
-                                   p, m, v)
+        p = jax.tree_util.tree_map(
+            lambda q, a, b: q - 1e-3 * (a / (1 - 0.9**t)) / (jnp.sqrt(b / (1 - 0.999**t)) + 1e-8), p, m, v)
         return loss, p, m, v, t
 
     zeros = jax.tree_util.tree_map(np.zeros_like, params)

@@ -191,7 +191,8 @@ def allocate(lo: _Lowering) -> None:
 
 def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
     """Generate the code, node by node, and compile it to one straight-line function. O(n + E)."""
-    g, xp, env, kernels, fixed, sizes, alias, last = lo.g, lo.xp, lo.env, lo.kernels, lo.fixed, lo.sizes, lo.alias, lo.last
+    g, xp, env, kernels, fixed = lo.g, lo.xp, lo.env, lo.kernels, lo.fixed
+    sizes, alias, last = lo.sizes, lo.alias, lo.last
     steps: list[Step] = []
     reg_of: dict[int, int] = {}
 
