@@ -1,5 +1,5 @@
-"""`gn.compile` and `gn.optimize`: pick a pipeline, run it, and (compile) lower the optimized graph to a plan and
-hand it to a backend.
+"""`prepare`, the one entry path to the pipeline, and what uses it: `gn.compile` (lowers the optimized graph to a
+plan and hands it to a backend) and `gn.optimize` (returns the optimized graph); ONNX export calls `prepare` too.
 
 Imports graphnn.ir, graphnn.passes, graphnn.backends and graphnn.checking (numerics debugging, validate mode).
 """
@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .backends.function import Function
+from .backends.function import Function, gc_paused
+from .backends.numpy.backend import NumpyBackend
 from .checking.debug import explain_nonfinite
-from .ir.errors import BackendError, GraphError
-from .ir.graph import Graph, Value
 from .checking.validate import PassValidator
-from .passes.pipeline import Observer, run_pipeline
 from .distributed import comm as dist_comm
 from .distributed.replicas import start_replicas
+from .ir.errors import BackendError, GraphError
+from .ir.graph import Graph, Value
 from .passes.data_parallel import data_parallel_pipeline, graph_hash, prepare_data_parallel
+from .passes.pipeline import Observer, PipelineReport, run_pipeline
 
 MODES = ("train", "eval")
 
@@ -24,12 +25,10 @@ MODES = ("train", "eval")
 def get_backend(name: str) -> Any:
     """The backend object for `name` ("numpy" or "cupy")."""
     if name == "numpy":
-        from .backends.numpy.backend import NumpyBackend
-
         return NumpyBackend()
     if name == "cupy":
         try:
-            from .backends.cupy.backend import CupyBackend
+            from .backends.cupy.backend import CupyBackend  # optional: the module imports cupy
         except ImportError as e:  # the module exists; its import of cupy is what fails
             raise BackendError(f"backend 'cupy' needs CuPy and an NVIDIA GPU: pip install 'graphnn[gpu]' ({e})") from None
         return CupyBackend()
@@ -60,9 +59,12 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
         return {}
     items = updates.items() if isinstance(updates, Mapping) else updates
     res: dict[str, Value] = {}
+    by_name = {p.name: p for p in g.params + g.state}  # one index, not a search per update
     for target, new in items:
         name = target.name if isinstance(target, Value) else str(target)
-        tv = g.param(name)
+        tv = by_name.get(name)
+        if tv is None:
+            tv = g.param(name)  # raises the error naming the graph
         if tv.kind not in ("param", "state"):
             raise GraphError(f"updates: {name} is a {tv.kind}, only parameters and state can be updated")
         if not isinstance(new, Value) or new.graph is not g:
@@ -78,6 +80,39 @@ def _normalize_updates(g: Graph, updates: Any) -> dict[str, Value]:
     return res
 
 
+def prepare(g: Graph, outputs: Any = None, updates: Any = None, *, target: str | None = None,
+            mode: str | None = None, passes: Any = "default", stability: str = "fix", validate: bool = False,
+            keep_graphs: bool = False, caller: str | None = "gn.compile",
+            data_parallel: bool = False) -> tuple[Graph, Graph, PipelineReport]:
+    """The one entry path of gn.compile, gn.optimize and ONNX export: copy `g`, normalize the outputs and
+    updates, map the user's values onto the copy by id, settle the mode and the target, run the pipeline.
+    Returns (the pipeline's input, the optimized graph, the report). `caller` names who asks in the error for
+    a graph with nothing to compute (None: no such check). `data_parallel`: check that every differentiated loss
+    is a batch mean and insert the gradient all-reduce right after autodiff (passes/data_parallel.py).
+
+    mode None means "train" when there are updates (a training step) and "eval" otherwise; target None means
+    "training" when there are updates and "inference" otherwise."""
+    if mode is not None and mode not in MODES:
+        raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
+    with gc_paused():  # see gc_paused: the collector's full scans would make the passes superlinear
+        work = g.copy()
+        byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
+        work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
+        work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
+        if caller is not None and not work.outputs and not work.updates:
+            raise GraphError(f"{caller}({g.name!r}): nothing to compute: give outputs= or updates=, or "
+                             "g.output(...)")
+        work.facts.mode = mode or ("train" if work.updates else "eval")
+        target = target or ("training" if work.updates else "inference")
+        table = None
+        if data_parallel:
+            prepare_data_parallel(work, dist_comm.rank(), dist_comm.size())
+            passes, table = data_parallel_pipeline(target, passes)
+        opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs,
+                                   stability=stability, observer=validator(validate), table=table)
+    return work, opt, report
+
+
 def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str = "numpy", passes: Any = "default",
             mode: str | None = None, check_numerics: bool = False, validate: bool = False,
             stability: str = "fix", host_outputs: bool = False, data_parallel: bool = False) -> Function:  # noqa: A001
@@ -90,32 +125,15 @@ def compile(g: Graph, outputs: Any = None, updates: Any = None, *, backend: str 
     if mode is not None and mode not in MODES:
         raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
     be = get_backend(backend)
-    work = g.copy()
-    work.outputs = _normalize_outputs(g, outputs)
-    work.updates = _normalize_updates(g, updates)
-    if mode is None:  # a step that updates parameters trains; a function that only computes evaluates
-        mode = "train" if work.updates else "eval"
-    if not work.outputs and not work.updates:
-        raise GraphError(f"gn.compile({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
-    # copy() rebinds values to `work`; map the user's values over by id.
-    byid = {v.id: v for v in work.values()}
-    work.outputs = {k: byid[v.id] for k, v in work.outputs.items()}
-    work.updates = {k: byid[v.id] for k, v in work.updates.items()}
-    work.meta["mode"] = mode
-    target = "training" if work.updates else "inference"
-    table = None
-    if data_parallel:  # the loss must be a batch mean; the pass averages gradients right after autodiff
-        prepare_data_parallel(work, dist_comm.rank(), dist_comm.size())
-        passes, table = data_parallel_pipeline(target, passes)
-    opt, report = run_pipeline(work, target, passes, check=validate, stability=stability, observer=validator(validate),
-                               table=table)
+    work, opt, report = prepare(g, outputs, updates, mode=mode, passes=passes, stability=stability,
+                                validate=validate, data_parallel=data_parallel)
     _drop_unused_inputs(opt)
     if data_parallel:  # same graph on every rank, then rank 0's parameters and state everywhere
         start_replicas(g.storage, graph_hash(work), f"gn.compile({g.name!r}, data_parallel=True)")
-    fn = Function(g, opt, report, be, check_numerics=check_numerics, mode=mode, host_outputs=host_outputs)
-    fn.pipeline_input = work  # the graph the pipeline started from: viz and debug re-run it keeping snapshots
-    fn.explain_numerics = explain_nonfinite  # check_numerics failures name the first bad node (graphnn.debug)
-    return fn
+    # pipeline_input: viz and debug re-run the pipeline from it keeping snapshots; explain_numerics: a
+    # check_numerics failure names the first bad node (graphnn.checking.debug).
+    return Function(g, opt, report, be, check_numerics=check_numerics, mode=work.facts.mode,
+                    host_outputs=host_outputs, pipeline_input=work, explain_numerics=explain_nonfinite)
 
 
 def _drop_unused_inputs(g: Graph) -> None:
@@ -137,7 +155,7 @@ def _drop_unused_inputs(g: Graph) -> None:
             kept.append(v)
             bound |= {d for d in v.type.shape if isinstance(d, str)}
     g.inputs = [v for v in g.inputs if v.name not in dropped]
-    g.meta["ignored_inputs"] = dropped
+    g.facts.ignored_inputs = dropped
 
 
 def validator(validate: bool) -> Observer | None:
@@ -150,15 +168,7 @@ def optimize(g: Graph, outputs: Any = None, updates: Any = None, *, target: str 
              keep_graphs: bool = False, mode: str | None = None) -> Graph:
     """The optimized copy of `g` for `outputs`/`updates` (default: the graph's named outputs), with `.report`:
     the same pipeline `gn.compile` runs before lowering."""
-    work = g.copy()
-    byid = {v.id: v for v in work.values()}  # copy() rebinds values to `work`; map the user's over by id
-    work.outputs = {k: byid[v.id] for k, v in _normalize_outputs(g, outputs).items()}
-    work.updates = {k: byid[v.id] for k, v in _normalize_updates(g, updates).items()}
-    if not work.outputs and not work.updates:
-        raise GraphError(f"gn.optimize({g.name!r}): nothing to compute: give outputs= or updates=, or g.output(...)")
-    work.meta["mode"] = mode or ("train" if work.updates else "eval")  # gn.compile's rule
-    target = target or ("training" if work.updates else "inference")
-    opt, report = run_pipeline(work, target, passes, check=validate, keep_graphs=keep_graphs, stability=stability,
-                               observer=validator(validate))
-    opt.report = report  # type: ignore[attr-defined]
+    _, opt, report = prepare(g, outputs, updates, target=target, mode=mode, passes=passes, stability=stability,
+                             validate=validate, keep_graphs=keep_graphs, caller="gn.optimize")
+    opt.report = report
     return opt

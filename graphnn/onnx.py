@@ -17,11 +17,10 @@ from .backends.onnx.importer import import_model, load, parse_model
 from .backends.onnx.parity import max_difference, random_feeds, run_graph, run_onnxruntime_isolated
 from .backends.onnx.preflight import PreflightReport
 from .backends.onnx.preflight import preflight as _preflight
-from .compiler import _normalize_outputs
+from . import compiler
 from .compiler import compile as gn_compile
 from .ir.errors import GraphnnError
 from .ir.graph import Graph
-from .passes.pipeline import run_pipeline
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -44,13 +43,7 @@ __all__ = [
 def prepare(g: Graph, outputs: Any = None) -> Graph:
     """`g` copied, restricted to `outputs` (default: its named outputs) and run through the eval-mode
     export pipeline: the graph the exporter lowers."""
-    work = g.copy()
-    outs = _normalize_outputs(g, outputs)
-    byid = {v.id: v for v in work.values()}
-    work.outputs = {k: byid[v.id] for k, v in outs.items()}
-    work.updates = {}
-    work.meta["mode"] = "eval"
-    opt, _ = run_pipeline(work, "export")
+    _, opt, _ = compiler.prepare(g, outputs, None, target="export", mode="eval", caller=None)
     # A deployed model takes only what its outputs need: labels of a training graph, unused parameters and
     # constants are left out (the graph's other values stay as they are).
     used = {v.id for n in opt.nodes for v in n.inputs} | {v.id for v in opt.outputs.values()}

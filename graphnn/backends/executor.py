@@ -69,37 +69,44 @@ def _shape(v: Any, env: dict) -> tuple[int, ...] | None:
         return None
 
 
-def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], *,
-               out_kernels: dict[str, Any] | None = None, storage: Any = None, inplace_updates: bool = True) -> Plan:
-    """Lower optimized `g` to a plan specialized to `env`; `out_kernels` enables memory planning."""
-    missing = sorted({n.op for n in g.nodes if n.op not in kernels})
-    if missing:
-        raise BackendError(f"no kernel for op(s) {', '.join(missing)} on this backend")
-    out_kernels = out_kernels or {}
-    pids = {v.name: v.id for v in g.params + g.state}
-    # Nodes reading integer values (labels, indices) validate them; they run before any in-place update.
-    nodes = hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
-                          barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
-    em = Emitter()
-    fixed: dict[int, Any] = {}  # value id -> array known at plan time
-    for v in g.params + g.state:
-        if storage is not None and v.name in storage:
-            fixed[v.id] = storage[v.name]
-    for v in g.const_values:
-        fixed[v.id] = xp.asarray(g.constants[v.id])
+@dataclass
+class _Lowering:
+    """What the planning steps decide, in the order they decide it (one per `build_plan` call)."""
 
-    # 1. Decide per node: planned (out kernel into a buffer), view (taken once, of an array known at plan
-    # time), or plain (the kernel's fresh result, kept in a register).
-    okern: dict[int, Any] = {}
-    views: set[int] = set()
+    g: Graph
+    xp: Any
+    kernels: dict[str, Any]
+    env: dict[str, int]
+    nodes: list[Node] = field(default_factory=list)  # the schedule
+    fixed: dict[int, Any] = field(default_factory=dict)  # value id -> array known at plan time
+    okern: dict[int, Any] = field(default_factory=dict)  # node id -> out kernel (planned nodes)
+    views: set[int] = field(default_factory=set)  # node ids whose view is taken once at plan time
+    folded: set[int] = field(default_factory=set)  # node ids computed at plan time
+    alias: dict[int, int] = field(default_factory=dict)  # view -> base: the base lives as long as the view
+    sizes: dict[int, int] = field(default_factory=dict)  # planned value id -> bytes
+    uses: list[StepUse] = field(default_factory=list)  # per scheduled node: reads, planned writes, sharing
+    last: dict[int, int] = field(default_factory=dict)  # value id -> last step reading it
+    external: dict[int, str] = field(default_factory=dict)  # new value id -> parameter it is written into
+    live_to_end: set[int] = field(default_factory=set)
+    mem: MemoryPlan | None = None
+
+
+def schedule(g: Graph) -> list[Node]:
+    """The node order: updates hoisted to run as soon as they can (O(E + n log n)); nodes reading integer
+    values (labels, indices) validate them, so they run before any in-place update."""
+    pids = {v.name: v.id for v in g.params + g.state}
+    return hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
+                         barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
+
+
+def classify(lo: _Lowering, out_kernels: dict[str, Any]) -> None:
+    """Decide per node, in one O(n + E) walk: folded (all inputs constant: computed now), view (taken once, of
+    an array known at plan time), planned (out kernel into a buffer) or plain (a fresh result in a register)."""
+    xp, env, kernels, fixed = lo.xp, lo.env, lo.kernels, lo.fixed
     static = set(fixed)  # value ids whose array exists at plan time
-    alias: dict[int, int] = {}  # view -> base: the base lives as long as the view
     contig: dict[int, bool] = {vid: bool(a.flags.c_contiguous) for vid, a in fixed.items() if hasattr(a, "flags")}
-    sizes: dict[int, int] = {}
-    uses: list[StepUse] = []
-    pconst = {v.id for v in g.const_values}  # depends on constants and the dim binding only
-    folded: set[int] = set()
-    for n in nodes:
+    pconst = {v.id for v in lo.g.const_values}  # depends on constants and the dim binding only
+    for n in lo.nodes:
         o = n.outputs[0]
         shp = _shape(o, env)
         planned = False
@@ -111,41 +118,44 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
                 pconst.add(v.id)
                 static.add(v.id)
                 contig[v.id] = bool(getattr(a, "flags", None) is not None and a.flags.c_contiguous)
-            folded.add(n.id)
-            uses.append(StepUse(tuple(v.id for v in n.inputs), (), {}))
+            lo.folded.add(n.id)
+            lo.uses.append(StepUse(tuple(v.id for v in n.inputs), (), {}))
             continue
         if n.op in VIEW_OPS:
             base = n.inputs[0]
-            alias[o.id] = base.id
+            lo.alias[o.id] = base.id
             if base.id in static and (n.op != "reshape" or contig.get(base.id, False)):
-                views.add(n.id)
+                lo.views.add(n.id)
                 static.add(o.id)
                 contig[o.id] = n.op in ("identity", "stop_gradient", "reshape")
         elif len(n.outputs) == 1 and shp is not None and n.op in out_kernels:
             ok = out_kernels[n.op](xp, n, env)
             if ok is not None:
-                okern[n.id] = ok
+                lo.okern[n.id] = ok
                 planned = True
                 static.add(o.id)
                 contig[o.id] = True
-                sizes[o.id] = int(np.prod(shp, dtype=np.int64)) * np.dtype(o.dtype).itemsize
+                lo.sizes[o.id] = int(np.prod(shp, dtype=np.int64)) * np.dtype(o.dtype).itemsize
         share: dict[int, tuple[int, ...]] = {}
-        if planned and okern[n.id].inplace:
+        if planned and lo.okern[n.id].inplace:
             share[o.id] = tuple(v.id for v in n.inputs if v.type == o.type)
         pins = None
-        if not planned and n.id not in views:  # e.g. `cond` returning its input: keep the inputs alive
+        if not planned and n.id not in lo.views:  # e.g. `cond` returning its input: keep the inputs alive
             pins = (tuple(v.id for v in n.outputs), tuple(v.id for v in n.inputs))
-        uses.append(StepUse(tuple(v.id for v in n.inputs), (o.id,) if planned else (), share, pins))
+        lo.uses.append(StepUse(tuple(v.id for v in n.inputs), (o.id,) if planned else (), share, pins))
 
-    # 2. Updates written straight into the parameter where it is no longer read after its new value exists.
+
+def place_updates(lo: _Lowering, inplace_updates: bool) -> None:
+    """Write an update straight into its parameter where the old value is no longer read once the new one
+    exists (and shape and dtype agree); the rest are copied after the step. O(n + E)."""
+    g, fixed, uses = lo.g, lo.fixed, lo.uses
     out_ids = {v.id for v in g.outputs.values()}
-    last = lifetimes(uses, alias, out_ids)
-    pos = {o.id: k for k, n in enumerate(nodes) for o in n.outputs}
-    external: dict[int, str] = {}
+    lo.last = last = lifetimes(uses, lo.alias, out_ids)
+    pos = {o.id: k for k, n in enumerate(lo.nodes) for o in n.outputs}
     pvals = {v.name: v for v in g.params + g.state}
     for name, nv in g.updates.items():
         p = pvals[name]
-        if not inplace_updates or nv.id not in sizes or nv.id in external or p.id not in fixed:
+        if not inplace_updates or nv.id not in lo.sizes or nv.id in lo.external or p.id not in fixed:
             continue
         k = pos[nv.id]
         lp = last.get(p.id, -1)
@@ -153,28 +163,37 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             continue
         if lp == k and p.id not in uses[k].may_share.get(nv.id, ()):
             continue
-        if tuple(fixed[p.id].shape) != _shape(nv, env) or fixed[p.id].dtype != np.dtype(nv.dtype):
+        if tuple(fixed[p.id].shape) != _shape(nv, lo.env) or fixed[p.id].dtype != np.dtype(nv.dtype):
             continue
-        external[nv.id] = name
-        del sizes[nv.id]
+        lo.external[nv.id] = name
+        del lo.sizes[nv.id]
         uses[k] = StepUse(uses[k].reads, (), {})
-    live_to_end = out_ids | {v.id for k, v in g.updates.items() if v.id not in external}
-    mem = plan_memory(uses, sizes, alias, live_to_end) if sizes else None
+    lo.live_to_end = out_ids | {v.id for v in g.updates.values() if v.id not in lo.external}
 
-    # 3. Allocate buffers and give every planned value its array.
+
+def allocate(lo: _Lowering) -> None:
+    """Plan buffers by liveness (`plan_memory`, O(n log n)), allocate them, give every planned value its
+    array (one array object per buffer, shape and dtype: in-place reads as such)."""
+    lo.mem = mem = plan_memory(lo.uses, lo.sizes, lo.alias, lo.live_to_end) if lo.sizes else None
     if mem is not None:
-        arenas = [xp.empty(b, dtype=np.uint8) for b in mem.buffer_bytes]
-        made: dict[tuple, Any] = {}  # one array object per (buffer, shape, dtype): in-place reads as such
+        out_of = {o.id: o for n in lo.nodes for o in n.outputs}
+        arenas = [lo.xp.empty(b, dtype=np.uint8) for b in mem.buffer_bytes]
+        made: dict[tuple, Any] = {}
         for vid, b in mem.buffer_of.items():
-            v = next(o for o in nodes[pos[vid]].outputs if o.id == vid)
-            key = (b, _shape(v, env), v.dtype)
+            v = out_of[vid]
+            key = (b, _shape(v, lo.env), v.dtype)
             if key not in made:
-                made[key] = arenas[b][:sizes[vid]].view(v.dtype).reshape(key[1])
-            fixed[vid] = made[key]
-    for vid, name in external.items():
-        fixed[vid] = fixed[pvals[name].id]
+                made[key] = arenas[b][:lo.sizes[vid]].view(v.dtype).reshape(key[1])
+            lo.fixed[vid] = made[key]
+    pids = {v.name: v.id for v in lo.g.params + lo.g.state}
+    for vid, name in lo.external.items():
+        lo.fixed[vid] = lo.fixed[pids[name]]
 
-    # 4. Emit code, node by node.
+
+def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
+    """Generate the code, node by node, and compile it to one straight-line function. O(n + E)."""
+    g, xp, env, kernels, fixed = lo.g, lo.xp, lo.env, lo.kernels, lo.fixed
+    sizes, alias, last = lo.sizes, lo.alias, lo.last
     steps: list[Step] = []
     reg_of: dict[int, int] = {}
 
@@ -199,15 +218,15 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             shared[key] = xp.empty(shape, dtype)
         return shared[key]
 
-    for k, n in enumerate(nodes):
+    for k, n in enumerate(lo.nodes):
         lines: list[str] = []
-        if n.id in okern:
-            ok = okern[n.id]
+        if n.id in lo.okern:
+            ok = lo.okern[n.id]
             ins = [ref(v) for v in n.inputs]
             if getattr(ok, "takes_context", False):
                 # inputs in planned buffers whose last read (views included) is here may be overwritten
                 clob = frozenset(i for i, v in enumerate(n.inputs) if v.id in sizes and v.id not in alias
-                                 and last.get(v.id) == k and v.id not in live_to_end)
+                                 and last.get(v.id) == k and v.id not in lo.live_to_end)
                 calls = ok.calls(ins, fixed[n.outputs[0].id],
                                  CallContext(shared_scratch, clob, tuple(v.id for v in n.inputs), facts))
             else:
@@ -215,9 +234,9 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
             for fn, args, kw in calls:
                 lines.append(em.call(fn, args, kw))
             scratch += ok.scratch_bytes
-        elif n.id in folded:
+        elif n.id in lo.folded:
             pass
-        elif n.id in views:
+        elif n.id in lo.views:
             fixed[n.outputs[0].id] = kernels[n.op](xp, n, env)(fixed[n.inputs[0].id])
         else:
             fn = kernels[n.op](xp, n, env)
@@ -226,25 +245,45 @@ def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], 
         steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs]))
 
     scratch += sum(a.nbytes for a in shared.values())
+    external = lo.external
     copy_updates = [(name, em.name(ref(nv))) for name, nv in g.updates.items() if nv.id not in external]
     output_refs = {k: em.name(ref(v)) for k, v in g.outputs.items()}
     fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}
     update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
-    params = {name: fixed[p.id] for name, p in pvals.items() if p.id in fixed}
+    params = {v.name: fixed[v.id] for v in g.params + g.state if v.id in fixed}
     run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,
                               bool(g.updates), xp.copyto, xp.may_share_memory)
     # Quiet floating-point warnings (non-finite values are check_numerics' business); as a decorator,
     # np.errstate costs a third of a `with np.errstate(...)` block per call.
     run_fast = np.errstate(all="ignore")(run_fast)
     n_calls = sum(len(s.lines) for s in steps)
-    return Plan(steps, dict(env), mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch, n_calls,
-                em, output_refs, update_refs, store_regs, params)
+    return Plan(steps, dict(env), lo.mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch,
+                n_calls, em, output_refs, update_refs, store_regs, params)
+
+
+def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], *,
+               out_kernels: dict[str, Any] | None = None, storage: Any = None, inplace_updates: bool = True) -> Plan:
+    """Lower optimized `g` to a plan specialized to `env`; `out_kernels` enables memory planning. The steps, in
+    order: schedule, classify, place updates, allocate buffers, emit code. O(n log n + E) in all."""
+    missing = sorted({n.op for n in g.nodes if n.op not in kernels})
+    if missing:
+        raise BackendError(f"no kernel for op(s) {', '.join(missing)} on this backend")
+    lo = _Lowering(g, xp, kernels, env, schedule(g))
+    for v in g.params + g.state:
+        if storage is not None and v.name in storage:
+            lo.fixed[v.id] = storage[v.name]
+    for v in g.const_values:
+        lo.fixed[v.id] = xp.asarray(g.constants[v.id])
+    classify(lo, out_kernels or {})
+    place_updates(lo, inplace_updates)
+    allocate(lo)
+    return emit(lo, Emitter(), inplace_updates)
 
 
 def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], Any]) -> tuple[dict[str, Any], dict[str, int]]:
     """Check every feed against its input's type before anything runs; return arrays and the dim binding."""
     names = {v.name for v in g.inputs}
-    ignored = g.meta.get("ignored_inputs", ())
+    ignored = g.facts.ignored_inputs
     if ignored:  # declared inputs this function does not read: accepted, not required
         feeds = {k: a for k, a in feeds.items() if k not in ignored}
     unknown = sorted(set(feeds) - names)

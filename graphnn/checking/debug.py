@@ -12,6 +12,7 @@ import numpy as np
 from ..backends.executor import bind_feeds, run_plan
 from ..ir.errors import NumericsError
 from ..ir.graph import Graph, Node
+from ..passes.pipeline import run_pipeline
 
 
 class _Stop(Exception):
@@ -73,10 +74,8 @@ def first_nonfinite(fn: Any, feeds: dict[str, Any]) -> tuple[Node, dict[int, Any
 def _graphs_of(fn: Any) -> list[Graph]:
     """Graphs in which the nodes a fused node came from may live: the user's graph and every pass snapshot."""
     gs = [fn.source]
-    src = getattr(fn, "pipeline_input", None)
+    src = fn.pipeline_input
     if src is not None:
-        from ..passes.pipeline import run_pipeline
-
         rep = fn.report()
         try:
             _, r = run_pipeline(src, rep.target, [x.name for x in rep.records], keep_graphs=True)

@@ -6,6 +6,7 @@ A user-level library: may import anything in graphnn.
 
 from __future__ import annotations
 
+import argparse
 import os
 import runpy
 import shlex
@@ -14,8 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import onnx as gn_onnx
 from ..backends.function import Function
 from ..ir.graph import Graph
+from ..ir.serialize import from_json
 
 _PKG = str(Path(__file__).resolve().parent) + os.sep
 # Functions compiled while one of these runs are internal checks (ONNX parity, drawings), not the script's own.
@@ -95,8 +98,6 @@ def load_target(source: str, name: str | None = None, script_args: str | list[st
     it gn.compile'd (a function with updates, directly or through gn.train), or the last function if none has
     updates; else the last gn.Graph its own code created."""
     if source.endswith(".json"):
-        from ..ir.serialize import from_json
-
         try:
             with open(source, "rb") as f:
                 return from_json(f.read(), source=source)
@@ -105,8 +106,6 @@ def load_target(source: str, name: str | None = None, script_args: str | list[st
     if source.endswith(".onnx"):
         if not os.path.exists(source):
             raise LoadError(f"{source}: no such file")
-        from .. import onnx as gn_onnx
-
         return gn_onnx.load(source)
     ns, graphs, fns = run_script(source, script_args)
     if name is not None:
@@ -128,3 +127,12 @@ def load_graph(source: str, name: str | None = None, script_args: str | list[str
     """Like `load_target`, but a compiled function gives its source graph (the graph the user declared)."""
     t = load_target(source, name, script_args)
     return t.source if isinstance(t, Function) else t
+
+
+def add_source_args(p: argparse.ArgumentParser, what: str) -> None:
+    """The arguments every script-reading subcommand shares (the rule is load_target's)."""
+    p.add_argument("source", help=f"a Python script that builds a graph, a graphnn .json graph, or {what}")
+    p.add_argument("--name", "--graph", dest="name", default=None,
+                   help="the script's module-level variable holding the graph (or compiled function)")
+    p.add_argument("--script-args", default="", metavar="\"ARGS\"",
+                   help='arguments for the script, e.g. --script-args "--epochs 1"; it runs as __main__ with them')

@@ -18,9 +18,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .load import LoadError, load_graph
+from .. import onnx as gn_onnx
 from ..ir.errors import GraphnnError
 from ..ir.graph import Graph, Value
+from . import viz as viz_cli
+from .load import LoadError, add_source_args, load_graph
 
 # name -> (add its arguments to a subparser, run it and return the exit status)
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -33,15 +35,6 @@ def subcommand(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> C
         return run
 
     return deco
-
-
-def add_source_args(p: argparse.ArgumentParser, what: str) -> None:
-    """The arguments every script-reading subcommand shares (see graphnn.cli_load for the rule)."""
-    p.add_argument("source", help=f"a Python script that builds a graph, a graphnn .json graph, or {what}")
-    p.add_argument("--name", "--graph", dest="name", default=None,
-                   help="the script's module-level variable holding the graph (or compiled function)")
-    p.add_argument("--script-args", default="", metavar="\"ARGS\"",
-                   help='arguments for the script, e.g. --script-args "--epochs 1"; it runs as __main__ with them')
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
@@ -72,8 +65,6 @@ def _pick_outputs(g: Graph, names: list[str] | None) -> dict[str, Value] | None:
 @subcommand("export", _export_args)
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a graph's named outputs to ONNX; prints the preflight, checks and parity report."""
-    from .. import onnx as gn_onnx
-
     g = load_graph(args.source, args.name, args.script_args)
     outputs = _pick_outputs(g, args.output)
     if outputs is None and not g.outputs:
@@ -99,8 +90,6 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 @subcommand("check", _check_args)
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate an ONNX model, run it on graphnn and onnxruntime with random inputs, print the max difference."""
-    from .. import onnx as gn_onnx
-
     if not os.path.exists(args.model):
         print(f"graphnn check: {args.model}: no such file", file=sys.stderr)
         return 2
@@ -120,12 +109,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if worst <= args.tolerance else 1
 
 
-def _register_viz() -> None:
-    from . import viz as viz_cli
-
-    SUBCOMMANDS["viz"] = (viz_cli.setup, viz_cli.run)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad invocation in one line (exit 2) instead of a usage block."""
 
@@ -134,8 +117,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+SUBCOMMANDS["viz"] = (viz_cli.setup, viz_cli.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    _register_viz()
     parser = _Parser(prog="graphnn", description="graphnn: a define-then-run deep-learning compiler",
                      epilog="--debug (anywhere): show the full traceback of an error instead of one line")
     subs = parser.add_subparsers(dest="command", required=True)

@@ -4,7 +4,7 @@ A script runs as __main__ with sys.argv = [script, *--script-args]. Which graph 
 module-level variable NAME; otherwise the first of the module-level variables `fn`, `graph`, `g` that is a compiled
 function or a graph; otherwise the last training step (a function with updates; else the last function) gn.compile made while the
 script ran (gn.train.fit compiles one),
-else the last gn.Graph the script created. The rule and loader are shared with `graphnn export` (graphnn.cli_load).
+else the last gn.Graph the script created. The rule and loader are shared with `graphnn export` (graphnn.cli.load).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .load import LoadError, load_target
+from ..viz import save_html, to_dot
+from ..viz.browser import screenshot_html
+from .load import LoadError, add_source_args, load_target
 
-__all__ = ["load_target", "main", "run", "setup"]
+__all__ = ["load_target", "run", "setup"]
 
 
 def setup(p: argparse.ArgumentParser) -> None:
     """Add the `viz` arguments to a parser (graphnn.cli's SUBCOMMANDS table calls this)."""
-    from .main import add_source_args
-
     add_source_args(p, "an .onnx model")
     p.add_argument("--out", default="graph.html", help="output file: .html (default graph.html), .dot or .png")
     p.add_argument("--dims", default="", help="bind symbolic dims for costs, e.g. batch=128,seq=64")
@@ -39,16 +39,12 @@ def _parse_dims(text: str) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Draw a script's graph or an ONNX model as a self-contained HTML page (or .dot/.png)."""
-    from ..viz import save_html, to_dot
-
     dims = _parse_dims(args.dims)
     target = load_target(args.source, args.name, args.script_args)
     out = Path(args.out)
     if out.suffix == ".dot":
         out.write_text(to_dot(target, dims=dims))
     elif out.suffix == ".png":
-        from ..viz.browser import screenshot_html
-
         html = out.with_suffix(".html")
         save_html(target, html, dims=dims)
         screenshot_html(html, out)
@@ -56,14 +52,3 @@ def run(args: argparse.Namespace) -> int:
         save_html(target, out, dims=dims)
     print(f"wrote {out}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m graphnn.viz.cli viz ...`): the `graphnn` command."""
-    from .main import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

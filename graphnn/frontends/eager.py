@@ -20,10 +20,10 @@ import numpy as np
 from ..backends.numpy import KERNELS
 from ..ir import builder, subgraph
 from ..ir.builder import _materialize, _user_shape, apply
+from ..ir.errors import ShapeError
 from ..ir.graph import Graph, ParamInfo, Value, next_id
 from ..ir.types import TensorType, normalize_dtype
 from ..passes import autodiff
-from ..passes.dead_code_elimination import drop_unneeded
 
 
 class Tape(Graph):
@@ -47,10 +47,9 @@ class Tape(Graph):
 
     def sweep(self, roots: Sequence[Value] = ()) -> None:
         """Drop recorded nodes and arrays no live EagerTensor (or `roots`) depends on (mark backwards)."""
-        needed = drop_unneeded(self, set(self.live.keys()) | {v.id for v in roots})
+        needed = self.drop_unneeded(set(self.live.keys()) | {v.id for v in roots})
         self.data = {k: a for k, a in self.data.items() if k in needed}
-        self.const_values = [c for c in self.const_values if c.id in needed]
-        self.constants = {c.id: self.constants[c.id] for c in self.const_values}
+        self.prune_constants(needed)
 
 
 def _unwrap(x: Any) -> Any:
@@ -114,8 +113,6 @@ class EagerTensor(Value):
         """Write `new` into this tensor's array in place (a parameter update); not recorded on the tape."""
         arr = new.data if isinstance(new, EagerTensor) else np.asarray(new)
         if arr.shape != self.data.shape:
-            from ..ir.errors import ShapeError
-
             raise ShapeError(f"assign to {self.name}: shape {arr.shape} != {self.data.shape}")
         np.copyto(self.data, arr, casting="same_kind")
         return self

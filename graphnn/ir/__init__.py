@@ -5,10 +5,14 @@ from __future__ import annotations
 from .errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
                      StabilityWarning, TraceError)
 from .graph import Graph, Node, Provenance, Value
+from . import operators  # noqa: F401 - fills value.OPERATORS (Value's operators) once graph is loaded
+from .ops import FAMILIES
 from .op import Op
-from .op_registry import get_op, registry
+from .op_registry import get_op, register_families, registry
 from .types import TensorType
 from .verify import verify
+
+register_families(FAMILIES)
 
 __all__ = ["BackendError", "DTypeError", "FeedError", "Graph", "GraphError", "GraphnnError", "Node", "NumericsError",
            "Op", "Provenance", "ShapeError", "StabilityWarning", "TensorType", "TraceError", "Value", "get_op",

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import DTypeError, GraphError, GraphnnError, ShapeError, TraceError
 from .graph import Graph, ParamInfo, Provenance, Value
 from .op import InferCtx
-from .op_registry import registry
+from .op_registry import get_op, registry
 from .types import TensorType, fresh_dim, normalize_dtype
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -289,9 +289,8 @@ def checking(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None =
 
 
 def apply(op_name: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None, *, name: str | None = None) -> tuple[Value, ...]:
-    """Type-check `op_name` on `inputs` and add its node to the inputs' graph; returns its outputs."""
-    from .op_registry import get_op
-
+    """Type-check `op_name` on `inputs` and add its node to the inputs' graph; returns its outputs. O(inputs) plus
+    the type rule (names come from counters, the node is appended)."""
     op = get_op(op_name)
     for hook in apply_hooks:
         res = hook(op, inputs, attrs or {}, name)

@@ -1,4 +1,4 @@
-"""The IR: SSA `Value`s, `Node`s with provenance, and the `Graph` that owns them.
+"""The IR: `Node`s with provenance and the `Graph` that owns them and their SSA `Value`s (ir/value.py).
 
 Imports nothing else from graphnn except sibling ir modules.
 """
@@ -6,7 +6,6 @@ Imports nothing else from graphnn except sibling ir modules.
 from __future__ import annotations
 
 import contextlib
-import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
@@ -15,206 +14,7 @@ import numpy as np
 from .errors import GraphError
 from .provenance import Provenance, Storage
 from .types import Dim, TensorType, is_anonymous
-
-_ids = itertools.count(1)
-
-
-def next_id() -> int:
-    return next(_ids)
-
-
-@dataclass(frozen=True, eq=False)
-class Value:
-    """An immutable SSA tensor of a graph; its static type is known from creation.
-
-    `==` is identity (values are dict keys, e.g. in `updates=`); use `gn.equal(a, b)` for the elementwise
-    comparison. NumPy arrays next to a value become constants (`np.ones(3) + x` is one graph op); NumPy
-    functions (`np.sum(x)`) cannot see a graph value's data: use gn.sum, gn.mean, ... instead.
-    """
-
-    id: int
-    name: str
-    raw_type: TensorType
-    kind: str  # "input" | "param" | "const" | "state" | "node"
-    graph: "Graph" = field(repr=False, compare=False)
-
-    @property
-    def type(self) -> TensorType:
-        """The static type, with symbolic dims resolved through the graph's unifications."""
-        return self.graph.resolve(self.raw_type)
-
-    @property
-    def shape(self) -> tuple[Dim, ...]:
-        """The static shape (ints and symbolic dim names)."""
-        return self.type.shape
-
-    @property
-    def dtype(self) -> str:
-        """The dtype name, e.g. 'float32'."""
-        return self.raw_type.dtype
-
-    @property
-    def ndim(self) -> int:
-        """The rank."""
-        return len(self.raw_type.shape)
-
-    @property
-    def producer(self) -> "Node | None":
-        """The node that computes this value (None for inputs, params, state, constants)."""
-        return self.graph.producer.get(self.id)
-
-    def __repr__(self) -> str:
-        return f"<Value {self.name}: {self.type}>"
-
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-    def __eq__(self, other: object) -> bool:  # identity semantics; use gn.equal for elementwise
-        return self is other
-
-    def __bool__(self) -> bool:
-        from .builder import value_as_bool
-
-        return value_as_bool(self)
-
-    def __float__(self) -> float:
-        from .builder import value_as_data
-
-        return value_as_data(self, "float()")
-
-    def __int__(self) -> int:
-        from .builder import value_as_data
-
-        return value_as_data(self, "int()")
-
-    # NumPy interop: a NumPy ufunc on graph values (`np.exp(x)`, `arr + x`, `np.maximum(x, 0)`) becomes the
-    # graph op of the same meaning, arrays becoming constants, instead of an object array of per-element
-    # nodes; ufunc methods (reduce, at, ...) and other NumPy functions get a clear error.
-    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from .builder import numpy_ufunc_on_values
-
-        return numpy_ufunc_on_values(ufunc, method, inputs, kwargs)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        from .builder import numpy_on_value
-
-        return numpy_on_value(self, "np.asarray()/np.array()")
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from .builder import numpy_on_value
-
-        return numpy_on_value(self, f"np.{getattr(func, '__name__', func)}()")
-
-    def __len__(self) -> int:
-        if not self.raw_type.shape:
-            raise TypeError(f"len() of a rank-0 graph value {self.name}")
-        n = self.type.shape[0]
-        if isinstance(n, str):
-            from .builder import value_as_data
-
-            return value_as_data(self, f"len() (its leading dim {n!r} is symbolic; declare it concrete, or use graph ops that do not need its size)")
-        return n
-
-    def __iter__(self) -> Iterator["Value"]:
-        """Iterate over the leading axis when it is concrete: yields x[0], x[1], ..."""
-        if not self.raw_type.shape:
-            from .errors import TraceError
-
-            raise TraceError(f"cannot iterate over the rank-0 graph value {self.name} ({self.type})")
-        n = self.type.shape[0]
-        if isinstance(n, str):
-            from .builder import value_as_data
-
-            value_as_data(self, f"iteration (its leading dim {n!r} is symbolic, so the number of rows is not "
-                                "known when the graph is built; declare a concrete size or use a batched op)")
-        return (self[i] for i in range(n))
-
-    def __abs__(self) -> "Value":
-        return _ew().abs(self)
-
-    # Operator overloading delegates to the op builders (NumPy broadcasting rules).
-    def __add__(self, o: Any) -> "Value":
-        return _ew().add(self, o)
-
-    def __radd__(self, o: Any) -> "Value":
-        return _ew().add(o, self)
-
-    def __sub__(self, o: Any) -> "Value":
-        return _ew().sub(self, o)
-
-    def __rsub__(self, o: Any) -> "Value":
-        return _ew().sub(o, self)
-
-    def __mul__(self, o: Any) -> "Value":
-        return _ew().mul(self, o)
-
-    def __rmul__(self, o: Any) -> "Value":
-        return _ew().mul(o, self)
-
-    def __truediv__(self, o: Any) -> "Value":
-        return _ew().div(self, o)
-
-    def __rtruediv__(self, o: Any) -> "Value":
-        return _ew().div(o, self)
-
-    def __pow__(self, o: Any) -> "Value":
-        return _ew().pow(self, o)
-
-    def __rpow__(self, o: Any) -> "Value":
-        return _ew().pow(o, self)
-
-    def __neg__(self) -> "Value":
-        return _ew().neg(self)
-
-    def __matmul__(self, o: Any) -> "Value":
-        from .ops import linalg
-
-        return linalg.matmul(self, o)
-
-    def __rmatmul__(self, o: Any) -> "Value":
-        from .ops import linalg
-
-        return linalg.matmul(o, self)
-
-    def __gt__(self, o: Any) -> "Value":
-        return _ew().greater(self, o)
-
-    def __lt__(self, o: Any) -> "Value":
-        return _ew().less(self, o)
-
-    def __ge__(self, o: Any) -> "Value":
-        return _ew().greater_equal(self, o)
-
-    def __le__(self, o: Any) -> "Value":
-        return _ew().less_equal(self, o)
-
-    def __getitem__(self, index: Any) -> "Value":
-        from .ops import shape_ops
-
-        return shape_ops.getitem(self, index)
-
-    @property
-    def T(self) -> "Value":
-        from .ops import shape_ops
-
-        return shape_ops.transpose(self)
-
-    def reshape(self, *shape: Any) -> "Value":
-        from .ops import shape_ops
-
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return shape_ops.reshape(self, shape)
-
-    def astype(self, dtype: Any) -> "Value":
-        return _ew().cast(self, dtype)
-
-
-def _ew() -> Any:
-    from .ops import elementwise
-
-    return elementwise
-
+from .value import OPERATORS, Value, next_id  # noqa: F401 - Value and next_id are imported from here too
 
 @dataclass(eq=False)
 class Node:
@@ -239,11 +39,48 @@ class Node:
 
 
 @dataclass
+class GraphFacts:
+    """What the compile step and the passes tell each other about a graph being compiled (typed fields, not a
+    free-form dict): set by `prepare` and the pipeline, read by passes and the executor."""
+
+    mode: str = "train"  # "train" or "eval": how the mode pass lowers batch_norm and dropout
+    stability: str = "fix"  # the pipeline's stability level; "off" records no diagnostics
+    current_pass: str = ""  # the rewrite engine's pass name, for the diagnostics it records
+    fired: list[dict[str, Any]] = field(default_factory=list)  # what the running pass did (one dict each)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)  # the running pass's stability findings
+    ignored_inputs: list[str] = field(default_factory=list)  # declared inputs the compiled step does not read
+    # Data parallelism (set by prepare, read by passes/data_parallel.py): this process's rank, the number of ranks,
+    # the ids of the gradients to average and of the batch-mean outputs to average for the caller.
+    data_parallel: dict[str, Any] | None = None
+
+    def copy(self) -> "GraphFacts":
+        """An independent copy (the lists are not shared)."""
+        return replace(self, fired=list(self.fired), diagnostics=list(self.diagnostics),
+                       ignored_inputs=list(self.ignored_inputs))
+
+
+@dataclass
 class ParamInfo:
     """Metadata of a parameter or state slot: its initializer spec and whether training changes it."""
 
     init: str | None = None  # the initializer's spec text, e.g. "normal(seed=0, ...)"; None for an array
     trainable: bool = True
+
+
+def add_uses(users: dict[int, dict[int, Node]], n: Node) -> None:
+    """Record `n` as a reader of each of its inputs in a `Graph.use_index`."""
+    for v in n.inputs:
+        users.setdefault(v.id, {})[n.id] = n
+
+
+def drop_uses(users: dict[int, dict[int, Node]], n: Node) -> None:
+    """Forget `n` as a reader of its inputs in a `Graph.use_index` (it left the graph)."""
+    for v in n.inputs:
+        readers = users.get(v.id)
+        if readers is not None:
+            readers.pop(n.id, None)
+            if not readers:
+                del users[v.id]
 
 
 _graph_stack: list["Graph"] = []
@@ -267,10 +104,15 @@ class Graph:
         self.param_info: dict[str, ParamInfo] = {}
         self.dim_alias: dict[str, Dim] = {}
         self.names: set[str] = set()
+        self._suffix: dict[str, int] = {}  # base name -> the next numeric suffix unique_name tries
+        self._resolved: dict[tuple[TensorType, int], TensorType] = {}  # resolve()'s cache
         self.scopes: list[str] = []
         self.context_tags: frozenset[str] = frozenset()
         self.context_prov: Provenance | None = None
         self.context_labels: frozenset[str] = frozenset()
+        self.facts = GraphFacts()
+        self.report: Any = None  # the pipeline's report, on the graph gn.optimize returns
+        # Builder-level annotations layers and frontends attach (state_updates, rng_state, traced, ...).
         self.meta: dict[str, Any] = {}
 
     # ---- builder context -------------------------------------------------
@@ -316,15 +158,18 @@ class Graph:
 
     # ---- names and values ------------------------------------------------
     def unique_name(self, base: str) -> str:
+        """`base`, or `base_1`, `base_2`, ... (the first free one), reserved. Amortized O(1): a counter per
+        base remembers where the last search stopped (names are only ever added, so nothing below it frees)."""
         if base not in self.names:
             self.names.add(base)
             return base
-        for i in itertools.count(1):
-            cand = f"{base}_{i}"
-            if cand not in self.names:
-                self.names.add(cand)
-                return cand
-        raise AssertionError
+        i = self._suffix.get(base, 1)
+        while f"{base}_{i}" in self.names:
+            i += 1
+        self._suffix[base] = i + 1
+        cand = f"{base}_{i}"
+        self.names.add(cand)
+        return cand
 
     def new_value(self, name: str, ttype: TensorType, kind: str, *, exact: bool = False) -> Value:
         if exact:
@@ -371,9 +216,15 @@ class Graph:
         return d
 
     def resolve(self, t: TensorType) -> TensorType:
+        """`t` with its symbolic dims canonical. Cached per raw type while the aliases stay as they are (every
+        `Value.type` asks, so passes would otherwise rebuild the same types over and over)."""
         if not self.dim_alias:
             return t
-        return TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
+        key = (t, len(self.dim_alias))  # aliases are only ever added: their count versions the cache
+        got = self._resolved.get(key)
+        if got is None:
+            got = self._resolved[key] = TensorType(t.dtype, tuple(self.canon_dim(d) for d in t.shape))
+        return got
 
     def unify_dims(self, a: Dim, b: Dim) -> Dim | None:
         """Make two dims equal if allowed: an anonymous dim (declared None) unifies with another symbolic dim,
@@ -399,11 +250,70 @@ class Graph:
         return vals
 
     def consumers(self) -> dict[int, list[Node]]:
+        """value id -> the nodes reading it, in graph order. O(n + E)."""
         users: dict[int, list[Node]] = {}
         for n in self.nodes:
             for v in n.inputs:
                 users.setdefault(v.id, []).append(n)
         return users
+
+    def use_index(self) -> dict[int, dict[int, Node]]:
+        """value id -> {node id: node} of its readers; a pass that keeps it up to date (`replace_uses`,
+        `add_uses`, `drop_uses`) finds a value's users in O(1) instead of a walk. Built in O(n + E)."""
+        users: dict[int, dict[int, Node]] = {}
+        for n in self.nodes:
+            for v in n.inputs:
+                users.setdefault(v.id, {})[n.id] = n
+        return users
+
+    # ---- rewiring and liveness: the one implementation every pass and the eager tape use ----------
+    def replace_uses(self, mapping: dict[int, Value], users: dict[int, dict[int, Node]] | None = None) -> None:
+        """Point every use (node inputs, outputs, updates) of the value ids in `mapping` at the new values.
+        O(n + E) without `users`; O(uses of the replaced values) with a `use_index`, which it keeps current."""
+        if not mapping:
+            return
+        if users is None:
+            touched: Any = self.nodes
+        else:
+            seen: dict[int, Node] = {}
+            for vid in mapping:
+                seen.update(users.pop(vid, {}))
+            touched = seen.values()
+        for n in touched:
+            if any(v.id in mapping for v in n.inputs):
+                n.inputs = tuple(mapping.get(v.id, v) for v in n.inputs)
+                if users is not None:
+                    add_uses(users, n)
+        if any(v.id in mapping for v in self.outputs.values()):
+            self.outputs = {k: mapping.get(v.id, v) for k, v in self.outputs.items()}
+        if any(v.id in mapping for v in self.updates.values()):
+            self.updates = {k: mapping.get(v.id, v) for k, v in self.updates.items()}
+
+    def drop_unneeded(self, live: set[int], first: int = 0) -> set[int]:
+        """Drop the nodes of `self.nodes[first:]` whose outputs reach no value in `live`: one backward walk,
+        O(n + E), which adds the kept nodes' inputs to `live`; returns the grown `live` set."""
+        kept = []
+        for n in reversed(self.nodes[first:]):
+            if any(o.id in live for o in n.outputs):
+                kept.append(n)
+                live.update(v.id for v in n.inputs)
+            else:
+                for o in n.outputs:
+                    self.producer.pop(o.id, None)
+        self.nodes[first:] = reversed(kept)
+        return live
+
+    def prune_constants(self, used: set[int], first: int = 0) -> None:
+        """Drop the constants of `self.const_values[first:]` whose ids are not in `used`. O(constants)."""
+        tail = self.const_values[first:]
+        self.const_values[first:] = [c for c in tail if c.id in used]
+        for c in tail:
+            if c.id not in used:
+                self.constants.pop(c.id, None)
+
+    def live_ids(self) -> set[int]:
+        """Ids of the values the graph's outputs and updates are."""
+        return {v.id for v in self.outputs.values()} | {v.id for v in self.updates.values()}
 
     def param(self, name: str) -> Value:
         """The parameter or state value called `name`."""
@@ -431,7 +341,7 @@ class Graph:
 
     def to_networkx(self) -> Any:
         """A networkx.DiGraph with one vertex per value and per node (bipartite, edges follow data)."""
-        import networkx as nx
+        import networkx as nx  # only this export needs it; keeps `import graphnn` light
 
         G = nx.DiGraph(name=self.name)
         for v in self.inputs + self.params + self.state + self.const_values:
@@ -453,11 +363,13 @@ class Graph:
         g.param_info = self.param_info
         g.dim_alias = dict(self.dim_alias)
         g.names = set(self.names)
+        g._suffix = dict(self._suffix)
         g.meta = dict(self.meta)
+        g.facts = self.facts.copy()
         vmap: dict[int, Value] = {}
 
         def cp(v: Value) -> Value:
-            nv = replace(v, graph=g)
+            nv = Value(v.id, v.name, v.raw_type, v.kind, g)  # not dataclasses.replace: 5x slower per value
             vmap[v.id] = nv
             return nv
 
@@ -478,9 +390,7 @@ class Graph:
         return g
 
     def __str__(self) -> str:
-        from .printer import format_graph
-
-        return format_graph(self)
+        return OPERATORS["format"](self)
 
     def __repr__(self) -> str:
         return f"<Graph {self.name!r}: {len(self.nodes)} nodes, {len(self.params)} params>"

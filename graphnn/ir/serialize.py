@@ -16,6 +16,7 @@ from .graph import Graph, Node, ParamInfo, Provenance, Value
 from .op import freeze
 from .op_registry import get_op
 from .types import TensorType, normalize_dtype
+from .value import reserve_ids
 from .verify import verify
 
 FORMAT = "graphnn-graph/1"
@@ -174,7 +175,7 @@ def _build(d: Any) -> Graph:
     _need(all(isinstance(s, str) for s in slots), "optimizer_slots is not a list of names")
     if slots:
         g.meta["optimizer_slots"] = slots
-    _bump_ids(max(vals, default=0), max((n.id for n in g.nodes), default=0))
+    reserve_ids(max(max(vals, default=0), max((n.id for n in g.nodes), default=0)))
     return g
 
 
@@ -193,14 +194,6 @@ def _check(g: Graph) -> None:
             del g.storage.values[n]
 
 
-def _bump_ids(*seen: int) -> None:
-    from . import graph as _graph
-
-    top = max(seen)
-    while True:
-        i = _graph.next_id()
-        if i > top:
-            break
 
 
 def from_json(text: str | bytes, source: str = "<graph json>") -> Graph:

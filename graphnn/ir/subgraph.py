@@ -18,6 +18,7 @@ from .builder import apply, as_value, constant
 from .errors import GraphError
 from .graph import Graph, Value
 from .op_registry import get_op
+from .serialize import from_json, to_dict
 
 # branch graph -> the graph it was traced inside (weak: branch graphs die with their trace)
 _parent: weakref.WeakKeyDictionary[Graph, Graph] = weakref.WeakKeyDictionary()
@@ -131,16 +132,12 @@ def finalize(br: Branch) -> None:
 
 def encode(g: Graph) -> str:
     """The branch graph as a compact JSON string: frozen, hashable, survives Graph.copy and serialization."""
-    from .serialize import to_dict
-
     return json.dumps(to_dict(g, include_values=False), sort_keys=True, separators=(",", ":"))
 
 
 @functools.lru_cache(maxsize=256)
 def decode(text: str) -> Graph:
     """The branch graph of an encoded attr (cached; treat it as read-only)."""
-    from .serialize import from_json
-
     return from_json(text)
 
 

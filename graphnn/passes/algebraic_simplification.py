@@ -188,5 +188,6 @@ RULES: list[Rule] = [
 
 
 def simplify_algebra(g: Graph) -> Graph:
-    """Apply the algebraic identities to a fixed point."""
+    """Apply the algebraic identities to a fixed point: a worklist (the rewrite engine), not whole-graph sweeps;
+    O(n + E) rule attempts plus those the firings' neighbourhoods add."""
     return rewrite(g, RULES, "simplify")

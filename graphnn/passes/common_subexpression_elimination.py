@@ -10,7 +10,6 @@ from typing import Any
 
 from ..ir.graph import Graph, Node, Provenance, Value
 from ..ir.op_registry import registry
-from .autodiff import replace_uses
 
 MAX_CONST_KEY = 1024  # elements; larger constants are compared by identity only
 # Ops whose result is not a function of their inputs and attributes (Op.random): two calls differ.
@@ -27,8 +26,9 @@ def _const_key(g: Graph, v: Value) -> Any:
 
 
 def eliminate_common_subexpressions(g: Graph) -> Graph:
-    """Merge duplicate constants and duplicate pure nodes (the first one stays, with both provenances)."""
-    fired = g.meta.setdefault("fired", [])
+    """Merge duplicate constants and duplicate pure nodes (the first one stays, with both provenances). One walk
+    with a hash table of (op, inputs, attrs) keys: O(n + E) plus the constants' bytes hashed."""
+    fired = g.facts.fired
     mapping: dict[int, Value] = {}
     seen_const: dict[Any, Value] = {}
     kept_consts = []
@@ -63,5 +63,5 @@ def eliminate_common_subexpressions(g: Graph) -> Graph:
         fired.append({"pattern": "common subexpression", "node": n.name, "op": n.op, "location": n.location,
                       "kept": first.name, "replaced": [n.id], "added": [], "pass": "cse"})
     g.nodes = kept
-    replace_uses(g, mapping)
+    g.replace_uses(mapping)
     return g

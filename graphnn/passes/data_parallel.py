@@ -1,7 +1,7 @@
 """The data_parallel pass: after autodiff, average every gradient (and every batch-mean output, the loss) across
 ranks with `all_reduce` nodes, one per dtype bucket; plus the loss check and the graph hash it relies on.
 
-Imports only graphnn.ir. The rank and the number of ranks come in `g.meta["data_parallel"]` (set by gn.compile).
+Imports only graphnn.ir. The rank and the number of ranks come in `g.facts.data_parallel` (set by gn.compile).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def prepare_data_parallel(g: Graph, rank: int, size: int) -> None:
         grads.extend(shared)
     means = [k for k, v in g.outputs.items() if kinds.get(v.id) == "mean"]
     first = next((v.type.shape[0] for v in g.inputs if v.type.rank and isinstance(v.type.shape[0], str)), "")
-    g.meta["data_parallel"] = {"rank": rank, "size": size, "grads": grads, "mean_outputs": means,
+    g.facts.data_parallel = {"rank": rank, "size": size, "grads": grads, "mean_outputs": means,
                                "batch_dim": first}
 
 
@@ -165,7 +165,7 @@ def _buckets(values: list[Value], pos: dict[int, int], cap: int) -> list[list[Va
 def average_gradients(g: Graph) -> Graph:
     """The data_parallel pass: `all_reduce` (mean) nodes over the gradients and batch-mean outputs, one per dtype
     (a few for large models), each placed right after the last value it carries is computed; a no-op on one rank."""
-    info = g.meta.get("data_parallel")
+    info = g.facts.data_parallel
     if not info or info["size"] <= 1:
         return g
     ghash = graph_hash(g)
@@ -209,8 +209,8 @@ def average_gradients(g: Graph) -> Graph:
         g.outputs = {name: mapping.get(v.id, v) for name, v in g.outputs.items()}
         g.updates = {name: in_nodes.get(v.id, v) for name, v in g.updates.items()}
         pos = {o.id: i for i, n in enumerate(g.nodes) for o in n.outputs}
-        g.meta.setdefault("fired", []).append({"pattern": "all_reduce", "node": node.name, "pass": "data_parallel",
-                                               "location": node.location, "tensors": len(vals), "dtype": dtype})
+        g.facts.fired.append({"pattern": "all_reduce", "node": node.name, "pass": "data_parallel",
+                              "location": node.location, "tensors": len(vals), "dtype": dtype})
     return g
 
 

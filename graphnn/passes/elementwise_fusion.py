@@ -20,7 +20,8 @@ def _fusable(n: Node) -> bool:
 
 def _mask_from_relu_output(g: Graph) -> None:
     """`z > 0` where `h = relu(z)` exists becomes `h > 0` (equal for every z, NaN included: both false), so z
-    has one consumer and bias-add + ReLU fuse and run in place (the ReLU gradient's mask reads h instead)."""
+    has one consumer and bias-add + ReLU fuse and run in place (the ReLU gradient's mask reads h instead).
+    O(n + E)."""
     users = g.consumers()
     order = {n.id: k for k, n in enumerate(g.nodes)}
     for n in g.nodes:
@@ -32,17 +33,29 @@ def _mask_from_relu_output(g: Graph) -> None:
         relus = [r for r in users.get(n.inputs[0].id, []) if r.op == "relu" and order[r.id] < order[n.id]]
         if relus:
             n.inputs = (relus[0].outputs[0], n.inputs[1])
-            g.meta.setdefault("fired", []).append({"pattern": "relu_mask_from_output", "node": n.name,
+            g.facts.fired.append({"pattern": "relu_mask_from_output", "node": n.name,
                                                    "location": n.location, "pass": "fuse_elementwise"})
 
 
 def fuse_elementwise(g: Graph) -> Graph:
-    """Replace chains of elementwise nodes by single `fused_elementwise` nodes."""
+    """Replace chains of elementwise nodes by single `fused_elementwise` nodes. O((n + E) log n): one walk
+    grows the groups (merged with a union-find), each group is sorted into graph order once."""
     _mask_from_relu_output(g)
     users = g.consumers()
+    position = {n.id: k for k, n in enumerate(g.nodes)}
     pinned = {v.id for v in g.outputs.values()} | {v.id for v in g.updates.values()}
-    group: dict[int, list[Node]] = {}  # root node id -> members in graph order
-    owner: dict[int, int] = {}  # member node id -> root id
+    group: dict[int, list[Node]] = {}  # root node id -> members (sorted into graph order at the end)
+    owner: dict[int, int] = {}  # member node id -> a root id; `merged_into` leads from it to the current root
+
+    merged_into: dict[int, int] = {}
+
+    def root_of(k: int) -> int:
+        while k in merged_into:
+            nxt = merged_into[k]
+            merged_into[k] = merged_into.get(nxt, nxt)  # path halving keeps the chains short
+            k = nxt
+        return k
+
     for n in g.nodes:
         if not _fusable(n):
             continue
@@ -51,19 +64,19 @@ def fuse_elementwise(g: Graph) -> Graph:
             p = g.producer.get(v.id)
             # forward and backward nodes are not mixed in one chain, so every fused node is one or the other
             if (p is not None and p.id in owner and len(users.get(v.id, ())) == 1 and v.id not in pinned
-                    and owner[p.id] in group and ("backward" in p.tags) == ("backward" in n.tags)):
-                members.extend(group.pop(owner[p.id]))
+                    and (r := root_of(owner[p.id])) in group and ("backward" in p.tags) == ("backward" in n.tags)):
+                members.extend(group.pop(r))
+                merged_into[r] = n.id
         members.append(n)
-        members.sort(key=lambda m: g.nodes.index(m))
-        for m in members:
-            owner[m.id] = n.id
+        owner[n.id] = n.id
         group[n.id] = members
-    fired = g.meta.setdefault("fired", [])
+    fired = g.facts.fired
     replace: dict[int, Node] = {}
     drop: set[int] = set()
     for root_id, members in group.items():
         if len(members) < 2:
             continue
+        members.sort(key=lambda m: position[m.id])
         fused = _make_fused(g, members)
         replace[root_id] = fused
         drop.update(m.id for m in members if m.id != root_id)
@@ -80,6 +93,7 @@ def _make_fused(g: Graph, members: list[Node]) -> Node:
     root = members[-1]
     step_of = {m.outputs[0].id: k for k, m in enumerate(members)}
     inputs: list[Value] = []
+    slot: dict[int, int] = {}  # value id -> its index in `inputs`
     body = []
     for m in members:
         args = []
@@ -90,9 +104,10 @@ def _make_fused(g: Graph, members: list[Node]) -> Node:
                 c = g.constants[v.id]
                 args.append(("c", freeze(c.item()), v.dtype))
             else:
-                if v not in inputs:
+                if v.id not in slot:
+                    slot[v.id] = len(inputs)
                     inputs.append(v)
-                args.append(("in", inputs.index(v)))
+                args.append(("in", slot[v.id]))
         body.append((m.op, tuple(sorted(m.attrs.items())), tuple(args)))
     attrs = {"body": freeze(tuple(body))}
     op = get_op("fused_elementwise")

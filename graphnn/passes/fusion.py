@@ -139,5 +139,6 @@ RULES: list[Rule] = [
 
 
 def fuse_stable_patterns(g: Graph) -> Graph:
-    """Rewrite unstable compositions (losses on probabilities, hand-written softmax/softplus) to stable ops."""
+    """Rewrite unstable compositions (losses on probabilities, hand-written softmax/softplus) to stable ops.
+    O(n + E) rule attempts through the rewrite engine's worklist."""
     return rewrite(g, RULES, "fusion")

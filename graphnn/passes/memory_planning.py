@@ -7,6 +7,7 @@ keep their base alive. Pure bookkeeping on ids and sizes, so every backend uses 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,8 @@ class MemoryPlan:
 
 
 def lifetimes(steps: Sequence[StepUse], alias: dict[int, int], live_to_end: set[int]) -> dict[int, int]:
-    """Last step index at which each root value (views resolved to their base) is read."""
+    """Last step index at which each root value (views resolved to their base) is read. O(steps + reads x
+    view depth)."""
     def root(v: int) -> int:
         while v in alias:
             v = alias[v]
@@ -66,12 +68,13 @@ def lifetimes(steps: Sequence[StepUse], alias: dict[int, int], live_to_end: set[
 
 def plan_memory(steps: Sequence[StepUse], sizes: dict[int, int], alias: dict[int, int] | None = None,
                 live_to_end: set[int] | None = None) -> MemoryPlan:
-    """Assign each planned value (a key of `sizes`) a buffer; greedy best fit over the schedule."""
+    """Assign each planned value (a key of `sizes`) a buffer; greedy best fit over the schedule. The free
+    buffers are a list sorted by (bytes, index), searched with bisect: O((steps + values) log values)."""
     alias = alias or {}
     last = lifetimes(steps, alias, live_to_end or set())
     buffer_of: dict[int, int] = {}
     nbytes: list[int] = []
-    free: list[int] = []
+    free: list[tuple[int, int]] = []  # (bytes, buffer index) of the free buffers, sorted
     in_place: dict[int, int] = {}
     dying: dict[int, list[int]] = {}  # step index -> planned values whose last read is that step
     for v, k in last.items():
@@ -91,23 +94,22 @@ def plan_memory(steps: Sequence[StepUse], sizes: dict[int, int], alias: dict[int
                 buffer_of[o] = buffer_of[took]
                 in_place[o] = took
                 continue
-            fits = [b for b in free if nbytes[b] >= need]
-            if fits:
-                b = min(fits, key=lambda b: nbytes[b])
+            at = bisect.bisect_left(free, (need, -1))
+            if at < len(free):  # the smallest free buffer that fits (the lowest index among equals)
+                _, b = free.pop(at)
             elif free:
-                b = max(free, key=lambda b: nbytes[b])  # grow the largest free buffer
+                _, b = free.pop()  # grow the largest free buffer
                 nbytes[b] = need
             else:
                 b = len(nbytes)
                 nbytes.append(need)
-            if b in free:
-                free.remove(b)
             buffer_of[o] = b
         # Inputs that died here are free for later steps (not for this one: its outputs are written while
         # its inputs are read, except where the kernel allows in-place, handled above). An output nobody
         # reads dies here too.
         released += [o for o in st.writes if last.get(o) == k and o not in released and o not in st.reads]
-        free.extend(buffer_of[v] for v in released)
+        for v in released:
+            bisect.insort(free, (nbytes[buffer_of[v]], buffer_of[v]))
     return MemoryPlan(buffer_of, nbytes, in_place, sum(sizes.values()))
 
 
@@ -117,7 +119,11 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
     every read of the old value (through views too) is done, so gradients die early and buffers are reused.
     `updates`: new value id -> parameter value id. Falls back to `nodes` when an update reads another
     updated parameter (moving it could change which value it sees). Nodes for which `barrier(node)` holds
-    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state."""
+    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state.
+
+    O(E + n log n) for E input edges: one pass indexes producers, last reads of each parameter and first reads
+    of each new value; each update gets a sort key placing it right after the latest node it must follow
+    (later-placed updates at the same spot go first); one sort gives the schedule."""
     targets = set(updates.values())
     root: dict[int, int] = {}
     for n in nodes:
@@ -127,23 +133,32 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
     movers = [n for n in nodes if len(n.outputs) == 1 and n.outputs[0].id in updates]
     for u in movers:
         own = updates[u.outputs[0].id]
-        if any(root.get(v.id, v.id) in targets - {own} for v in u.inputs):
+        if any((r := root.get(v.id, v.id)) in targets and r != own for v in u.inputs):
             return list(nodes)
     mover_ids = {id(u) for u in movers}
-    order = [n for n in nodes if id(n) not in mover_ids]
-    checks = [n for n in order if barrier is not None and barrier(n)]
-    for u in movers:
-        p = updates[u.outputs[0].id]
-        made = {v.id for v in u.inputs}
-        at = max((k for k, n in enumerate(order) if n in checks), default=-1)
-        outs = {o.id for o in u.outputs}
-        first_use = len(order)
-        for k, n in enumerate(order):
-            if any(o.id in made for o in n.outputs) or any(root.get(v.id, v.id) == p for v in n.inputs):
-                at = max(at, k)
-            if first_use == len(order) and any(v.id in outs for v in n.inputs):
-                first_use = k
-        if at >= first_use:  # something reads both the old and the new value (a monitor): keep the order
+    key: dict[int, tuple[int, ...]] = {}  # id(node) -> position key; tuples order like the list they stand for
+    made_by: dict[int, int] = {}  # value id -> id(producing node)
+    last_read: dict[int, tuple[int, ...]] = {}  # parameter id -> key of the last non-update node reading it
+    first_read: dict[int, tuple[int, ...]] = {}  # value id -> key of the first non-update node reading it
+    last_check: tuple[int, ...] = (-1,)
+    for i, n in enumerate(nodes):
+        for o in n.outputs:
+            made_by[o.id] = id(n)
+        if id(n) in mover_ids:
+            continue
+        k = key[id(n)] = (i,)
+        if barrier is not None and barrier(n):
+            last_check = k
+        for v in n.inputs:
+            r = root.get(v.id, v.id)
+            if r in targets:
+                last_read[r] = k
+            first_read.setdefault(v.id, k)
+    end = (len(nodes),)
+    for seq, u in enumerate(movers):
+        at = max([last_check, last_read.get(updates[u.outputs[0].id], (-1,)),
+                  *(key[made_by[v.id]] for v in u.inputs if made_by.get(v.id) in key)])
+        if at >= first_read.get(u.outputs[0].id, end):  # something reads both old and new value: keep the order
             return list(nodes)
-        order.insert(at + 1, u)
-    return order
+        key[id(u)] = (*at, -seq)
+    return sorted(nodes, key=lambda n: key[id(n)])

@@ -1,4 +1,4 @@
-"""Lower mode-dependent ops for `graph.meta["mode"]` ("train" unless set), before autodiff.
+"""Lower mode-dependent ops for `graph.facts.mode` ("train" unless set), before autodiff.
 
 train: batch_norm -> batch_norm_train + the momentum blend of the running statistics; dropout stays, and in a
 function that updates anything (a training step) the graph's dropout step counter (state `rng_step`) gets the
@@ -18,14 +18,6 @@ from ..ir.ops import elementwise as ew
 MODE_OPS = ("batch_norm", "dropout")
 
 
-def _rewire(g: Graph, mapping: dict[int, Value]) -> None:
-    for n in g.nodes:
-        if any(v.id in mapping for v in n.inputs):
-            n.inputs = tuple(mapping.get(v.id, v) for v in n.inputs)
-    g.outputs = {k: mapping.get(v.id, v) for k, v in g.outputs.items()}
-    g.updates = {k: mapping.get(v.id, v) for k, v in g.updates.items()}
-
-
 def _lower_batch_norm(node: Node, mode: str) -> list[Value]:
     x, gamma, beta, rm, rv = node.inputs
     a = node.attrs
@@ -40,14 +32,16 @@ def _lower_batch_norm(node: Node, mode: str) -> list[Value]:
 
 
 def lower_mode(g: Graph) -> Graph:
-    """Replace batch_norm and dropout nodes by their train- or eval-mode forms."""
-    mode = g.meta.get("mode", "train")
-    fired = g.meta.setdefault("fired", [])
+    """Replace batch_norm and dropout nodes by their train- or eval-mode forms. One pass over the nodes: the
+    lowered forms are built in place of the old node, so O(n + E)."""
+    mode = g.facts.mode
+    fired = g.facts.fired
     mapping: dict[int, Value] = {}
-    for node in [n for n in g.nodes if n.op in MODE_OPS]:
-        if node.op == "dropout" and mode == "train":
+    old_nodes, g.nodes = g.nodes, []
+    for node in old_nodes:
+        if node.op not in MODE_OPS or (node.op == "dropout" and mode == "train"):
+            g.nodes.append(node)
             continue
-        start = len(g.nodes)
         prov = Provenance(node.prov.locations, node.prov.labels, frozenset({node.id}), ("mode",))
         old_scopes = g.scopes
         g.scopes = [s for s in node.scope.split("/") if s]  # lowered nodes stay in the layer's scope
@@ -58,16 +52,12 @@ def lower_mode(g: Graph) -> Graph:
                 news = _lower_batch_norm(node, mode) if node.op == "batch_norm" else [inputs[0]]
         finally:
             g.scopes = old_scopes
-        added = g.nodes[start:]
-        del g.nodes[start:]
-        idx = g.nodes.index(node)
-        g.nodes[idx:idx + 1] = added  # inputs precede the old node, users follow it: order stays topological
+        # The lowered nodes were appended where the old node stood: the order stays topological.
         for o, nv in zip(node.outputs, news):
             g.producer.pop(o.id, None)
             mapping[o.id] = nv
         fired.append({"pattern": f"{node.op}->{mode}", "node": node.name, "location": node.location})
-    if mapping:
-        _rewire(g, mapping)
+    g.replace_uses(mapping)
     if mode == "train":
         _advance_rng(g)
     return g

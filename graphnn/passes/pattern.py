@@ -1,5 +1,5 @@
 """The one rewrite engine: a `Rule` matches a root op (and the ops producing its inputs); its function
-returns the replacement value(s) or None; `rewrite` applies a rule table to a fixed point.
+returns the replacement value(s) or None; `rewrite` applies a rule table to a fixed point with a worklist.
 
 Imports only graphnn.ir.
 """
@@ -12,8 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..ir.errors import GraphError
-from ..ir.graph import Graph, Node, Provenance, Value
-from .autodiff import replace_uses
+from ..ir.graph import Graph, Node, Provenance, Value, add_uses, drop_uses
 
 RuleFn = Callable[["Match"], "Value | Sequence[Value] | None"]
 
@@ -39,6 +38,7 @@ class Match:
     args: tuple[Node | None, ...]
     involved: list[Node] = field(default_factory=list)  # nodes whose provenance the replacement inherits
     cache: dict[str, Any] = field(default_factory=dict)  # shared by the driver until the next firing
+    uses: dict[int, dict[int, Node]] = field(default_factory=dict)  # the driver's use index (kept current)
 
     @property
     def inputs(self) -> tuple[Value, ...]:
@@ -58,9 +58,8 @@ class Match:
         return n
 
     def users(self, v: Value) -> list[Node]:
-        if "users" not in self.cache:
-            self.cache["users"] = self.g.consumers()
-        return self.cache["users"].get(v.id, [])
+        """The nodes reading `v` (O(its users), from the driver's use index)."""
+        return list(self.uses.get(v.id, {}).values())
 
     def scalar(self, v: Value) -> float | None:
         """The value every element of `v` has, if `v` is a constant (possibly broadcast or reshaped) of one value."""
@@ -72,7 +71,8 @@ class Match:
 
 
 def constant_array(v: Value) -> np.ndarray | None:
-    """The data of a constant, looking through broadcast_to/reshape/cast of one (shape may then differ)."""
+    """The data of a constant, looking through broadcast_to/reshape/cast of one (shape may then differ).
+    O(length of that chain)."""
     while v.kind == "node":
         n = v.producer
         if n is None or n.op not in ("broadcast_to", "reshape", "cast"):
@@ -92,47 +92,29 @@ def constant_scalar(v: Value) -> float | None:
 def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reason: str, fixed: bool,
                       involved: Sequence[Node] = ()) -> None:
     """Append a stability diagnostic (once per pattern and node) unless the graph's level is "off"."""
-    if g.meta.get("stability", "fix") == "off":
+    if g.facts.stability == "off":
         return
-    diags = g.meta.setdefault("diagnostics", [])
+    diags = g.facts.diagnostics
     if any(d["pattern"] == pattern and d["node"] == node.name for d in diags):
         return
     locs = sorted(set().union(*(n.prov.locations for n in involved or [node])))
     diags.append({"pattern": pattern, "node": node.name, "location": node.location, "locations": locs,
                   "replacement": replacement, "reason": reason, "fixed": fixed,
-                  "pass": g.meta.get("current_pass", "")})
+                  "pass": g.facts.current_pass})
 
 
-def _remove_dead(g: Graph, candidates: set[int]) -> None:
-    """Drop candidate nodes whose outputs nobody uses any more, transitively their producers, and
-    constants nothing uses (rewrites such as folding leave them behind)."""
-    keep_vals = {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
-    while True:
-        users = g.consumers()
-        dead = [n for n in g.nodes if n.id in candidates
-                and not any(o.id in keep_vals or users.get(o.id) for o in n.outputs)]
-        if not dead:
-            break
-        dead_ids = {n.id for n in dead}
-        candidates = {p.id for n in dead for v in n.inputs if (p := v.producer) is not None} - dead_ids
-        for n in dead:
-            for o in n.outputs:
-                g.producer.pop(o.id, None)
-        g.nodes = [n for n in g.nodes if n.id not in dead_ids]
-    used = keep_vals | {v.id for n in g.nodes for v in n.inputs}
-    g.const_values = [c for c in g.const_values if c.id in used]
-    g.constants = {c.id: g.constants[c.id] for c in g.const_values}
-
-
-def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int], cache: dict[str, Any]) -> bool:
+def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, cache: dict[str, Any], uses: dict[int, dict[int, Node]],
+              touched: dict[int, Node]) -> bool:
+    """Try `rule` at `g.nodes[i]`; on success splice its nodes in, rewire (via the use index) and record.
+    Nodes whose surroundings changed go to `touched` (the worklist); O(size of the match and its users)."""
     node = g.nodes[i]
     args = tuple(v.producer for v in node.inputs)
     for want, have in zip(rule.args, args):
         if want is not None and (have is None or have.op != want):
             return False
-    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache)
+    m = Match(g, node, args, [a for w, a in zip(rule.args, args) if w is not None and a is not None], cache, uses)
     n_nodes, n_consts = len(g.nodes), len(g.const_values)
-    n_diags = len(g.meta.get("diagnostics", []))
+    n_diags = len(g.facts.diagnostics)
     with g.building(prov=node.prov):
         res = rule.fn(m)
     created = g.nodes[n_nodes:]
@@ -166,48 +148,69 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, candidates: set[int]
     g.producer.update({o.id: n for n in created for o in n.outputs})
     for o in node.outputs:
         g.producer.pop(o.id, None)
-    replace_uses(g, {o.id: nv for o, nv in zip(node.outputs, new_vals)})
-    candidates.update(n.id for n in m.involved)
-    candidates.update(p.id for v in node.inputs if (p := v.producer) is not None)  # maybe unused now
-    candidates.update(n.id for n in created)
-    g.meta.setdefault("fired", []).append({
+    drop_uses(uses, node)
+    for n in created:
+        add_uses(uses, n)
+    for o in node.outputs:  # the old outputs' readers now read the replacements: they may match new rules
+        touched.update(uses.get(o.id, {}))
+    g.replace_uses({o.id: nv for o, nv in zip(node.outputs, new_vals)}, uses)
+    touched.update({n.id: n for n in m.involved})
+    touched.update({p.id: p for v in node.inputs if (p := v.producer) is not None})  # may have lost a user
+    touched.update({n.id: n for n in created})
+    g.facts.fired.append({
         "pattern": rule.name, "node": node.name, "op": node.op, "location": node.location,
         "locations": sorted(prov.locations), "matched": [n.id for n in involved],
         "added": [n.id for n in created], "pass": pass_name,
     })
     if rule.stability is not None:
         record_diagnostic(g, rule.name, node, rule.stability[0], rule.stability[1], True, involved)
-    for d in g.meta.get("diagnostics", [])[n_diags:]:  # so a drawing can place the finding on the new nodes
+    for d in g.facts.diagnostics[n_diags:]:  # so a drawing can place the finding on the new nodes
         d["matched"], d["added"] = [n.id for n in involved], [n.id for n in created]
     return True
 
 
 def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int = 50) -> Graph:
-    """Apply `rules` until none fires (sweeps in topological order; new nodes are visited right away)."""
+    """Apply `rules` until none fires. The first sweep visits every node in topological order (new nodes
+    right away); later sweeps visit only the worklist: nodes whose inputs, producers or users a firing
+    changed. Each firing costs O(its match and the users it rewires), so a pass is O((n + E) + firings x
+    match size) plus one O(n) walk per sweep, instead of re-trying every rule on every node to a fixed point.
+    Afterwards the one liveness walk (`Graph.drop_unneeded`) drops what became dead."""
     by_op: dict[str, list[Rule]] = {}
     for r in rules:
         by_op.setdefault(r.root, []).append(r)
-    g.meta["current_pass"] = pass_name
-    candidates: set[int] = set()
+    g.facts.current_pass = pass_name
     cache: dict[str, Any] = {}
+    uses = g.use_index()
     budget = 8 * len(g.nodes) + 200  # a rule set that never settles is a bug; fail loudly
+    work: dict[int, Node] | None = None  # None: every node (the first sweep)
+    fired = 0
     for _ in range(max_sweeps):
-        fired = 0
+        touched: dict[int, Node] = {}
+        fired_before = fired
         i = 0
         while i < len(g.nodes):
             node = g.nodes[i]
+            if work is not None and node.id not in work:
+                i += 1
+                continue
             for rule in by_op.get(node.op, ()):
-                if _try_rule(g, i, rule, pass_name, candidates, cache):
+                hit: dict[int, Node] = {}
+                if _try_rule(g, i, rule, pass_name, cache, uses, hit):
                     fired += 1
+                    touched.update(hit)
+                    if work is not None:  # what it touched further down is visited in this sweep too
+                        work.update(hit)
                     break
             else:
                 i += 1
             if fired > budget:
                 raise GraphError(f"pass {pass_name}: rules keep firing (last at {node.name}); no fixed point")
-        if not fired:
+        if fired == fired_before or not touched:
             break
-    _remove_dead(g, candidates)
-    g.meta.pop("current_pass", None)
+        work = touched
+    if fired:  # drop what no longer reaches an output or update: the one liveness walk, O(n + E)
+        g.prune_constants(g.drop_unneeded(g.live_ids()))
+    g.facts.current_pass = ""
     return g
 
 

@@ -28,7 +28,7 @@ Pass = Callable[[Graph], Graph]
 
 # name -> pass; every pass is a plain Graph -> Graph function.
 PASSES: dict[str, Pass] = {
-    "mode": lower_mode,  # train/eval forms of batch_norm and dropout (graph.meta["mode"])
+    "mode": lower_mode,  # train/eval forms of batch_norm and dropout (graph.facts.mode)
     "cse": eliminate_common_subexpressions,  # one node per distinct computation, one constant per value
     "fusion": fuse_stable_patterns,  # losses on probabilities -> on logits; hand-written softmax/softplus/lse
     "stability": guard_masked_singularities,  # double-where guard of sqrt/log/div in discarded where branches
@@ -98,6 +98,7 @@ class PipelineReport:
     records: list[PassRecord] = field(default_factory=list)
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
     stability: str = "fix"
+    planning_seconds: float | None = None  # building the executor's plans (set by the compiled function)
 
     @property
     def fired(self) -> list[dict[str, Any]]:
@@ -114,7 +115,7 @@ class PipelineReport:
         """JSON-able form (graph snapshots left out) for drawings and logs."""
         recs = [{k: v for k, v in vars(r).items() if k not in ("before", "after")} for r in self.records]
         return {"target": self.target, "stability": self.stability, "records": recs,
-                "diagnostics": list(self.diagnostics)}
+                "diagnostics": list(self.diagnostics), "planning_seconds": self.planning_seconds}
 
     def __str__(self) -> str:
         rows = [f"pipeline {self.target}: {len(self.records)} passes, stability={self.stability}",
@@ -133,6 +134,10 @@ class PipelineReport:
                 rows.append(f"      {pattern}{f' x{k}' if k > 1 else ''}  at {loc}")
             if len(sites) > 12:
                 rows.append(f"      ... {len(sites) - 12} more sites")
+        passes_s = sum(r.seconds for r in self.records)
+        planning = ("not yet (plans are built on the first call)" if self.planning_seconds is None
+                    else f"{self.planning_seconds * 1e3:.2f} ms")
+        rows.append(f"  passes {passes_s * 1e3:.2f} ms in all; planning {planning}")
         for d in self.diagnostics:
             state = "fixed" if d["fixed"] else "NOT FIXED"
             rows.append(f"  stability [{state}] {d['pattern']} at {d['location']} -> {d['replacement']}: "
@@ -196,20 +201,20 @@ def run_pipeline(g: Graph, target: str = "training", passes: Any = "default", *,
     table = table or PASSES
     report = PipelineReport(target, stability=stability)
     g = g.copy()
-    g.meta["stability"] = stability
+    g.facts.stability = stability
     for name in resolve_passes(target, passes, table):
         before_ids = {n.id for n in g.nodes}
         before_n = len(g.nodes)
         snapshot = g.copy() if keep_graphs or observer is not None else None
-        g.meta["fired"] = []
-        g.meta["diagnostics"] = []
+        g.facts.fired, g.facts.diagnostics = [], []
         t0 = time.perf_counter()
         g = table[name](g)
         dt = time.perf_counter() - t0
         after_ids = {n.id for n in g.nodes}
         rec = PassRecord(name, before_n, len(g.nodes), sorted(before_ids - after_ids), sorted(after_ids - before_ids),
-                         list(g.meta.pop("fired", [])), dt, snapshot if keep_graphs else None,
-                         g.copy() if keep_graphs else None, list(g.meta.pop("diagnostics", [])))
+                         g.facts.fired, dt, snapshot if keep_graphs else None,
+                         g.copy() if keep_graphs else None, g.facts.diagnostics)
+        g.facts.fired, g.facts.diagnostics = [], []
         report.records.append(rec)
         report.diagnostics.extend(rec.diagnostics)
         if check:

@@ -71,7 +71,8 @@ RULES: list[Rule] = [_double_where]
 
 
 def guard_masked_singularities(g: Graph) -> Graph:
-    """Apply the double-where fix to where(c, a, f(x)) with singular f, if the graph takes gradients."""
-    if g.meta.get("stability", "fix") == "off" or not any(n.op == "grad" for n in g.nodes):
+    """Apply the double-where fix to where(c, a, f(x)) with singular f, if the graph takes gradients.
+    O(n + E) rule attempts through the rewrite engine's worklist."""
+    if g.facts.stability == "off" or not any(n.op == "grad" for n in g.nodes):
         return g
     return rewrite(g, RULES, "stability")

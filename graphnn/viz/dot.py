@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.graph import Graph
+from ..passes.autodiff import expand_gradients
 from .model import build
 
 _FILL = {"input": "#e3f2fd", "param": "#fff8e1", "state": "#f3e5f5", "const": "#eeeeee", "output": "#e8f5e9",
@@ -25,8 +26,6 @@ def drawable(g_or_fn: Any) -> Graph:
             raise TypeError(f"expected a gn.Graph or a compiled function, got {type(g_or_fn).__name__}")
         return g_or_fn.graph
     if any(n.op == "grad" for n in g_or_fn.nodes):
-        from ..passes.autodiff import expand_gradients
-
         return expand_gradients(g_or_fn.copy())
     return g_or_fn
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ir.graph import Graph
+from ..passes.pipeline import run_pipeline
 from .costs import bind_dims, human
 from .model import DrawGraph, build
 from .svg import lay_out, render
@@ -22,8 +23,6 @@ def _pipeline(g: Graph, report: Any) -> tuple[Graph, Any, str]:
     """The optimized graph and a report with before/after graphs (runs the pipeline when needed)."""
     if report is not None and report.records and report.records[0].before is not None:
         return report.records[-1].after, report, ""
-    from ..passes.pipeline import run_pipeline
-
     has_grad = any(n.op == "grad" for n in g.nodes)
     if not (g.outputs or g.updates or has_grad):
         return g, None, ""

@@ -10,7 +10,8 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from graphnn.cli.viz import load_target, main
+from graphnn.cli.load import load_target
+from graphnn.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = '''
@@ -44,7 +45,7 @@ def test_cli_writes_html_and_dot(tmp_path) -> None:
     assert main(["viz", str(s), "--out", str(out), "--dims", "batch=16"]) == 0
     html = out.read_text()
     assert '<g class="node ' in html and "relu" in html and re.search(r'"dims": {"\?\d+": 16', html)
-    r = subprocess.run([sys.executable, "-m", "graphnn.cli.viz", "viz", str(s), "--out", str(tmp_path / "g.dot")],
+    r = subprocess.run([sys.executable, "-m", "graphnn.cli", "viz", str(s), "--out", str(tmp_path / "g.dot")],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "g.dot").read_text().startswith('digraph "tiny"')

@@ -29,10 +29,10 @@ def _optimized(g: gn.Graph, loss: gn.Value, size: int, passes: str = "default",
     byid = {v.id: v for v in work.values()}
     work.outputs = {"loss": byid[loss.id]}
     work.updates = {k: byid[v.id] for k, v in updates.items()}
-    work.meta["mode"] = "train"
+    work.facts.mode = "train"
     prepare_data_parallel(work, 0, size)
     if bucket_bytes is not None:
-        work.meta["data_parallel"]["bucket_bytes"] = bucket_bytes
+        work.facts.data_parallel["bucket_bytes"] = bucket_bytes
     names, table = data_parallel_pipeline("training", passes)
     return run_pipeline(work, "training", names, table=table, check=True)
 
@@ -99,7 +99,7 @@ def test_gradients_of_inputs_stay_per_rank() -> None:
     byid = {v.id: v for v in work.values()}
     work.outputs = {"dx": byid[dx.id], "dw": byid[dw.id]}
     prepare_data_parallel(work, 0, 2)
-    assert work.meta["data_parallel"]["grads"] == [dw.id]
+    assert work.facts.data_parallel["grads"] == [dw.id]
 
 
 def test_batch_kinds() -> None:

@@ -1,4 +1,4 @@
-"""The mode pass: batch_norm and dropout lowered for graph.meta["mode"], in place, keeping provenance and
+"""The mode pass: batch_norm and dropout lowered for graph.facts.mode, in place, keeping provenance and
 scope, always before autodiff (even with passes="none" or a custom list)."""
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ def _model():
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_lowering_structure(mode):
     g, bn = _model()
-    g.meta["mode"] = mode
+    g.facts.mode = mode
     work = lower_mode(g.copy())
     gn.verify(work)
     ops = [n.op for n in work.nodes]
     assert "batch_norm" not in ops
-    fired = {f["pattern"] for f in work.meta["fired"]}
+    fired = {f["pattern"] for f in work.facts.fired}
     if mode == "train":
         assert ops[0] == "batch_norm_train" and "dropout" in ops
         assert fired == {"batch_norm->train"}

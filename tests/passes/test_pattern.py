@@ -38,7 +38,7 @@ def test_rules_apply_to_a_fixed_point_with_records_tags_and_provenance() -> None
     assert ops(h) == ["tanh"]
     (t,) = h.nodes
     assert "fused" in t.tags and t.prov.passes == ("test",) and t.prov.derived_from == {out.producer.id}
-    fired = h.meta["fired"]
+    fired = h.facts.fired
     assert [f["pattern"] for f in fired].count("neg(neg(x)) test") == 2
     assert fired[-1]["pattern"] == "exp(x) -> tanh(x) test" and fired[-1]["matched"] == [out.producer.id]
     assert fired[-1]["added"] == [t.id] and fired[-1]["location"] == out.producer.location
@@ -55,7 +55,7 @@ def test_declined_rule_leaves_no_trace() -> None:
     g, _ = _graph()
     n_nodes, n_consts = len(g.nodes), len(g.const_values)
     h = rewrite(g, [Rule("declines", "neg", build_then_decline)], "test")
-    assert len(h.nodes) == n_nodes and len(h.const_values) == n_consts and not h.meta.get("fired")
+    assert len(h.nodes) == n_nodes and len(h.const_values) == n_consts and not h.facts.fired
     gn.verify(h)
 
 

@@ -10,9 +10,13 @@ from typing import Any
 
 from ..builder import apply
 from ..errors import DTypeError, GraphError
+from ..gradutil import ones_like
 from ..graph import Node, Value
 from ..op import InferCtx, Op
 from ..types import TensorType
+from . import elementwise as ew
+from . import reduction as red
+from . import shape_ops
 
 OPS: list[Op] = []
 
@@ -55,11 +59,6 @@ def all_reduce(*values: Any, op: str = "mean") -> tuple[Value, ...]:
 def sync_batch_norm_train(x: Value, gamma: Value, beta: Value, eps: float, axis: int) -> tuple[Value, Value, Value]:
     """batch_norm_train over the global batch of all ranks (BatchNorm(sync=True)): the per-channel sums and counts
     meet in one all-reduce, the centred squares in a second (two-pass variance, as the one-process kernel)."""
-    from ..gradutil import ones_like
-    from . import elementwise as ew
-    from . import reduction as red
-    from . import shape_ops
-
     axes = tuple(i for i in range(x.ndim) if i != axis)
     c = x.shape[axis]
     bshape = tuple(c if i == axis else 1 for i in range(x.ndim))

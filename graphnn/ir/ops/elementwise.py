@@ -13,6 +13,7 @@ from ..graph import Value
 from ..gradutil import sum_to_shape
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType, normalize_dtype
+from ..builder import as_value
 
 OPS: list[Op] = []
 
@@ -400,8 +401,6 @@ def where(cond: Any, a: Any, b: Any) -> Value:
     """Elementwise choice: a where cond else b."""
     like = a if isinstance(a, Value) else b if isinstance(b, Value) else None
     if like is not None:
-        from ..builder import as_value
-
         a, b = as_value(a, like, like.graph), as_value(b, like, like.graph)
     return apply1("where", [cond, a, b])
 

@@ -16,15 +16,16 @@ from ..graph import Node, Value
 from ..op import Op
 from ..types import INT_DTYPES
 from .loss import _ce_rule, _pointwise_loss_rule
+from .reduction import max as rmax
+from .reduction import sum as rsum
+from .shape_ops import reshape
+from .shape_ops import transpose
 
 OPS: list[Op] = []
 
 
 def _rest_count(like: Value, skip_axis: int | None) -> Value:
     """Number of per-example loss terms (all dims of `like` except `skip_axis`), as a scalar of its dtype."""
-    from .reduction import max as rmax
-    from .reduction import sum as rsum
-
     dims = [d for i, d in enumerate(like.shape) if i != skip_axis]
     if all(isinstance(d, int) for d in dims):
         return constant(float(math.prod(dims)), dtype=like.dtype, name="count", graph=like.graph)
@@ -36,8 +37,6 @@ def _rest_count(like: Value, skip_axis: int | None) -> Value:
 
 def _loss_scale(g: Value, like: Value, axis: int | None, reduction: str) -> Value:
     """The upstream gradient made broadcastable against `like` and scaled by the reduction."""
-    from .shape_ops import reshape
-
     if reduction == "none":
         if axis is None:
             return g
@@ -52,9 +51,6 @@ def _sce_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
     # Closed form: d/dx = softmax(x) * sum(t) - t (= softmax - onehot for labels and normalized targets),
     # scaled by the reduction; d/dt = -log_softmax(x). Written with graph ops so it can be differentiated again.
     from .nn import log_softmax, one_hot, softmax
-    from .reduction import sum as rsum
-    from .shape_ops import transpose
-
     x, y = node.inputs
     ax, red = node.attrs["axis"], node.attrs["reduction"]
     scale = _loss_scale(gouts[0], x, ax, red)

@@ -11,6 +11,8 @@ from typing import Any
 from ..errors import GraphError
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType
+from ..builder import apply1
+from ..op_registry import get_op
 
 OPS: list[Op] = []
 
@@ -21,8 +23,6 @@ OPS: list[Op] = []
 
 def body_types(ctx: InferCtx, ins: list[TensorType], body: tuple) -> list[TensorType]:
     """The type of every step of `body` given the node's input types, by each member op's own rule."""
-    from ..op_registry import get_op
-
     ts: list[TensorType] = []
     for k, (op, attrs, args) in enumerate(body):
         arg_types = []
@@ -68,6 +68,4 @@ OPS.append(Op(
 
 def fused_elementwise(inputs: list[Any], body: tuple) -> Any:
     """A fused elementwise node over `inputs` (used by the fusion pass; users never need it)."""
-    from ..builder import apply1
-
     return apply1("fused_elementwise", inputs, {"body": body})

@@ -12,6 +12,8 @@ from ..errors import ShapeError
 from ..graph import Value
 from ..op import InferCtx, Op
 from ..types import TensorType, format_shape
+from .shape_ops import reshape
+from .shape_ops import transpose
 
 OPS: list[Op] = []
 
@@ -30,8 +32,6 @@ def _matmul_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Tensor
 
 
 def _swap(v: Value) -> Value:
-    from .shape_ops import transpose
-
     perm = tuple(range(v.ndim - 2)) + (v.ndim - 1, v.ndim - 2)
     return transpose(v, perm)
 
@@ -40,8 +40,6 @@ def _matmul_grad(node: Any, gouts: list) -> list:
     # Promote 1-D operands to matrices (as NumPy does), use dA = dC B^T and dB = A^T dC, then sum away
     # broadcast batch dims and drop the promoted axes again.
     from ..gradutil import sum_to_shape
-    from .shape_ops import reshape
-
     a, b = node.inputs
     g = gouts[0]
     a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a

@@ -13,6 +13,11 @@ from ..graph import Value
 from ..gradutil import count, unreduce
 from ..op import InferCtx, Op
 from ..types import INT_DTYPES, TensorType
+from .elementwise import log, where
+from .elementwise import sign
+from .nn import one_hot
+from .shape_ops import reshape
+from .shape_ops import transpose
 
 OPS: list[Op] = []
 REDUCTIONS = ("mean", "sum", "none")
@@ -27,8 +32,6 @@ def _reduced(t: TensorType, shape: tuple, reduction: str) -> list[TensorType]:
 def _per_element(g: Value, like: Value, keep_axes: tuple[int, ...], reduction: str) -> Value:
     """The gradient of each unreduced loss term, broadcastable against `like`; the loss's unreduced
     terms run over like's axes except `keep_axes` (the class axis of cross_entropy, for example)."""
-    from .shape_ops import reshape
-
     rows = tuple(i for i in range(like.ndim) if i not in keep_axes)
     keep = tuple(1 if i in keep_axes else d for i, d in enumerate(like.shape))
     if reduction == "none":
@@ -59,10 +62,6 @@ def _ce_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType
 
 
 def _ce_grad(node: Any, gouts: list) -> list:
-    from .elementwise import log, where
-    from .nn import one_hot
-    from .shape_ops import transpose
-
     p, y = node.inputs
     ax = node.attrs["axis"]
     gp = _per_element(gouts[0], p, (ax,), node.attrs["reduction"])
@@ -114,8 +113,6 @@ def _mse_grad(node: Any, gouts: list) -> list:
 
 
 def _mae_grad(node: Any, gouts: list) -> list:
-    from .elementwise import sign
-
     p, t = node.inputs
     gp = _per_element(gouts[0], p, (), node.attrs["reduction"]) * sign(p - t)
     return [gp, -gp]

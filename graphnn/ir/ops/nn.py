@@ -12,6 +12,7 @@ from ..errors import DTypeError, ShapeError
 from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType, normalize_dtype
+from .shape_ops import reshape, transpose
 
 OPS: list[Op] = []
 
@@ -101,8 +102,6 @@ def _maxout_grad(node: Any, gouts: list) -> list:
     # Route each group's gradient to its first maximal unit: one_hot(argmax) of the grouped view is a
     # constant mask (argmax picks the first max on ties), so the rule stays differentiable in g.
     from .reduction import argmax
-    from .shape_ops import reshape, transpose
-
     x, g = node.inputs[0], gouts[0]
     ax, k = node.attrs["axis"], node.attrs["pieces"]
     s = x.shape

@@ -3,7 +3,7 @@ and layer_norm. Gradients are written with elementwise and reduction ops.
 
 How train/eval reaches the graph: the builder `batch_norm` emits one mode-dependent node with outputs
 (y, new_running_mean, new_running_var); the layer puts the last two into `updates=`. `gn.compile(mode=...)`
-stores the mode in `graph.meta["mode"]` and the `mode` pass (graphnn/passes/mode.py, before autodiff)
+stores the mode in `graph.facts.mode` and the `mode` pass (graphnn/passes/mode.py, before autodiff)
 lowers the node: in "train" to `batch_norm_train` (batch statistics) plus the momentum blend of the running
 statistics; in "eval" to `batch_norm_infer` (running statistics), with the "new" running statistics being
 the old ones unchanged. Imports only sibling ir modules.

@@ -101,7 +101,7 @@ def test_mode_audit_flags_batch_statistics_and_active_dropout_in_a_train_mode_gr
         y = gn.dropout(gn.batch_norm(x, *v).y, 0.5)
     work = g.copy()
     work.outputs = {"y": work.value(y.name)}
-    work.meta["mode"] = "train"
+    work.facts.mode = "train"
     train_graph, _ = run_pipeline(work, "export")
     rep = preflight(train_graph, 17)
     modes = {f.node.split("/")[-1]: f.message for f in rep.findings if f.check == "mode"}
