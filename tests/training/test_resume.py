@@ -22,7 +22,7 @@ DATA = {"x": X, "y": Y}
 
 
 def trainer(hidden: int = 8) -> gn.train.Trainer:
-    with gn.Graph("clf") as g:
+    with gn.Graph("clf"):
         x = gn.input("x", (None, 4))
         y = gn.input("y", (None,), "int64")
         logits = nn.Sequential(nn.Linear(4, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 2))(x)
