@@ -225,7 +225,7 @@ class Function:
         if self.check_numerics:
             try:
                 return self._run_observed(arrays, env)
-            except NumericsError as e:  # gn.compile installs graphnn.debug's explainer (names node, stats)
+            except NumericsError as e:  # gn.compile installs graphnn.checking.debug's explainer (names node, stats)
                 if self.explain_numerics is None:
                     raise
                 raise self.explain_numerics(self, feeds, e) from None

@@ -5,7 +5,7 @@
     graphnn check model.onnx [--backend numpy|cupy]
     graphnn viz SCRIPT_OR_GRAPH_OR_ONNX --out graph.html [--name NAME] [--script-args "ARGS"]
 
-Scripts run as __main__ with sys.argv = [script, *ARGS]; graphnn.cli_load says which graph is taken.
+Scripts run as __main__ with sys.argv = [script, *ARGS]; graphnn.cli.load says which graph is taken.
 
 A user-level library: may import anything in graphnn.
 """
