@@ -45,6 +45,12 @@ def _shape(n: Node) -> tuple[int, ...]:
     return tuple(n.outputs[0].shape)  # type: ignore[arg-type]  # static: checked before folding
 
 
+def _scatter_add(n: Node, upd: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.zeros(_shape(n), upd.dtype)
+    np.add.at(out, (slice(None),) * n.attrs["axis"] + (idx,), upd)
+    return out
+
+
 # Every op with a NumPy ufunc (Op.ufunc) folds by calling it; the rest of FOLDERS is written out below.
 _UFUNCS = {name: getattr(np, op.ufunc) for name, op in registry().items() if op.ufunc is not None and op.pure}
 
@@ -67,6 +73,8 @@ FOLDERS.update({
     "broadcast_to": lambda n, x: np.broadcast_to(x, _shape(n)),
     "slice": lambda n, x: x[_index(n)],
     "concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
+    "gather": lambda n, x, i: np.take(x, i, axis=n.attrs["axis"]),
+    "scatter_add": lambda n, u, i: _scatter_add(n, u, i),
 })
 
 

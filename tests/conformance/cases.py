@@ -251,3 +251,28 @@ CASES += [
     Case("all_reduce", (In((2, 4)), In((3,))), lambda x, b: gn.concat([gn.reshape(v, (-1,)) for v in all_reduce(x, b)], 0),
          lambda x, b: np.concatenate([x.reshape(-1), b]), "bucket-of-2"),
 ]
+
+# ---- indexing (issue 17): gather (np.take) and its adjoint scatter_add, with repeated and negative indices ------
+def _np_scatter_add(u: np.ndarray, i: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
+    out = np.zeros(shape, u.dtype)
+    for pos in np.ndindex(*i.shape):  # one row at a time: repeated indices accumulate
+        src = (slice(None),) * axis + pos
+        dst = (slice(None),) * axis + (i[pos],)
+        out[dst] += u[src]
+    return out
+
+
+def _scatter(u: gn.Value, i: gn.Value) -> gn.Value:
+    from graphnn.ir.ops.indexing import scatter_add
+
+    return scatter_add(u, i, (3, 5, 2), axis=1)
+
+
+CASES += [
+    Case("gather", (In((6, 4)), In(("B", 3), "int64", "label:6")), gn.gather, lambda x, i: np.take(x, i, axis=0),
+         differentiable=(0,)),
+    Case("gather", (In((3, 5, 2)), In((4,), "int32", "label:5")), lambda x, i: gn.gather(x, i - 2, axis=-2),
+         lambda x, i: x[:, i.astype(np.int64) - 2], "negative-axis1", differentiable=(0,)),
+    Case("scatter_add", (In((3, 2, 4, 2)), In((2, 4), "int64", "label:5")), _scatter,
+         lambda u, i: _np_scatter_add(u, i, (3, 5, 2), 1), differentiable=(0,)),
+]

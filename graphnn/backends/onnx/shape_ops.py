@@ -1,6 +1,6 @@
 """ONNX export and import of the shape family: reshape, transpose, concat, slice (Slice/Squeeze/Unsqueeze),
 broadcast_to (Expand); on import also Flatten, and the static shape arithmetic exporters write (Constant, Shape,
-Gather, Concat of shapes). Imports graphnn.ir and the onnx room's emitter and import context (and onnx).
+Concat of shapes; Gather is in indexing.py). Imports graphnn.ir and the onnx room's emitter and import context (and onnx).
 """
 
 from __future__ import annotations
@@ -118,16 +118,6 @@ def _import_shape(imp: Importer, n: Any, attrs: dict) -> list:
     start, end = attrs.get("start", 0), attrs.get("end", None)
     dims = shape[start:end]
     return [np.asarray(dims, dtype=np.int64 if all(isinstance(d, int) for d in dims) else object)]
-
-
-@IMPORTERS.register("Gather")
-def _import_gather(imp: Importer, n: Any, attrs: dict) -> list:
-    data, idx = imp.const(n.input[0]), imp.const(n.input[1])
-    if data is None or idx is None:
-        raise GraphError(f"Gather {n.name}: only gathers from shapes and constants are supported (graphnn has no "
-                         "gather op)")
-    axis = check_axis(n, int(attrs.get("axis", 0)), data.ndim)
-    return [np.take(data, idx.astype(np.int64), axis=axis)]
 
 
 @IMPORTERS.register("Reshape")

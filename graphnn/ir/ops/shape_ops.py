@@ -17,6 +17,7 @@ from ..graph import Value
 from ..gradutil import sum_to_shape
 from ..op import REQUIRED, InferCtx, Op
 from ..types import Dim, TensorType, format_shape
+from .indexing import INDEX_DTYPES, gather
 
 OPS: list[Op] = []
 
@@ -212,8 +213,8 @@ def normalize_index(index: Any, rank: int) -> tuple:
                                                                 i.dtype.kind in "iu"):
             raise ShapeError(
                 f"fancy indexing with {type(i).__name__} {i!r:.60} is not supported: graphnn slices with ints, "
-                "slices, None and ... (for a boolean mask use gn.where(mask, x, 0); to pick rows, multiply by "
-                "gn.one_hot or slice each row)"
+                "slices, None and ... (for a boolean mask use gn.where(mask, x, 0); to pick rows along an axis use "
+                "gn.gather(x, ids, axis), or x[ids] with one int32/int64 graph value for axis 0)"
             )
         elif isinstance(i, int) or hasattr(i, "__index__"):
             items.append(("int", int(i)))
@@ -223,7 +224,9 @@ def normalize_index(index: Any, rank: int) -> tuple:
 
 
 def getitem(x: Value, index: Any) -> Value:
-    """x[index] with basic indexing (no fancy indexing)."""
+    """x[index] with basic indexing; `x[ids]` with one integer graph value picks rows (a gather on axis 0)."""
+    if isinstance(index, Value) and index.dtype in INDEX_DTYPES:
+        return gather(x, index, axis=0)
     with checking("slice", [x], {"index": index}):
         index = normalize_index(index, x.ndim)
     return apply1("slice", [x], {"index": index})
