@@ -161,7 +161,7 @@ class Embedding(Module):
         init = self.init
         if init is None:  # N(0, 1) as PyTorch's nn.Embedding, seeded by SEED and the parameter's name
             stream = f"{self.scope}/w"
-            init = lambda shape, dtype: _rng(stream).standard_normal(shape).astype(dtype)  # noqa: E731
+            init = lambda shape, dtype: _rng(stream).standard_normal(shape).astype(dtype)
         self.weight = self.add_param("w", (self.num, self.dim), init)
 
     def forward(self, ids: Value) -> Value:
