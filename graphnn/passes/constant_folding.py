@@ -32,6 +32,16 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+_erf = np.vectorize(math.erf, otypes=[np.float64])  # folded constants are small (MAX_FOLDED): per element is fine
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _gelu(n: Node, x: np.ndarray) -> np.ndarray:
+    if n.attrs["approximate"] == "none":
+        return 0.5 * x * _erfc(-x / math.sqrt(2))
+    return x * _sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
+
+
 def _reduce(f: Callable[..., Any]) -> Callable[..., Any]:
     return lambda n, x: f(x, axis=None if n.attrs["axes"] is None else tuple(n.attrs["axes"]),
                           keepdims=n.attrs["keepdims"])
@@ -64,6 +74,9 @@ FOLDERS.update({
     "where": lambda n, c, a, b: np.where(c, a, b),
     "sigmoid": lambda n, x: _sigmoid(x),
     "softplus": lambda n, x: _softplus(x),
+    "erf": lambda n, x: _erf(x),
+    "gelu": _gelu,
+    "silu": lambda n, x: x * _sigmoid(x),
     "relu": lambda n, x: np.maximum(x, 0),
     "identity": lambda n, x: x,
     "cast": lambda n, x: x,

@@ -5,6 +5,7 @@ Each conformance check (type rule vs kernel, gradients, ONNX, CuPy) walks these 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -275,4 +276,20 @@ CASES += [
          lambda x, i: x[:, i.astype(np.int64) - 2], "negative-axis1", differentiable=(0,)),
     Case("scatter_add", (In((3, 2, 4, 2)), In((2, 4), "int64", "label:5")), _scatter,
          lambda u, i: _np_scatter_add(u, i, (3, 5, 2), 1), differentiable=(0,)),
+]
+
+
+# ---- smooth activations (issue 17): erf from math.erf per element; GELU both forms; SiLU -------------------
+def _np_erf(a: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(a).astype(a.dtype)
+
+
+_X = In(("B", 5), draw="normal")
+CASES += [
+    Case("erf", (_X,), gn.erf, _np_erf),
+    Case("erf", (In((3, 4), draw="distinct"),), gn.erf, _np_erf, "wide"),  # |x| up to ~2: both tails
+    Case("gelu", (_X,), gn.gelu, lambda a: a * 0.5 * (1 + _np_erf(a / np.sqrt(2)))),
+    Case("gelu", (_X,), lambda a: gn.gelu(a, approximate="tanh"),
+         lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3))), "tanh"),
+    Case("silu", (In((3, 4), draw="distinct"),), gn.silu, lambda a: a / (1 + np.exp(-a))),
 ]

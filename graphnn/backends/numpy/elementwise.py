@@ -85,6 +85,20 @@ def _softplus(xp: Any, node: Node, env: dict) -> Kernel:
     return lambda x: stable_softplus(xp, x)
 
 
+def special_function(name: str) -> Any:
+    """scipy.special.erf or erfc (NumPy has no such ufunc); CuPy overrides every kernel that calls one."""
+    # Imported here, not at the top: scipy.special costs ~0.2 s to import, paid only by graphs with erf or gelu.
+    from scipy import special
+
+    return getattr(special, name)
+
+
+@KERNELS.register("erf")
+def _erf(xp: Any, node: Node, env: dict) -> Kernel:
+    f, dt = special_function("erf"), node.outputs[0].dtype
+    return lambda x: f(x).astype(dt, copy=False)
+
+
 @KERNELS.register("cast")
 def _cast(xp: Any, node: Node, env: dict) -> Kernel:
     dt = node.attrs["dtype"]

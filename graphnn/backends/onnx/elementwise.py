@@ -22,11 +22,11 @@ DIRECT = {
     "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max", "minimum": "Min",
     "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual", "less_equal": "LessOrEqual",
     "equal": "Equal", "neg": "Neg", "abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "relu": "Relu",
-    "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "sign": "Sign", "identity": "Identity",
+    "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "sign": "Sign", "erf": "Erf", "identity": "Identity",
     "stop_gradient": "Identity", "where": "Where",
 }
 IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "Neg",
-                     "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Identity", "Where",
+                     "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Erf", "Identity", "Where",
                      "PRelu"}
 
 
