@@ -55,6 +55,15 @@ def _shape(n: Node) -> tuple[int, ...]:
     return tuple(n.outputs[0].shape)  # type: ignore[arg-type]  # static: checked before folding
 
 
+def _cumsum(n: Node, x: np.ndarray) -> np.ndarray:
+    ax, a = n.attrs["axis"], n.attrs
+    y = np.flip(x, ax) if a["reverse"] else x
+    s = np.cumsum(y, axis=ax, dtype=x.dtype)
+    if a["exclusive"]:
+        s = np.concatenate([np.zeros_like(np.take(s, [0], axis=ax)), np.delete(s, -1, axis=ax)], axis=ax)
+    return np.flip(s, ax) if a["reverse"] else s
+
+
 def _scatter_add(n: Node, upd: np.ndarray, idx: np.ndarray) -> np.ndarray:
     out = np.zeros(_shape(n), upd.dtype)
     np.add.at(out, (slice(None),) * n.attrs["axis"] + (idx,), upd)
@@ -86,6 +95,7 @@ FOLDERS.update({
     "broadcast_to": lambda n, x: np.broadcast_to(x, _shape(n)),
     "slice": lambda n, x: x[_index(n)],
     "concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
+    "cumsum": lambda n, x: _cumsum(n, x),
     "gather": lambda n, x, i: np.take(x, i, axis=n.attrs["axis"]),
     "scatter_add": lambda n, u, i: _scatter_add(n, u, i),
 })

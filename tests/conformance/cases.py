@@ -293,3 +293,49 @@ CASES += [
          lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3))), "tanh"),
     Case("silu", (In((3, 4), draw="distinct"),), gn.silu, lambda a: a / (1 + np.exp(-a))),
 ]
+
+# ---- shape builders (issue 17): squeeze/unsqueeze/stack/split/tile are compositions of slice, concat, reshape and
+# broadcast_to, checked here through every table of those ops; cumsum is an op of its own.
+def _split_mix(a: gn.Value) -> gn.Value:
+    parts = gn.split(a, [1, 3, 0, 2], axis=-1)
+    return gn.concat([p * float(i + 1) for i, p in enumerate(parts)], axis=1)
+
+
+def _np_split_mix(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a[:, :1], 2 * a[:, 1:4], 4 * a[:, 4:]], axis=1)
+
+
+def _np_cumsum(a: np.ndarray, axis: int, exclusive: bool, reverse: bool) -> np.ndarray:
+    y = np.flip(a, axis) if reverse else a
+    s = np.cumsum(y, axis=axis, dtype=a.dtype)
+    if exclusive:
+        s = s - y  # the reference may round differently from the kernel's shift; inputs are small
+    return np.flip(s, axis) if reverse else s
+
+
+CASES += [
+    Case("slice", (In(("B", 1, 3, 1)),), lambda a: gn.squeeze(a, (1, -1)), lambda a: a.squeeze((1, 3)), "squeeze"),
+    Case("slice", (In(("B", 1, 3, 1)),), gn.squeeze, lambda a: a.reshape(a.shape[0], 3), "squeeze-all-static"),
+    Case("slice", (In(("B", 3)),), lambda a: gn.unsqueeze(a, (0, -1)), lambda a: a[None, :, :, None], "unsqueeze"),
+    Case("concat", (In(("B", 3)), In(("B", 3))), lambda a, b: gn.stack([a, b, a], axis=1),
+         lambda a, b: np.stack([a, b, a], axis=1), "stack"),
+    Case("concat", (In(("B", 3)),), lambda a: gn.stack([a, a * 2.0], axis=-1), lambda a: np.stack([a, a * 2], -1),
+         "stack-last"),
+    Case("slice", (In(("B", 6)),), _split_mix, _np_split_mix, "split"),
+    Case("slice", (In((4, 6)),), lambda a: gn.split(a, 2)[1], lambda a: np.split(a, 2)[1], "split-equal"),
+    Case("broadcast_to", (In(("B", 2, 3)),), lambda a: gn.tile(a, (1, 3, 2)), lambda a: np.tile(a, (1, 3, 2)),
+         "tile"),
+    Case("broadcast_to", (In((2, 3)),), lambda a: gn.tile(a, (2, 1, 2)), lambda a: np.tile(a, (2, 1, 2)),
+         "tile-new-axis"),
+    Case("cumsum", (In(("B", 5)),), lambda a: gn.cumsum(a, 1), lambda a: np.cumsum(a, 1)),
+    Case("cumsum", (In((3, "B", 2)),), lambda a: gn.cumsum(a, -2, exclusive=True, reverse=True),
+         lambda a: _np_cumsum(a, 1, True, True), "exclusive-reverse"),
+    Case("cumsum", (In((4, 3)),), lambda a: gn.cumsum(a, 0, exclusive=True), lambda a: _np_cumsum(a, 0, True, False),
+         "exclusive"),
+]
+
+# matmul over any leading batch dims (issue 17: attention's (B, heads, T, d) products), broadcasting both ways
+CASES += [
+    Case("matmul", (In(("B", 2, 3, 5)), In((1, 5, 4))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-4d"),
+    Case("matmul", (In((3, 1, 2, 4)), In((2, 4, 3))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-broadcast"),
+]

@@ -26,8 +26,8 @@ DIRECT = {
     "stop_gradient": "Identity", "where": "Where",
 }
 IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "Neg",
-                     "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Erf", "Identity", "Where",
-                     "PRelu"}
+                     "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Erf", "Identity",
+                     "Where", "PRelu"}
 
 
 def _direct(onnx_op: str) -> Any:

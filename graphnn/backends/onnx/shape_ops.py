@@ -1,6 +1,7 @@
 """ONNX export and import of the shape family: reshape, transpose, concat, slice (Slice/Squeeze/Unsqueeze),
-broadcast_to (Expand); on import also Flatten, and the static shape arithmetic exporters write (Constant, Shape,
-Concat of shapes; Gather is in indexing.py). Imports graphnn.ir and the onnx room's emitter and import context (and onnx).
+broadcast_to (Expand); on import also Flatten, Split and Tile (as gn.split/gn.tile build them), and the static
+shape arithmetic exporters write (Constant, Shape, Concat of shapes; Gather is in indexing.py). Imports graphnn.ir
+(the shape builders too) and the onnx room's emitter and import context (and onnx).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from onnx import numpy_helper
 
 from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
+from ...ir.ops import shape_ops
 from ...ir.types import Dim
 from .emitter import INT64_MAX, INT64_MIN, Emitter, lowering_table
 from .import_context import Importer, axes_arg, check_axes, check_axis, importer_table, inputs
@@ -223,3 +225,34 @@ def _import_transpose(imp: Importer, n: Any, attrs: dict) -> list:
     if sorted(perm) != list(range(x.ndim)):
         raise GraphError(f"Transpose perm {list(perm)} is not a permutation of the {x.ndim} axes of {x.type}")
     return [imp.op("transpose", [x], {"perm": perm}, n.output[0])]
+
+
+@IMPORTERS.register("Split")
+def _import_split(imp: Importer, n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    axis = check_axis(n, int(attrs.get("axis", 0)), x.ndim)
+    if "split" in attrs:  # before opset 13
+        sizes: Any = [int(s) for s in attrs["split"]]
+    elif len(n.input) > 1 and n.input[1]:
+        sizes = [int(s) for s in imp.need_const(n.input[1], "the split sizes").reshape(-1)]
+    elif "num_outputs" in attrs:  # opset 18: the last part may be smaller
+        d, k = x.shape[axis], int(attrs["num_outputs"])
+        if not isinstance(d, int):
+            raise GraphError(f"Split {n.name}: axis {axis} of {x.type} is symbolic; graphnn splits static axes")
+        step = -(-d // k)
+        sizes = [min(step, d - i * step) for i in range(k)]
+    else:
+        sizes = len(n.output)
+    parts = shape_ops.split(x, sizes, axis)
+    if len(parts) != len(n.output):
+        raise GraphError(f"Split {n.name}: {len(parts)} parts for {len(n.output)} outputs")
+    return [imp.op("identity", [p], {}, o) for p, o in zip(parts, n.output)]
+
+
+@IMPORTERS.register("Tile")
+def _import_tile(imp: Importer, n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    reps = [int(r) for r in imp.need_const(n.input[1], "the repeats").reshape(-1)]
+    if len(reps) != x.ndim:
+        raise GraphError(f"Tile {n.name}: {len(reps)} repeats for a rank-{x.ndim} input {x.type}")
+    return [imp.op("identity", [shape_ops.tile(x, reps)], {}, n.output[0])]

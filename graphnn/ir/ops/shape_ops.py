@@ -275,3 +275,99 @@ OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, grad=_
 def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:
     """Broadcast to `shape` (symbolic dims allowed)."""
     return apply1("broadcast_to", [x], {"shape": tuple(shape)})
+
+
+# ---- squeeze, unsqueeze, stack, split, tile: builder functions over slice, concat, reshape and broadcast_to ---------
+# Each is a composition of the ops above (views where those are), so every backend, the gradients and the ONNX
+# export (Squeeze/Unsqueeze/Slice/Concat) come from those ops' rows.
+def _axes(axis: int | Sequence[int], rank: int, what: str) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    bad = [a for a in axes if not -rank <= a < builtins.max(rank, 1)]
+    if bad:
+        raise ShapeError(f"{what} {bad[0]} out of range for rank {rank}")
+    out = tuple(int(a) % rank for a in axes)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what} {tuple(axes)} repeat an axis")
+    return out
+
+
+def squeeze(x: Value, axis: int | Sequence[int] | None = None) -> Value:
+    """Drop size-1 axes (all static ones when `axis` is None); a named axis of another size is an error."""
+    with checking("squeeze", [x], {"axis": axis}):
+        if axis is None:
+            drop = {i for i, d in enumerate(x.shape) if d == 1}
+        else:
+            drop = set(_axes(axis, x.ndim, "axis"))
+            wide = [(i, x.shape[i]) for i in sorted(drop) if x.shape[i] != 1]
+            if wide:
+                raise ShapeError(f"cannot squeeze axis {wide[0][0]} of size {wide[0][1]!r} in {x.type}: only size-1 "
+                                 "axes can be squeezed")
+    return getitem(x, tuple(0 if i in drop else builtins.slice(None) for i in range(x.ndim)))
+
+
+def unsqueeze(x: Value, axis: int | Sequence[int]) -> Value:
+    """Insert size-1 axes at `axis` (positions in the result, as ONNX Unsqueeze and torch.unsqueeze)."""
+    with checking("unsqueeze", [x], {"axis": axis}):
+        rank = x.ndim + (1 if isinstance(axis, int) else len(tuple(axis)))
+        new = set(_axes(axis, rank, "axis"))
+    return getitem(x, tuple(None if i in new else builtins.slice(None) for i in range(rank)))
+
+
+def stack(values: Sequence[Value], axis: int = 0) -> Value:
+    """Join same-shaped values along a new axis (np.stack): concat of their unsqueezed forms."""
+    values = list(values)
+    with checking("stack", values, {"axis": axis}):
+        if not values or not all(isinstance(v, Value) for v in values):
+            raise GraphError("stack needs a non-empty list of graph values")
+        shapes = {tuple(v.shape) for v in values}
+        if len(shapes) > 1:
+            raise ShapeError(f"stack needs equal shapes, got {' vs '.join(format_shape(s) for s in shapes)}")
+        axis = _axes(axis, values[0].ndim + 1, "axis")[0]
+    return concat([unsqueeze(v, axis) for v in values], axis=axis)
+
+
+def split(x: Value, sizes_or_num: int | Sequence[int], axis: int = 0) -> list[Value]:
+    """Split along `axis` into `num` equal parts or parts of the given sizes (a list of slices, views)."""
+    with checking("split", [x], {"sizes_or_num": sizes_or_num, "axis": axis}):
+        ax = _axes(axis, x.ndim, "axis")[0]
+        d = x.shape[ax]
+        if not isinstance(d, int):
+            raise ShapeError(f"cannot split symbolic axis {ax} ({d!r}) of {x.type}: its size is not known statically")
+        if isinstance(sizes_or_num, int):
+            if sizes_or_num <= 0 or d % sizes_or_num:
+                raise ShapeError(f"cannot split axis {ax} of size {d} into {sizes_or_num} equal parts")
+            sizes = [d // sizes_or_num] * sizes_or_num
+        else:
+            sizes = [int(s) for s in sizes_or_num]
+            if builtins.sum(sizes) != d or builtins.min(sizes, default=-1) < 0:
+                raise ShapeError(f"split sizes {sizes} must be non-negative and add up to {d} (axis {ax} of {x.type})")
+    out, start = [], 0
+    for s in sizes:
+        out.append(getitem(x, (builtins.slice(None),) * ax + (builtins.slice(start, start + s),)))
+        start += s
+    return out
+
+
+def tile(x: Value, reps: int | Sequence[int]) -> Value:
+    """Repeat `x` `reps[i]` times along axis i (np.tile): reshape, broadcast and reshape back."""
+    with checking("tile", [x], {"reps": reps}):
+        reps = (reps,) if isinstance(reps, int) else tuple(int(r) for r in reps)
+        if builtins.min(reps, default=1) < 0:
+            raise ShapeError(f"tile reps {reps} must be non-negative")
+        rank = builtins.max(len(reps), x.ndim)
+        reps = (1,) * (rank - len(reps)) + reps
+        dims = (1,) * (rank - x.ndim) + tuple(x.shape)
+        sym = [(d, r) for d, r in zip(dims, reps) if not isinstance(d, int) and r != 1]
+        if sym:
+            raise ShapeError(f"cannot tile symbolic dim {sym[0][0]!r} of {x.type} {sym[0][1]} times statically")
+    if builtins.all(r == 1 for r in reps):
+        return reshape(x, dims) if rank != x.ndim else identity_like(x)
+    pairs = tuple(v for d in dims for v in (1, d))
+    wide = tuple(v for d, r in zip(dims, reps) for v in (r, d))
+    out = tuple(d * r if isinstance(d, int) else d for d, r in zip(dims, reps))
+    return reshape(broadcast_to(reshape(x, pairs), wide), out)
+
+
+def identity_like(x: Value) -> Value:
+    """`x` through a full slice (a view): tile with all reps 1 still returns a new value."""
+    return getitem(x, (builtins.slice(None),) * x.ndim) if x.ndim else reshape(x, ())
