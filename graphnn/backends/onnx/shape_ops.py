@@ -61,7 +61,8 @@ def _slice(e: Emitter, n: Node, ins: list, outs: list) -> None:
             continue
         if item[0] == "int":
             k = item[1]
-            starts.append(k), ends.append(k + 1 if k != -1 else INT64_MAX), axes.append(axis), steps.append(1)
+            if not (n.inputs[0].type.shape[axis] == 1 and k in (0, -1)):  # a size-1 axis needs no Slice first
+                starts.append(k), ends.append(k + 1 if k != -1 else INT64_MAX), axes.append(axis), steps.append(1)
             squeeze.append(axis)
         else:
             start, stop, step = item[1], item[2], item[3]

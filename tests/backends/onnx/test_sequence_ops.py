@@ -47,3 +47,17 @@ def test_gelu_refuses_an_unknown_mode_on_load() -> None:
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 20)])
     with pytest.raises(gn.GraphError, match="approximate='erf'"):
         gn.onnx.load(model)
+
+
+def test_shape_builders_export_as_the_onnx_ops_of_their_names() -> None:
+    with gn.Graph("s") as g:
+        x = gn.input("x", (None, 1, 4))
+        outs = {"sq": gn.squeeze(x, 1), "st": gn.stack([x, x], axis=1), "cs": gn.cumsum(x, 2, exclusive=True)}
+    rep = export_and_compare(g, outs, lambda n: {"x": np.random.default_rng(n).standard_normal((n, 1, 4))
+                                                 .astype("float32")})
+    made = {}
+    for node in rep.model.graph.node:
+        made.setdefault(node.output[0] if node.output[0] in outs else node.op_type, node.op_type)
+    ops = [n.op_type for n in rep.model.graph.node if n.op_type != "Constant"]
+    assert made["sq"] == "Squeeze" and "Slice" not in ops  # squeezing a size-1 axis needs no Slice
+    assert made["st"] == "Concat" and "Unsqueeze" in ops and made["cs"] == "CumSum"  # one Unsqueeze after CSE
