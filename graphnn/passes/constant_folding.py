@@ -96,6 +96,7 @@ FOLDERS.update({
     "slice": lambda n, x: x[_index(n)],
     "concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
     "cumsum": lambda n, x: _cumsum(n, x),
+    "tile": lambda n, x: np.tile(x, n.attrs["reps"]),
     "gather": lambda n, x, i: np.take(x, i, axis=n.attrs["axis"]),
     "scatter_add": lambda n, u, i: _scatter_add(n, u, i),
 })

@@ -42,7 +42,7 @@ SMOOTH = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "sigmo
           # fused stable losses (issue 4)
           "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
           # indexing (issue 17): linear in the data
-          "gather", "scatter_add", "erf", "gelu", "silu", "cumsum"}
+          "gather", "scatter_add", "erf", "gelu", "silu", "cumsum", "tile"}
 
 
 @pytest.mark.parametrize("case", [c for c in GRAD_CASES if c.op in SMOOTH], ids=_ids)

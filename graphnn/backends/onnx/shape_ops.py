@@ -1,5 +1,5 @@
 """ONNX export and import of the shape family: reshape, transpose, concat, slice (Slice/Squeeze/Unsqueeze),
-broadcast_to (Expand); on import also Flatten, Split and Tile (as gn.split/gn.tile build them), and the static
+broadcast_to (Expand), tile (Tile); on import also Flatten and Split (as gn.split builds it), and the static
 shape arithmetic exporters write (Constant, Shape, Concat of shapes; Gather is in indexing.py). Imports graphnn.ir
 (the shape builders too) and the onnx room's emitter and import context (and onnx).
 """
@@ -90,6 +90,15 @@ def _slice(e: Emitter, n: Node, ins: list, outs: list) -> None:
 @LOWERINGS.register("broadcast_to", onnx_ops="Expand")
 def _broadcast_to(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("Expand", [ins[0], e.shape_tensor(n.outputs[0].type.shape)], outs)
+
+
+@LOWERINGS.register("tile", onnx_ops="Tile (Unsqueeze first when reps add axes)")
+def _tile(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    x, reps = n.inputs[0], list(n.attrs["reps"])
+    src = ins[0]
+    if len(reps) > x.ndim:  # ONNX Tile keeps the rank: add the leading axes first
+        src = e.emit("Unsqueeze", [src, e.i64(list(range(len(reps) - x.ndim)), "axes")])[0]
+    e.emit("Tile", [src, e.i64(reps, "repeats")], outs)
 
 
 # ---- import ------------------------------------------------------------------------------------------------
@@ -256,4 +265,4 @@ def _import_tile(imp: Importer, n: Any, attrs: dict) -> list:
     reps = [int(r) for r in imp.need_const(n.input[1], "the repeats").reshape(-1)]
     if len(reps) != x.ndim:
         raise GraphError(f"Tile {n.name}: {len(reps)} repeats for a rank-{x.ndim} input {x.type}")
-    return [imp.op("identity", [shape_ops.tile(x, reps)], {}, n.output[0])]
+    return [imp.op("tile", [x], {"reps": tuple(reps)}, n.output[0])]

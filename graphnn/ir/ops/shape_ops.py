@@ -1,4 +1,5 @@
-"""Shape ops: reshape (with -1 and symbolic dims), transpose, concat, slicing, broadcast_to.
+"""Shape ops: reshape (with -1 and symbolic dims), transpose, concat, slicing, broadcast_to, tile; the builders
+squeeze, unsqueeze, stack and split.
 
 Imports only sibling ir modules.
 """
@@ -13,8 +14,8 @@ import numpy as np
 
 from ..builder import apply1, checking
 from ..errors import GraphError, ShapeError
-from ..graph import Value
 from ..gradutil import sum_to_shape
+from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import Dim, TensorType, format_shape
 from .indexing import INDEX_DTYPES, gather
@@ -277,9 +278,9 @@ def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:
     return apply1("broadcast_to", [x], {"shape": tuple(shape)})
 
 
-# ---- squeeze, unsqueeze, stack, split, tile: builder functions over slice, concat, reshape and broadcast_to ---------
+# ---- squeeze, unsqueeze, stack, split: builder functions over slice and concat ------------------------------
 # Each is a composition of the ops above (views where those are), so every backend, the gradients and the ONNX
-# export (Squeeze/Unsqueeze/Slice/Concat) come from those ops' rows.
+# export (Squeeze/Unsqueeze/Slice/Concat) come from those ops' rows. tile, at the end, is an op of its own.
 def _axes(axis: int | Sequence[int], rank: int, what: str) -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     bad = [a for a in axes if not -rank <= a < builtins.max(rank, 1)]
@@ -348,26 +349,34 @@ def split(x: Value, sizes_or_num: int | Sequence[int], axis: int = 0) -> list[Va
     return out
 
 
+def _tile_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    reps = attrs["reps"]
+    if len(reps) < t[0].rank or builtins.min(reps, default=1) < 0:
+        raise ShapeError(f"reps {reps} must be non-negative, one per axis of {format_shape(t[0].shape)} (or more)")
+    dims = (1,) * (len(reps) - t[0].rank) + tuple(t[0].shape)
+    sym = [(d, r) for d, r in zip(dims, reps) if not isinstance(d, int) and r != 1]
+    if sym:
+        raise ShapeError(f"cannot tile symbolic dim {sym[0][0]!r} {sym[0][1]} times statically")
+    return [t[0].with_shape(tuple(d * r if isinstance(d, int) else d for d, r in zip(dims, reps)))]
+
+
+def _tile_grad(node: Any, gouts: list) -> list:
+    # Each input element appears once per tile: view the gradient as (r0, d0, r1, d1, ...) and sum the r axes.
+    from .reduction import sum as rsum
+
+    x, reps = node.inputs[0], node.attrs["reps"]
+    dims = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    grouped = reshape(gouts[0], tuple(v for r, d in zip(reps, dims) for v in (r, d)))
+    return [reshape(rsum(grouped, axis=tuple(range(0, 2 * len(reps), 2))), x.shape)]
+
+
+OPS.append(Op("tile", _tile_rule, 1, {"reps": REQUIRED}, grad=_tile_grad, flops=0,
+              doc="repeat reps[i] times along axis i (np.tile; reps may be longer than the rank)"))
+
+
 def tile(x: Value, reps: int | Sequence[int]) -> Value:
-    """Repeat `x` `reps[i]` times along axis i (np.tile): reshape, broadcast and reshape back."""
-    with checking("tile", [x], {"reps": reps}):
-        reps = (reps,) if isinstance(reps, int) else tuple(int(r) for r in reps)
-        if builtins.min(reps, default=1) < 0:
-            raise ShapeError(f"tile reps {reps} must be non-negative")
-        rank = builtins.max(len(reps), x.ndim)
-        reps = (1,) * (rank - len(reps)) + reps
-        dims = (1,) * (rank - x.ndim) + tuple(x.shape)
-        sym = [(d, r) for d, r in zip(dims, reps) if not isinstance(d, int) and r != 1]
-        if sym:
-            raise ShapeError(f"cannot tile symbolic dim {sym[0][0]!r} of {x.type} {sym[0][1]} times statically")
-    if builtins.all(r == 1 for r in reps):
-        return reshape(x, dims) if rank != x.ndim else identity_like(x)
-    pairs = tuple(v for d in dims for v in (1, d))
-    wide = tuple(v for d, r in zip(dims, reps) for v in (r, d))
-    out = tuple(d * r if isinstance(d, int) else d for d, r in zip(dims, reps))
-    return reshape(broadcast_to(reshape(x, pairs), wide), out)
-
-
-def identity_like(x: Value) -> Value:
-    """`x` through a full slice (a view): tile with all reps 1 still returns a new value."""
-    return getitem(x, (builtins.slice(None),) * x.ndim) if x.ndim else reshape(x, ())
+    """Repeat `x` `reps[i]` times along axis i (np.tile; ONNX Tile)."""
+    reps = (reps,) if isinstance(reps, int) else tuple(int(r) for r in reps)
+    if isinstance(x, Value) and len(reps) < x.ndim:
+        reps = (1,) * (x.ndim - len(reps)) + reps  # np.tile pads reps with leading 1s
+    return apply1("tile", [x], {"reps": reps})

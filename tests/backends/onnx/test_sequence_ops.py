@@ -61,3 +61,35 @@ def test_shape_builders_export_as_the_onnx_ops_of_their_names() -> None:
     ops = [n.op_type for n in rep.model.graph.node if n.op_type != "Constant"]
     assert made["sq"] == "Squeeze" and "Slice" not in ops  # squeezing a size-1 axis needs no Slice
     assert made["st"] == "Concat" and "Unsqueeze" in ops and made["cs"] == "CumSum"  # one Unsqueeze after CSE
+
+
+def test_pytorch_export_of_embedding_gelu_split_stack_cumsum_loads_and_matches() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch's exporter writes the model (pip install torch==2.13.0)")
+    import io
+    import warnings
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(11, 6)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            h = torch.nn.functional.gelu(self.emb(ids))
+            a, b = torch.split(h, [2, 4], dim=-1)
+            s = torch.stack([torch.nn.functional.silu(a), torch.tanh(b[..., :2]).unsqueeze(-1).squeeze(-1)], dim=1)
+            return torch.cumsum(s, dim=2)
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(net, (torch.randint(0, 11, (2, 5)),), buf, dynamo=False, input_names=["ids"],
+                          output_names=["y"], dynamic_axes={"ids": {0: "B", 1: "T"}}, opset_version=17)
+    ops = {n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node}
+    assert {"Gather", "Erf", "Split", "CumSum", "Concat"} <= ops, ops
+    fn = gn.compile(gn.onnx.load(buf.getvalue()))
+    for shape in ((3, 7), (1, 2)):
+        ids = torch.randint(0, 11, shape)
+        want = net(ids).detach().numpy()
+        np.testing.assert_allclose(fn(ids=ids.numpy())["y"], want, rtol=1e-5, atol=1e-6)
