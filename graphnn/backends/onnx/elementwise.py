@@ -84,6 +84,12 @@ def _import_cast(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("cast", inputs(imp, n), {"dtype": elem_dtype(attrs["to"], f"Cast {n.name} target")}, n.output[0])]
 
 
+@IMPORTERS.register("CastLike")
+def _import_cast_like(imp: Importer, n: Any, attrs: dict) -> list:
+    x, like = imp.value(n.input[0]), imp.value(n.input[1])  # the second input gives only its dtype
+    return [imp.op("cast", [x], {"dtype": like.dtype}, n.output[0])]
+
+
 @IMPORTERS.register("Pow")
 def _import_pow(imp: Importer, n: Any, attrs: dict) -> list:
     x, y = inputs(imp, n)
