@@ -7,14 +7,16 @@ from .ir.builder import constant, input, label, param, state
 from .ir.errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
                         StabilityWarning, TraceError)
 from .ir.graph import Graph, Node, Value
-from .ir.ops.elementwise import (abs, add, cast, div, equal, exp, greater, greater_equal, identity, leaky_relu, less,
-                                 less_equal, log, maximum, minimum, mul, neg, pow, prelu, relu, sigmoid, sign, softplus,
-                                 sqrt, stop_gradient, sub, tanh, where)
+from .ir.ops.elementwise import (abs, add, cast, div, equal, erf, exp, greater, greater_equal, identity, leaky_relu,
+                                 less, less_equal, log, maximum, minimum, mul, neg, pow, prelu, relu, sigmoid, sign,
+                                 softplus, sqrt, stop_gradient, sub, tanh, where)
+from .ir.ops.indexing import gather
 from .ir.ops.linalg import matmul
 from .ir.ops.loss import binary_cross_entropy, cross_entropy, kl_div, mae, mse
-from .ir.ops.nn import log_softmax, maxout, one_hot, softmax
-from .ir.ops.reduction import argmax, max, mean, min, sum
-from .ir.ops.shape_ops import broadcast_to, concat, reshape, transpose
+from .ir.ops.nn import gelu, log_softmax, maxout, one_hot, silu, softmax
+from .ir.ops.reduction import argmax, cumsum, max, mean, min, sum
+from .ir.ops.shape_ops import (broadcast_to, concat, reshape, split, squeeze, stack, tile, transpose,
+                               unsqueeze)
 from .ir.types import TensorType
 from .ir.verify import verify
 
@@ -28,6 +30,7 @@ __all__ = [
     "less_equal", "log", "log_softmax", "mae", "matmul", "max", "maximum", "mean", "min", "minimum", "mse", "mul",
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
+    "gather", "erf", "gelu", "silu", "split", "stack", "squeeze", "unsqueeze", "tile", "cumsum",
 ]
 
 # ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------

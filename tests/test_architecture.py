@@ -48,7 +48,7 @@ def test_import_rule() -> None:
 
 
 # ---- no import cycles, no hidden imports (issue 13 item 6) -----------------------------------------------------
-OPTIONAL = {"cupy", "cupyx", "matplotlib", "torch", "mpi4py", "jax", "pydot", "IPython", "tqdm", "sklearn"}
+OPTIONAL = {"cupy", "cupyx", "matplotlib", "torch", "mpi4py", "jax", "pydot", "IPython", "tqdm", "sklearn", "scipy"}
 
 
 def _modules() -> dict[str, pathlib.Path]:

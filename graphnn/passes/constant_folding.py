@@ -32,6 +32,16 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+_erf = np.vectorize(math.erf, otypes=[np.float64])  # folded constants are small (MAX_FOLDED): per element is fine
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _gelu(n: Node, x: np.ndarray) -> np.ndarray:
+    if n.attrs["approximate"] == "none":
+        return 0.5 * x * _erfc(-x / math.sqrt(2))
+    return x * _sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
+
+
 def _reduce(f: Callable[..., Any]) -> Callable[..., Any]:
     return lambda n, x: f(x, axis=None if n.attrs["axes"] is None else tuple(n.attrs["axes"]),
                           keepdims=n.attrs["keepdims"])
@@ -43,6 +53,21 @@ def _index(n: Node) -> tuple:
 
 def _shape(n: Node) -> tuple[int, ...]:
     return tuple(n.outputs[0].shape)  # type: ignore[arg-type]  # static: checked before folding
+
+
+def _cumsum(n: Node, x: np.ndarray) -> np.ndarray:
+    ax, a = n.attrs["axis"], n.attrs
+    y = np.flip(x, ax) if a["reverse"] else x
+    s = np.cumsum(y, axis=ax, dtype=x.dtype)
+    if a["exclusive"]:
+        s = np.concatenate([np.zeros_like(np.take(s, [0], axis=ax)), np.delete(s, -1, axis=ax)], axis=ax)
+    return np.flip(s, ax) if a["reverse"] else s
+
+
+def _scatter_add(n: Node, upd: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.zeros(_shape(n), upd.dtype)
+    np.add.at(out, (slice(None),) * n.attrs["axis"] + (idx,), upd)
+    return out
 
 
 # Every op with a NumPy ufunc (Op.ufunc) folds by calling it; the rest of FOLDERS is written out below.
@@ -58,6 +83,9 @@ FOLDERS.update({
     "where": lambda n, c, a, b: np.where(c, a, b),
     "sigmoid": lambda n, x: _sigmoid(x),
     "softplus": lambda n, x: _softplus(x),
+    "erf": lambda n, x: _erf(x),
+    "gelu": _gelu,
+    "silu": lambda n, x: x * _sigmoid(x),
     "relu": lambda n, x: np.maximum(x, 0),
     "identity": lambda n, x: x,
     "cast": lambda n, x: x,
@@ -67,6 +95,10 @@ FOLDERS.update({
     "broadcast_to": lambda n, x: np.broadcast_to(x, _shape(n)),
     "slice": lambda n, x: x[_index(n)],
     "concat": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
+    "cumsum": lambda n, x: _cumsum(n, x),
+    "tile": lambda n, x: np.tile(x, n.attrs["reps"]),
+    "gather": lambda n, x, i: np.take(x, i, axis=n.attrs["axis"]),
+    "scatter_add": lambda n, u, i: _scatter_add(n, u, i),
 })
 
 

@@ -19,6 +19,7 @@ from ..ir.errors import GraphError, GraphnnError, ShapeError
 from ..ir.graph import Graph, Value
 from ..ir.ops import conv as convops
 from ..ir.ops import elementwise as ew
+from ..ir.ops import indexing
 from ..ir.ops import nn as nnops
 from ..ir.ops import norm as normops
 from ..ir.ops import shape_ops, stochastic
@@ -177,6 +178,26 @@ class Linear(Module):
     def forward(self, x: Value) -> Value:
         y = x @ self.weight
         return y + self.b if self.b is not None else y
+
+
+class Embedding(Module):
+    """A lookup table: integer ids of any shape -> rows of a (num, dim) weight, appended as a last axis."""
+
+    base_name = "embedding"
+
+    def __init__(self, num: int, dim: int, *, init: Any = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.num, self.dim, self.init = int(num), int(dim), init
+
+    def build(self, ids: Value) -> None:
+        init = self.init
+        if init is None:  # N(0, 1) as PyTorch's nn.Embedding, seeded by SEED and the parameter's name
+            stream = f"{self.scope}/w"
+            init = lambda shape, dtype: _rng(stream).standard_normal(shape).astype(dtype)
+        self.weight = self.add_param("w", (self.num, self.dim), init)
+
+    def forward(self, ids: Value) -> Value:
+        return indexing.gather(self.weight, ids, axis=0)
 
 
 class Flatten(Module):

@@ -5,6 +5,7 @@ Each conformance check (type rule vs kernel, gradients, ONNX, CuPy) walks these 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -250,4 +251,90 @@ CASES += [
     Case("all_reduce", (In(("B", 4)),), lambda x: all_reduce(x)[0], lambda x: x, "one"),
     Case("all_reduce", (In((2, 4)), In((3,))), lambda x, b: gn.concat([gn.reshape(v, (-1,)) for v in all_reduce(x, b)], 0),
          lambda x, b: np.concatenate([x.reshape(-1), b]), "bucket-of-2"),
+]
+
+# ---- indexing (issue 17): gather (np.take) and its adjoint scatter_add, with repeated and negative indices ------
+def _np_scatter_add(u: np.ndarray, i: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
+    out = np.zeros(shape, u.dtype)
+    for pos in np.ndindex(*i.shape):  # one row at a time: repeated indices accumulate
+        src = (slice(None),) * axis + pos
+        dst = (slice(None),) * axis + (i[pos],)
+        out[dst] += u[src]
+    return out
+
+
+def _scatter(u: gn.Value, i: gn.Value) -> gn.Value:
+    from graphnn.ir.ops.indexing import scatter_add
+
+    return scatter_add(u, i, (3, 5, 2), axis=1)
+
+
+CASES += [
+    Case("gather", (In((6, 4)), In(("B", 3), "int64", "label:6")), gn.gather, lambda x, i: np.take(x, i, axis=0),
+         differentiable=(0,)),
+    Case("gather", (In((3, 5, 2)), In((4,), "int32", "label:5")), lambda x, i: gn.gather(x, i - 2, axis=-2),
+         lambda x, i: x[:, i.astype(np.int64) - 2], "negative-axis1", differentiable=(0,)),
+    Case("scatter_add", (In((3, 2, 4, 2)), In((2, 4), "int64", "label:5")), _scatter,
+         lambda u, i: _np_scatter_add(u, i, (3, 5, 2), 1), differentiable=(0,)),
+]
+
+
+# ---- smooth activations (issue 17): erf from math.erf per element; GELU both forms; SiLU -------------------
+def _np_erf(a: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(a).astype(a.dtype)
+
+
+_X = In(("B", 5), draw="normal")
+CASES += [
+    Case("erf", (_X,), gn.erf, _np_erf),
+    Case("erf", (In((3, 4), draw="distinct"),), gn.erf, _np_erf, "wide"),  # |x| up to ~2: both tails
+    Case("gelu", (_X,), gn.gelu, lambda a: a * 0.5 * (1 + _np_erf(a / np.sqrt(2)))),
+    Case("gelu", (_X,), lambda a: gn.gelu(a, approximate="tanh"),
+         lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3))), "tanh"),
+    Case("silu", (In((3, 4), draw="distinct"),), gn.silu, lambda a: a / (1 + np.exp(-a))),
+]
+
+# ---- shape builders (issue 17): squeeze/unsqueeze/stack/split are compositions of slice and concat, checked here
+# through every table of those ops; tile and cumsum are ops of their own.
+def _split_mix(a: gn.Value) -> gn.Value:
+    parts = gn.split(a, [1, 3, 0, 2], axis=-1)
+    return gn.concat([p * float(i + 1) for i, p in enumerate(parts)], axis=1)
+
+
+def _np_split_mix(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a[:, :1], 2 * a[:, 1:4], 4 * a[:, 4:]], axis=1)
+
+
+def _np_cumsum(a: np.ndarray, axis: int, exclusive: bool, reverse: bool) -> np.ndarray:
+    y = np.flip(a, axis) if reverse else a
+    s = np.cumsum(y, axis=axis, dtype=a.dtype)
+    if exclusive:
+        s = s - y  # the reference may round differently from the kernel's shift; inputs are small
+    return np.flip(s, axis) if reverse else s
+
+
+CASES += [
+    Case("slice", (In(("B", 1, 3, 1)),), lambda a: gn.squeeze(a, (1, -1)), lambda a: a.squeeze((1, 3)), "squeeze"),
+    Case("slice", (In(("B", 1, 3, 1)),), gn.squeeze, lambda a: a.reshape(a.shape[0], 3), "squeeze-all-static"),
+    Case("slice", (In(("B", 3)),), lambda a: gn.unsqueeze(a, (0, -1)), lambda a: a[None, :, :, None], "unsqueeze"),
+    Case("concat", (In(("B", 3)), In(("B", 3))), lambda a, b: gn.stack([a, b, a], axis=1),
+         lambda a, b: np.stack([a, b, a], axis=1), "stack"),
+    Case("concat", (In(("B", 3)),), lambda a: gn.stack([a, a * 2.0], axis=-1), lambda a: np.stack([a, a * 2], -1),
+         "stack-last"),
+    Case("concat", (In(("B", 6)),), _split_mix, _np_split_mix, "split"),
+    Case("slice", (In((4, 6)),), lambda a: gn.split(a, 2)[1], lambda a: np.split(a, 2)[1], "split-equal"),
+    Case("tile", (In(("B", 2, 3)),), lambda a: gn.tile(a, (1, 3, 2)), lambda a: np.tile(a, (1, 3, 2))),
+    Case("tile", (In((2, 3)),), lambda a: gn.tile(a, (2, 1, 2)), lambda a: np.tile(a, (2, 1, 2)), "new-axis"),
+    Case("tile", (In((3,)),), lambda a: gn.tile(a, 0), lambda a: np.tile(a, 0), "zero"),
+    Case("cumsum", (In(("B", 5)),), lambda a: gn.cumsum(a, 1), lambda a: np.cumsum(a, 1)),
+    Case("cumsum", (In((3, "B", 2)),), lambda a: gn.cumsum(a, -2, exclusive=True, reverse=True),
+         lambda a: _np_cumsum(a, 1, True, True), "exclusive-reverse"),
+    Case("cumsum", (In((4, 3)),), lambda a: gn.cumsum(a, 0, exclusive=True), lambda a: _np_cumsum(a, 0, True, False),
+         "exclusive"),
+]
+
+# matmul over any leading batch dims (issue 17: attention's (B, heads, T, d) products), broadcasting both ways
+CASES += [
+    Case("matmul", (In(("B", 2, 3, 5)), In((1, 5, 4))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-4d"),
+    Case("matmul", (In((3, 1, 2, 4)), In((2, 4, 3))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-broadcast"),
 ]

@@ -1,5 +1,6 @@
 """CuPy overrides for graphnn/ir/ops/nn.py: softmax as row max, one sum-of-exp reduction kernel and one
-normalize kernel; one_hot as one comparison kernel against the class indices (after the label check).
+normalize kernel; one_hot as one comparison kernel against the class indices (after the label check); gelu
+as one kernel (CUDA C erfc; NumPy has none).
 Imports graphnn.ir, the backend records and the NumPy family helpers.
 """
 
@@ -61,3 +62,17 @@ def _softmax(xp: Any, node: Node, env: dict) -> Callable[..., Any]:
 @KERNELS.register("one_hot")
 def _one_hot(xp: Any, node: Node, env: dict) -> Callable[..., Any]:
     return allocating(xp, node, env, _one_hot_out(xp, node, env))
+
+
+@KERNELS.register("gelu")
+def _gelu(xp: Any, node: Node, env: dict) -> Callable[..., Any]:
+    dt = node.outputs[0].dtype
+    t = CTYPE[dt]
+    if node.attrs["approximate"] == "none":
+        body = f"y = ({t})0.5 * x * erfc(x * ({t})-0.7071067811865476);"  # erfc keeps the left tail
+    else:
+        # (1 + tanh(u)) / 2 = sigmoid(2u), written so that neither the left tail cancels nor exp overflows
+        u = f"(({t})1.5957691216057308 * (x + ({t})0.044715 * x * x * x))"
+        body = (f"const {t} u = {u}; const {t} e = exp(-fabs(u)); "
+                f"y = x * ((u >= ({t})0) ? (({t})1 / (({t})1 + e)) : (e / (({t})1 + e)));")
+    return compiled(xp, KernelSource(f"{dt} x", f"{dt} y", body, f"graphnn_gelu_{node.attrs['approximate']}"))

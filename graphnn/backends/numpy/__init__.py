@@ -16,6 +16,7 @@ from . import (
     elementwise,
     fused,
     fused_elementwise,
+    indexing,
     linalg,
     loss,
     nn,
@@ -28,7 +29,7 @@ from .support import Factory
 
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective)
+            fused_elementwise, collective, indexing)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

@@ -6,6 +6,7 @@ Written against the array module `xp` so CuPy reuses them. Imports graphnn.ir an
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ...ir.graph import Node
@@ -83,6 +84,24 @@ def _sigmoid(xp: Any, node: Node, env: dict) -> Kernel:
 @KERNELS.register("softplus")
 def _softplus(xp: Any, node: Node, env: dict) -> Kernel:
     return lambda x: stable_softplus(xp, x)
+
+
+def special_function(xp: Any, name: str) -> Any:
+    """erf or erfc over arrays (NumPy has no such ufunc): scipy.special's when SciPy is installed (the examples
+    and dev extras bring it), else Python's `math` function applied element by element (exact, slower). CuPy
+    overrides every kernel that calls one."""
+    try:  # optional dependency; imported here: scipy.special costs ~0.2 s, paid only by graphs with erf or gelu
+        from scipy import special
+    except ImportError:
+        scalar = xp.frompyfunc(getattr(math, name), 1, 1)
+        return lambda x: xp.asarray(scalar(x), dtype="float64")
+    return getattr(special, name)
+
+
+@KERNELS.register("erf")
+def _erf(xp: Any, node: Node, env: dict) -> Kernel:
+    f, dt = special_function(xp, "erf"), node.outputs[0].dtype
+    return lambda x: f(x).astype(dt, copy=False)
 
 
 @KERNELS.register("cast")

@@ -1,4 +1,4 @@
-"""NumPy kernels of graphnn/ir/ops/nn.py: softmax, log_softmax, one_hot, maxout; softmax and one_hot also
+"""NumPy kernels of graphnn/ir/ops/nn.py: softmax, log_softmax, one_hot, maxout, gelu, silu; softmax and one_hot also
 destination-passing, reusing what a softmax cross-entropy on the same values left this step (CallContext.facts).
 
 Written against `xp`. Imports graphnn.ir, the backend records and the reduction helpers.
@@ -11,6 +11,7 @@ from typing import Any
 from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
+from .elementwise import special_function, stable_sigmoid
 from .reduction import reducer, sum_by_dot
 from .support import Factory, Kernel, allocating, label_check, shape_of
 
@@ -108,3 +109,19 @@ def _maxout(xp: Any, node: Node, env: dict) -> Kernel:
         return xp.max(x.reshape(s[:ax] + (s[ax] // k, k) + s[ax + 1:]), axis=ax + 1)
 
     return f
+
+
+@KERNELS.register("gelu")
+def _gelu(xp: Any, node: Node, env: dict) -> Kernel:
+    dt = node.outputs[0].dtype
+    if node.attrs["approximate"] == "none":
+        erfc = special_function(xp, "erfc")  # Phi(x) = erfc(-x/sqrt(2))/2 keeps the left tail (1 + erf would cancel)
+        return lambda x: (0.5 * x * erfc(x * -0.7071067811865476)).astype(dt, copy=False)
+    k, c = 2 * 0.7978845608028654, 0.044715  # 2 sqrt(2/pi) and the tanh form's cubic coefficient
+    # (1 + tanh(u)) / 2 = sigmoid(2u): the same function without the cancellation of 1 + tanh in the left tail
+    return lambda x: (x * stable_sigmoid(xp, k * (x + c * x * x * x))).astype(dt, copy=False)
+
+
+@KERNELS.register("silu")
+def _silu(xp: Any, node: Node, env: dict) -> Kernel:
+    return lambda x: x * stable_sigmoid(xp, x)

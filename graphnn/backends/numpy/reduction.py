@@ -1,4 +1,4 @@
-"""NumPy kernels of graphnn/ir/ops/reduction.py (sum, mean, max, min, argmax), plain and destination-passing,
+"""NumPy kernels of graphnn/ir/ops/reduction.py (sum, mean, max, min, argmax, cumsum), plain and destination-passing,
 and the reduction helpers other families reuse (`reducer`, `sum_by_dot`).
 
 Written against `xp`. Imports graphnn.ir and the backend records.
@@ -84,3 +84,21 @@ def _reduce_out(xp: Any, node: Node, env: dict) -> OutKernel:
         count *= in_shape[ax]
     inv = xp.asarray(1.0 / max(count, 1), dtype=node.outputs[0].dtype)
     return OutKernel(lambda ins, out: [(f, (ins[0],), {**kw, "out": out}), (xp.multiply, (out, inv), {"out": out})])
+
+
+@KERNELS.register("cumsum")
+def _cumsum(xp: Any, node: Node, env: dict) -> Kernel:
+    ax, a = node.attrs["axis"], node.attrs
+    dt = node.outputs[0].dtype
+    head = (slice(None),) * ax
+
+    def f(x: Any) -> Any:
+        y = xp.flip(x, ax) if a["reverse"] else x
+        s = xp.cumsum(y, axis=ax, dtype=dt)
+        if a["exclusive"]:  # shift by one instead of subtracting x, which would round
+            out = xp.zeros_like(s)
+            out[head + (slice(1, None),)] = s[head + (slice(None, -1),)]
+            s = out
+        return xp.flip(s, ax) if a["reverse"] else s
+
+    return f

@@ -1,4 +1,4 @@
-"""NumPy kernels of graphnn/ir/ops/shape_ops.py: reshape, transpose, concat, slice, unslice, broadcast_to (the
+"""NumPy kernels of graphnn/ir/ops/shape_ops.py: reshape, transpose, concat, slice, unslice, broadcast_to, tile (the
 executor takes the view-making ones as views of their input; see Op.view).
 
 Written against `xp`. Imports graphnn.ir and the backend records.
@@ -70,3 +70,9 @@ def _unslice(xp: Any, node: Node, env: dict) -> Kernel:
 def _broadcast_to(xp: Any, node: Node, env: dict) -> Kernel:
     shape = shape_of(node.outputs[0].type.shape, env)
     return lambda x: xp.broadcast_to(x, shape)
+
+
+@KERNELS.register("tile")
+def _tile(xp: Any, node: Node, env: dict) -> Kernel:
+    reps = node.attrs["reps"]
+    return lambda x: xp.tile(x, reps)

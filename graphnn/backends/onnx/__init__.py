@@ -18,6 +18,7 @@ from . import (
     elementwise,
     fused,
     fused_elementwise,
+    indexing,
     linalg,
     loss,
     nn,
@@ -30,7 +31,7 @@ from .emitter import Lowering
 from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective)
+            fused_elementwise, collective, indexing)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

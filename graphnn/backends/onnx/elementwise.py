@@ -22,12 +22,12 @@ DIRECT = {
     "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max", "minimum": "Min",
     "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual", "less_equal": "LessOrEqual",
     "equal": "Equal", "neg": "Neg", "abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "relu": "Relu",
-    "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "sign": "Sign", "identity": "Identity",
+    "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "sign": "Sign", "erf": "Erf", "identity": "Identity",
     "stop_gradient": "Identity", "where": "Where",
 }
 IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "Neg",
-                     "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Identity", "Where",
-                     "PRelu"}
+                     "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Erf", "Identity",
+                     "Where", "PRelu"}
 
 
 def _direct(onnx_op: str) -> Any:
@@ -82,6 +82,12 @@ def _import_leaky_relu(imp: Importer, n: Any, attrs: dict) -> list:
 @IMPORTERS.register("Cast")
 def _import_cast(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("cast", inputs(imp, n), {"dtype": elem_dtype(attrs["to"], f"Cast {n.name} target")}, n.output[0])]
+
+
+@IMPORTERS.register("CastLike")
+def _import_cast_like(imp: Importer, n: Any, attrs: dict) -> list:
+    x, like = imp.value(n.input[0]), imp.value(n.input[1])  # the second input gives only its dtype
+    return [imp.op("cast", [x], {"dtype": like.dtype}, n.output[0])]
 
 
 @IMPORTERS.register("Pow")

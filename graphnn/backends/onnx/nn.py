@@ -1,5 +1,6 @@
-"""ONNX export and import of the nn family: softmax <-> Softmax, log_softmax <-> LogSoftmax, and the exports of
-one_hot and maxout (which come back as the ops they are built from).
+"""ONNX export and import of the nn family: softmax <-> Softmax, log_softmax <-> LogSoftmax, gelu <-> Gelu
+(opset 20; its Erf or Tanh decomposition below), and the exports of one_hot, maxout and silu (which come back as
+the ops they are built from).
 
 Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
 """
@@ -53,6 +54,40 @@ def _maxout(e: Emitter, n: Node, ins: list, outs: list) -> None:
         target = e.shape_tensor(s[:ax] + [s[ax] // k, k] + s[ax + 1:])
     grouped = e.emit("Reshape", [ins[0], target])[0]
     e.reduce("ReduceMax", grouped, [ax + 1], False, outs)
+
+
+@LOWERINGS.register("gelu", onnx_ops="Gelu (opset >= 20); below: Erf (exact) or Tanh (approximate) with Mul, Add")
+def _gelu(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    mode, x = n.attrs["approximate"], n.inputs[0]
+    if e.opset >= 20:
+        e.emit("Gelu", ins, outs, approximate=mode)
+        return
+
+    def c(v: float, hint: str) -> str:
+        return e.scalar_like(v, x, hint)
+
+    if mode == "none":
+        inner = e.emit("Erf", [e.emit("Mul", [ins[0], c(0.7071067811865476, "inv_sqrt2")])[0]])[0]
+    else:  # sqrt(2/pi) * (x + 0.044715 x^3), as ONNX's Gelu function body
+        cube = e.emit("Mul", [ins[0], e.emit("Mul", [ins[0], ins[0]])[0]])[0]
+        u = e.emit("Add", [ins[0], e.emit("Mul", [cube, c(0.044715, "gelu_cubic")])[0]])[0]
+        inner = e.emit("Tanh", [e.emit("Mul", [u, c(0.7978845608028654, "sqrt_2_over_pi")])[0]])[0]
+    half_x = e.emit("Mul", [ins[0], c(0.5, "half")])[0]
+    e.emit("Mul", [half_x, e.emit("Add", [inner, c(1.0, "one")])[0]], outs)
+
+
+@LOWERINGS.register("silu", onnx_ops="Sigmoid, Mul")
+def _silu(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    e.emit("Mul", [ins[0], e.emit("Sigmoid", ins)[0]], outs)
+
+
+@IMPORTERS.register("Gelu")
+def _import_gelu(imp: Importer, n: Any, attrs: dict) -> list:
+    mode = attrs.get("approximate", "none")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in ("none", "tanh"):
+        raise GraphError(f"Gelu {n.name}: approximate={mode!r} (ONNX allows 'none' and 'tanh')")
+    return [imp.op("gelu", [imp.value(n.input[0])], {"approximate": mode}, n.output[0])]
 
 
 @IMPORTERS.register("Softmax", "LogSoftmax")

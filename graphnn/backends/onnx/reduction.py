@@ -1,4 +1,4 @@
-"""ONNX export and import of the reduction family: sum/mean/max/min <-> Reduce*, argmax <-> ArgMax.
+"""ONNX export and import of the reduction family: sum/mean/max/min <-> Reduce*, argmax <-> ArgMax, cumsum <-> CumSum.
 
 Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
 """
@@ -56,3 +56,18 @@ def _import_argmax(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     a = {"axis": check_axis(n, int(attrs.get("axis", 0)), x.ndim), "keepdims": bool(attrs.get("keepdims", 1))}
     return [imp.op("argmax", [x], a, n.output[0])]
+
+
+@LOWERINGS.register("cumsum", onnx_ops="CumSum")
+def _cumsum(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    a = n.attrs
+    e.emit("CumSum", [ins[0], e.const(a["axis"], "int64", "axis")], outs, exclusive=int(a["exclusive"]),
+           reverse=int(a["reverse"]))
+
+
+@IMPORTERS.register("CumSum")
+def _import_cumsum(imp: Importer, n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    axis = check_axis(n, int(imp.need_const(n.input[1], "the axis").reshape(-1)[0]), x.ndim)
+    a = {"axis": axis, "exclusive": bool(attrs.get("exclusive", 0)), "reverse": bool(attrs.get("reverse", 0))}
+    return [imp.op("cumsum", [x], a, n.output[0])]

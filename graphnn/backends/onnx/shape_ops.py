@@ -1,6 +1,7 @@
 """ONNX export and import of the shape family: reshape, transpose, concat, slice (Slice/Squeeze/Unsqueeze),
-broadcast_to (Expand); on import also Flatten, and the static shape arithmetic exporters write (Constant, Shape,
-Gather, Concat of shapes). Imports graphnn.ir and the onnx room's emitter and import context (and onnx).
+broadcast_to (Expand), tile (Tile); on import also Flatten and Split (as gn.split builds it), and the static
+shape arithmetic exporters write (Constant, Shape, Concat of shapes; Gather is in indexing.py). Imports graphnn.ir
+(the shape builders too) and the onnx room's emitter and import context (and onnx).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from onnx import numpy_helper
 
 from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
+from ...ir.ops import shape_ops
 from ...ir.types import Dim
 from .emitter import INT64_MAX, INT64_MIN, Emitter, lowering_table
 from .import_context import Importer, axes_arg, check_axes, check_axis, importer_table, inputs
@@ -59,7 +61,8 @@ def _slice(e: Emitter, n: Node, ins: list, outs: list) -> None:
             continue
         if item[0] == "int":
             k = item[1]
-            starts.append(k), ends.append(k + 1 if k != -1 else INT64_MAX), axes.append(axis), steps.append(1)
+            if not (n.inputs[0].type.shape[axis] == 1 and k in (0, -1)):  # a size-1 axis needs no Slice first
+                starts.append(k), ends.append(k + 1 if k != -1 else INT64_MAX), axes.append(axis), steps.append(1)
             squeeze.append(axis)
         else:
             start, stop, step = item[1], item[2], item[3]
@@ -87,6 +90,15 @@ def _slice(e: Emitter, n: Node, ins: list, outs: list) -> None:
 @LOWERINGS.register("broadcast_to", onnx_ops="Expand")
 def _broadcast_to(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("Expand", [ins[0], e.shape_tensor(n.outputs[0].type.shape)], outs)
+
+
+@LOWERINGS.register("tile", onnx_ops="Tile (Unsqueeze first when reps add axes)")
+def _tile(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    x, reps = n.inputs[0], list(n.attrs["reps"])
+    src = ins[0]
+    if len(reps) > x.ndim:  # ONNX Tile keeps the rank: add the leading axes first
+        src = e.emit("Unsqueeze", [src, e.i64(list(range(len(reps) - x.ndim)), "axes")])[0]
+    e.emit("Tile", [src, e.i64(reps, "repeats")], outs)
 
 
 # ---- import ------------------------------------------------------------------------------------------------
@@ -118,16 +130,6 @@ def _import_shape(imp: Importer, n: Any, attrs: dict) -> list:
     start, end = attrs.get("start", 0), attrs.get("end", None)
     dims = shape[start:end]
     return [np.asarray(dims, dtype=np.int64 if all(isinstance(d, int) for d in dims) else object)]
-
-
-@IMPORTERS.register("Gather")
-def _import_gather(imp: Importer, n: Any, attrs: dict) -> list:
-    data, idx = imp.const(n.input[0]), imp.const(n.input[1])
-    if data is None or idx is None:
-        raise GraphError(f"Gather {n.name}: only gathers from shapes and constants are supported (graphnn has no "
-                         "gather op)")
-    axis = check_axis(n, int(attrs.get("axis", 0)), data.ndim)
-    return [np.take(data, idx.astype(np.int64), axis=axis)]
 
 
 @IMPORTERS.register("Reshape")
@@ -233,3 +235,34 @@ def _import_transpose(imp: Importer, n: Any, attrs: dict) -> list:
     if sorted(perm) != list(range(x.ndim)):
         raise GraphError(f"Transpose perm {list(perm)} is not a permutation of the {x.ndim} axes of {x.type}")
     return [imp.op("transpose", [x], {"perm": perm}, n.output[0])]
+
+
+@IMPORTERS.register("Split")
+def _import_split(imp: Importer, n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    axis = check_axis(n, int(attrs.get("axis", 0)), x.ndim)
+    if "split" in attrs:  # before opset 13
+        sizes: Any = [int(s) for s in attrs["split"]]
+    elif len(n.input) > 1 and n.input[1]:
+        sizes = [int(s) for s in imp.need_const(n.input[1], "the split sizes").reshape(-1)]
+    elif "num_outputs" in attrs:  # opset 18: the last part may be smaller
+        d, k = x.shape[axis], int(attrs["num_outputs"])
+        if not isinstance(d, int):
+            raise GraphError(f"Split {n.name}: axis {axis} of {x.type} is symbolic; graphnn splits static axes")
+        step = -(-d // k)
+        sizes = [min(step, d - i * step) for i in range(k)]
+    else:
+        sizes = len(n.output)
+    parts = shape_ops.split(x, sizes, axis)
+    if len(parts) != len(n.output):
+        raise GraphError(f"Split {n.name}: {len(parts)} parts for {len(n.output)} outputs")
+    return [imp.op("identity", [p], {}, o) for p, o in zip(parts, n.output)]
+
+
+@IMPORTERS.register("Tile")
+def _import_tile(imp: Importer, n: Any, attrs: dict) -> list:
+    x = imp.value(n.input[0])
+    reps = [int(r) for r in imp.need_const(n.input[1], "the repeats").reshape(-1)]
+    if len(reps) != x.ndim:
+        raise GraphError(f"Tile {n.name}: {len(reps)} repeats for a rank-{x.ndim} input {x.type}")
+    return [imp.op("tile", [x], {"reps": tuple(reps)}, n.output[0])]

@@ -248,6 +248,11 @@ def _identity_grad(node: Any, gouts: list) -> list:
     return [gouts[0]]
 
 
+def _erf_grad(node: Any, gouts: list) -> list:
+    x = node.inputs[0]
+    return [gouts[0] * (exp(neg(x * x)) * 1.1283791670955126)]  # erf'(x) = 2/sqrt(pi) exp(-x^2)
+
+
 _unary("neg", "-x", float_only=False, grad=_neg_grad, ufunc="negative", c_expr="(-{0})", fusable=True)
 _unary("abs", "|x|; gradient sign(x), 0 at 0", float_only=False, grad=_abs_grad, ufunc="absolute", c_expr="fabs({0})",
        c_expr_int="(({0} < 0) ? ({T})(-{0}) : {0})", fusable=True, nonnegative=True)
@@ -263,6 +268,8 @@ _unary("sigmoid", "1 / (1 + exp(-x)), computed without overflow", grad=_sigmoid_
 _unary("tanh", "hyperbolic tangent", grad=_tanh_grad, ufunc="tanh", c_expr="tanh({0})", fusable=True, flops=4)
 _unary("softplus", "log(1 + exp(x)), computed stably", grad=_softplus_grad, nonnegative=True, flops=4,
        c_expr="((({0} > {zero}) ? {0} : {zero}) + log1p(exp(-fabs({0}))))")
+# No NumPy ufunc: the NumPy kernel calls scipy.special.erf; CUDA C has erf.
+_unary("erf", "the error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt", grad=_erf_grad, c_expr="erf({0})", flops=8)
 _unary("sign", "-1, 0 or 1", nondiff="piecewise constant", ufunc="sign",
        c_expr="(({0} != {0}) ? {0} : ({T})(({0} > 0) - ({0} < 0)))", c_expr_int="({T})(({0} > 0) - ({0} < 0))",
        fusable=True)
@@ -327,6 +334,12 @@ def tanh(x: Any) -> Value:
 def softplus(x: Any) -> Value:
     """log(1 + exp(x)), stable for large |x|."""
     return apply1("softplus", [x])
+
+
+@atomic
+def erf(x: Any) -> Value:
+    """The error function (GELU's Gaussian CDF is 0.5 * (1 + erf(x / sqrt(2))))."""
+    return apply1("erf", [x])
 
 
 @atomic

@@ -1,4 +1,5 @@
-"""Neural-network ops without parameters: softmax, log_softmax, one_hot, maxout.
+"""Neural-network ops without parameters: softmax, log_softmax, one_hot, maxout, and the smooth activations gelu
+and silu.
 
 Imports only sibling ir modules.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..builder import apply1, atomic, checking
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, GraphError, ShapeError
 from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType, normalize_dtype
+from .elementwise import sigmoid
 from .shape_ops import reshape, transpose
 
 OPS: list[Op] = []
@@ -123,3 +125,56 @@ def maxout(x: Any, pieces: int, axis: int = -1) -> Value:
     with checking("maxout", [x], {"pieces": pieces, "axis": axis}):
         axis = _axis(x, axis)
     return apply1("maxout", [x], {"pieces": int(pieces), "axis": axis})
+
+
+# ---- smooth activations: gelu (exact or tanh form) and silu --------------------------------------
+SQRT_2_OVER_PI = 0.7978845608028654
+GELU_CUBIC = 0.044715  # the tanh form's cubic coefficient (Hendrycks & Gimpel; PyTorch approximate="tanh")
+
+
+def _float_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    ctx.need_float(t[0])
+    return [t[0]]
+
+
+def _gelu_grad(node: Any, gouts: list) -> list:
+    # exact: d/dx x*Phi(x) = Phi(x) + x*phi(x); tanh form: with u = k(x + c x^3), t = tanh(u),
+    # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2). Both in differentiable ops.
+    from .elementwise import erf, exp, tanh
+
+    x, g = node.inputs[0], gouts[0]
+    if node.attrs["approximate"] == "none":
+        cdf = (erf(x * 0.7071067811865476) + 1.0) * 0.5
+        pdf = exp(x * x * -0.5) * 0.3989422804014327  # 1/sqrt(2 pi)
+        return [g * (cdf + x * pdf)]
+    t = tanh((x + x * x * x * GELU_CUBIC) * SQRT_2_OVER_PI)
+    return [g * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t * t) * SQRT_2_OVER_PI * (x * x * (3 * GELU_CUBIC) + 1.0))]
+
+
+OPS.append(Op("gelu", _float_rule, 1, {"approximate": "none"}, grad=_gelu_grad, elementwise=True, flops=10,
+              doc="x * Phi(x) (approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))"))
+
+
+@atomic
+def gelu(x: Any, approximate: str = "none") -> Value:
+    """Gaussian error linear unit x * Phi(x); approximate="tanh" is the tanh form (as PyTorch and ONNX)."""
+    with checking("gelu", [x], {"approximate": approximate}):
+        if approximate not in ("none", "tanh"):
+            raise GraphError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply1("gelu", [x], {"approximate": approximate})
+
+
+def _silu_grad(node: Any, gouts: list) -> list:
+    x = node.inputs[0]
+    s = sigmoid(x)
+    return [gouts[0] * (s * (x * (1.0 - s) + 1.0))]  # d/dx x s(x) = s + x s (1 - s)
+
+
+OPS.append(Op("silu", _float_rule, 1, grad=_silu_grad, elementwise=True, flops=5,
+              doc="x * sigmoid(x) (swish), computed without overflow"))
+
+
+@atomic
+def silu(x: Any) -> Value:
+    """SiLU / swish: x * sigmoid(x)."""
+    return apply1("silu", [x])

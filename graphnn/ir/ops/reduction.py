@@ -1,10 +1,11 @@
-"""Reductions over axes: sum, mean, max, min (with keepdims) and argmax.
+"""Reductions over axes: sum, mean, max, min (with keepdims) and argmax; cumsum, the running sum.
 
 Imports only sibling ir modules.
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from ..builder import apply1, atomic, checking
@@ -129,3 +130,36 @@ def argmax(x: Any, axis: int = -1, keepdims: bool = False) -> Value:
         with checking("argmax", [x], {"axis": axis, "keepdims": keepdims}):
             axis = norm_axes(axis, x.ndim)[0]
     return apply1("argmax", [x], {"axis": axis, "keepdims": keepdims})
+
+
+# ---- cumsum: running sums along one axis (inclusive or exclusive, forward or reversed) -----------------
+def _cumsum_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    if t[0].dtype == "bool":
+        raise DTypeError("cumsum of bool: cast to an integer or float dtype first")
+    if t[0].rank == 0:
+        raise ShapeError("cumsum needs an input of rank >= 1")
+    ctx.norm_axis(attrs["axis"], t[0].rank)
+    return [t[0]]
+
+
+def _cumsum_grad(node: Any, gouts: list) -> list:
+    # y_j = sum of x_i over i <= j (i < j if exclusive), so dx_i = sum of g_j over j >= i (j > i): the same
+    # running sum taken the other way.
+    a = node.attrs
+    return [cumsum(gouts[0], a["axis"], exclusive=a["exclusive"], reverse=not a["reverse"])]
+
+
+OPS.append(Op("cumsum", _cumsum_rule, 1, {"axis": 0, "exclusive": False, "reverse": False}, grad=_cumsum_grad,
+              doc="running sum along axis (ONNX CumSum: exclusive leaves out the element itself, reverse runs from the "
+                  "end)"))
+
+
+@atomic
+def cumsum(x: Any, axis: int, exclusive: bool = False, reverse: bool = False) -> Value:
+    """Running sum along `axis` (np.cumsum; `exclusive` and `reverse` as ONNX CumSum)."""
+    with checking("cumsum", [x], {"axis": axis}):
+        if isinstance(x, Value) and not -x.ndim <= axis < builtins.max(x.ndim, 1):
+            raise ShapeError(f"axis {axis} out of range for {x.name}: {x.type}")
+    if isinstance(x, Value) and x.ndim:
+        axis %= x.ndim
+    return apply1("cumsum", [x], {"axis": int(axis), "exclusive": bool(exclusive), "reverse": bool(reverse)})

@@ -1,4 +1,5 @@
-"""Shape ops: reshape (with -1 and symbolic dims), transpose, concat, slicing, broadcast_to.
+"""Shape ops: reshape (with -1 and symbolic dims), transpose, concat, slicing, broadcast_to, tile; the builders
+squeeze, unsqueeze, stack and split.
 
 Imports only sibling ir modules.
 """
@@ -13,10 +14,11 @@ import numpy as np
 
 from ..builder import apply1, atomic, checking
 from ..errors import GraphError, ShapeError
-from ..graph import Value
 from ..gradutil import sum_to_shape
+from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import Dim, TensorType, format_shape
+from .indexing import INDEX_DTYPES, gather
 
 OPS: list[Op] = []
 
@@ -215,8 +217,8 @@ def normalize_index(index: Any, rank: int) -> tuple:
                                                                 i.dtype.kind in "iu"):
             raise ShapeError(
                 f"fancy indexing with {type(i).__name__} {i!r:.60} is not supported: graphnn slices with ints, "
-                "slices, None and ... (for a boolean mask use gn.where(mask, x, 0); to pick rows, multiply by "
-                "gn.one_hot or slice each row)"
+                "slices, None and ... (for a boolean mask use gn.where(mask, x, 0); to pick rows along an axis use "
+                "gn.gather(x, ids, axis), or x[ids] with one int32/int64 graph value for axis 0)"
             )
         elif isinstance(i, int) or hasattr(i, "__index__"):
             items.append(("int", int(i)))
@@ -226,7 +228,9 @@ def normalize_index(index: Any, rank: int) -> tuple:
 
 
 def getitem(x: Value, index: Any) -> Value:
-    """x[index] with basic indexing (no fancy indexing)."""
+    """x[index] with basic indexing; `x[ids]` with one integer graph value picks rows (a gather on axis 0)."""
+    if isinstance(index, Value) and index.dtype in INDEX_DTYPES:
+        return gather(x, index, axis=0)
     with checking("slice", [x], {"index": index}):
         index = normalize_index(index, x.ndim)
     return apply1("slice", [x], {"index": index})
@@ -276,3 +280,112 @@ OPS.append(Op("broadcast_to", _broadcast_to_rule, 1, {"shape": REQUIRED}, grad=_
 def broadcast_to(x: Any, shape: Sequence[Dim]) -> Value:
     """Broadcast to `shape` (symbolic dims allowed)."""
     return apply1("broadcast_to", [x], {"shape": tuple(shape)})
+
+
+# ---- squeeze, unsqueeze, stack, split: builder functions over slice and concat ------------------------------
+# Each is a composition of the ops above (views where those are), so every backend, the gradients and the ONNX
+# export (Squeeze/Unsqueeze/Slice/Concat) come from those ops' rows. tile, at the end, is an op of its own.
+def _axes(axis: int | Sequence[int], rank: int, what: str) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    bad = [a for a in axes if not -rank <= a < builtins.max(rank, 1)]
+    if bad:
+        raise ShapeError(f"{what} {bad[0]} out of range for rank {rank}")
+    out = tuple(int(a) % rank for a in axes)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what} {tuple(axes)} repeat an axis")
+    return out
+
+
+@atomic
+def squeeze(x: Value, axis: int | Sequence[int] | None = None) -> Value:
+    """Drop size-1 axes (all static ones when `axis` is None); a named axis of another size is an error."""
+    with checking("squeeze", [x], {"axis": axis}):
+        if axis is None:
+            drop = {i for i, d in enumerate(x.shape) if d == 1}
+        else:
+            drop = set(_axes(axis, x.ndim, "axis"))
+            wide = [(i, x.shape[i]) for i in sorted(drop) if x.shape[i] != 1]
+            if wide:
+                raise ShapeError(f"cannot squeeze axis {wide[0][0]} of size {wide[0][1]!r} in {x.type}: only size-1 "
+                                 "axes can be squeezed")
+    return getitem(x, tuple(0 if i in drop else builtins.slice(None) for i in range(x.ndim)))
+
+
+@atomic
+def unsqueeze(x: Value, axis: int | Sequence[int]) -> Value:
+    """Insert size-1 axes at `axis` (positions in the result, as ONNX Unsqueeze and torch.unsqueeze)."""
+    with checking("unsqueeze", [x], {"axis": axis}):
+        rank = x.ndim + (1 if isinstance(axis, int) else len(tuple(axis)))
+        new = set(_axes(axis, rank, "axis"))
+    return getitem(x, tuple(None if i in new else builtins.slice(None) for i in range(rank)))
+
+
+@atomic
+def stack(values: Sequence[Value], axis: int = 0) -> Value:
+    """Join same-shaped values along a new axis (np.stack): concat of their unsqueezed forms."""
+    values = list(values)
+    with checking("stack", values, {"axis": axis}):
+        if not values or not all(isinstance(v, Value) for v in values):
+            raise GraphError("stack needs a non-empty list of graph values")
+        shapes = {tuple(v.shape) for v in values}
+        if len(shapes) > 1:
+            raise ShapeError(f"stack needs equal shapes, got {' vs '.join(format_shape(s) for s in shapes)}")
+        axis = _axes(axis, values[0].ndim + 1, "axis")[0]
+    return concat([unsqueeze(v, axis) for v in values], axis=axis)
+
+
+@atomic
+def split(x: Value, sizes_or_num: int | Sequence[int], axis: int = 0) -> list[Value]:
+    """Split along `axis` into `num` equal parts or parts of the given sizes (a list of slices, views)."""
+    with checking("split", [x], {"sizes_or_num": sizes_or_num, "axis": axis}):
+        ax = _axes(axis, x.ndim, "axis")[0]
+        d = x.shape[ax]
+        if not isinstance(d, int):
+            raise ShapeError(f"cannot split symbolic axis {ax} ({d!r}) of {x.type}: its size is not known statically")
+        if isinstance(sizes_or_num, int):
+            if sizes_or_num <= 0 or d % sizes_or_num:
+                raise ShapeError(f"cannot split axis {ax} of size {d} into {sizes_or_num} equal parts")
+            sizes = [d // sizes_or_num] * sizes_or_num
+        else:
+            sizes = [int(s) for s in sizes_or_num]
+            if builtins.sum(sizes) != d or builtins.min(sizes, default=-1) < 0:
+                raise ShapeError(f"split sizes {sizes} must be non-negative and add up to {d} (axis {ax} of {x.type})")
+    out, start = [], 0
+    for s in sizes:
+        out.append(getitem(x, (builtins.slice(None),) * ax + (builtins.slice(start, start + s),)))
+        start += s
+    return out
+
+
+def _tile_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    reps = attrs["reps"]
+    if len(reps) < t[0].rank or builtins.min(reps, default=1) < 0:
+        raise ShapeError(f"reps {reps} must be non-negative, one per axis of {format_shape(t[0].shape)} (or more)")
+    dims = (1,) * (len(reps) - t[0].rank) + tuple(t[0].shape)
+    sym = [(d, r) for d, r in zip(dims, reps) if not isinstance(d, int) and r != 1]
+    if sym:
+        raise ShapeError(f"cannot tile symbolic dim {sym[0][0]!r} {sym[0][1]} times statically")
+    return [t[0].with_shape(tuple(d * r if isinstance(d, int) else d for d, r in zip(dims, reps)))]
+
+
+def _tile_grad(node: Any, gouts: list) -> list:
+    # Each input element appears once per tile: view the gradient as (r0, d0, r1, d1, ...) and sum the r axes.
+    from .reduction import sum as rsum
+
+    x, reps = node.inputs[0], node.attrs["reps"]
+    dims = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    grouped = reshape(gouts[0], tuple(v for r, d in zip(reps, dims) for v in (r, d)))
+    return [reshape(rsum(grouped, axis=tuple(range(0, 2 * len(reps), 2))), x.shape)]
+
+
+OPS.append(Op("tile", _tile_rule, 1, {"reps": REQUIRED}, grad=_tile_grad, flops=0,
+              doc="repeat reps[i] times along axis i (np.tile; reps may be longer than the rank)"))
+
+
+@atomic
+def tile(x: Value, reps: int | Sequence[int]) -> Value:
+    """Repeat `x` `reps[i]` times along axis i (np.tile; ONNX Tile)."""
+    reps = (reps,) if isinstance(reps, int) else tuple(int(r) for r in reps)
+    if isinstance(x, Value) and len(reps) < x.ndim:
+        reps = (1,) * (x.ndim - len(reps)) + reps  # np.tile pads reps with leading 1s
+    return apply1("tile", [x], {"reps": reps})

@@ -3,11 +3,12 @@ exact generated kernel source: statements `const T name = expr;` and `out = expr
 comparisons, + - * /, unary - !, casts `(T)(...)`, calls of math functions, `raw[index]` and the index `i`.
 
 Anything outside the subset (an unknown name or function, a missing `;`, unbalanced parentheses) is a
-`CSyntaxError`: the same source would not compile with NVRTC either. Imports only numpy.
+`CSyntaxError`: the same source would not compile with NVRTC either. Imports only numpy (and math).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,8 +17,20 @@ import numpy as np
 
 CTYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64,
           "signed char": np.int8, "unsigned char": np.uint8, "bool": np.bool_, "float16": np.float16}
+def _per_element(f: Callable[[float], float]) -> Callable[[Any], Any]:
+    """A C math function through Python's math module, per element (independent of the NumPy backend's scipy
+    kernels), in its argument's dtype."""
+
+    def c_fn(x: Any) -> Any:
+        a = np.asarray(x)
+        return np.vectorize(f, otypes=[np.float64])(a).astype(a.dtype)
+
+    return c_fn
+
+
 FUNCS: dict[str, Callable[..., Any]] = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
-                                        "log1p": np.log1p, "fabs": np.abs, "pow": np.power}
+                                        "log1p": np.log1p, "fabs": np.abs, "pow": np.power,
+                                        "erf": _per_element(math.erf), "erfc": _per_element(math.erfc)}
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:e[+-]?\d+)?f?|\d+e[+-]?\d+f?|\d+(?:LL)?)|([A-Za-z_]\w*)|"
                     r"(\|\||&&|==|!=|<=|>=|[-+*/<>!?:()\[\],=]))")
 _TYPE_WORDS = {"float", "double", "int", "long", "signed", "unsigned", "char", "bool", "float16"}

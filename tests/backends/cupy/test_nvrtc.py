@@ -83,7 +83,8 @@ def test_generated_kernels_compile_with_nvrtc(monkeypatch: pytest.MonkeyPatch) -
     sources = _collect_sources(monkeypatch)
     names = {s.name for s in sources}
     assert {"graphnn_sigmoid", "graphnn_softplus", "graphnn_lse_minus_picked", "graphnn_one_hot",
-            "graphnn_softmax_normalize", "graphnn_sigmoid_bce"} <= names, names
+            "graphnn_softmax_normalize", "graphnn_sigmoid_bce", "graphnn_erf", "graphnn_gelu_none",
+            "graphnn_gelu_tanh"} <= names, names
     assert len(names) > 10, names  # every elementwise kernel and fused body compiled above, not just these six
     for src in sources:
         nvrtc_compile(wrap(src))
