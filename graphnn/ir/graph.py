@@ -267,9 +267,15 @@ class Graph:
         return users
 
     # ---- rewiring and liveness: the one implementation every pass and the eager tape use ----------
-    def replace_uses(self, mapping: dict[int, Value], users: dict[int, dict[int, Node]] | None = None) -> None:
+    def sink_ids(self) -> set[int]:
+        """Ids of the values the outputs and updates read (for `replace_uses`' `sinks`)."""
+        return {v.id for v in self.outputs.values()} | {v.id for v in self.updates.values()}
+
+    def replace_uses(self, mapping: dict[int, Value], users: dict[int, dict[int, Node]] | None = None,
+                     sinks: set[int] | None = None) -> None:
         """Point every use (node inputs, outputs, updates) of the value ids in `mapping` at the new values.
-        O(n + E) without `users`; O(uses of the replaced values) with a `use_index`, which it keeps current."""
+        O(n + E) without `users`; O(uses of the replaced values) with a `use_index`, which it keeps current, and
+        a `sink_ids` set (kept current too), which spares the scan of the outputs and updates."""
         if not mapping:
             return
         if users is None:
@@ -284,6 +290,12 @@ class Graph:
                 n.inputs = tuple(mapping.get(v.id, v) for v in n.inputs)
                 if users is not None:
                     add_uses(users, n)
+        if sinks is not None:
+            hit = [vid for vid in mapping if vid in sinks]
+            if not hit:
+                return
+            sinks.difference_update(hit)
+            sinks.update(mapping[vid].id for vid in hit)
         if any(v.id in mapping for v in self.outputs.values()):
             self.outputs = {k: mapping.get(v.id, v) for k, v in self.outputs.items()}
         if any(v.id in mapping for v in self.updates.values()):

@@ -127,8 +127,9 @@ def _identity(m: Match) -> Value | None:
 
 @rule("stop_gradient after autodiff", "stop_gradient")
 def _stop_gradient(m: Match) -> Value | None:
-    # Only once no gradient request is left to expand; before that it changes what autodiff computes.
-    return None if any(n.op == "grad" for n in m.g.nodes) else m.inputs[0]
+    # In the rule table only once no gradient request is left to expand (simplify_algebra checks that once per
+    # pass); before that it changes what autodiff computes.
+    return m.inputs[0]
 
 
 @rule("where(c, x, x)", "where")
@@ -183,11 +184,13 @@ def _log_exp(m: Match) -> Value | None:
 RULES: list[Rule] = [
     _mul_one, _add_zero, _sub_zero, _div_one, _zero_sub, _sub_self, _add_neg, _sub_neg, _neg_neg,
     _transpose_transpose, _transpose_identity, _reshape_reshape, _reshape_same, _broadcast_same, _cast_same,
-    _identity, _stop_gradient, _where_same, *_REDUCE_RULES, *_RESHAPE_RULES, _exp_log, _log_exp,
+    _identity, _where_same, *_REDUCE_RULES, *_RESHAPE_RULES, _exp_log, _log_exp,
 ]
 
 
 def simplify_algebra(g: Graph) -> Graph:
     """Apply the algebraic identities to a fixed point: a worklist (the rewrite engine), not whole-graph sweeps;
-    O(n + E) rule attempts plus those the firings' neighbourhoods add."""
-    return rewrite(g, RULES, "simplify")
+    O(n + E) rule attempts plus those the firings' neighbourhoods add. stop_gradient is dropped only once no
+    gradient request is left (one O(n) look per pass: no rule here adds or removes a request)."""
+    pending = any(n.op == "grad" for n in g.nodes)
+    return rewrite(g, RULES if pending else [*RULES, _stop_gradient], "simplify")

@@ -104,7 +104,7 @@ def record_diagnostic(g: Graph, pattern: str, node: Node, replacement: str, reas
 
 
 def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, cache: dict[str, Any], uses: dict[int, dict[int, Node]],
-              touched: dict[int, Node]) -> bool:
+              touched: dict[int, Node], sinks: set[int]) -> bool:
     """Try `rule` at `g.nodes[i]`; on success splice its nodes in, rewire (via the use index) and record.
     Nodes whose surroundings changed go to `touched` (the worklist); O(size of the match and its users)."""
     node = g.nodes[i]
@@ -153,7 +153,7 @@ def _try_rule(g: Graph, i: int, rule: Rule, pass_name: str, cache: dict[str, Any
         add_uses(uses, n)
     for o in node.outputs:  # the old outputs' readers now read the replacements: they may match new rules
         touched.update(uses.get(o.id, {}))
-    g.replace_uses({o.id: nv for o, nv in zip(node.outputs, new_vals)}, uses)
+    g.replace_uses({o.id: nv for o, nv in zip(node.outputs, new_vals)}, uses, sinks)
     touched.update({n.id: n for n in m.involved})
     touched.update({p.id: p for v in node.inputs if (p := v.producer) is not None})  # may have lost a user
     touched.update({n.id: n for n in created})
@@ -181,6 +181,7 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
     g.facts.current_pass = pass_name
     cache: dict[str, Any] = {}
     uses = g.use_index()
+    sinks = g.sink_ids()
     budget = 8 * len(g.nodes) + 200  # a rule set that never settles is a bug; fail loudly
     work: dict[int, Node] | None = None  # None: every node (the first sweep)
     fired = 0
@@ -195,7 +196,7 @@ def rewrite(g: Graph, rules: Sequence[Rule], pass_name: str, *, max_sweeps: int 
                 continue
             for rule in by_op.get(node.op, ()):
                 hit: dict[int, Node] = {}
-                if _try_rule(g, i, rule, pass_name, cache, uses, hit):
+                if _try_rule(g, i, rule, pass_name, cache, uses, hit, sinks):
                     fired += 1
                     touched.update(hit)
                     if work is not None:  # what it touched further down is visited in this sweep too
