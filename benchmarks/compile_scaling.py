@@ -11,6 +11,7 @@ of this net from waiting on busy cores).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     rows = []
     for b in args.blocks:
+        gc.collect()  # each size starts from the heap a fresh process would have, not the last size's garbage
         r = measure(b)
         r["jax"] = None if args.no_jax else jax_seconds(b)
         rows.append(r)

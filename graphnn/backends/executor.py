@@ -127,7 +127,7 @@ def classify(lo: _Lowering, out_kernels: dict[str, Any]) -> None:
             if base.id in static and (n.op != "reshape" or contig.get(base.id, False)):
                 lo.views.add(n.id)
                 static.add(o.id)
-                contig[o.id] = n.op in ("identity", "stop_gradient", "reshape")
+                contig[o.id] = registry()[n.op].keeps_layout
         elif len(n.outputs) == 1 and shp is not None and n.op in out_kernels:
             ok = out_kernels[n.op](xp, n, env)
             if ok is not None:

@@ -20,6 +20,7 @@ import numpy as np
 from ..ir.builder import user_location
 from ..ir.errors import FeedError, NumericsError
 from ..ir.graph import Graph
+from ..ir.op_registry import registry
 from .executor import Plan, bind_feeds, build_plan, run_plan
 from .profile import Profile
 
@@ -35,13 +36,15 @@ def _memory_bytes() -> int:
 
 # A feed (a zero-stride broadcast view, say) larger than the machine's memory would make the plan hang.
 MAX_FEED_BYTES = _memory_bytes()
-_UNIT_RANGE = ("binary_cross_entropy", "sigmoid_binary_cross_entropy")  # ops whose input 1 must lie in [0, 1]
 
 
 def unit_range_inputs(g: Graph) -> dict[str, str]:
-    """Inputs fed straight to a BCE target: {input name: op}; their values must lie in [0, 1]."""
+    """Inputs fed straight to an op's `unit_range` input (a BCE target): {input name: op}; their values must
+    lie in [0, 1]."""
     names = {v.id: v.name for v in g.inputs}
-    return {names[n.inputs[1].id]: n.op for n in g.nodes if n.op in _UNIT_RANGE and n.inputs[1].id in names}
+    ops = registry()
+    return {names[v.id]: n.op for n in g.nodes if (k := ops[n.op].unit_range) is not None
+            and (v := n.inputs[k]).id in names}
 
 
 def _in_unit_range(x: Any) -> bool:

@@ -15,6 +15,7 @@ from ..backends.executor import build_plan, run_plan
 from ..backends.numpy import KERNELS
 from ..ir.errors import GraphError, GraphnnError
 from ..ir.graph import Graph, Storage, Value
+from ..ir.op_registry import registry
 from ..ir.types import FLOAT_DTYPES, INT_DTYPES
 from ..passes.pipeline import PASSES, REQUIRED, PassRecord
 
@@ -88,11 +89,10 @@ def _label_bound(g: Graph, v: Value) -> int:
     """The smallest class count among the consumers of integer input `v` (so labels are in range)."""
     bounds = []
     for n in g.consumers().get(v.id, []):
-        if n.op in ("cross_entropy", "softmax_cross_entropy") and n.inputs[1] is v:
-            d = n.inputs[0].shape[n.attrs["axis"]]
+        op = registry()[n.op]
+        if op.labels is not None and op.labels < len(n.inputs) and n.inputs[op.labels] is v:
+            d = op.class_count(n)
             bounds.append(d if isinstance(d, int) else 2)
-        elif n.op == "one_hot":
-            bounds.append(n.attrs["depth"])
     return max(1, min(bounds, default=3))
 
 

@@ -49,11 +49,21 @@ class Op:
     singular: tuple[int, float] | None = None  # (input, safe value): the derivative is infinite where that input is 0
     flops: int | None = None  # FLOPs per output element for cost estimates (None: the estimate's default; 0: free)
     lowered: str | None = None  # why no backend ever sees it (a pass replaces it), so it needs no kernel
+    keeps_layout: bool = False  # a view whose output has its input's memory layout (a C-contiguous input stays so)
+    labels: int | None = None  # the input holding integer class labels (feeds and data checks keep them in range)
+    unit_range: int | None = None  # an input whose values must lie in [0, 1] (BCE targets; checked on feeds)
 
     @property
     def pure(self) -> bool:
         """Its outputs are a function of its inputs and attributes alone (it may be folded, deduplicated)."""
         return not self.random
+
+    def class_count(self, node: "Node") -> Dim:
+        """How many classes the `labels` input of `node` indexes: its `depth` attribute (one_hot) or the size of
+        the scores' class axis (the cross-entropies)."""
+        if "depth" in node.attrs:
+            return node.attrs["depth"]
+        return node.inputs[0].type.shape[node.attrs["axis"]]
 
     def check_arity(self, n: int) -> None:
         lo, hi = (self.num_inputs, self.num_inputs) if isinstance(self.num_inputs, int) else self.num_inputs

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ir.errors import FeedError
 from ..ir.graph import Graph, Value
+from ..ir.op_registry import registry
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 
@@ -24,15 +25,14 @@ def label_ranges(g: Graph) -> dict[str, tuple[int, str]]:
     """Integer inputs used as class labels -> (number of classes, the op that says so)."""
     out: dict[str, tuple[int, str]] = {}
     inputs = {v.id: v for v in g.inputs}
+    ops = registry()
     for n in g.nodes:
-        if n.op == "cross_entropy" and len(n.inputs) == 2 and n.inputs[1].id in inputs:
-            lab, probs = n.inputs[1], n.inputs[0]
-            if lab.dtype in INT_DTYPES:
-                depth = probs.shape[n.attrs.get("axis", -1)]
-                if isinstance(depth, int):
-                    out[lab.name] = (depth, f"{n.name} at {n.location}")
-        elif n.op == "one_hot" and n.inputs[0].id in inputs:
-            out[n.inputs[0].name] = (int(n.attrs["depth"]), f"{n.name} at {n.location}")
+        k = ops[n.op].labels
+        if k is None or k >= len(n.inputs) or n.inputs[k].id not in inputs or n.inputs[k].dtype not in INT_DTYPES:
+            continue
+        depth = ops[n.op].class_count(n)
+        if isinstance(depth, int):
+            out[n.inputs[k].name] = (depth, f"{n.name} at {n.location}")
     return out
 
 

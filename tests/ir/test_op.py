@@ -58,6 +58,38 @@ def test_view_ops_return_a_view_of_their_input(case: Case) -> None:
     assert np.shares_memory(res, ins[0]), f"{case.op} is marked Op.view but its kernel copied"
 
 
+@pytest.mark.parametrize("case", _cases("keeps_layout"), ids=lambda c: c.op)
+def test_layout_keeping_views_of_a_contiguous_input_are_contiguous(case: Case) -> None:
+    ins, res = _run_kernel(case)
+    assert ins[0].flags.c_contiguous and res.flags.c_contiguous and np.shares_memory(res, ins[0])
+
+
+def test_layout_changing_views_are_not_marked() -> None:
+    """transpose and slice views reorder or skip elements, so the executor must not take them as contiguous."""
+    assert OPS["transpose"].view and not OPS["transpose"].keeps_layout
+    assert OPS["slice"].view and not OPS["slice"].keeps_layout
+
+
+def test_label_and_unit_range_traits_drive_the_feed_checks() -> None:
+    """Ops with a `labels` input refuse out-of-range class labels, ops with a `unit_range` input refuse targets
+    outside [0, 1], before any state changes (independent reference: the sizes written here)."""
+    assert {n for n, op in OPS.items() if op.labels is not None} >= {"cross_entropy", "one_hot"}
+    assert {n for n, op in OPS.items() if op.unit_range is not None} >= {"binary_cross_entropy"}
+    with gn.Graph("traits") as g:
+        x = gn.input("x", (None, 3), "float32")
+        y = gn.input("y", (None,), "int64")
+        t = gn.input("t", (None, 3), "float32")
+        ce = gn.cross_entropy(gn.softmax(x), y)
+        bce = gn.binary_cross_entropy(gn.sigmoid(x), t)
+    fn = gn.compile(g, outputs={"ce": ce, "bce": bce})
+    x0, t0 = np.zeros((2, 3), np.float32), np.full((2, 3), 0.5, np.float32)
+    assert np.isfinite(fn(x=x0, y=np.array([0, 2]), t=t0)["ce"])
+    with pytest.raises(gn.FeedError):
+        fn(x=x0, y=np.array([0, 3]), t=t0)  # 3 classes: label 3 is out of range
+    with pytest.raises(gn.FeedError):
+        fn(x=x0, y=np.array([0, 2]), t=t0 + 1.0)  # BCE targets of 1.5
+
+
 def test_non_view_shape_ops_copy() -> None:
     """The trait is not set everywhere: concat and unslice must copy (the executor would alias otherwise)."""
     assert not OPS["concat"].view and not OPS["unslice"].view and not OPS["cast"].view

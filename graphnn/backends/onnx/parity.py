@@ -17,10 +17,9 @@ import numpy as np
 
 from ...ir.errors import GraphError
 from ...ir.graph import Graph, Value
+from ...ir.op_registry import registry
 from ..executor import bind_feeds, build_plan, run_plan
 from ..numpy import KERNELS
-
-LABEL_CONSUMERS = {"cross_entropy": 0, "softmax_cross_entropy": 0}  # op -> input holding the classes
 
 
 def _label_range(g: Graph, v: Value, env: dict[str, int]) -> int:
@@ -28,11 +27,10 @@ def _label_range(g: Graph, v: Value, env: dict[str, int]) -> int:
     for n in g.nodes:
         if v not in n.inputs:
             continue
-        if n.op in LABEL_CONSUMERS and n.inputs[1] is v:
-            d = n.inputs[0].type.shape[n.attrs.get("axis", -1)]
+        op = registry()[n.op]
+        if op.labels is not None and op.labels < len(n.inputs) and n.inputs[op.labels] is v:
+            d = op.class_count(n)
             return d if isinstance(d, int) else env[d]
-        if n.op == "one_hot":
-            return int(n.attrs["depth"])
     return 3
 
 

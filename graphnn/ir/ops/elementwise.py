@@ -277,9 +277,9 @@ OPS.append(Op("leaky_relu", _float_rule, 1, {"alpha": 0.01}, grad=_leaky_relu_gr
               c_expr="(({0} > {zero}) ? {0} : ({T})({0} * {alpha}))",
               doc="x if x > 0 else alpha*x; gradient alpha at 0"))
 OPS.append(Op("stop_gradient", _same_rule, 1, nondiff="blocks gradients by definition (its gradient is zero)",
-              view=True, flops=0, doc="identity whose gradient is zero"))
+              view=True, flops=0, doc="identity whose gradient is zero", keeps_layout=True))
 OPS.append(Op("identity", _same_rule, 1, grad=_identity_grad, elementwise=True, doc="identity", c_expr="{0}",
-              fusable=True, view=True, flops=0))
+              fusable=True, view=True, flops=0, keeps_layout=True))
 
 
 @atomic

@@ -70,7 +70,7 @@ def _sce_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
 
 
 OPS.append(Op("softmax_cross_entropy", _ce_rule, 2, {"reduction": "mean", "axis": -1}, grad=_sce_grad,
-              doc="cross_entropy(softmax(logits), target) computed with log-sum-exp; int labels or float targets"))
+              doc="cross_entropy(softmax(logits), target) computed with log-sum-exp; int labels or float targets", labels=1))
 
 
 @atomic
@@ -92,7 +92,7 @@ def _sbce_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
 
 
 OPS.append(Op("sigmoid_binary_cross_entropy", _pointwise_loss_rule, 2, {"reduction": "mean"}, grad=_sbce_grad,
-              doc="binary_cross_entropy(sigmoid(logits), target) = softplus(z) - z * t, computed stably"))
+              doc="binary_cross_entropy(sigmoid(logits), target) = softplus(z) - z * t, computed stably", unit_range=1))
 
 
 @atomic

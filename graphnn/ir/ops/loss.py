@@ -76,7 +76,7 @@ def _ce_grad(node: Any, gouts: list) -> list:
 
 
 OPS.append(Op("cross_entropy", _ce_rule, 2, {"reduction": "mean", "axis": -1}, grad=_ce_grad,
-              doc="-log p[label] (int labels) or -sum(t * log p) (float targets) along axis"))
+              doc="-log p[label] (int labels) or -sum(t * log p) (float targets) along axis", labels=1))
 
 
 @atomic
@@ -119,7 +119,7 @@ def _mae_grad(node: Any, gouts: list) -> list:
 
 
 OPS.append(Op("binary_cross_entropy", _pointwise_loss_rule, 2, {"reduction": "mean"}, grad=_bce_grad,
-              doc="-(t log p + (1-t) log(1-p)) elementwise"))
+              doc="-(t log p + (1-t) log(1-p)) elementwise", unit_range=1))
 OPS.append(Op("mse", _pointwise_loss_rule, 2, {"reduction": "mean"}, grad=_mse_grad, doc="(p - t)^2"))
 OPS.append(Op("mae", _pointwise_loss_rule, 2, {"reduction": "mean"}, grad=_mae_grad,
               doc="|p - t|; gradient sign(p - t), 0 at 0"))

@@ -80,7 +80,7 @@ def _one_hot_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[Tenso
 
 
 OPS.append(Op("one_hot", _one_hot_rule, 1, {"depth": REQUIRED, "dtype": "float32"}, nondiff="integer input",
-              doc="labels -> one-hot rows along a new last axis"))
+              doc="labels -> one-hot rows along a new last axis", labels=0))
 
 
 @atomic

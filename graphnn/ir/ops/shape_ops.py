@@ -69,7 +69,7 @@ def _reshape_grad(node: Any, gouts: list) -> list:
 
 
 OPS.append(Op("reshape", _reshape_rule, 1, {"shape": REQUIRED}, grad=_reshape_grad, view=True, flops=0,
-              doc="same data, new shape (-1 inferred)"))
+              doc="same data, new shape (-1 inferred)", keeps_layout=True))
 
 
 @atomic
