@@ -122,6 +122,30 @@ def _zero_select(args: tuple, xs: list, dst: Any, dtype: str) -> bool:
             and xs[0].dtype == bool and xs[1].dtype == dst.dtype and tuple(xs[1].shape) == tuple(dst.shape))
 
 
+def _scalar_guard(body: Any, ins: list, out: Any) -> tuple[int, int] | None:
+    """(cond input, kept input) when the body ends in where(ok, <the step before>, kept) with a 0-d `ok` input and
+    a `kept` input of the output's shape: the optimizers' non-finite-loss guard (`where(ok, p - lr*g, p)`)."""
+    if len(body) < 2 or not all(hasattr(a, "shape") for a in ins):  # a run-time value (a register) can't be
+        return None  # nested in the guarded calls: the executor fills registers in a call's own arguments only
+    op, _, args = body[-1]
+    if op != "where" or args[0][0] != "in" or args[1] != ("t", len(body) - 2) or args[2][0] != "in":
+        return None
+    cond, keep = ins[args[0][1]], ins[args[2][1]]
+    if getattr(cond, "ndim", None) != 0 or getattr(keep, "shape", None) != tuple(out.shape):
+        return None
+    return args[0][1], args[2][1]
+
+
+def _when(xp: Any, cond: Any, calls: list, out: Any, keep: Any) -> None:
+    """Run a chain's calls (which write `out`) when `cond` holds; else `out` takes `keep` (nothing to do when
+    `keep` is `out` itself, as for an in-place parameter update): one scalar test instead of a masked pass."""
+    if bool(cond):
+        for fn, args, kw in calls:
+            fn(*args, **kw)
+    elif keep is not out:
+        xp.copyto(out, keep)
+
+
 @OUT_KERNELS.register("fused_elementwise")
 def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
     """Plan one fused chain: each step is one ufunc call writing into out or a plan-time scratch buffer."""
@@ -136,6 +160,15 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
     kernel = OutKernel(lambda ins, out: [], inplace=True)
 
     def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        guard = _scalar_guard(body, ins, out)
+        if guard is not None:  # where(ok, chain, old) with a 0-d ok: run the chain only when ok, straight into out
+            cond, keep = guard
+            return [(_when, (xp, ins[cond], chain(body[:-1], shapes[:-1], dtypes[:-1], ins, out, ctx), out,
+                             ins[keep]), {})]
+        return chain(body, shapes, dtypes, ins, out, ctx)
+
+    def chain(body: Any, shapes: list, dtypes: list, ins: list, out: Any, ctx: Any) -> list:
+        n = len(body)
         aliased = {i for i, a in enumerate(ins) if hasattr(a, "shape") and xp.may_share_memory(a, out)}
         clobber = {}
         if ctx is not None:
