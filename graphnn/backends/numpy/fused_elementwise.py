@@ -151,7 +151,6 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
     """Plan one fused chain: each step is one ufunc call writing into out or a plan-time scratch buffer."""
     body = node.attrs["body"]
     shapes, dtypes = _step_meta(node, env)
-    n = len(body)
     consts: dict[Any, Any] = {}
     for _, _, args in body:
         for a in args:
