@@ -4,19 +4,55 @@ from __future__ import annotations
 
 from .compiler import Function, compile
 from .ir.builder import constant, input, label, param, state
-from .ir.errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
-                        StabilityWarning, TraceError)
+from .ir.errors import (
+    BackendError,
+    DTypeError,
+    FeedError,
+    GraphError,
+    GraphnnError,
+    NumericsError,
+    ShapeError,
+    StabilityWarning,
+    TraceError,
+)
 from .ir.graph import Graph, Node, Value
-from .ir.ops.elementwise import (abs, add, cast, div, equal, erf, exp, greater, greater_equal, identity, leaky_relu,
-                                 less, less_equal, log, maximum, minimum, mul, neg, pow, prelu, relu, sigmoid, sign,
-                                 softplus, sqrt, stop_gradient, sub, tanh, where)
+from .ir.ops.elementwise import (
+    abs,
+    add,
+    cast,
+    div,
+    equal,
+    erf,
+    exp,
+    greater,
+    greater_equal,
+    identity,
+    leaky_relu,
+    less,
+    less_equal,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    prelu,
+    relu,
+    sigmoid,
+    sign,
+    softplus,
+    sqrt,
+    stop_gradient,
+    sub,
+    tanh,
+    where,
+)
 from .ir.ops.indexing import gather
 from .ir.ops.linalg import matmul
 from .ir.ops.loss import binary_cross_entropy, cross_entropy, kl_div, mae, mse
 from .ir.ops.nn import gelu, log_softmax, maxout, one_hot, silu, softmax
 from .ir.ops.reduction import argmax, cumsum, max, mean, min, sum
-from .ir.ops.shape_ops import (broadcast_to, concat, reshape, split, squeeze, stack, tile, transpose,
-                               unsqueeze)
+from .ir.ops.shape_ops import broadcast_to, concat, reshape, split, squeeze, stack, tile, transpose, unsqueeze
 from .ir.types import TensorType
 from .ir.verify import verify
 
@@ -34,18 +70,18 @@ __all__ = [
 ]
 
 # ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------
-from .training import init  # noqa: E402
 from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
 from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
 from .ir.ops.stochastic import dropout  # noqa: E402
+from .training import init  # noqa: E402
 
 __all__ += ["batch_norm", "conv2d", "dropout", "init", "layer_norm", "max_pool2d"]
 
 # ---- passes: fused stable losses, gn.optimize, validate mode --------------------------------------------
-from .ir.ops.fused import sigmoid_binary_cross_entropy, softmax_cross_entropy  # noqa: E402
-from .compiler import optimize  # noqa: E402
-from .passes.pipeline import PassRecord, PipelineReport  # noqa: E402
 from .checking.validate import ValidationError  # noqa: E402
+from .compiler import optimize  # noqa: E402
+from .ir.ops.fused import sigmoid_binary_cross_entropy, softmax_cross_entropy  # noqa: E402
+from .passes.pipeline import PassRecord, PipelineReport  # noqa: E402
 
 __all__ += ["PassRecord", "PipelineReport", "ValidationError", "optimize", "sigmoid_binary_cross_entropy",
             "softmax_cross_entropy"]
@@ -56,19 +92,27 @@ from .checking.gradcheck import GradCheck, check_grad  # noqa: E402
 __all__ += ["GradCheck", "check_grad"]
 
 # ---- training toolkit: layers, optimizers, the training loop, checkpoints ----
+from .training import (  # noqa: E402
+    checkpoint,  # noqa: E402
+    nn,
+    optim,
+)
 from .training import loop as train  # noqa: E402
-from .training import nn, optim  # noqa: E402
-from .training import checkpoint  # noqa: E402
 from .training.checkpoint import CheckpointError, load_params, save_params  # noqa: E402
-from .training.checkpoint import load_model as load, save_model as save  # noqa: E402 - gn.save / gn.load
+from .training.checkpoint import load_model as load  # noqa: E402 - gn.save / gn.load
+from .training.checkpoint import save_model as save
 
 __all__ += ["nn", "optim", "train", "checkpoint", "CheckpointError", "load", "load_params", "save", "save_params"]
 
 # ---- eager mode, tracing and control flow ----------------------------------------------------
-from .frontends.eager import EagerTensor, eager, tensor  # noqa: E402
-from .frontends.eager import grad  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
-from .ir.ops.control_flow import cond  # noqa: E402
+from .frontends.eager import (  # noqa: E402
+    EagerTensor,
+    eager,
+    grad,  # noqa: E402,F811  (gn.grad also accepts eager tensors; delegates to passes.autodiff.grad)
+    tensor,
+)
 from .frontends.tracing import TracedFunction, function, trace  # noqa: E402
+from .ir.ops.control_flow import cond  # noqa: E402
 
 __all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
 

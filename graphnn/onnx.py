@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from . import compiler
 from .backends.onnx import IMPORTERS, LOWERINGS, NOT_IMPORTED, UNSUPPORTED
 from .backends.onnx.exporter import DEFAULT_OPSET, ExportReport, check_model, export_graph, to_model
 from .backends.onnx.import_context import one_line
@@ -17,7 +18,6 @@ from .backends.onnx.importer import import_model, load, parse_model
 from .backends.onnx.parity import max_difference, random_feeds, run_graph, run_onnxruntime_isolated
 from .backends.onnx.preflight import PreflightReport
 from .backends.onnx.preflight import preflight as _preflight
-from . import compiler
 from .compiler import compile as gn_compile
 from .ir.errors import GraphnnError
 from .ir.graph import Graph

@@ -6,10 +6,9 @@ A user-level tool on the public API (may import anything in graphnn).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
-
-import base64
 
 import numpy as np
 

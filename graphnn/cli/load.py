@@ -10,8 +10,8 @@ import argparse
 import os
 import runpy
 import shlex
-import traceback
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from ..compiler import compile as gn_compile
-from .eager import EagerTensor
 from ..ir import builder
 from ..ir.builder import apply, as_value
 from ..ir.builder import input as gn_input
 from ..ir.errors import GraphError
 from ..ir.graph import Graph, Value
 from ..ir.types import TensorType, normalize_dtype
+from .eager import EagerTensor
 
 
 def _spec(x: Any) -> tuple[tuple, str]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from .errors import (BackendError, DTypeError, FeedError, GraphError, GraphnnError, NumericsError, ShapeError,
-                     StabilityWarning, TraceError)
-from .graph import Graph, Node, Provenance, Value
 from . import operators  # noqa: F401 - fills value.OPERATORS (Value's operators) once graph is loaded
-from .ops import FAMILIES
+from .errors import (
+                     BackendError,
+                     DTypeError,
+                     FeedError,
+                     GraphError,
+                     GraphnnError,
+                     NumericsError,
+                     ShapeError,
+                     StabilityWarning,
+                     TraceError,
+)
+from .graph import Graph, Node, Provenance, Value
 from .op import Op
 from .op_registry import get_op, register_families, registry
+from .ops import FAMILIES
 from .types import TensorType
 from .verify import verify
 

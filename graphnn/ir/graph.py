@@ -16,6 +16,7 @@ from .provenance import Provenance, Storage
 from .types import Dim, TensorType, is_anonymous
 from .value import OPERATORS, Value, next_id  # noqa: F401 - Value and next_id are imported from here too
 
+
 @dataclass(eq=False)
 class Node:
     """One op applied to input values with frozen attributes, producing output values."""

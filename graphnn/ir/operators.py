@@ -7,10 +7,10 @@ Imports sibling ir modules only.
 from __future__ import annotations
 
 from .builder import numpy_on_value, numpy_ufunc_on_values, value_as_bool, value_as_data
-from .value import OPERATORS
 from .ops import elementwise as ew
 from .ops import linalg, shape_ops
 from .printer import format_graph
+from .value import OPERATORS
 
 OPERATORS.update({
     "bool": value_as_bool, "data": value_as_data, "ufunc": numpy_ufunc_on_values, "numpy": numpy_on_value,

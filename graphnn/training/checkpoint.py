@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from ..ir.errors import GraphnnError

@@ -15,19 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from . import distributed_fit as dfit
 from ..compiler import Function, compile
-from .data import DataError, batches, check_data, take
-from .history import History, append_jsonl, plot_history
+from ..distributed.comm import size as dist_size
 from ..ir.errors import GraphError, NumericsError
 from ..ir.graph import Graph, Value
 from ..ir.ops import elementwise as ew
 from ..ir.ops import reduction as red
+from . import checkpoint as ckpt
+from . import distributed_fit as dfit
+from .data import DataError, batches, check_data, take
+from .history import History, append_jsonl, plot_history
 from .monitor import MONITORS, build_monitors, monitor_outputs
-from .nn import state_updates
 from .optim import Optimizer
-from ..distributed.comm import size as dist_size
 
 
 def accuracy(scores: Value, labels: Value) -> Value:
@@ -79,9 +78,7 @@ class Trainer:
         self.monitor_every = max(1, int(monitor_every))
         g = self.graph
         self.updates = dict(optimizer.updates(loss, params))
-        self.updates.update(extra_updates or {})
-        for k, v in state_updates(g).items():  # the optimizer's updates already carry them (guarded): keep those
-            self.updates.setdefault(k, v)
+        self.updates.update(extra_updates or {})  # the optimizer's updates carry the running statistics already
         which = list(MONITORS) if monitor in ("all", True) else ([monitor] if isinstance(monitor, str)
                                                                  else list(monitor or []))
         self.monitors = build_monitors(g, which, loss, optimizer.grads, self.updates, optimizer.params) if which \

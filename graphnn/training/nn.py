@@ -13,16 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from .init import fans
 from ..ir.builder import param, state, transaction, user_location
 from ..ir.errors import GraphError, GraphnnError, ShapeError
 from ..ir.graph import Graph, Value
 from ..ir.ops import conv as convops
 from ..ir.ops import elementwise as ew
-from ..ir.ops import indexing
+from ..ir.ops import indexing, shape_ops, stochastic
 from ..ir.ops import nn as nnops
 from ..ir.ops import norm as normops
-from ..ir.ops import shape_ops, stochastic
+from .init import fans
 
 SEED = 0  # default initializers derive their stream from this and the parameter's name
 

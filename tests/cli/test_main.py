@@ -14,8 +14,8 @@ import pytest
 
 import graphnn as gn
 from graphnn.backends.cupy import backend as cupy_backend
-from graphnn.cli.main import main
 from graphnn.cli.load import load_graph, load_target
+from graphnn.cli.main import main
 from graphnn.ir.serialize import to_json
 
 pytest.importorskip("sklearn")

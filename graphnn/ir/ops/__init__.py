@@ -5,8 +5,23 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
-from . import (collective, control, control_flow, conv, elementwise, fused, fused_elementwise, indexing, linalg, loss,
-               nn, norm, reduction, shape_ops, stochastic)
+from . import (
+               collective,
+               control,
+               control_flow,
+               conv,
+               elementwise,
+               fused,
+               fused_elementwise,
+               indexing,
+               linalg,
+               loss,
+               nn,
+               norm,
+               reduction,
+               shape_ops,
+               stochastic,
+)
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)

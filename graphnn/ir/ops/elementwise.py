@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builder import apply1, atomic, checking
+from ..builder import apply1, as_value, atomic, checking
 from ..errors import DTypeError
-from ..graph import Value
 from ..gradutil import sum_to_shape
+from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType, normalize_dtype
-from ..builder import as_value
 
 OPS: list[Op] = []
 

@@ -18,8 +18,7 @@ from ..types import INT_DTYPES
 from .loss import _ce_rule, _pointwise_loss_rule
 from .reduction import max as rmax
 from .reduction import sum as rsum
-from .shape_ops import reshape
-from .shape_ops import transpose
+from .shape_ops import reshape, transpose
 
 OPS: list[Op] = []
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..builder import apply1
 from ..errors import GraphError
 from ..op import REQUIRED, InferCtx, Op
-from ..types import TensorType
-from ..builder import apply1
 from ..op_registry import get_op
+from ..types import TensorType
 
 OPS: list[Op] = []
 

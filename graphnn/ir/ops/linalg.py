@@ -12,8 +12,7 @@ from ..errors import ShapeError
 from ..graph import Value
 from ..op import InferCtx, Op
 from ..types import TensorType, format_shape
-from .shape_ops import reshape
-from .shape_ops import transpose
+from .shape_ops import reshape, transpose
 
 OPS: list[Op] = []
 

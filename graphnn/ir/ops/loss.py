@@ -9,15 +9,13 @@ from typing import Any
 
 from ..builder import apply1, atomic
 from ..errors import DTypeError, ShapeError
-from ..graph import Value
 from ..gradutil import count, unreduce
+from ..graph import Value
 from ..op import InferCtx, Op
 from ..types import INT_DTYPES, TensorType
-from .elementwise import log, where
-from .elementwise import sign
+from .elementwise import log, sign, where
 from .nn import one_hot
-from .shape_ops import reshape
-from .shape_ops import transpose
+from .shape_ops import reshape, transpose
 
 OPS: list[Op] = []
 REDUCTIONS = ("mean", "sum", "none")

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..builder import apply1, atomic, checking
 from ..errors import DTypeError, ShapeError
-from ..graph import Value
 from ..gradutil import count, unreduce
+from ..graph import Value
 from ..op import InferCtx, Op
 from ..types import Dim, TensorType
 
