@@ -338,3 +338,18 @@ CASES += [
     Case("matmul", (In(("B", 2, 3, 5)), In((1, 5, 4))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-4d"),
     Case("matmul", (In((3, 1, 2, 4)), In((2, 4, 3))), lambda a, b: a @ b, lambda a, b: a @ b, "batch-broadcast"),
 ]
+
+
+# A family's cases may live in tests/conformance/cases_<family>.py (a module-level CASES list of `Case`, importing
+# `In`, `Case` and helpers from here); they are collected last, in file-name order.
+def _family_cases() -> list[Case]:
+    import importlib
+    import pathlib
+
+    out: list[Case] = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")):
+        out += importlib.import_module(f"{__package__}.{path.stem}").CASES
+    return out
+
+
+CASES += _family_cases()

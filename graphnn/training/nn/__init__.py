@@ -1,0 +1,35 @@
+"""Layers (`gn.nn`): objects that create parameters (under a name scope) and, called on a Value, return a Value.
+
+Parameters are made on the first call, in the graph of the value the layer is called on; calling a layer
+again shares its parameters. User-level library: may import anything from graphnn. One file per family.
+"""
+
+from .conv import Conv2d, MaxPool2d
+from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
+from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
+from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
+
+__all__ = [
+           "SEED",
+           "Activation",
+           "BatchNorm",
+           "BatchNorm1d",
+           "BatchNorm2d",
+           "Conv2d",
+           "Dropout",
+           "Embedding",
+           "Flatten",
+           "LayerNorm",
+           "LeakyReLU",
+           "Linear",
+           "MaxPool2d",
+           "Maxout",
+           "Module",
+           "PReLU",
+           "ReLU",
+           "Sequential",
+           "Sigmoid",
+           "Tanh",
+           "default_init",
+           "state_updates",
+]
