@@ -4,7 +4,7 @@ runs before autodiff, after the stable-pattern fusion (which turns a hand-writte
 
 Recognized, between the two matmuls: k transposed by any `transpose` whose last two axes are the keys' feature
 and time axes; the scale as a multiply (either side) or a divide by a scalar constant, on the logits or on q;
-masking by `where(mask, logits, fill)` with a fill <= -1e4 (or -inf), or by adding a constant bias of 0 and
+masking by `where(mask, logits, fill)` or `where(hidden, fill, logits)` with a fill <= -1e4 (or -inf), or by adding a constant bias of 0 and
 <= -1e4 entries or a bias `where(mask, 0, fill)`; a constant lower-triangular mask becomes `causal=True`.
 
 Imports only graphnn.ir.
@@ -18,6 +18,7 @@ from ..ir.builder import constant
 from ..ir.errors import GraphnnError
 from ..ir.graph import Graph, Node, Value
 from ..ir.ops import attention as attn
+from ..ir.ops import elementwise as ew
 from ..ir.ops import shape_ops
 from .pattern import Match, Rule, constant_array, rewrite, rule
 
@@ -53,10 +54,11 @@ def _key_mask(m: Match, x: Value) -> tuple[Value, Value | None, float | None]:
         return x, None, None
     if n.op == "where":
         cond, a, b = n.inputs
-        fill = m.scalar(b)
-        if fill is not None and fill <= MASKED and a.type == x.type:
-            m.producer(x)
-            return a, cond, fill
+        for keep, fill_v, flip in ((a, b, False), (b, a, True)):  # where(mask, s, fill) or where(hide, fill, s)
+            fill = m.scalar(fill_v)
+            if fill is not None and fill <= MASKED and keep.type == x.type and cond.dtype == "bool":
+                m.producer(x)
+                return keep, (ew.equal(cond, False) if flip else cond), fill
         return x, None, None
     if n.op != "add":
         return x, None, None
