@@ -3,7 +3,7 @@ on real English offline: the help topics that ship with CPython (graphnn/trainin
 
 Declares the graph once, trains it with gn.train.fit (Adam, progress bar), reports held-out bits per character
 against the unigram baseline, samples text, exports to ONNX (logits checked against onnxruntime) and draws the
-training step.   python examples/tiny_gpt.py [--epochs 2] [--blocks 2] [--out out/tiny_gpt] [--backend cupy]
+training step.   python examples/tiny_gpt.py [--epochs 4] [--blocks 2] [--out out/tiny_gpt] [--backend cupy]
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ def sample(fn: gn.Function, vocab: text.CharVocab, prompt: np.ndarray, n: int, s
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--context", type=int, default=64)
     ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--chars", type=int, default=0, help="use only the first N characters of the corpus (0: all)")
+    ap.add_argument("--chars", type=int, default=200_000, help="use the first N characters of the corpus (0: all)")
     ap.add_argument("--sample", type=int, default=200, help="characters to sample after training")
     ap.add_argument("--out", default="out/tiny_gpt")
     ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="where to train (cupy: a GPU)")
