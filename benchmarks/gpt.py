@@ -40,7 +40,7 @@ def init_params(seed: int = 0) -> dict[str, np.ndarray]:
     def w(i: int, o: int) -> np.ndarray:
         return (rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32)
 
-    z = lambda n: np.zeros(n, np.float32)  # noqa: E731
+    z = lambda n: np.zeros(n, np.float32)
     return {"ln1/gamma": np.ones(E, np.float32), "ln1/beta": z(E), "attn/w_qkv": w(E, 3 * E), "attn/b_qkv": z(3 * E),
             "attn/w_out": w(E, E), "attn/b_out": z(E), "ln2/gamma": np.ones(E, np.float32), "ln2/beta": z(E),
             "fc1/w": w(E, F), "fc1/b": z(F), "fc2/w": w(F, E), "fc2/b": z(E)}
@@ -74,7 +74,7 @@ def torch_step(p0: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, threads:
         torch.set_num_threads(threads)
     layer = torch.nn.TransformerEncoderLayer(E, H, F, dropout=0.0, activation="gelu", batch_first=True,
                                              norm_first=True)
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a))
     with torch.no_grad():
         for mod, gamma, beta in ((layer.norm1, "ln1/gamma", "ln1/beta"), (layer.norm2, "ln2/gamma", "ln2/beta")):
             mod.weight.copy_(t(p0[gamma]))

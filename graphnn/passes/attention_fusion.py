@@ -6,6 +6,8 @@ Recognized, between the two matmuls: k transposed by any `transpose` whose last 
 and time axes; the scale as a multiply (either side) or a divide by a scalar constant, on the logits or on q;
 masking by `where(mask, logits, fill)` or `where(hidden, fill, logits)` with a fill <= -1e4 (or -inf), or by adding a constant bias of 0 and
 <= -1e4 entries or a bias `where(mask, 0, fill)`; a constant lower-triangular mask becomes `causal=True`.
+Only where a query row has no allowed key does the result change: the naive form gives NaN (fill -inf, reported
+as a fixed stability finding) or the mean of v (a finite fill); the fused op gives zeros.
 
 Imports only graphnn.ir.
 """

@@ -13,7 +13,7 @@ from .conftest import load_example
 pytest.importorskip("tqdm")
 
 
-def test_tiny_gpt_quick(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_tiny_gpt_quick(tmp_path, capsys) -> None:
     ort = pytest.importorskip("onnxruntime")
     res = load_example("tiny_gpt").main(["--chars", "60000", "--epochs", "3", "--d-model", "32", "--blocks", "1",
                                          "--sample", "40", "--out", str(tmp_path)])

@@ -19,7 +19,7 @@ def _line() -> int:
     return inspect.currentframe().f_back.f_lineno  # type: ignore[union-attr]
 
 
-def _run(build, *arrays, grads: bool = False):  # noqa: ANN001, ANN202 - a small local helper
+def _run(build, *arrays, grads: bool = False):
     with gn.Graph() as g:
         ins = [gn.input(f"x{i}", a.shape, a.dtype) for i, a in enumerate(arrays)]
         out = build(*ins)
@@ -36,7 +36,7 @@ def test_matches_numpy_with_heads_mask_and_causal() -> None:
     q, k, v = (RNG.standard_normal((2, 3, 6, 4)).astype(np.float32) for _ in range(3))
     mask = RNG.random((2, 1, 6, 6)) < 0.7
     for causal in (False, True):
-        res, _ = _run(lambda a, b, c, m: gn.attention(a, b, c, m, causal=causal), q, k, v, mask)
+        res, _ = _run(lambda a, b, c, m, cz=causal: gn.attention(a, b, c, m, causal=cz), q, k, v, mask)
         np.testing.assert_allclose(res["out"], np_attention(q, k, v, mask, causal), rtol=1e-5, atol=1e-6)
 
 
@@ -99,7 +99,7 @@ def test_backward_is_the_closed_form_not_the_composition() -> None:
     assert not used & {"softmax", "exp", "where", "max"}  # no softmax of a composition, no masking by where
 
 
-def _err(fn, exc):  # noqa: ANN001, ANN202
+def _err(fn, exc):
     with pytest.raises(exc) as ei:
         fn()
     return str(ei.value)

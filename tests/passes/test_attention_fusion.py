@@ -5,7 +5,7 @@ NumPy; fn.report() names the pattern and the user's line; fully masked rows stop
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -8,9 +8,8 @@ Written against `xp` (CuPy runs it unchanged). Imports graphnn.ir and the backen
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import numpy as np
+from collections.abc import Callable
+from typing import Any
 
 from ...ir.graph import Node
 from ..destination import OutKernel
@@ -28,8 +27,8 @@ def probs_fn(xp: Any, node: Node, env: dict) -> Callable[..., None]:
     tq, tk = shape_of(q.type.shape, env)[-2], shape_of(k.type.shape, env)[-2]
     scale = node.attrs["scale"]
     # Causal: query i sees keys j <= i (top-left aligned, as PyTorch's is_causal and ONNX's Attention).
-    hidden = xp.asarray(np.triu(np.ones((tq, tk), bool), 1)) if node.attrs["causal"] else None
-    lowest = float(np.finfo(q.dtype).min)
+    hidden = xp.triu(xp.ones((tq, tk), bool), 1) if node.attrs["causal"] else None
+    lowest = float(xp.finfo(q.dtype).min)
     neg_inf = float("-inf")
 
     def probs(s: Any, qa: Any, ka: Any, mask: Any = None) -> None:

@@ -114,10 +114,16 @@ OPS.append(Op("attention_probs", _probs_rule, (2, 3), {"causal": False, "scale":
 
 
 def _operands(q: Any, k: Any, v: Any, mask: Any, causal: Any, scale: Any) -> tuple[list, dict]:
-    if not isinstance(causal, bool):
+    try:  # True/False, or NumPy's bools
+        flag = not isinstance(causal, str) and getattr(causal, "ndim", 0) == 0 and causal in (0, 1)
+    except (TypeError, ValueError):
+        flag = False
+    if not flag:
         raise GraphError(f"causal must be True or False, got {causal!r}")
+    causal = bool(causal)
     if scale is None:
-        d = q.shape[-1] if isinstance(q, Value) and q.ndim else None
+        shape = tuple(getattr(q, "shape", ()))
+        d = shape[-1] if shape else None
         if not isinstance(d, int) or d <= 0:
             raise ShapeError(f"attention: the default scale 1/sqrt(d) needs a static feature dim; q is "
                              f"{q.type if isinstance(q, Value) else type(q).__name__}: pass scale=")

@@ -15,10 +15,10 @@ def test_backward_reuses_the_forward_weights(monkeypatch: pytest.MonkeyPatch) ->
     computed = []
     real = kernels.probs_fn
 
-    def counting(xp, node, env):  # noqa: ANN001, ANN202
+    def counting(xp, node, env):
         f = real(xp, node, env)
 
-        def g(*a):  # noqa: ANN002, ANN202
+        def g(*a):
             computed.append(node.op)
             return f(*a)
 

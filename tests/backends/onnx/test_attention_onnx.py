@@ -112,7 +112,7 @@ def _encoder_layer(torch: object) -> object:
 
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
 @pytest.mark.parametrize("model", ["gpt_block", "encoder_layer"])
-def test_pytorch_exports_load_and_match(tmp_path, model: str, dynamo: bool) -> None:  # noqa: ANN001
+def test_pytorch_exports_load_and_match(tmp_path, model: str, dynamo: bool) -> None:
     torch = pytest.importorskip("torch", reason="PyTorch makes the models here")
     if dynamo:
         pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
