@@ -47,6 +47,7 @@ from .ir.ops.elementwise import (
     tanh,
     where,
 )
+from .ir.ops.attention import attention
 from .ir.ops.indexing import gather
 from .ir.ops.linalg import matmul
 from .ir.ops.loss import binary_cross_entropy, cross_entropy, kl_div, mae, mse
@@ -67,6 +68,7 @@ __all__ = [
     "neg", "one_hot", "param", "pow", "prelu", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt",
     "state", "stop_gradient", "sub", "sum", "tanh", "transpose", "verify", "where", "maxout",
     "gather", "erf", "gelu", "silu", "split", "stack", "squeeze", "unsqueeze", "tile", "cumsum",
+    "attention",
 ]
 
 # ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------

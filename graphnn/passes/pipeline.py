@@ -15,6 +15,7 @@ from ..ir.errors import GraphError, StabilityWarning
 from ..ir.graph import Graph
 from ..ir.verify import verify
 from .algebraic_simplification import simplify_algebra
+from .attention_fusion import fuse_attention
 from .autodiff import expand_gradients
 from .common_subexpression_elimination import eliminate_common_subexpressions
 from .constant_folding import fold_constants
@@ -31,6 +32,7 @@ PASSES: dict[str, Pass] = {
     "mode": lower_mode,  # train/eval forms of batch_norm and dropout (graph.facts.mode)
     "cse": eliminate_common_subexpressions,  # one node per distinct computation, one constant per value
     "fusion": fuse_stable_patterns,  # losses on probabilities -> on logits; hand-written softmax/softplus/lse
+    "attention_fusion": fuse_attention,  # hand-written softmax(q kᵀ s + mask) v -> the fused attention op
     "stability": guard_masked_singularities,  # double-where guard of sqrt/log/div in discarded where branches
     "autodiff": expand_gradients,  # expand gn.grad requests into backward nodes
     "constant_folding": fold_constants,  # evaluate constant subgraphs and shape arithmetic
@@ -45,6 +47,7 @@ TRAINING = [
     "mode",  # lower mode-dependent ops first: autodiff differentiates the lowered forms
     "cse",  # merge duplicates first, so each pattern below sees a shared value once
     "fusion",  # stable fused ops, before autodiff: their gradient rules are the closed forms
+    "attention_fusion",  # after fusion made hand-written softmax one op; closed-form backward, no NaN rows
     "stability",  # guard singular ops under where, so the backward graph stays NaN-free
     "autodiff",  # backward graph as more nodes of the same graph
     "constant_folding",  # fold constants and element counts the gradient rules produced
@@ -59,7 +62,7 @@ INFERENCE = list(TRAINING)  # same steps; autodiff is a no-op without gradient r
 EXPORT = [p for p in TRAINING if p != "fuse_elementwise"]
 TARGETS = {"training": TRAINING, "inference": INFERENCE, "export": EXPORT}
 REQUIRED = ("mode", "autodiff")  # lowering steps that run even with passes="none"
-FORWARD_LEVEL = frozenset({"mode", "cse", "fusion", "stability"})  # may run before autodiff
+FORWARD_LEVEL = frozenset({"mode", "cse", "fusion", "attention_fusion", "stability"})  # may run before autodiff
 STABILITY_LEVELS = ("fix", "warn", "error", "off")
 
 # observer(pass name, graph before, graph after, record): validate mode checks each pass with it.

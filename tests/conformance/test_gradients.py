@@ -42,7 +42,9 @@ SMOOTH = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "sigmo
           # fused stable losses (issue 4)
           "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
           # indexing (issue 17): linear in the data
-          "gather", "scatter_add", "erf", "gelu", "silu", "cumsum", "tile"}
+          "gather", "scatter_add", "erf", "gelu", "silu", "cumsum", "tile",
+          # attention (issue 17): second order through the decomposed closed-form backward (attention_probs)
+          "attention", "attention_probs"}
 
 
 @pytest.mark.parametrize("case", [c for c in GRAD_CASES if c.op in SMOOTH], ids=_ids)

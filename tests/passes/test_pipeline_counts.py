@@ -140,7 +140,10 @@ REFERENCE: dict[str, Any] = {'guarded': [('mode', 17, 17, {}),
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_same_passes_fire_as_before(name: str) -> None:
-    assert pass_counts(GRAPHS[name]) == REFERENCE[name]
+    counts = pass_counts(GRAPHS[name])
+    later = {"attention_fusion"}  # passes added after REFERENCE was recorded: they must change nothing here
+    assert all(before == after and not fired for p, before, after, fired in counts if p in later)
+    assert [c for c in counts if c[0] not in later] == REFERENCE[name]
 
 
 def test_report_prints_pass_and_planning_times() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..table import Table
 from . import (
+    attention,
     collective,
     control,
     control_flow,
@@ -31,7 +32,7 @@ from .emitter import Lowering
 from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing)
+            fused_elementwise, collective, indexing, attention)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

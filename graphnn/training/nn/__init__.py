@@ -4,6 +4,7 @@ Parameters are made on the first call, in the graph of the value the layer is ca
 again shares its parameters. User-level library: may import anything from graphnn. One file per family.
 """
 
+from .attention import MultiHeadAttention, TransformerBlock
 from .conv import Conv2d, MaxPool2d
 from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
 from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
@@ -25,11 +26,13 @@ __all__ = [
            "MaxPool2d",
            "Maxout",
            "Module",
+           "MultiHeadAttention",
            "PReLU",
            "ReLU",
            "Sequential",
            "Sigmoid",
            "Tanh",
+           "TransformerBlock",
            "default_init",
            "state_updates",
 ]
