@@ -34,6 +34,7 @@ class Step:
     out_refs: list[str]
     run: Callable[[], None] | None = None
     fetch: Callable[[], tuple] | None = None
+    fast: list[str] | None = None  # the fast path's lines when they differ (a non-blocking collective's start)
 
 
 @dataclass
@@ -95,8 +96,24 @@ def schedule(g: Graph) -> list[Node]:
     """The node order: updates hoisted to run as soon as they can (O(E + n log n)); nodes reading integer
     values (labels, indices) validate them, so they run before any in-place update."""
     pids = {v.name: v.id for v in g.params + g.state}
-    return hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
-                         barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
+    nodes = hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
+                          barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
+    return defer_overlapped(nodes)
+
+
+def defer_overlapped(nodes: list[Node]) -> list[Node]:
+    """Nodes tagged "overlap" (data_parallel's gradient all-reduces, non-blocking here) let the nodes that do not
+    depend on them run while they are in flight: everything downstream of one (the updates) moves after the
+    rest, order kept. A stable partition of a topological order stays topological. O(n + E)."""
+    if not any("overlap" in n.tags for n in nodes):
+        return nodes
+    late: set[int] = set()
+    for n in nodes:
+        if "overlap" in n.tags or any(v.id in late for v in n.inputs):
+            late.update(o.id for o in n.outputs)
+    after = [n for n in nodes if "overlap" not in n.tags and any(v.id in late for v in n.inputs)]
+    moved = {id(n) for n in after}
+    return [n for n in nodes if id(n) not in moved] + after
 
 
 def classify(lo: _Lowering, out_kernels: dict[str, Any]) -> None:
@@ -218,6 +235,8 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
             shared[key] = xp.empty(shape, dtype)
         return shared[key]
 
+    in_flight: list[tuple[Any, set[int]]] = []  # non-blocking collectives started, not yet waited for
+    reused: set[int] = set()  # their outputs: views of a buffer the kernel reuses, so copied when returned
     for k, n in enumerate(lo.nodes):
         lines: list[str] = []
         if n.id in lo.okern:
@@ -242,13 +261,23 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
             fn = kernels[n.op](xp, n, env)
             targets = [em.name(ref(o)) for o in n.outputs]
             lines.append(em.assign(targets, fn, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1))
-        steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs]))
+            if "overlap" in n.tags and getattr(fn, "nonblocking", False):  # fast path: start now, wait later
+                start = em.assign(targets, fn.start, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1)
+                fast = overlap_lines(em, n, [start], in_flight)
+                in_flight.append((fn, {o.id for o in n.outputs}))
+                reused.update(o.id for o in n.outputs)
+                steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs], fast=fast or [start]))
+                continue
+        fast = overlap_lines(em, n, lines, in_flight) if in_flight else None
+        steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs], fast=fast))
+    if in_flight:  # read only as outputs (the loss): finished before the outputs are taken
+        steps[-1].fast = (steps[-1].fast or steps[-1].lines) + [em.call(fn.wait, (), {}) for fn, _ in in_flight]
 
     scratch += sum(a.nbytes for a in shared.values())
     external = lo.external
     copy_updates = [(name, em.name(ref(nv))) for name, nv in g.updates.items() if nv.id not in external]
     output_refs = {k: em.name(ref(v)) for k, v in g.outputs.items()}
-    fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}
+    fixed_out = {k for k, v in g.outputs.items() if v.id in fixed or v.id in reused}
     update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
     params = {v.name: fixed[v.id] for v in g.params + g.state if v.id in fixed}
     run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,
@@ -259,6 +288,18 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), lo.mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch,
                 n_calls, em, output_refs, update_refs, store_regs, params)
+
+
+def overlap_lines(em: Emitter, n: Node, lines: list[str], in_flight: list) -> list[str] | None:
+    """The fast-path lines of a step scheduled while non-blocking collectives are in flight: wait right before
+    the first kernel that reads one of a collective's outputs, else poll after each kernel so MPI moves the data
+    meanwhile (MPICH progresses only inside MPI calls). The slow, observable path runs the collective blocking,
+    so fn.profile times it as a node and check_numerics sees finished values. None: the lines as they are."""
+    read = {v.id for v in n.inputs}
+    waits = [em.call(fn.wait, (), {}) for fn, outs in in_flight if outs & read]
+    in_flight[:] = [(fn, outs) for fn, outs in in_flight if not outs & read]
+    polls = [em.call(fn.poll, (), {}) for fn, _ in in_flight] if lines else []
+    return waits + lines + polls if waits or polls else None
 
 
 def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], *,

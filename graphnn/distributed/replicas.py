@@ -59,3 +59,22 @@ def check_step(where: str, graph_hash: int, local_batch: int) -> None:
     if err is not None:
         err.all_ranks = True  # type: ignore[attr-defined]
         raise err
+
+
+def tail_mismatch(where: str, summed: np.ndarray, own: np.ndarray, local_batch: int) -> None:
+    """Raise, on every rank alike, the error an all-reduced agreement tail shows (see backends/numpy/collective.py:
+    16 hash digits, 16 batch digits, then their squares; `summed` is the sum over ranks, `own` this rank's)."""
+    p = comm.size()
+    bad = summed != own * p
+    weights = 16.0 ** np.arange(16)
+    if bad[:16].any() or bad[32:48].any():
+        err: Exception = GraphError(
+            f"{where}: the ranks run different graphs at this step (rank {comm.rank()} of {p} runs another "
+            "data-parallel function than some rank); every rank must call the same functions in the same order")
+    else:
+        total = int(round(float(summed[16:32] @ weights))) - p  # each rank encodes its batch + 1
+        err = ShapeError(f"{where}: uneven shards: rank {comm.rank()} of {p} has a batch of {local_batch} rows, the "
+                         f"ranks' batches sum to {total}, not {p} x {local_batch}; feed every rank an equal share of "
+                         "the global batch (gn.dist.shard)")
+    err.all_ranks = True  # type: ignore[attr-defined]
+    raise err

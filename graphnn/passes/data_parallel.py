@@ -137,6 +137,9 @@ def _rank_seed(seed: int, rank: int) -> int:
 
 
 BUCKET_BYTES = 25 << 20  # one flat buffer per dtype up to this size; larger models get a few, in gradient order
+# Tag the gradient all-reduces "overlap": the NumPy executor then starts each as a non-blocking MPI_Iallreduce
+# where it is scheduled and waits only before the first update that reads it (docs/distributed.md).
+OVERLAP = True
 
 
 def _buckets(values: list[Value], pos: dict[int, int], cap: int) -> list[list[Value]]:
@@ -197,8 +200,9 @@ def average_gradients(g: Graph) -> Graph:
         at = max(pos[v.id] for v in vals) + 1
         attrs = {"op": "mean", "check_hash": ghash if k == 0 else 0, "batch_dim": info["batch_dim"] if k == 0 else ""}
         prov = Provenance(frozenset().union(*(g.producer[v.id].prov.locations for v in vals)), passes=("data_parallel",))
+        tags = frozenset({"collective", "overlap"} if info.get("overlap", OVERLAP) else {"collective"})
         node = g.add_node("all_reduce", tuple(vals), [v.type for v in vals], attrs, prov,
-                          name=f"data_parallel/all_reduce_{dtype}", tags=frozenset({"collective"}))
+                          name=f"data_parallel/all_reduce_{dtype}", tags=tags)
         g.nodes.pop()
         g.nodes.insert(at, node)
         mapping = {v.id: o for v, o in zip(vals, node.outputs)}
