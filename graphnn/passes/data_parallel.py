@@ -191,7 +191,6 @@ def average_gradients(g: Graph) -> Graph:
             v = p.inputs[0]
         want.append(v)
     means = [g.outputs[k] for k in info["mean_outputs"] if k in g.outputs and g.outputs[k].id in made]
-    outputs_only = {v.id for v in means} - {v.id for v in want}  # the loss: averaged for the caller, not the backward
     want += means
     pos = {o.id: k for k, n in enumerate(g.nodes) for o in n.outputs}
     order = sorted(_buckets(want, pos, info.get("bucket_bytes", BUCKET_BYTES)), key=lambda b: max(pos[v.id] for v in b))
@@ -206,12 +205,13 @@ def average_gradients(g: Graph) -> Graph:
         g.nodes.pop()
         g.nodes.insert(at, node)
         mapping = {v.id: o for v, o in zip(vals, node.outputs)}
-        in_nodes = {i: o for i, o in mapping.items() if i not in outputs_only}
+        # Nodes after the bucket read the averaged values: the updates, and the optimizer's non-finite-loss guard,
+        # which so skips a step on every rank alike when any rank's loss is NaN (the mean is NaN then).
         for later in g.nodes[at + 1:]:
-            if any(v.id in in_nodes for v in later.inputs):
-                later.inputs = tuple(in_nodes.get(v.id, v) for v in later.inputs)
+            if any(v.id in mapping for v in later.inputs):
+                later.inputs = tuple(mapping.get(v.id, v) for v in later.inputs)
         g.outputs = {name: mapping.get(v.id, v) for name, v in g.outputs.items()}
-        g.updates = {name: in_nodes.get(v.id, v) for name, v in g.updates.items()}
+        g.updates = {name: mapping.get(v.id, v) for name, v in g.updates.items()}
         pos = {o.id: i for i, n in enumerate(g.nodes) for o in n.outputs}
         g.facts.fired.append({"pattern": "all_reduce", "node": node.name, "pass": "data_parallel",
                               "location": node.location, "tensors": len(vals), "dtype": dtype})

@@ -51,8 +51,9 @@ class Bucket:
 
     def __init__(self, xp: Any, node: Node, env: dict) -> None:
         self.xp, self.node, self.p = xp, node, comm.size()
-        self.scale = 1.0 / self.p if node.attrs["op"] == "mean" else None
         self.dtype = np.dtype(node.outputs[0].dtype)
+        # Summing x/P gives the mean: exactly (a+b)/2 for P = 2, within an ulp otherwise.
+        self.scale = self.dtype.type(1.0 / self.p) if node.attrs["op"] == "mean" else None
         self.hash = node.attrs["check_hash"]
         bdim = node.attrs["batch_dim"]
         self.local_batch = int(env.get(bdim, -1)) if bdim else -1
@@ -61,6 +62,7 @@ class Bucket:
         self.checked = CHECKED_CALLS
         use_tail = bool(self.hash) and _tail_exact(self.dtype, self.p)
         self.tail = agreement_tail(self.hash, self.local_batch, self.dtype) if use_tail else None
+        self.tail_sum = None if self.tail is None else self.tail * self.dtype.type(self.p)  # all ranks agree
         self.nonblocking = xp is np
         self.req: Any = None
         self.flat: Any = None
@@ -84,9 +86,12 @@ class Bucket:
                 self.kept = self.xp.empty(size, dtype=self.dtype)
             flat = self.kept
         outs, o = [], 0
-        for x in xs:
+        for x in xs:  # the mean's 1/P is applied here, on data in this core's cache, not to the reduced buffer
             view = flat[o:o + x.size].reshape(x.shape)
-            view[...] = x
+            if self.scale is None:
+                view[...] = x
+            else:
+                self.xp.multiply(x, self.scale, out=view)
             outs.append(view)
             o += x.size
         if tail is not None:
@@ -94,12 +99,9 @@ class Bucket:
         return flat, outs, n
 
     def _finish(self, host: np.ndarray, n: int) -> None:
-        """Check the agreement tail (every rank raises alike on a mismatch), then scale to the mean."""
-        if host.size > n and not np.array_equal(host[n:], self.tail * self.dtype.type(self.p)):
+        """Check the agreement tail: on a mismatch every rank raises alike."""
+        if host.size > n and not (host[n:] == self.tail_sum).all():
             tail_mismatch(self.where, host[n:].astype(np.float64), self.tail.astype(np.float64), self.local_batch)
-        if self.scale is not None:
-            body = host[:n]
-            np.multiply(body, self.dtype.type(self.scale), out=body)
 
     def __call__(self, *xs: Any) -> Any:
         flat, outs, n = self._pack(xs)
