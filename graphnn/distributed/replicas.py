@@ -72,7 +72,7 @@ def tail_mismatch(where: str, summed: np.ndarray, own: np.ndarray, local_batch: 
             f"{where}: the ranks run different graphs at this step (rank {comm.rank()} of {p} runs another "
             "data-parallel function than some rank); every rank must call the same functions in the same order")
     else:
-        total = int(round(float(summed[16:32] @ weights))) - p  # each rank encodes its batch + 1
+        total = round(float(summed[16:32] @ weights)) - p  # each rank encodes its batch + 1
         err = ShapeError(f"{where}: uneven shards: rank {comm.rank()} of {p} has a batch of {local_batch} rows, the "
                          f"ranks' batches sum to {total}, not {p} x {local_batch}; feed every rank an equal share of "
                          "the global batch (gn.dist.shard)")

@@ -21,11 +21,11 @@ class FakeRequest:
         self.id = len([e for e in log if e[0] == "start"])
         log.append(("start", self.id))
 
-    def Test(self) -> bool:  # noqa: N802 - mpi4py's name
+    def Test(self) -> bool:  # mpi4py's name
         self.log.append(("poll", self.id))
         return self.done
 
-    def Wait(self) -> None:  # noqa: N802 - mpi4py's name
+    def Wait(self) -> None:  # mpi4py's name
         self.log.append(("wait", self.id))
         if not self.done:
             self.buf *= 2
@@ -59,8 +59,9 @@ def _train(data_parallel: bool, steps: int = 4) -> tuple[gn.Graph, list, object]
     with gn.Graph("mlp") as g:
         x = gn.input("x", (None, 8), "float32")
         y = gn.input("y", (None,), "int64")
+        h = x
         for k, (a, b) in enumerate(((8, 16), (16, 16))):
-            h = gn.relu((x if k == 0 else h) @ gn.param(f"w{k}", (a, b), init=gn.init.he_normal(seed=k))
+            h = gn.relu(h @ gn.param(f"w{k}", (a, b), init=gn.init.he_normal(seed=k))
                         + gn.param(f"b{k}", (b,), init=gn.init.zeros()))
         loss = gn.cross_entropy(gn.softmax(h @ gn.param("w2", (16, 3), init=gn.init.he_normal(seed=2))), y)
     # skip_nonfinite=False: without the guard's select the executor would hoist each update right behind its
@@ -111,6 +112,6 @@ def test_the_observable_path_runs_the_all_reduce_blocking_and_times_it(two_ranks
 
 def test_blocking_when_overlap_is_off(two_ranks: list, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dp, "OVERLAP", False)
-    g, _, fn = _train(True)
+    _, _, fn = _train(True)
     assert two_ranks == []
     assert not any("overlap" in n.tags for n in fn.graph.nodes)
