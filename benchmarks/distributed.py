@@ -150,7 +150,8 @@ def main() -> None:
     print(f"one rank (batch {GLOBAL_BATCH}): {med['one'] * 1e3:.2f} ms; half batch on both ranks, no communication: "
           f"{med['compute'] * 1e3:.2f} ms; all-reduce of {row['allreduce_bytes'] / 1e6:.2f} MB alone: "
           f"{med['allreduce'] * 1e3:.3f} ms")
-    print(f"{'2 ranks':>14} {'step ms':>8} {'samples/s':>10} {'speedup':>8} {'overhead ms':>12} {'all-reduce share':>17}")
+    print(f"{'2 ranks':>14} {'step ms':>8} {'samples/s':>10} {'speedup':>8} {'overhead ms':>12} "
+          f"{'all-reduce share':>17}")
     for k in VARIANTS:
         print(f"{k:>14} {med[k] * 1e3:8.2f} {GLOBAL_BATCH / med[k]:10.0f} {row['speedup'][k]:8.2f} "
               f"{(med[k] - med['compute']) * 1e3:12.2f} {row['allreduce_share'][k]:17.1%}")

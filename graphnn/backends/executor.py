@@ -20,6 +20,7 @@ from ..ir.types import format_shape
 from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
 from .destination import CallContext
+from .nonblocking import defer_overlapped, overlap_lines
 
 # Ops whose plain kernel returns a view of input 0 (Op.view; taken once at plan time when the input is fixed).
 VIEW_OPS = frozenset(name for name, op in registry().items() if op.view)
@@ -99,21 +100,6 @@ def schedule(g: Graph) -> list[Node]:
     nodes = hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
                           barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
     return defer_overlapped(nodes)
-
-
-def defer_overlapped(nodes: list[Node]) -> list[Node]:
-    """Nodes tagged "overlap" (data_parallel's gradient all-reduces, non-blocking here) let the nodes that do not
-    depend on them run while they are in flight: everything downstream of one (the updates) moves after the
-    rest, order kept. A stable partition of a topological order stays topological. O(n + E)."""
-    if not any("overlap" in n.tags for n in nodes):
-        return nodes
-    late: set[int] = set()
-    for n in nodes:
-        if "overlap" in n.tags or any(v.id in late for v in n.inputs):
-            late.update(o.id for o in n.outputs)
-    after = [n for n in nodes if "overlap" not in n.tags and any(v.id in late for v in n.inputs)]
-    moved = {id(n) for n in after}
-    return [n for n in nodes if id(n) not in moved] + after
 
 
 def classify(lo: _Lowering, out_kernels: dict[str, Any]) -> None:
@@ -288,18 +274,6 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), lo.mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch,
                 n_calls, em, output_refs, update_refs, store_regs, params)
-
-
-def overlap_lines(em: Emitter, n: Node, lines: list[str], in_flight: list) -> list[str] | None:
-    """The fast-path lines of a step scheduled while non-blocking collectives are in flight: wait right before
-    the first kernel that reads one of a collective's outputs, else poll after each kernel so MPI moves the data
-    meanwhile (MPICH progresses only inside MPI calls). The slow, observable path runs the collective blocking,
-    so fn.profile times it as a node and check_numerics sees finished values. None: the lines as they are."""
-    read = {v.id for v in n.inputs}
-    waits = [em.call(fn.wait, (), {}) for fn, outs in in_flight if outs & read]
-    in_flight[:] = [(fn, outs) for fn, outs in in_flight if not outs & read]
-    polls = [em.call(fn.poll, (), {}) for fn, _ in in_flight] if lines else []
-    return waits + lines + polls if waits or polls else None
 
 
 def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], *,
