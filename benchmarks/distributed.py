@@ -4,12 +4,12 @@ the constants of docs/distributed.md's step-time model (compute per step vs batc
 
 One `mpiexec -n 2` job (the mpiexec installed next to this Python by the `distributed` extra) measures everything,
 interleaved step by step so that both sides of each ratio see the same machine: the one-rank step (rank 0 runs the
-full global batch while rank 1 sleeps, not spinning), the data-parallel step in each variant (blocking all-reduce of
-one bucket; non-blocking all-reduces overlapping the backward), and the local half-batch step without any
-communication on both ranks at once (the compute the ranks split). Ratios are medians of per-round ratios. Each
-rank limits BLAS to one thread (environment and threadpoolctl, here only). Options: --steps N, --bind (pin rank r
-to core r), --json PATH.
-"""
+full global batch while rank 1 sleeps, not spinning), the data-parallel step in each variant (VARIANTS below), the
+local half-batch step without any communication on both ranks at once (the compute the ranks split), and the
+all-reduce of a gradient-sized buffer alone. Every function is compiled COPIES times (instances differ by where
+their arrays fall in memory); a figure is the median over rounds of the mean over instances, a speedup the median
+of per-round ratios. Each rank limits BLAS to one thread (environment and threadpoolctl, here only). Options:
+--steps N, --bind (pin rank r to core r), --realtime (SCHED_FIFO: an idle machine on a shared one), --json PATH."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ GLOBAL_BATCH = 1024
 # in flight while the first layer's weight gradient is computed.
 VARIANTS = {"first version": (False, 25 << 20, 1 << 62), "one bucket": (True, 25 << 20, 2),
             "overlap": (True, 1_200_000, 2)}
+COPIES = 3
 
 
 def _build(data_parallel: bool, overlap: bool = True, cap: int = 25 << 20, checked: int = 2) -> tuple:
@@ -74,16 +75,20 @@ def _worker(steps: int) -> None:
     shard = {"x": gn.dist.shard(x_all), "y": gn.dist.shard(y_all)}
     g, _ = _build(False)
     n_grad = sum(int(np.prod(v.shape)) for v in g.params)
-    fns = {}
+    # COPIES separately compiled instances of every function (own parameters and buffers): two instances of the
+    # same function differ by up to 0.4 ms per step here (where their arrays fall in memory), so each figure is
+    # the median over instances as well as rounds.
+    fns: dict[str, list] = {}
     for name, config in VARIANTS.items():
-        fns[name] = _build(True, *config)[1]
-        fns[name](**shard)  # builds the plan with this variant's settings
-    _, one = _build(False)  # rank 0's one-rank step on the full global batch
-    _, local = _build(False)  # every rank's half batch, no communication
+        fns[name] = [_build(True, *config)[1] for _ in range(COPIES)]
+        for f in fns[name]:
+            f(**shard)  # builds the plan with this variant's settings
+    ones = [_build(False)[1] for _ in range(COPIES)]  # rank 0's one-rank step on the full global batch
+    locals_ = [_build(False)[1] for _ in range(COPIES)]  # every rank's half batch, no communication
     _, small = _build(False)  # batch 64: the model's per-step constant
     buf = np.ones(n_grad + 1, dtype=np.float32)
 
-    def solo() -> None:  # rank 0 alone on the machine: the others sleep in a non-blocking barrier
+    def solo(one: object) -> None:  # rank 0 alone on the machine: the others sleep in a non-blocking barrier
         if r == 0:
             one(**full)
             comm.world().Ibarrier().Wait()
@@ -95,17 +100,22 @@ def _worker(steps: int) -> None:
     def allreduce() -> None:
         comm.allreduce_array(buf, "sum", 1.0 / p)
 
-    runs = {"one": solo, **{k: (lambda f=f: f(**shard)) for k, f in fns.items()}, "compute": lambda: local(**shard),
-            "allreduce": allreduce, "b64": lambda: small(**{k: a[:64] for k, a in full.items()})}
-    times: dict[str, list[float]] = {k: [] for k in runs}
+    runs = [("one", lambda f=f: solo(f)) for f in ones]
+    runs += [(k, lambda f=f: f(**shard)) for k, fs in fns.items() for f in fs]
+    runs += [("compute", lambda f=f: f(**shard)) for f in locals_]
+    runs += [("allreduce", allreduce), ("b64", lambda: small(**{k: a[:64] for k, a in full.items()}))]
+    times: dict[str, list[float]] = {k: [] for k, _ in runs}  # per round: the mean over the instances
     for k in range(steps + 3):
-        order = list(runs) if k % 2 else list(reversed(runs))  # alternate the order: no name always goes first
-        for name in order:
+        order = runs if k % 2 else runs[::-1]  # alternate the order: no function always goes first
+        took: dict[str, list[float]] = {}
+        for name, run in order:
             comm.barrier()
             t0 = time.perf_counter()
-            runs[name]()
-            if k >= 3:
-                times[name].append(time.perf_counter() - t0)
+            run()
+            took.setdefault(name, []).append(time.perf_counter() - t0)
+        if k >= 3:
+            for name, ts in took.items():
+                times[name].append(statistics.fmean(ts))
     times = {k: [max(ts) for ts in zip(*comm.allgather(v))] for k, v in times.items()}  # the slower rank's time
     if r == 0:
         med = {k: statistics.median(v) for k, v in times.items()}
@@ -128,6 +138,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--bind", action="store_true", help="pin rank r to core r (mpiexec -bind-to core)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run the ranks under SCHED_FIFO (chrt -f 10; Linux, root): on a shared machine this emulates "
+                         "an idle one (the kernel still leaves other processes 5%% of the CPU)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -137,8 +150,8 @@ def main() -> None:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         env.pop(k, None)
-    cmd = [_mpiexec(), *(["-bind-to", "core"] if args.bind else []), "-n", "2", sys.executable, "-m",
-           "benchmarks.distributed", "--worker", "--steps", str(args.steps)]
+    cmd = [*(["chrt", "-f", "10"] if args.realtime else []), _mpiexec(), *(["-bind-to", "core"] if args.bind else []),
+           "-n", "2", sys.executable, "-m", "benchmarks.distributed", "--worker", "--steps", str(args.steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False,
                          cwd=pathlib.Path(__file__).resolve().parents[1])
     if out.returncode:
@@ -146,7 +159,8 @@ def main() -> None:
     row = json.loads(out.stdout.strip().splitlines()[-1])
     med = row["step_s"]
     print(f"MLP {'-'.join(map(str, LAYERS))}, float32, global batch {GLOBAL_BATCH}, one BLAS thread per rank, "
-          f"{row['steps']} interleaved rounds{', ranks pinned' if args.bind else ''}")
+          f"{row['steps']} interleaved rounds of {COPIES} instances each{', ranks pinned' if args.bind else ''}"
+          f"{', SCHED_FIFO' if args.realtime else ''}")
     print(f"one rank (batch {GLOBAL_BATCH}): {med['one'] * 1e3:.2f} ms; half batch on both ranks, no communication: "
           f"{med['compute'] * 1e3:.2f} ms; all-reduce of {row['allreduce_bytes'] / 1e6:.2f} MB alone: "
           f"{med['allreduce'] * 1e3:.3f} ms")
