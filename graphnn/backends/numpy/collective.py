@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np  # the host side of MPI buffers; array math goes through xp
 
 from ...distributed import comm
-from ...distributed.replicas import check_step, tail_mismatch
+from ...distributed.replicas import agreement_tail, check_step, tail_exact, tail_mismatch
 from ...ir.errors import GraphError
 from ...ir.graph import Node
 from ..table import Table
@@ -32,18 +32,6 @@ OUT_KERNELS: Table = Table("numpy out= kernel (collective)")  # none: a collecti
 
 CHECKED_CALLS = 2  # calls of a checking bucket that run the separate agreement collective; then the tail does
 _calls: weakref.WeakKeyDictionary[Node, list[int]] = weakref.WeakKeyDictionary()  # per node, across its plans
-
-
-def agreement_tail(graph_hash: int, local_batch: int, dtype: np.dtype) -> np.ndarray:
-    """The hash and batch size as base-16 digits d, then their squares d*d: summed over P ranks, every sum equals
-    P times this rank's entry on every rank iff all ranks agree (a variance of 0), exactly in float32."""
-    digits = np.array([(v >> (4 * j)) & 15 for v in (graph_hash, local_batch + 1) for j in range(16)], np.float64)
-    return np.concatenate([digits, digits * digits]).astype(dtype)
-
-
-def _tail_exact(dtype: np.dtype, ranks: int) -> bool:
-    """Sums of up to 15*15 per rank stay exact integers in this dtype (float32: 74,565 ranks; float16: 9)."""
-    return ranks * 225 < 2 ** (np.finfo(dtype).nmant + 1)
 
 
 class Bucket:
@@ -60,7 +48,7 @@ class Bucket:
         self.where = f"{node.name} (at {node.location})"
         self.calls = _calls.setdefault(node, [0])
         self.checked = CHECKED_CALLS
-        use_tail = bool(self.hash) and _tail_exact(self.dtype, self.p)
+        use_tail = bool(self.hash) and tail_exact(self.dtype, self.p)
         self.tail = agreement_tail(self.hash, self.local_batch, self.dtype) if use_tail else None
         self.tail_sum = None if self.tail is None else self.tail * self.dtype.type(self.p)  # all ranks agree
         self.nonblocking = xp is np
@@ -101,7 +89,7 @@ class Bucket:
     def _finish(self, host: np.ndarray, n: int) -> None:
         """Check the agreement tail: on a mismatch every rank raises alike."""
         if host.size > n and not (host[n:] == self.tail_sum).all():
-            tail_mismatch(self.where, host[n:].astype(np.float64), self.tail.astype(np.float64), self.local_batch)
+            tail_mismatch(self.where, host[n:], self.tail, self.local_batch)
 
     def __call__(self, *xs: Any) -> Any:
         flat, outs, n = self._pack(xs)
