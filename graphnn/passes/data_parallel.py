@@ -1,5 +1,6 @@
 """The data_parallel pass: after autodiff, average every gradient (and every batch-mean output, the loss) across
-ranks with `all_reduce` nodes, one per dtype bucket; plus the loss check and the graph hash it relies on.
+ranks with `all_reduce` nodes, one per dtype bucket; plus the loss check and the graph hash it relies on. The
+buckets are tagged "overlap": the NumPy executor runs them as non-blocking all-reduces (backends/nonblocking.py).
 
 Imports only graphnn.ir. The rank and the number of ranks come in `g.facts.data_parallel` (set by gn.compile).
 """

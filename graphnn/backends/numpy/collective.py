@@ -52,8 +52,9 @@ class Bucket:
         self.tail = agreement_tail(self.hash, self.local_batch, self.dtype) if use_tail else None
         self.tail_sum = None if self.tail is None else self.tail * self.dtype.type(self.p)  # all ranks agree
         self.nonblocking = xp is np
-        self.req: Any = None
-        self.flat: Any = None
+        self.req: Any = None  # the request in flight between `start` and `wait`
+        self.flat: Any = None  # its buffer, and the bucket's length without the agreement tail
+        self.n = 0
         self.kept: Any = None  # the flat buffer `start` reuses
 
     def _pack(self, xs: tuple, keep: bool = False) -> tuple[Any, list[Any], int]:
