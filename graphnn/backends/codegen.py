@@ -79,8 +79,8 @@ class Emitter:
             body.append(f"    R[{r}] = F[{name!r}]")
         for name, r in store_regs:
             body.append(f"    R[{r}] = SV[{name!r}]")
-        for st in steps:
-            body += ["    " + line for line in st.lines]
+        for st in steps:  # a step's fast lines, when set, replace its lines here (non-blocking collectives)
+            body += ["    " + line for line in (st.lines if st.fast is None else st.fast)]
         # Outputs are taken before the parameters are written: an output may be a parameter's old value.
         outs = []
         for i, (k, r) in enumerate(outputs.items()):

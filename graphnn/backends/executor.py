@@ -20,6 +20,7 @@ from ..ir.types import format_shape
 from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
 from .destination import CallContext
+from .nonblocking import defer_overlapped, overlap_lines
 
 # Ops whose plain kernel returns a view of input 0 (Op.view; taken once at plan time when the input is fixed).
 VIEW_OPS = frozenset(name for name, op in registry().items() if op.view)
@@ -34,6 +35,7 @@ class Step:
     out_refs: list[str]
     run: Callable[[], None] | None = None
     fetch: Callable[[], tuple] | None = None
+    fast: list[str] | None = None  # the fast path's lines when they differ (a non-blocking collective's start)
 
 
 @dataclass
@@ -95,8 +97,9 @@ def schedule(g: Graph) -> list[Node]:
     """The node order: updates hoisted to run as soon as they can (O(E + n log n)); nodes reading integer
     values (labels, indices) validate them, so they run before any in-place update."""
     pids = {v.name: v.id for v in g.params + g.state}
-    return hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
-                         barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
+    nodes = hoist_updates(g.nodes, {nv.id: pids[k] for k, nv in g.updates.items()}, VIEW_OPS,
+                          barrier=lambda n: any(v.dtype.startswith(("int", "uint")) for v in n.inputs))
+    return defer_overlapped(nodes)
 
 
 def classify(lo: _Lowering, out_kernels: dict[str, Any]) -> None:
@@ -218,6 +221,8 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
             shared[key] = xp.empty(shape, dtype)
         return shared[key]
 
+    in_flight: list[tuple[Any, set[int]]] = []  # non-blocking collectives started, not yet waited for
+    reused: set[int] = set()  # their outputs: views of a buffer the kernel reuses, so copied when returned
     for k, n in enumerate(lo.nodes):
         lines: list[str] = []
         if n.id in lo.okern:
@@ -242,13 +247,23 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
             fn = kernels[n.op](xp, n, env)
             targets = [em.name(ref(o)) for o in n.outputs]
             lines.append(em.assign(targets, fn, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1))
-        steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs]))
+            if "overlap" in n.tags and getattr(fn, "nonblocking", False):  # fast path: start now, wait later
+                start = em.assign(targets, fn.start, [ref(v) for v in n.inputs], multi=len(n.outputs) > 1)
+                fast = overlap_lines(em, n, [start], in_flight)
+                in_flight.append((fn, {o.id for o in n.outputs}))
+                reused.update(o.id for o in n.outputs)
+                steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs], fast=fast or [start]))
+                continue
+        fast = overlap_lines(em, n, lines, in_flight) if in_flight else None
+        steps.append(Step(n, lines, [em.name(ref(o)) for o in n.outputs], fast=fast))
+    if in_flight:  # read only as outputs (the loss): finished before the outputs are taken
+        steps[-1].fast = (steps[-1].fast or steps[-1].lines) + [em.call(fn.wait, (), {}) for fn, _ in in_flight]
 
     scratch += sum(a.nbytes for a in shared.values())
     external = lo.external
     copy_updates = [(name, em.name(ref(nv))) for name, nv in g.updates.items() if nv.id not in external]
     output_refs = {k: em.name(ref(v)) for k, v in g.outputs.items()}
-    fixed_out = {k for k, v in g.outputs.items() if v.id in fixed}
+    fixed_out = {k for k, v in g.outputs.items() if v.id in fixed or v.id in reused}
     update_refs = {name: em.name(ref(nv)) for name, nv in g.updates.items()}
     params = {v.name: fixed[v.id] for v in g.params + g.state if v.id in fixed}
     run_fast = em.compile_run(steps, input_regs, store_regs, output_refs, fixed_out, copy_updates, params,

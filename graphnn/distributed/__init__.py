@@ -12,6 +12,7 @@ from .comm import (
     allreduce_array,
     barrier,
     broadcast_arrays,
+    iallreduce_array,
     install_excepthook,
     is_launched,
     rank,
@@ -20,8 +21,8 @@ from .comm import (
     size,
 )
 
-__all__ = ["abort", "allgather", "allreduce", "allreduce_array", "barrier", "broadcast_arrays", "install_excepthook",
-           "is_launched", "rank", "shard", "shard_bounds", "size"]
+__all__ = ["abort", "allgather", "allreduce", "allreduce_array", "barrier", "broadcast_arrays", "iallreduce_array",
+           "install_excepthook", "is_launched", "rank", "shard", "shard_bounds", "size"]
 
 # Under mpiexec, a rank that fails even before it first talks to MPI must still stop the others (they would wait
 # in MPI_Init or the first collective forever): the hook is armed at import, and initializes MPI only to abort.

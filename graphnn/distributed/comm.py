@@ -101,6 +101,19 @@ def allreduce_array(buf: np.ndarray, op: str = "sum", scale: float | None = None
     return buf
 
 
+def iallreduce_array(buf: np.ndarray, op: str = "sum") -> Any:
+    """Start reducing a contiguous array across ranks in place (MPI_Iallreduce); returns mpi4py's request
+    (`Test()` lets it progress, `Wait()` finishes it), or None on one rank (nothing to do)."""
+    c = world()
+    if c is None or c.Get_size() == 1:
+        return None
+    if not buf.flags.c_contiguous:
+        raise GraphError("iallreduce_array needs a C-contiguous buffer")
+    from mpi4py import MPI  # only reached with a live communicator
+
+    return c.Iallreduce(MPI.IN_PLACE, buf, op=_mpi_op(op))
+
+
 def allreduce(values: Any, op: str = "sum") -> np.ndarray:
     """The element-wise reduction of `values` (numbers or an array) across ranks, as float64 (a fresh array)."""
     return allreduce_array(np.array(values, dtype=np.float64, copy=True).reshape(-1), op)

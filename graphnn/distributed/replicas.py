@@ -59,3 +59,35 @@ def check_step(where: str, graph_hash: int, local_batch: int) -> None:
     if err is not None:
         err.all_ranks = True  # type: ignore[attr-defined]
         raise err
+
+
+def agreement_tail(graph_hash: int, local_batch: int, dtype: np.dtype) -> np.ndarray:
+    """The hash and batch size as base-16 digits d, then their squares d*d: summed over P ranks, every sum equals
+    P times this rank's entry on every rank iff all ranks agree (a variance of 0), exactly in float32."""
+    digits = np.array([(v >> (4 * j)) & 15 for v in (graph_hash, local_batch + 1) for j in range(16)], np.float64)
+    return np.concatenate([digits, digits * digits]).astype(dtype)
+
+
+def tail_exact(dtype: np.dtype, ranks: int) -> bool:
+    """Sums of up to 15*15 per rank stay exact integers in this dtype (float32: 74,565 ranks; float16: 9)."""
+    return ranks * 225 < 2 ** (np.finfo(dtype).nmant + 1)
+
+
+def tail_mismatch(where: str, summed: np.ndarray, own: np.ndarray, local_batch: int) -> None:
+    """Raise, on every rank alike, the error an all-reduced agreement tail shows (see backends/numpy/collective.py:
+    16 hash digits, 16 batch digits, then their squares; `summed` is the sum over ranks, `own` this rank's)."""
+    p = comm.size()
+    summed, own = np.asarray(summed, np.float64), np.asarray(own, np.float64)
+    bad = summed != own * p
+    weights = 16.0 ** np.arange(16)
+    if bad[:16].any() or bad[32:48].any():
+        err: Exception = GraphError(
+            f"{where}: the ranks run different graphs at this step (rank {comm.rank()} of {p} runs another "
+            "data-parallel function than some rank); every rank must call the same functions in the same order")
+    else:
+        total = round(float(summed[16:32] @ weights)) - p  # each rank encodes its batch + 1
+        err = ShapeError(f"{where}: uneven shards: rank {comm.rank()} of {p} has a batch of {local_batch} rows, the "
+                         f"ranks' batches sum to {total}, not {p} x {local_batch}; feed every rank an equal share of "
+                         "the global batch (gn.dist.shard)")
+    err.all_ranks = True  # type: ignore[attr-defined]
+    raise err

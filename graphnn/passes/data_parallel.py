@@ -1,5 +1,6 @@
 """The data_parallel pass: after autodiff, average every gradient (and every batch-mean output, the loss) across
-ranks with `all_reduce` nodes, one per dtype bucket; plus the loss check and the graph hash it relies on.
+ranks with `all_reduce` nodes, one per dtype bucket; plus the loss check and the graph hash it relies on. The
+buckets are tagged "overlap": the NumPy executor runs them as non-blocking all-reduces (backends/nonblocking.py).
 
 Imports only graphnn.ir. The rank and the number of ranks come in `g.facts.data_parallel` (set by gn.compile).
 """
@@ -137,6 +138,9 @@ def _rank_seed(seed: int, rank: int) -> int:
 
 
 BUCKET_BYTES = 25 << 20  # one flat buffer per dtype up to this size; larger models get a few, in gradient order
+# Tag the gradient all-reduces "overlap": the NumPy executor then starts each as a non-blocking MPI_Iallreduce
+# where it is scheduled and waits only before the first update that reads it (docs/distributed.md).
+OVERLAP = True
 
 
 def _buckets(values: list[Value], pos: dict[int, int], cap: int) -> list[list[Value]]:
@@ -188,7 +192,6 @@ def average_gradients(g: Graph) -> Graph:
             v = p.inputs[0]
         want.append(v)
     means = [g.outputs[k] for k in info["mean_outputs"] if k in g.outputs and g.outputs[k].id in made]
-    outputs_only = {v.id for v in means} - {v.id for v in want}  # the loss: averaged for the caller, not the backward
     want += means
     pos = {o.id: k for k, n in enumerate(g.nodes) for o in n.outputs}
     order = sorted(_buckets(want, pos, info.get("bucket_bytes", BUCKET_BYTES)), key=lambda b: max(pos[v.id] for v in b))
@@ -197,17 +200,19 @@ def average_gradients(g: Graph) -> Graph:
         at = max(pos[v.id] for v in vals) + 1
         attrs = {"op": "mean", "check_hash": ghash if k == 0 else 0, "batch_dim": info["batch_dim"] if k == 0 else ""}
         prov = Provenance(frozenset().union(*(g.producer[v.id].prov.locations for v in vals)), passes=("data_parallel",))
+        tags = frozenset({"collective", "overlap"} if info.get("overlap", OVERLAP) else {"collective"})
         node = g.add_node("all_reduce", tuple(vals), [v.type for v in vals], attrs, prov,
-                          name=f"data_parallel/all_reduce_{dtype}", tags=frozenset({"collective"}))
+                          name=f"data_parallel/all_reduce_{dtype}", tags=tags)
         g.nodes.pop()
         g.nodes.insert(at, node)
         mapping = {v.id: o for v, o in zip(vals, node.outputs)}
-        in_nodes = {i: o for i, o in mapping.items() if i not in outputs_only}
+        # Nodes after the bucket read the averaged values: the updates, and the optimizer's non-finite-loss guard,
+        # which so skips a step on every rank alike when any rank's loss is NaN (the mean is NaN then).
         for later in g.nodes[at + 1:]:
-            if any(v.id in in_nodes for v in later.inputs):
-                later.inputs = tuple(in_nodes.get(v.id, v) for v in later.inputs)
+            if any(v.id in mapping for v in later.inputs):
+                later.inputs = tuple(mapping.get(v.id, v) for v in later.inputs)
         g.outputs = {name: mapping.get(v.id, v) for name, v in g.outputs.items()}
-        g.updates = {name: in_nodes.get(v.id, v) for name, v in g.updates.items()}
+        g.updates = {name: mapping.get(v.id, v) for name, v in g.updates.items()}
         pos = {o.id: i for i, n in enumerate(g.nodes) for o in n.outputs}
         g.facts.fired.append({"pattern": "all_reduce", "node": node.name, "pass": "data_parallel",
                               "location": node.location, "tensors": len(vals), "dtype": dtype})

@@ -152,5 +152,100 @@ def different_graphs(out: str) -> None:
     gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)
 
 
+def overlap(out: str) -> None:
+    """The same steps with several buckets in flight as non-blocking all-reduces, and with blocking all-reduces."""
+    import graphnn.passes.data_parallel as dp
+
+    x64, y64 = data()
+    dp.BUCKET_BYTES = 8 * H * K  # three buckets: the last layer's reduced while the first layer's backward runs
+    for name, overlap in (("overlap", True), ("blocking", False)):
+        dp.OVERLAP = overlap
+        g, loss, _ = mlp("float64")
+        fn = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.Adam(0.01).updates(loss, g.params),
+                        data_parallel=True)
+        losses = []
+        for step in range(6):
+            rows = slice(16 * (step % 4), 16 * (step % 4) + 16)
+            losses.append(fn(x=gn.dist.shard(x64[rows]), y=gn.dist.shard(y64[rows]))["loss"])
+        plan = next(iter(fn._plans.values()))
+        started = [st for st in plan.steps if st.node.op == "all_reduce" and st.fast is not None]
+        polled = [st for st in plan.steps if st.node.op != "all_reduce" and st.fast is not None]
+        save(out, f"{name}.npz", {"losses": np.array(losses), "started": np.array(len(started)),
+                                  "polled": np.array(len(polled)), **stored(g)})
+
+
+def fault_in_flight(out: str, retry: str = "") -> None:
+    """Rank 1 raises at step 3 while its first bucket's non-blocking all-reduce is in flight (inside the poll
+    after the next kernel); with `retry`, it catches that and calls the step again."""
+    import graphnn.backends.numpy.collective as col
+    import graphnn.passes.data_parallel as dp
+
+    dp.BUCKET_BYTES = 8 * H * K
+    g, loss, _ = mlp("float64")
+    x_all, y_all = data()
+    fn = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)
+    state = {"step": 0}
+    poll = col.Bucket.poll
+
+    def failing_poll(self: col.Bucket) -> None:
+        if state["step"] == 3 and gn.dist.rank() == 1:
+            raise FloatingPointError("rank 1 failed with an all-reduce in flight")
+        poll(self)
+
+    col.Bucket.poll = failing_poll
+    for step in range(1000):
+        state["step"] = step
+        try:
+            fn(x=gn.dist.shard(x_all[:16]), y=gn.dist.shard(y_all[:16]))
+        except FloatingPointError:
+            if not retry:
+                raise
+            state["step"] = -1
+            fn(x=gn.dist.shard(x_all[:16]), y=gn.dist.shard(y_all[:16]))  # the ranks' collectives no longer match
+
+
+def uneven_late(out: str) -> None:
+    """Equal shards for 4 steps (the agreement is then checked inside the bucket), then unequal ones."""
+    g, loss, _ = mlp("float64")
+    x_all, y_all = data()
+    fn = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)
+    for _ in range(4):
+        fn(x=x_all[:8], y=y_all[:8])
+    rows = 8 if gn.dist.rank() == 0 else 6
+    fn(x=x_all[:rows], y=y_all[:rows])
+
+
+def different_functions_late(out: str) -> None:
+    """Two data-parallel functions of one graph with buckets of the same size (SGD, SGD with momentum); after 3
+    steps in the same order, rank 1 calls the other one."""
+    g, loss, _ = mlp("float64")
+    x_all, y_all = data()
+    fa = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)
+    fb = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1, momentum=0.9).updates(loss, g.params),
+                    data_parallel=True)
+    for step in range(6):
+        fns = (fa, fb) if step < 3 or gn.dist.rank() == 0 else (fb, fa)
+        for f in fns:
+            f(x=gn.dist.shard(x_all[:16]), y=gn.dist.shard(y_all[:16]))
+
+
+def nan_shard(out: str) -> None:
+    """Rank 1's shard holds a NaN at step 2: the optimizer's guard reads the loss averaged over ranks, so every
+    rank skips that step alike and the ranks keep equal, finite parameters."""
+    g, loss, _ = mlp("float64")
+    x_all, y_all = data()
+    fn = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params), data_parallel=True)
+    losses = []
+    for step in range(5):
+        x = gn.dist.shard(x_all[:16]).copy()
+        if step == 2 and gn.dist.rank() == 1:
+            x[0, 0] = np.nan
+        losses.append(float(fn(x=x, y=gn.dist.shard(y_all[:16]))["loss"]))
+    every = gn.dist.allgather({k: np.array(v) for k, v in stored(g).items()})
+    if gn.dist.rank() == 0:
+        np.savez(os.path.join(out, "nan_shard.npz"), losses=np.array(losses),
+                 **{f"r{r}/{k}": v for r, d in enumerate(every) for k, v in d.items()})
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]](*sys.argv[2:])

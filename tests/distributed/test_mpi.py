@@ -73,6 +73,37 @@ def test_two_ranks_end_with_the_one_process_parameters_and_optimizer_state(tmp_p
     assert "data_parallel/all_reduce_float32" in report.split("pipeline")[-1]
 
 
+def test_overlapped_all_reduces_give_the_blocking_result_and_the_one_process_result(tmp_path: pathlib.Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    assert run(None, "overlap", str(one)).returncode == 0
+    r = run(2, "overlap", str(two))
+    assert r.returncode == 0, r.stderr
+    ov, bl, ref = (dict(np.load(two / "overlap.npz")), dict(np.load(two / "blocking.npz")),
+                   dict(np.load(one / "overlap.npz")))
+    # Two ranks: the non-blocking path really ran (buckets started, kernels polled while they were in flight)...
+    assert int(ov.pop("started")) >= 2 and int(ov.pop("polled")) >= 1
+    assert int(bl.pop("started")) == 0 and int(bl.pop("polled")) == 0
+    for d in (ref, dict(np.load(one / "blocking.npz"))):
+        d.pop("started"), d.pop("polled")
+    # ... and gave the blocking path's parameters, Adam's moments and losses, and the one-process ones.
+    _close(bl, ov, 1e-12)
+    _close(ref, ov, 1e-10)
+
+
+def test_a_nan_in_one_rank_s_shard_skips_the_step_on_every_rank(tmp_path: pathlib.Path) -> None:
+    r = run(2, "nan_shard", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    d = dict(np.load(tmp_path / "nan_shard.npz"))
+    losses = d.pop("losses")
+    assert np.isnan(losses[2]) and np.isfinite(np.delete(losses, 2)).all()  # every rank reports the global loss
+    names = sorted(k[3:] for k in d if k.startswith("r0/"))
+    assert names and sorted(k[3:] for k in d if k.startswith("r1/")) == names
+    for k in names:
+        assert np.isfinite(d[f"r0/{k}"]).all(), k
+        np.testing.assert_array_equal(d[f"r0/{k}"], d[f"r1/{k}"], err_msg=k)  # no rank diverged
+
+
 def test_dropout_streams_differ_per_rank_and_repeat(tmp_path: pathlib.Path) -> None:
     masks = []
     for k in range(2):
@@ -112,10 +143,13 @@ def test_fit_distributed_matches_one_process_and_resumes_under_other_rank_counts
 @pytest.mark.parametrize("scenario, message", [
     ("fault", "bad data in shard 1 at step 3"),  # rank 0 waits in a step's all-reduce
     ("early_fault", "rank 1 failed before touching MPI"),  # rank 0 waits in MPI_Init / gn.compile
+    ("fault_in_flight", "rank 1 failed with an all-reduce in flight"),  # a non-blocking all-reduce never finished
+    ("fault_in_flight retry", "a data-parallel step that raised cannot be retried"),  # caught, then called again
 ])
 def test_a_rank_that_raises_stops_every_rank_quickly(tmp_path: pathlib.Path, scenario: str, message: str) -> None:
+    name, *extra = scenario.split()
     t0 = time.monotonic()
-    r = run(2, scenario, str(tmp_path), timeout=30)
+    r = run(2, name, str(tmp_path), *extra, timeout=30)
     assert time.monotonic() - t0 < 10
     assert r.returncode != 0
     assert "rank 1 of 2 failed" in r.stderr and message in r.stderr
@@ -125,6 +159,8 @@ def test_a_rank_that_raises_stops_every_rank_quickly(tmp_path: pathlib.Path, sce
     ("sum_loss", "is a sum over the batch, not a mean"),
     ("uneven", "uneven shards"),
     ("different_graphs", "the ranks built different graphs"),
+    ("uneven_late", "uneven shards"),  # found by the agreement tail inside the bucket, no separate collective
+    ("different_functions_late", "the ranks run different graphs at this step"),
 ])
 def test_bad_input_is_a_graphnn_error_on_every_rank(tmp_path: pathlib.Path, scenario: str, message: str) -> None:
     t0 = time.monotonic()
