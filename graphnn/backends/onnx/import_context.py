@@ -90,6 +90,8 @@ class Importer:
             if n.op_type not in self.importers or n.domain not in ("", "ai.onnx") or any(x in self.poisoned for x in n.input if x):
                 self.poisoned.update(n.output)  # listed by the caller (an unsupported op) or downstream of one
                 continue
+            if any(o and o not in self.used for o in n.output[1:]):
+                n = unread_outputs_dropped(n, self.used)
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
             loc = f"onnx node {self.node_name} ({n.op_type})"
             g = Graph.current() or self.g
@@ -124,6 +126,19 @@ class Importer:
         child.opset, child.vals, child.static = self.opset, dict(self.vals), dict(self.static)
         child.initializers = dict(self.initializers)
         return child
+
+
+def unread_outputs_dropped(n: Any, used: set[str]) -> Any:
+    """A copy of node `n` whose optional outputs nobody reads (Dropout's mask, MaxPool's Indices, BatchNorm's
+    training statistics) have empty names, as if the exporter had left them out."""
+    m = onnx.NodeProto()
+    m.CopyFrom(n)
+    for i in range(1, len(m.output)):
+        if m.output[i] not in used:
+            m.output[i] = ""
+    while len(m.output) > 1 and not m.output[-1]:
+        m.output.pop()
+    return m
 
 
 def read_tensors(graph: Any) -> set[str]:
