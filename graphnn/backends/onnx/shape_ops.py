@@ -141,6 +141,12 @@ def _import_constant_of_shape(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("broadcast_to", [c], {"shape": tuple(dims)}, n.output[0])]
 
 
+@IMPORTERS.register("Range")
+def _import_range(imp: Importer, n: Any, attrs: dict) -> list:
+    # A Range of known bounds was folded (shape_folding); one over run-time values has no static length.
+    raise GraphError("Range with bounds known only at run time: graphnn needs its length when the graph is built")
+
+
 @IMPORTERS.register("Reshape")
 def _import_reshape(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
