@@ -123,7 +123,7 @@ def _problems(model: onnx.ModelProto, bad: list[str], problems: list[str]) -> st
         parts.append(f"{len(bad)} node(s) use ops graphnn cannot express: {', '.join(bad)}")
     if problems:
         parts.append(f"{len(problems)} node(s) cannot be imported as written: " + "; ".join(problems))
-    return f"cannot import ONNX model {model.graph.name!r}: " + " | ".join(parts)
+    return "cannot import: " + " | ".join(parts)
 
 
 def check_declared_type(vi: Any, v: Value, producer: str) -> None:
