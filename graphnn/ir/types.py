@@ -99,7 +99,8 @@ def dim_value(d: Dim, env: Mapping[str, int]) -> int:
     if isinstance(d, int):
         return d
     if isinstance(d, DimProduct):
-        return d.factor * math.prod(env[s] for s in d.symbols)
+        got = env.get(d)  # a binding may hold the product itself (sizes read off arrays)
+        return got if got is not None else d.factor * math.prod(env[s] for s in d.symbols)
     return env[d]
 
 

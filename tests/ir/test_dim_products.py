@@ -173,3 +173,14 @@ def test_onnx_export_of_a_product_runs_in_onnxruntime_at_two_batch_sizes() -> No
     back = gn.onnx.load(model)
     x = np.random.default_rng(9).standard_normal((4, 12, 4)).astype("float32")
     assert gn.compile(back)(x=x)["probs"].shape == (48, V)
+
+
+def test_validate_mode_and_cost_estimates_bind_products() -> None:
+    with gn.Graph("v") as g:
+        x = gn.input("x", ("B", 12, V))
+        t = gn.input("t", (None, V))
+        d = gn.sum((gn.reshape(x, (-1, V)) - t) ** 2.0)
+    fn = gn.compile(g, outputs={"d": d}, validate=True)
+    x3 = np.random.default_rng(0).standard_normal((3, 12, V)).astype("float32")
+    t3 = np.random.default_rng(1).standard_normal((36, V)).astype("float32")
+    assert fn(x=x3, t=t3)["d"] == pytest.approx(float(((x3.reshape(36, V) - t3) ** 2).sum()), rel=1e-5)

@@ -61,3 +61,41 @@ def test_torchscript_dynamic_reshape_chain_is_folded_to_a_symbolic_reshape() -> 
     g = gn.onnx.load(os.path.join(HERE, "lenet_torchscript.onnx"))
     flat = [n.outputs[0] for n in g.nodes if n.op == "reshape" and n.outputs[0].ndim == 2]
     assert [v.shape for v in flat] == [(g.inputs[0].shape[0], 24)]
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_sequence_logits_view_over_dynamic_batch_and_length(exporter: str) -> None:
+    # h.view(-1, V) then .view(B, T, V) with both B and T dynamic: the importer's dims become B*T and back.
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    if exporter == "dynamo" and importlib.util.find_spec("onnxscript") is None:
+        pytest.skip("the dynamo exporter needs onnxscript (pip install onnxscript)")
+    import io  # noqa: PLC0415 - only this optional test writes to memory
+    import warnings  # noqa: PLC0415 - only this optional test silences the exporters
+
+    class Seq(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.e, self.lin = torch.nn.Embedding(11, 8), torch.nn.Linear(8, 11)
+
+        def forward(self, ids: object) -> object:
+            b, t = ids.shape
+            return torch.log_softmax(self.lin(self.e(ids)).view(-1, 11), -1).view(b, t, 11)
+
+    torch.manual_seed(0)
+    m = Seq().eval()
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ids = torch.randint(0, 11, (2, 5))
+        if exporter == "torchscript":
+            torch.onnx.export(m, (ids,), f, dynamo=False, opset_version=17, input_names=["ids"], output_names=["y"],
+                              dynamic_axes={"ids": {0: "B", 1: "T"}})
+        else:
+            torch.onnx.export(m, (ids,), dynamo=True, opset_version=18, input_names=["ids"], output_names=["y"],
+                              dynamic_shapes=({0: torch.export.Dim("B"), 1: torch.export.Dim("T")},)).save(f)
+    fn = gn.compile(gn.onnx.load(f.getvalue()))
+    for b, t in ((3, 4), (2, 7)):
+        x = torch.randint(0, 11, (b, t))
+        with torch.no_grad():
+            ref = m(x).numpy()
+        np.testing.assert_allclose(fn(ids=x.numpy())["y"], ref, rtol=1e-5, atol=1e-6)
