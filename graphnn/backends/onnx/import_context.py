@@ -87,7 +87,8 @@ class Importer:
         """Translate ONNX nodes in order, recording each output as a graphnn value or a static array."""
         for i, n in enumerate(nodes):
             self.node_name = n.name or f"#{i}"
-            if n.op_type not in self.importers or n.domain not in ("", "ai.onnx") or any(x in self.poisoned for x in n.input if x):
+            unsupported = n.op_type not in self.importers or n.domain not in ("", "ai.onnx")
+            if unsupported or any(x in self.poisoned for x in n.input if x):
                 self.poisoned.update(n.output)  # listed by the caller (an unsupported op) or downstream of one
                 continue
             if any(o and o not in self.used for o in n.output[1:]):

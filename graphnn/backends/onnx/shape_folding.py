@@ -164,7 +164,18 @@ def _binary(f: Callable[[Any, Any], Any]) -> FoldFn:
     return fold
 
 
-_INT_DIV = _binary(lambda a, b: a // b if a.dtype.kind in "iuO" and b.dtype.kind in "iuO" else a / b)
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ONNX Div: integers truncate toward zero (C's rule, not Python's floor); symbolic dims divide exactly."""
+    if a.dtype == object:
+        return a // b
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        if np.any(b == 0):
+            raise GraphError("shape arithmetic: integer division by zero")
+        return (np.abs(a) // np.abs(b)) * np.sign(a) * np.sign(b)
+    return a / b
+
+
+_INT_DIV = _binary(_div)
 FOLDERS.update({"Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _binary(np.multiply),
                 "Div": _INT_DIV, "Equal": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x == y)),
                 "Less": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x < y)),
