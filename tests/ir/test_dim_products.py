@@ -184,3 +184,17 @@ def test_validate_mode_and_cost_estimates_bind_products() -> None:
     x3 = np.random.default_rng(0).standard_normal((3, 12, V)).astype("float32")
     t3 = np.random.default_rng(1).standard_normal((36, V)).astype("float32")
     assert fn(x=x3, t=t3)["d"] == pytest.approx(float(((x3.reshape(36, V) - t3) ** 2).sum()), rel=1e-5)
+
+
+def test_tile_of_a_symbolic_dim_is_a_product_with_its_gradient() -> None:
+    with gn.Graph("t") as g:
+        x = gn.input("x", ("B", 3), "float64")
+        y = gn.tile(x, (2, 1))
+        loss = gn.sum(y * y)
+        (dx,) = gn.grad(loss, [x])
+    assert str(y.type) == "float64[B*2,3]"
+    fn = gn.compile(g, outputs={"y": y, "dx": dx})
+    xv = np.arange(6, dtype="float64").reshape(2, 3)
+    out = fn(x=xv)
+    np.testing.assert_array_equal(out["y"], np.tile(xv, (2, 1)))
+    np.testing.assert_allclose(out["dx"], 4 * xv)  # d/dx of sum over two copies of x**2

@@ -353,10 +353,7 @@ def _tile_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorTy
     if len(reps) < t[0].rank or builtins.min(reps, default=1) < 0:
         raise ShapeError(f"reps {reps} must be non-negative, one per axis of {format_shape(t[0].shape)} (or more)")
     dims = (1,) * (len(reps) - t[0].rank) + tuple(t[0].shape)
-    sym = [(d, r) for d, r in zip(dims, reps) if not isinstance(d, int) and r != 1]
-    if sym:
-        raise ShapeError(f"cannot tile symbolic dim {sym[0][0]!r} {sym[0][1]} times statically")
-    return [t[0].with_shape(tuple(d * r if isinstance(d, int) else d for d, r in zip(dims, reps)))]
+    return [t[0].with_shape(tuple(dim_mul(d, r) for d, r in zip(dims, reps)))]  # a symbolic dim: B*r
 
 
 def _tile_grad(node: Any, gouts: list) -> list:
