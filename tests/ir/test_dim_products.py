@@ -198,3 +198,14 @@ def test_tile_of_a_symbolic_dim_is_a_product_with_its_gradient() -> None:
     out = fn(x=xv)
     np.testing.assert_array_equal(out["y"], np.tile(xv, (2, 1)))
     np.testing.assert_allclose(out["dx"], 4 * xv)  # d/dx of sum over two copies of x**2
+
+
+def test_export_with_parity_check_of_an_input_unified_with_a_product() -> None:
+    # The parity run draws feeds for every input: t's rows must be x's batch times 12.
+    with gn.Graph("p") as g:
+        x = gn.input("x", (None, 12, V))
+        t = gn.input("t", (None, V))
+        d = gn.reshape(x, (-1, V)) - t
+    rep = gn.onnx.export(g, None, outputs={"d": d})  # check_parity defaults on: onnxruntime vs graphnn
+    x2, t2 = np.ones((2, 12, V), "float32"), np.full((24, V), 0.5, "float32")
+    np.testing.assert_allclose(run_onnxruntime(rep.model, {"x": x2, "t": t2})["d"], np.full((24, V), 0.5))
