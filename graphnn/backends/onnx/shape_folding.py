@@ -290,7 +290,7 @@ def _constant_of_shape(imp: Importer, n: Any, attrs: dict, xs: list) -> list:
 def _range(imp: Importer, n: Any, attrs: dict, xs: list) -> list:
     start, limit, delta = (np.asarray(x).reshape(()) for x in xs)
     if any(x.dtype == object for x in (start, limit, delta)):
-        raise GraphError("Range over a symbolic limit: graphnn needs the length when the graph is built")
+        return []  # over a symbolic limit: the importer row builds it
     if delta == 0:
         raise GraphError("Range with delta 0")
     return [np.arange(start, limit, delta, dtype=np.result_type(start, limit, delta))]

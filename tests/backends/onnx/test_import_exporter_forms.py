@@ -207,3 +207,14 @@ def test_one_error_names_every_unsupported_op_and_every_refused_node() -> None:
         assert part in msg, (part, msg)
     assert "downstream" not in msg  # it reads a failed node's output: not checked, not blamed
     assert "\n" not in msg
+
+
+def test_range_over_a_symbolic_length_is_the_positions_of_a_sequence() -> None:
+    # torch.arange(x.size(1)) with a dynamic sequence length: Shape -> Gather -> Range(0, T, 1).
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "one"], ["t"], axis=0),
+             helper.make_node("Range", ["zero", "t", "step"], ["pos"]),
+             helper.make_node("Cast", ["pos"], ["posf"], to=F), helper.make_node("Add", ["x", "posf"], ["y"])]
+    m = _model(nodes, [_vi("x", ["N", "T"])], [_vi("y", ["N", "T"]), _vi("pos", ["T"], I64)],
+               [("one", _i64(1).reshape(())), ("zero", _i64(0).reshape(())), ("step", _i64(1).reshape(()))])
+    g = _like_onnxruntime(m, lambda b: {"x": np.random.default_rng(b).standard_normal((2, b + 1)).astype(np.float32)})
+    assert g.outputs["pos"].shape == ("T",)

@@ -65,7 +65,8 @@ def test_torchscript_dynamic_reshape_chain_is_folded_to_a_symbolic_reshape() -> 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)
 def test_sequence_logits_view_over_dynamic_batch_and_length(exporter: str) -> None:
-    # h.view(-1, V) then .view(B, T, V) with both B and T dynamic: the importer's dims become B*T and back.
+    # Positions arange(T), h.view(-1, V) then .view(B, T, V) with both B and T dynamic: the importer's dims become
+    # B*T and back, and Range over the symbolic T builds the positions.
     torch = pytest.importorskip("torch", reason="torch is not installed")
     if exporter == "dynamo" and importlib.util.find_spec("onnxscript") is None:
         pytest.skip("the dynamo exporter needs onnxscript (pip install onnxscript)")
@@ -75,11 +76,12 @@ def test_sequence_logits_view_over_dynamic_batch_and_length(exporter: str) -> No
     class Seq(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.e, self.lin = torch.nn.Embedding(11, 8), torch.nn.Linear(8, 11)
+            self.e, self.pos, self.lin = torch.nn.Embedding(11, 8), torch.nn.Embedding(16, 8), torch.nn.Linear(8, 11)
 
         def forward(self, ids: object) -> object:
             b, t = ids.shape
-            return torch.log_softmax(self.lin(self.e(ids)).view(-1, 11), -1).view(b, t, 11)
+            h = self.e(ids) + self.pos(torch.arange(t))  # Range(0, T, 1) over the dynamic length
+            return torch.log_softmax(self.lin(h).view(-1, 11), -1).view(b, t, 11)
 
     torch.manual_seed(0)
     m = Seq().eval()
@@ -92,7 +94,7 @@ def test_sequence_logits_view_over_dynamic_batch_and_length(exporter: str) -> No
                               dynamic_axes={"ids": {0: "B", 1: "T"}})
         else:
             torch.onnx.export(m, (ids,), dynamo=True, opset_version=18, input_names=["ids"], output_names=["y"],
-                              dynamic_shapes=({0: torch.export.Dim("B"), 1: torch.export.Dim("T")},)).save(f)
+                              dynamic_shapes=({0: torch.export.Dim("B"), 1: torch.export.Dim("T", max=16)},)).save(f)
     fn = gn.compile(gn.onnx.load(f.getvalue()))
     for b, t in ((3, 4), (2, 7)):
         x = torch.randint(0, 11, (b, t))
