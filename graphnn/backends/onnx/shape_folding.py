@@ -362,9 +362,9 @@ def fold(imp: Importer, n: Any, attrs: dict) -> list | None:
 def _static(imp: Importer, name: str) -> np.ndarray | None:
     """A tensor known at import that folding may consume: a Constant, a folded result, or an integer
     initializer. A float initializer is a trainable parameter: it stays one."""
-    if name in imp.vals:
-        return None
     if name in imp.initializers:
         arr = imp.const(name)
         return None if arr is None or arr.dtype.kind == "f" else arr
-    return imp.static.get(name)
+    if name in imp.static:  # a Constant, a folded result, or an input the caller gave a value (static_inputs)
+        return imp.static[name]
+    return None

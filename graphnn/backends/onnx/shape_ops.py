@@ -145,10 +145,9 @@ def _import_constant_of_shape(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_range(imp: Importer, n: Any, attrs: dict) -> list:
     # A Range of known bounds was folded (shape_folding). `arange(T)` over a symbolic T (positions in a sequence
     # model) is 0, 1, ..., T-1: an exclusive running sum of T ones, scaled and shifted.
-    start, limit, delta = (imp.const(i) for i in n.input[:3])
-    if start is None or limit is None or delta is None or limit.dtype != object or start.dtype == object \
-            or delta.dtype == object:
-        raise GraphError("Range with bounds known only at run time: graphnn needs its length when the graph is built")
+    start, limit, delta = (imp.need_const(i, what) for i, what in zip(n.input[:3], ("start", "limit", "delta")))
+    if limit.dtype != object or start.dtype == object or delta.dtype == object:
+        raise GraphError("Range with a symbolic start or delta: graphnn builds only Range(0, T, 1) over a symbolic T")
     s, d, t = start.reshape(()).item(), delta.reshape(()).item(), to_dims(limit)[0]
     if s != 0 or d != 1:
         raise GraphError(f"Range({s}, {t}, {d}): over a symbolic limit graphnn builds only Range(0, T, 1)")

@@ -51,7 +51,7 @@ ERROR_REASONS: dict[str, str] = {
     r"\(MaxPool\).*(ceil_mode|auto_pad|pads|rank 4|padding)": "MaxPool with ceil mode, dilation, Indices, auto_pad, "
         "1-D or pads over half the kernel (being added by the pooling work)",
     r"max_pool2d: x must be floating point": "MaxPool of integer tensors (graphnn pools floats)",
-    r"Range with bounds known only at run time": "Range over bounds fed at run time (graphnn needs static lengths)",
+    r"\(Range\).*must be a constant": "Range over float bounds fed at run time (graphnn needs static lengths)",
 }
 # unsupported-op messages are grouped by the op: "missing op <OpType>"
 _MISSING = re.compile(r"use ops graphnn cannot express: (.*?)(?: \||$)")
