@@ -8,8 +8,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Union
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class DimProduct(str):
     factor: int
     symbols: tuple[str, ...]
 
-    def __new__(cls, factor: int, symbols: tuple[str, ...]) -> "DimProduct":
+    def __new__(cls, factor: int, symbols: tuple[str, ...]) -> DimProduct:
         syms = tuple(sorted(symbols))
         self = super().__new__(cls, "*".join(syms + ((str(factor),) if factor != 1 else ())))
         self.factor, self.symbols = factor, syms

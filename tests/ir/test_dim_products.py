@@ -144,7 +144,7 @@ def test_an_input_declared_as_a_product_alone_binds_its_factor() -> None:
 
 
 def test_products_survive_the_json_form() -> None:
-    g, loss, logits = _sequence_loss()
+    g, loss, _ = _sequence_loss()
     g.output("loss", loss)
     text = to_json(g)
     assert '"?' in text and "*12" in text  # the product is written as text
@@ -157,7 +157,7 @@ def test_products_survive_the_json_form() -> None:
 
 
 def test_onnx_export_of_a_product_runs_in_onnxruntime_at_two_batch_sizes() -> None:
-    g, loss, logits = _sequence_loss()
+    g, _, logits = _sequence_loss()
     with g:
         probs = gn.softmax(gn.reshape(logits, (-1, V)))
     model = gn.onnx.export(g, None, outputs={"probs": probs}, check_parity=False).model

@@ -6,7 +6,9 @@ Every model has a dynamic batch and runs at two batch sizes; within 1e-5 relativ
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -47,9 +49,9 @@ def test_fresh_pytorch_export_matches_pytorch(name: str, exporter: str) -> None:
     pytest.importorskip("torch", reason="torch is not installed: the committed exports cover this path")
     if exporter == "dynamo" and importlib.util.find_spec("onnxscript") is None:
         pytest.skip("the dynamo exporter needs onnxscript (pip install onnxscript)")
-    import torch  # noqa: PLC0415 - optional: torch is only needed by this test
+    import torch  # here: optional: torch is only needed by this test
 
-    from tests.data.make_torch_exports import MODELS, build, export, reference  # noqa: PLC0415 - imports torch
+    from tests.data.make_torch_exports import MODELS, build, export, reference  # here: imports torch
 
     m = build(name)
     data = export(m, torch.zeros((3, *MODELS[name][1])), exporter)
@@ -70,9 +72,6 @@ def test_sequence_logits_view_over_dynamic_batch_and_length(exporter: str) -> No
     torch = pytest.importorskip("torch", reason="torch is not installed")
     if exporter == "dynamo" and importlib.util.find_spec("onnxscript") is None:
         pytest.skip("the dynamo exporter needs onnxscript (pip install onnxscript)")
-    import io  # noqa: PLC0415 - only this optional test writes to memory
-    import warnings  # noqa: PLC0415 - only this optional test silences the exporters
-
     class Seq(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
