@@ -16,6 +16,7 @@ from .distributed import comm as dist_comm
 from .distributed.replicas import start_replicas
 from .ir.errors import BackendError, GraphError
 from .ir.graph import Graph, Value
+from .ir.types import dim_symbols
 from .passes.data_parallel import data_parallel_pipeline, graph_hash, prepare_data_parallel
 from .passes.pipeline import Observer, PipelineReport, run_pipeline
 
@@ -143,17 +144,17 @@ def _drop_unused_inputs(g: Graph) -> None:
     used = {v.id for n in g.nodes for v in n.inputs} | {v.id for v in g.outputs.values()}
     used |= {v.id for v in g.updates.values()}
     kept = [v for v in g.inputs if v.id in used]
-    bound = {d for v in kept for d in v.type.shape if isinstance(d, str)}
-    needed = {d for n in g.nodes for o in n.outputs for d in o.type.shape if isinstance(d, str)}
+    bound = {s for v in kept for d in v.type.shape for s in dim_symbols(d)}
+    needed = {s for n in g.nodes for o in n.outputs for d in o.type.shape for s in dim_symbols(d)}
     dropped = []
     for v in g.inputs:
         if v.id in used:
             continue
-        if all(not isinstance(d, str) or d in bound or d not in needed for d in v.type.shape):
+        if all(s in bound or s not in needed for d in v.type.shape for s in dim_symbols(d)):
             dropped.append(v.name)
         else:
             kept.append(v)
-            bound |= {d for d in v.type.shape if isinstance(d, str)}
+            bound |= {s for d in v.type.shape for s in dim_symbols(d)}
     g.inputs = [v for v in g.inputs if v.name not in dropped]
     g.facts.ignored_inputs = dropped
 

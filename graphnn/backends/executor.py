@@ -7,6 +7,7 @@ Imports graphnn.ir, the memory planner from graphnn.passes, and a backend's kern
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 from ..ir.errors import BackendError, FeedError, NumericsError
 from ..ir.graph import Graph, Node
 from ..ir.op_registry import registry
-from ..ir.types import format_shape
+from ..ir.types import DimEnv, DimProduct, dim_value, format_shape
 from ..passes.memory_planning import MemoryPlan, StepUse, hoist_updates, lifetimes, plan_memory
 from .codegen import Dyn, Emitter
 from .destination import CallContext
@@ -66,7 +67,7 @@ class Plan:
 
 def _shape(v: Any, env: dict) -> tuple[int, ...] | None:
     try:
-        return tuple(d if isinstance(d, int) else env[d] for d in v.type.shape)
+        return tuple(dim_value(d, env) for d in v.type.shape)
     except KeyError:
         return None
 
@@ -311,9 +312,10 @@ def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], An
             parts.append(f"unknown feed(s) {unknown}")
         also = f" (also accepted, unused here: {sorted(ignored)})" if ignored else ""
         raise FeedError(f"graph {g.name!r}: {'; '.join(parts)}; inputs are {sorted(names)}{also}")
-    env: dict[str, int] = {}
+    env: dict[str, int] = DimEnv()
     where: dict[str, str] = {}
     arrays: dict[str, Any] = {}
+    products: list[tuple[Any, int, int, str]] = []  # (product dim, size, axis, feed name): checked once all are read
     for v in g.inputs:
         t = v.type
         a = asarray(feeds[v.name], t.dtype)
@@ -328,6 +330,8 @@ def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], An
             if isinstance(d, int):
                 if d != n:
                     raise FeedError(f"feed {v.name!r}: axis {ax} has size {n}, input {v.name}: {t} needs {d}")
+            elif isinstance(d, DimProduct):
+                products.append((d, n, ax, v.name))
             elif d in env and env[d] != n:
                 raise FeedError(
                     f"feed {v.name!r}: symbolic dim {d!r} is {n} at axis {ax} but {env[d]} in {where[d]}"
@@ -336,7 +340,37 @@ def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], An
                 env[d] = n
                 where[d] = f"feed {v.name!r} axis {ax}"
         arrays[v.name] = a
+    _bind_products(products, env, where)
     return arrays, env
+
+
+def _bind_products(products: list[tuple[Any, int, int, str]], env: dict[str, int], where: dict[str, str]) -> None:
+    """Feed sizes at product dims (`B*T`): check them against the bound factors, or solve the one unbound factor
+    by exact division; a size that contradicts the product is a FeedError."""
+    pending = list(products)
+    while pending:
+        left = []
+        for d, n, ax, name in pending:
+            free = [s for s in d.symbols if s not in env]
+            known = d.factor * math.prod(env[s] for s in d.symbols if s in env)
+            if not free:
+                if known != n:
+                    bound = ", ".join(f"{s} = {env[s]} ({where[s]})" for s in dict.fromkeys(d.symbols))
+                    raise FeedError(f"feed {name!r}: axis {ax} has size {n}, but it is the product {d} = {known} "
+                                    f"with {bound}")
+            elif len(free) == 1:
+                if known == 0 or n % known:
+                    raise FeedError(f"feed {name!r}: axis {ax} has size {n}, which is not a multiple of {known}, "
+                                    f"so it cannot be the product {d}")
+                env[free[0]] = n // known
+                where[free[0]] = f"feed {name!r} axis {ax} (as {d})"
+            else:
+                left.append((d, n, ax, name))
+        if len(left) == len(pending):
+            d, n, ax, name = left[0]
+            raise FeedError(f"feed {name!r}: axis {ax} is the product {d}, whose factors no other feed binds; "
+                            f"declare the input with its own dims")
+        pending = left
 
 
 def check_finite(xp: Any, step: Step, outs: tuple) -> None:

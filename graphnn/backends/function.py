@@ -21,6 +21,7 @@ from ..ir.builder import user_location
 from ..ir.errors import FeedError, NumericsError
 from ..ir.graph import Graph
 from ..ir.op_registry import registry
+from ..ir.types import DimEnv, DimProduct, dim_value
 from .executor import Plan, bind_feeds, build_plan, run_plan
 from .profile import Profile
 
@@ -66,7 +67,7 @@ def _check_binding(g: Graph, env: dict[str, int]) -> None:
     for v in g.inputs:
         shape = v.type.concrete(env)
         nbytes = math.prod(shape) * np.dtype(v.type.dtype).itemsize
-        empty = [d for d in v.type.shape if isinstance(d, str) and env[d] == 0]
+        empty = [d for d in v.type.shape if isinstance(d, str) and dim_value(d, env) == 0]
         if empty:  # a declared size of 0 is the user's choice; a batch dim bound to 0 is an empty batch
             raise FeedError(f"feed {v.name!r} is empty (shape {shape}, dim {empty[0]!r} = 0): a batch needs at least "
                             f"one row (an empty batch gives a meaningless loss, yet a step would still move the "
@@ -92,12 +93,37 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _product_checks(products: list[tuple[DimProduct, str]], dims: list[str]) -> list[str]:
+    """Generated lines checking feed sizes at product dims, solving one unbound factor by exact division; any
+    case they cannot settle returns None, which sends the feeds to `bind_feeds` and its explained errors."""
+    lines: list[str] = []
+    pending = list(products)
+    while pending:
+        left = []
+        for d, var in pending:
+            free = [s for s in d.symbols if s not in dims]
+            known = " * ".join([str(d.factor)] + [f"d{dims.index(s)}" for s in d.symbols if s in dims])
+            if not free:
+                lines.append(f"    if {var} != {known}: return None")
+            elif len(free) == 1:
+                lines += [f"    q = {known}", f"    if q == 0 or {var} % q: return None",
+                          f"    d{len(dims)} = {var} // q"]
+                dims.append(free[0])
+            else:
+                left.append((d, var))
+        if len(left) == len(pending):
+            return lines + ["    return None"]
+        pending = left
+    return lines
+
+
 def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
     """Generated `check(F) -> dims tuple | None`: None sends the feeds to the full, explaining check."""
     dims: list[str] = []
     ns: dict[str, Any] = {"A": array_type, "U": _in_unit_range}
     unit = unit_range_inputs(g)
     lines = ["def check(F):", f"    if len(F) != {len(g.inputs)}: return None"]
+    products: list[tuple[DimProduct, str]] = []  # product dims (`B*T`) at feed axes, checked after the plain dims
     for i, v in enumerate(g.inputs):
         t = v.type
         ns[f"D{i}"] = np.dtype(t.dtype)
@@ -108,6 +134,9 @@ def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
         for ax, d in enumerate(t.shape):
             if isinstance(d, int):
                 lines.append(f"    if s[{ax}] != {d}: return None")
+            elif isinstance(d, DimProduct):
+                lines.append(f"    p{len(products)} = s[{ax}]")
+                products.append((d, f"p{len(products)}"))
             elif d in dims:
                 lines.append(f"    if s[{ax}] != d{dims.index(d)}: return None")
             else:
@@ -115,6 +144,7 @@ def _make_validator(g: Graph, array_type: type) -> tuple[Any, list[str]]:
                 dims.append(d)
         if v.name in unit:
             lines.append("    if not U(x): return None")
+    lines += _product_checks(products, dims)
     lines.append(f"    return ({''.join(f'd{i}, ' for i in range(len(dims)))})")
     exec(compile("\n".join(lines), f"<graphnn feeds {g.name}>", "exec"), ns)  # noqa: S102 - generated above
     return ns["check"], dims
@@ -196,7 +226,7 @@ class Function:
             return self._call_checked(feeds)
         plan = self._plans.get((dims, True))
         if plan is None:
-            plan = self.plan_for(dict(zip(self._dims, dims)))
+            plan = self.plan_for(DimEnv(zip(self._dims, dims)))
         out = plan.run_fast(feeds, self.backend.storage_view(self.storage), self.storage)  # quiet: see build_plan
         if out is None:  # a parameter array was replaced in storage (e.g. a new learning rate)
             self._rebind(plan)

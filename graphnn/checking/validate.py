@@ -16,7 +16,7 @@ from ..backends.numpy import KERNELS
 from ..ir.errors import GraphError, GraphnnError
 from ..ir.graph import Graph, Storage, Value
 from ..ir.op_registry import registry
-from ..ir.types import FLOAT_DTYPES, INT_DTYPES
+from ..ir.types import FLOAT_DTYPES, INT_DTYPES, DimProduct, dim_div, dim_symbols, dim_value
 from ..passes.pipeline import PASSES, REQUIRED, PassRecord
 
 # (name, how float inputs are drawn); integer inputs are always valid random labels.
@@ -104,7 +104,9 @@ def make_feeds(g: Graph, seed: int = 0) -> list[tuple[str, dict[str, np.ndarray]
     for label, draw in INPUT_SETS:
         feeds = {}
         for v in g.inputs:
-            shape = tuple(d if isinstance(d, int) else sizes.setdefault(d, 2 + len(sizes)) for d in v.shape)
+            for s in (s for d in v.shape for s in dim_symbols(d)):
+                sizes.setdefault(s, 2 + len(sizes))
+            shape = tuple(dim_value(d, sizes) for d in v.shape)
             if v.dtype in FLOAT_DTYPES:
                 feeds[v.name] = np.asarray(draw(rng, shape), dtype="float64")
             elif v.dtype in INT_DTYPES:
@@ -123,6 +125,11 @@ def evaluate(g: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for d, n in zip(v.shape, feeds[v.name].shape):
             if isinstance(d, str):
                 env[d] = n
+    for v in h.inputs:  # a symbol that appears only inside a product (`B*12`) is that size over the rest
+        for d, n in zip(v.shape, feeds[v.name].shape):
+            free = [s for s in dim_symbols(d) if s not in env]
+            if len(free) == 1 and isinstance(d, DimProduct) and d.symbols.count(free[0]) == 1:
+                env[free[0]] = n // dim_value(dim_div(d, free[0]), env)
     plan = build_plan(h, np, KERNELS, env, storage=h.storage.values, inplace_updates=False)
     outs, ups = run_plan(plan, np, feeds, h.storage.values)
     res = {f"output:{k}": np.asarray(a) for k, a in outs.items()}

@@ -6,6 +6,7 @@ Imports nothing else from graphnn except sibling ir modules.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from .errors import GraphError
 from .provenance import Provenance, Storage
-from .types import Dim, TensorType, is_anonymous
+from .types import Dim, DimProduct, TensorType, dim_div, dim_factors, dim_mul, dim_symbols, is_anonymous
 from .value import OPERATORS, Value, next_id  # noqa: F401 - Value and next_id are imported from here too
 
 
@@ -37,6 +38,10 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.name} = {self.op}(...) at {self.location}>"
+
+
+def _from_parts(c: int, syms: Any) -> Dim:
+    return dim_mul(c, *syms.elements())
 
 
 @dataclass
@@ -212,8 +217,14 @@ class Graph:
 
     # ---- symbolic dims -----------------------------------------------------
     def canon_dim(self, d: Dim) -> Dim:
+        if isinstance(d, DimProduct):
+            if not self.dim_alias or not any(s in self.dim_alias for s in d.symbols):
+                return d
+            return dim_mul(d.factor, *(self.canon_dim(s) for s in d.symbols))
         while isinstance(d, str) and d in self.dim_alias:
             d = self.dim_alias[d]
+        if isinstance(d, DimProduct):  # an anonymous dim unified with a product
+            return self.canon_dim(d)
         return d
 
     def resolve(self, t: TensorType) -> TensorType:
@@ -235,12 +246,15 @@ class Graph:
             return a
         if isinstance(a, int) or isinstance(b, int):
             return None
-        if is_anonymous(a):
-            self.dim_alias[a] = b  # type: ignore[index]
-            return b
-        if is_anonymous(b):
-            self.dim_alias[b] = a  # type: ignore[index]
-            return a
+        # Products: cancel what both sides share; what is left on one side may be one anonymous dim.
+        ca, sa = dim_factors(a)
+        cb, sb = dim_factors(b)
+        k = math.gcd(ca, cb) or 1
+        ra, rb = dim_div(a, _from_parts(k, sa & sb)), dim_div(b, _from_parts(k, sa & sb))
+        for x, y in ((ra, rb), (rb, ra)):
+            if is_anonymous(x) and isinstance(y, str) and x not in dim_symbols(y):
+                self.dim_alias[x] = y  # type: ignore[index]
+                return self.canon_dim(a)
         return None
 
     # ---- queries -------------------------------------------------------------

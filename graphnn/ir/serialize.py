@@ -15,7 +15,7 @@ from .errors import GraphError, GraphnnError
 from .graph import Graph, Node, ParamInfo, Provenance, Value
 from .op import freeze
 from .op_registry import get_op
-from .types import TensorType, normalize_dtype
+from .types import TensorType, normalize_dtype, parse_dim
 from .value import reserve_ids
 from .verify import verify
 
@@ -115,7 +115,7 @@ def _build(d: Any) -> Graph:
     _need(d.get("format") == FORMAT, f"not a graphnn graph (format {str(d.get('format'))[:40]!r})")
     _need(isinstance(d["name"], str), "the graph name is not a string")
     g = Graph(d["name"])
-    g.dim_alias = {str(k): v for k, v in dict(d["dim_alias"]).items()}
+    g.dim_alias = {str(k): parse_dim(v) for k, v in dict(d["dim_alias"]).items()}
     vals: dict[int, Value] = {}
 
     def mk(e: dict, kind: str | None) -> Value:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.op_registry import family_of, get_op
-from ..ir.types import TensorType, is_anonymous
+from ..ir.types import TensorType, dim_value, is_anonymous
 
 # FLOPs per output element come from Op.flops (0: free; None: one per element touched); transcendental functions
 # count as one. The estimate is a guide for where time goes, not a cycle count.
@@ -38,11 +38,10 @@ def numel(t: TensorType, env: dict[str, int]) -> int | None:
     """Element count, or None when a symbolic dim is unbound."""
     n = 1
     for d in t.shape:
-        if isinstance(d, str):
-            if d not in env:
-                return None
-            d = env[d]
-        n *= d
+        try:
+            n *= dim_value(d, env)
+        except KeyError:
+            return None
     return n
 
 

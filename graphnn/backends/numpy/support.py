@@ -12,6 +12,7 @@ import numpy as np
 
 from ...ir.errors import FeedError
 from ...ir.graph import Node
+from ...ir.types import dim_value
 from ..destination import OutKernel
 
 Kernel = Callable[..., Any]
@@ -23,7 +24,7 @@ _UNSIGNED = {np.dtype(f"int{b}"): np.dtype(f"uint{b}") for b in (8, 16, 32, 64)}
 
 def shape_of(node_shape: tuple, env: dict) -> tuple[int, ...]:
     """A type's shape with its symbolic dims bound by `env`."""
-    return tuple(d if isinstance(d, int) else env[d] for d in node_shape)
+    return tuple(dim_value(d, env) for d in node_shape)
 
 
 def allocating(xp: Any, node: Node, env: dict, ok: OutKernel) -> Kernel:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...ir.graph import Node
 from ...ir.types import INT_DTYPES
 from .emitter import Emitter, lowering_table, onnx_dtype
@@ -27,7 +29,7 @@ DIRECT = {
 }
 IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "Neg",
                      "Abs", "Exp", "Log", "Sqrt", "Relu", "Sigmoid", "Tanh", "Softplus", "Sign", "Erf", "Identity",
-                     "Where", "PRelu"}
+                     "Where"}
 
 
 def _direct(onnx_op: str) -> Any:
@@ -110,14 +112,26 @@ def _import_div(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("div", [x, y], {}, n.output[0])]
 
 
-@IMPORTERS.register("Max", "Min", "Sum")
+@IMPORTERS.register("Max", "Min", "Sum", "Mean")
 def _import_variadic(imp: Importer, n: Any, attrs: dict) -> list:
-    op = {"Max": "maximum", "Min": "minimum", "Sum": "add"}[n.op_type]
+    op = {"Max": "maximum", "Min": "minimum", "Sum": "add", "Mean": "add"}[n.op_type]
     xs = inputs(imp, n)
+    mean = n.op_type == "Mean" and len(xs) > 1
     acc = xs[0]
     for i, x in enumerate(xs[1:]):
-        acc = imp.op(op, [acc, x], {}, n.output[0] if i == len(xs) - 2 else None)
+        acc = imp.op(op, [acc, x], {}, n.output[0] if i == len(xs) - 2 and not mean else None)
+    if mean:
+        return [imp.op("div", [acc, np.asarray(len(xs), dtype=acc.dtype)], {}, n.output[0])]
     return [acc if len(xs) > 1 else imp.op("identity", [acc], {}, n.output[0])]
+
+
+@IMPORTERS.register("PRelu")
+def _import_prelu(imp: Importer, n: Any, attrs: dict) -> list:
+    x, slope = inputs(imp, n)
+    # Before opset 7 a 1-D slope of C values applied along axis 1 (per channel), not along the last axis.
+    if imp.opset < 7 and x.ndim > 2 and slope.ndim == 1 and slope.shape[0] == x.shape[1] != 1:
+        slope = imp.op("reshape", [slope], {"shape": (slope.shape[0],) + (1,) * (x.ndim - 2)})
+    return [imp.op("prelu", [x, slope], {}, n.output[0])]
 
 
 @IMPORTERS.register("Clip")

@@ -13,7 +13,7 @@ from onnx import NodeProto, TensorProto, helper, numpy_helper
 
 from ...ir.errors import GraphError
 from ...ir.graph import Graph, Node, Value
-from ...ir.types import Dim, is_anonymous
+from ...ir.types import Dim, DimProduct, dim_symbols, is_anonymous
 from ..table import Table
 
 INT64_MAX = int(np.iinfo(np.int64).max)
@@ -63,12 +63,18 @@ def dim_names(g: Graph) -> dict[str, str]:
 
     for v in g.inputs:
         for ax, d in enumerate(v.type.shape):
-            if isinstance(d, str) and d not in out:
+            if isinstance(d, str) and not isinstance(d, DimProduct) and d not in out:
                 out[d] = d if not is_anonymous(d) else claim("batch" if ax == 0 else f"{v.name}_dim{ax}")
+    products = []
     for v in g.values():
         for d in v.type.shape:
-            if isinstance(d, str) and d not in out:
-                out[d] = d if not is_anonymous(d) else claim("dim")
+            for s in dim_symbols(d):
+                if s not in out:
+                    out[s] = s if not is_anonymous(s) else claim("dim")
+            if isinstance(d, DimProduct):
+                products.append(d)
+    for d in products:  # a product is written as the product of its factors' names: `batch*12`
+        out[d] = "*".join([out[s] for s in d.symbols] + ([str(d.factor)] if d.factor != 1 else []))
     return out
 
 
@@ -142,6 +148,16 @@ class Emitter:
         d = self.g.canon_dim(d)  # type: ignore[assignment]
         if d in self._dim_tensors:
             return self._dim_tensors[d]
+        if isinstance(d, DimProduct):  # the runtime product of its factors
+            saved, self.current = self.current, None
+            out = self.dim_tensor(d.symbols[0])
+            for s in d.symbols[1:]:
+                out = self.emit("Mul", [out, self.dim_tensor(s)])[0]
+            if d.factor != 1:
+                out = self.emit("Mul", [out, self.i64([d.factor])])[0]
+            self.current = saved
+            self._dim_tensors[d] = out
+            return out
         for v in self.g.inputs:
             for ax, vd in enumerate(v.type.shape):
                 if vd == d:

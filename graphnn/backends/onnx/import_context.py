@@ -32,8 +32,12 @@ def importer_table(family: str) -> Table[ImportFn]:
 class Importer:
     """State of one import: tensor name -> graphnn Value, and the statically known tensors."""
 
-    def __init__(self, model: onnx.ModelProto, g: Graph, importers: Mapping[str, ImportFn]) -> None:
-        self.model, self.g, self.importers = model, g, importers
+    def __init__(self, model: onnx.ModelProto, g: Graph, importers: Mapping[str, ImportFn],
+                 folder: Callable[[Importer, Any, dict], list | None] | None = None) -> None:
+        self.model, self.g, self.importers, self.folder = model, g, importers, folder
+        self.used: set[str] = read_tensors(model.graph)  # tensors something reads: other outputs may be dropped
+        self.problems: list[GraphnnError] | None = None  # when a list, node errors are collected here, not raised
+        self.poisoned: set[str] = set()  # outputs of nodes that failed: their readers are skipped
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.vals: dict[str, Value] = {}
         self.static: dict[str, np.ndarray] = {}
@@ -83,17 +87,32 @@ class Importer:
         """Translate ONNX nodes in order, recording each output as a graphnn value or a static array."""
         for i, n in enumerate(nodes):
             self.node_name = n.name or f"#{i}"
+            unsupported = n.op_type not in self.importers or n.domain not in ("", "ai.onnx")
+            if unsupported or any(x in self.poisoned for x in n.input if x):
+                self.poisoned.update(n.output)  # listed by the caller (an unsupported op) or downstream of one
+                continue
+            if any(o and o not in self.used for o in n.output[1:]):
+                n = unread_outputs_dropped(n, self.used)
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
             loc = f"onnx node {self.node_name} ({n.op_type})"
             g = Graph.current() or self.g
             with g.building(prov=Provenance(frozenset({loc}))):
                 try:
-                    outs = self.importers[n.op_type](self, n, attrs)
+                    outs = self.folder(self, n, attrs) if self.folder is not None else None
+                    if outs is None:
+                        outs = self.importers[n.op_type](self, n, attrs)
                 except GraphnnError as ex:  # one line, naming the ONNX node (builder errors name the graphnn op)
-                    raise type(ex)(f"node {self.node_name} ({n.op_type}): {one_line(ex)}") from None
+                    err: GraphnnError = type(ex)(f"node {self.node_name} ({n.op_type}): {one_line(ex)}")
                 except Exception as ex:  # noqa: BLE001 - an importer row tripped on input it did not expect
-                    raise GraphError(f"node {self.node_name} ({n.op_type}): {type(ex).__name__}: {one_line(ex)}") \
-                        from None
+                    err = GraphError(f"node {self.node_name} ({n.op_type}): {type(ex).__name__}: {one_line(ex)}")
+                else:
+                    err = None
+            if err is not None:
+                if self.problems is None:
+                    raise err from None
+                self.problems.append(err)
+                self.poisoned.update(n.output)
+                continue
             for oname, v in zip(n.output, outs):
                 self.producers[oname] = f"{self.node_name} ({n.op_type})"
                 if oname and v is not None:
@@ -104,10 +123,37 @@ class Importer:
 
     def branch(self) -> Importer:
         """An importer for a subgraph (If branch): it sees the outer scope's values and constants."""
-        child = Importer(self.model, self.g, self.importers)
+        child = Importer(self.model, self.g, self.importers, self.folder)
         child.opset, child.vals, child.static = self.opset, dict(self.vals), dict(self.static)
         child.initializers = dict(self.initializers)
         return child
+
+
+def unread_outputs_dropped(n: Any, used: set[str]) -> Any:
+    """A copy of node `n` whose optional outputs nobody reads (Dropout's mask, MaxPool's Indices, BatchNorm's
+    training statistics) have empty names, as if the exporter had left them out."""
+    m = onnx.NodeProto()
+    m.CopyFrom(n)
+    for i in range(1, len(m.output)):
+        if m.output[i] not in used:
+            m.output[i] = ""
+    while len(m.output) > 1 and not m.output[-1]:
+        m.output.pop()
+    return m
+
+
+def read_tensors(graph: Any) -> set[str]:
+    """Names of the tensors some node (subgraphs included) or a graph output reads."""
+    names = {o.name for o in graph.output}
+    for n in graph.node:
+        names.update(i for i in n.input if i)
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                names |= read_tensors(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for sub in a.graphs:
+                    names |= read_tensors(sub)
+    return names
 
 
 def one_line(ex: BaseException) -> str:

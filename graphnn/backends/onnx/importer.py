@@ -18,6 +18,7 @@ from ...ir.graph import Graph, Value
 from . import IMPORTERS
 from .import_context import Importer, one_line
 from .model_checks import check_graph, elem_dtype
+from .shape_folding import fold
 
 
 def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
@@ -86,16 +87,14 @@ def import_model(model: onnx.ModelProto, source: str, name: str | None = None,
 
 def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, np.ndarray] | None) -> Graph:
     bad = unsupported_ops(model.graph)
-    if bad:
-        raise GraphError(f"cannot import ONNX model {model.graph.name!r}: {len(bad)} node(s) use ops graphnn "
-                         f"cannot express: {', '.join(bad)}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     if not 1 <= opset <= onnx.defs.onnx_opset_version():
         raise GraphError(f"opset {opset} is not an ONNX opset (1..{onnx.defs.onnx_opset_version()})")
-    check_graph(model.graph, opset)
+    check_graph(model.graph, opset, importable=lambda n: n.domain in ("", "ai.onnx") and n.op_type in IMPORTERS)
     g = Graph(name or model.graph.name or "onnx")
     with g:
-        imp = Importer(model, g, IMPORTERS)
+        imp = Importer(model, g, IMPORTERS, fold)
+        imp.problems = []
         g.names.update(imp.initializers)
         imp.static.update({k: np.asarray(v) for k, v in (static_inputs or {}).items()})
         for vi in model.graph.input:
@@ -105,11 +104,26 @@ def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, n
             shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
             imp.vals[vi.name] = builder.input(vi.name, shape, elem_dtype(tt.elem_type, f"input {vi.name!r}"))
         imp.import_nodes(model.graph.node)
+        if len(imp.problems) == 1 and not bad:
+            raise imp.problems[0]
+        if bad or imp.problems:
+            raise GraphError(_problems(model, bad, [str(p) for p in imp.problems]))
         for o in model.graph.output:
             v = imp.value(o.name)
             check_declared_type(o, v, imp.producers.get(o.name, "a graph input or initializer"))
             g.output(o.name, v)
     return g
+
+
+def _problems(model: onnx.ModelProto, bad: list[str], problems: list[str]) -> str:
+    """Every reason the model does not import, in one message: the unsupported op types, then each node whose
+    attributes or inputs graphnn refuses (nodes that read an unimportable node's outputs are not checked)."""
+    parts = []
+    if bad:
+        parts.append(f"{len(bad)} node(s) use ops graphnn cannot express: {', '.join(bad)}")
+    if problems:
+        parts.append(f"{len(problems)} node(s) cannot be imported as written: " + "; ".join(problems))
+    return "cannot import: " + " | ".join(parts)
 
 
 def check_declared_type(vi: Any, v: Value, producer: str) -> None:

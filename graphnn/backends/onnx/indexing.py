@@ -28,11 +28,8 @@ def _gather(e: Emitter, n: Node, ins: list, outs: list) -> None:
 
 @IMPORTERS.register("Gather")
 def _import_gather(imp: Importer, n: Any, attrs: dict) -> list:
-    data, idx = imp.const(n.input[0]), imp.const(n.input[1])
-    # Shape arithmetic (Gather of a Shape or Constant) folds now; a trained initializer stays a parameter.
-    if data is not None and idx is not None and n.input[0] not in imp.vals and n.input[0] not in imp.initializers:
-        axis = check_axis(n, int(attrs.get("axis", 0)), data.ndim)
-        return [np.take(data, idx.astype(np.int64), axis=axis)]
+    # Shape arithmetic (Gather of a Shape or Constant) was folded by shape_folding; a parameter stays one.
+    idx = imp.const(n.input[1])
     x = imp.value(n.input[0])
     i = imp.value(n.input[1]) if idx is None else np.asarray(idx)
     axis = check_axis(n, int(attrs.get("axis", 0)), x.ndim)

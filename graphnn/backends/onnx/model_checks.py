@@ -8,6 +8,7 @@ Imports graphnn.ir only (and the onnx package).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -117,8 +118,10 @@ def check_node(n: Any, label: str, opset: int) -> None:
         raise GraphError(f"node {label}: required attribute(s) {', '.join(missing)} missing")
 
 
-def check_graph(graph: Any, opset: int, outer: frozenset[str] = frozenset()) -> None:
-    """Every tensor defined once and before use, every node valid for its schema, subgraphs included."""
+def check_graph(graph: Any, opset: int, outer: frozenset[str] = frozenset(),
+                importable: Callable[[Any], bool] | None = None) -> None:
+    """Every tensor defined once and before use, every node valid for its schema, subgraphs included. Nodes
+    that `importable` refuses skip the schema check: the importer lists them all as unsupported instead."""
     defined: set[str] = set()
     visible = set(outer)
 
@@ -138,13 +141,14 @@ def check_graph(graph: Any, opset: int, outer: frozenset[str] = frozenset()) -> 
             define(vi.name, f"input {vi.name!r}")
     for i, n in enumerate(graph.node):
         label = node_label(n, i)
-        check_node(n, label, opset)
+        if importable is None or importable(n):
+            check_node(n, label, opset)
         for name in n.input:
             if name and name not in visible:
                 raise GraphError(f"node {label} reads {name!r}, which no input, initializer or earlier node defines")
         for a in n.attribute:
             if a.type == AttributeProto.GRAPH:
-                check_graph(a.g, opset, frozenset(visible))
+                check_graph(a.g, opset, frozenset(visible), importable)
         for name in n.output:
             if name:
                 define(name, f"node {label}")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...ir.errors import GraphError
 from ...ir.graph import Node
+from ...ir.types import dim_mul
 from .emitter import Emitter, lowering_table, onnx_dtype
 from .import_context import Importer, check_axis, importer_table
 
@@ -94,7 +95,9 @@ def _import_gelu(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_softmax(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axis = check_axis(n, int(attrs.get("axis", -1 if imp.opset >= 13 else 1)), x.ndim)
-    if imp.opset < 13 and axis != x.ndim - 1:  # before 13 the op flattened to 2-D at `axis`
-        raise GraphError(f"{n.op_type} {n.name}: opset {imp.opset} semantics with axis {axis} of a rank-{x.ndim} "
-                         "input (coerced to 2-D) is not supported; re-export with opset >= 13")
-    return [imp.op("softmax" if n.op_type == "Softmax" else "log_softmax", [x], {"axis": axis}, n.output[0])]
+    op = "softmax" if n.op_type == "Softmax" else "log_softmax"
+    if imp.opset < 13 and axis != x.ndim - 1:  # before 13 the op flattened to 2-D at `axis`, then back
+        flat = imp.op("reshape", [x], {"shape": (dim_mul(*x.shape[:axis]), dim_mul(*x.shape[axis:]))})
+        y = imp.op(op, [flat], {"axis": 1})
+        return [imp.op("reshape", [y], {"shape": tuple(x.shape)}, n.output[0])]
+    return [imp.op(op, [x], {"axis": axis}, n.output[0])]

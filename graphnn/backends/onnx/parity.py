@@ -18,6 +18,7 @@ import numpy as np
 from ...ir.errors import GraphError
 from ...ir.graph import Graph, Value
 from ...ir.op_registry import registry
+from ...ir.types import DimEnv, dim_symbols, dim_value
 from ..executor import bind_feeds, build_plan, run_plan
 from ..numpy import KERNELS
 
@@ -30,14 +31,14 @@ def _label_range(g: Graph, v: Value, env: dict[str, int]) -> int:
         op = registry()[n.op]
         if op.labels is not None and op.labels < len(n.inputs) and n.inputs[op.labels] is v:
             d = op.class_count(n)
-            return d if isinstance(d, int) else env[d]
+            return dim_value(d, env)
     return 3
 
 
 def random_feeds(g: Graph, size: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs for every graph input, every symbolic dim bound to `size`."""
     rng = np.random.default_rng(seed)
-    env = {d: size for v in g.inputs for d in v.type.shape if isinstance(d, str)}
+    env = DimEnv((s, size) for v in g.inputs for d in v.type.shape for s in dim_symbols(d))  # products follow
     feeds = {}
     for v in g.inputs:
         shape, dt = v.type.concrete(env), v.dtype

@@ -6,18 +6,19 @@ shape arithmetic exporters write (Constant, Shape, Concat of shapes; Gather is i
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from onnx import numpy_helper
 
+from ...ir import builder
 from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
 from ...ir.ops import shape_ops
-from ...ir.types import Dim
+from ...ir.types import Dim, dim_mul
 from .emitter import INT64_MAX, INT64_MIN, Emitter, lowering_table
 from .import_context import Importer, axes_arg, check_axes, check_axis, importer_table, inputs
+from .shape_folding import constant_of_shape_value, shape_array, slice_params, to_dims
 
 LOWERINGS = lowering_table("shape_ops")
 IMPORTERS = importer_table("shape_ops")
@@ -117,25 +118,47 @@ def _reshape_target(x: Value, shape: list[int], allowzero: bool) -> tuple[Dim, .
     return tuple(x.shape[i] if d == 0 and not allowzero else d for i, d in enumerate(shape))
 
 
-def _dims(arr: np.ndarray) -> list:
-    """A static shape tensor as dims: ints, or symbolic dim names carried by Shape (see `_import_shape`)."""
-    return [d if isinstance(d, str) else int(d) for d in np.asarray(arr).reshape(-1).tolist()]
-
-
 @IMPORTERS.register("Shape")
 def _import_shape(imp: Importer, n: Any, attrs: dict) -> list:
-    # Shapes are known when the graph is built: a symbolic dim travels as its name in an object array, so
-    # Shape -> Gather/Slice -> Concat -> Reshape/Expand chains (how exporters spell dynamic shapes) stay static.
+    # Shapes are known when the graph is built: a symbolic dim travels as a SymDim in an object array, so
+    # Shape -> Gather/Slice -> Concat -> Reshape/Expand chains (how exporters spell dynamic shapes) fold.
     shape = list(imp.value(n.input[0]).shape)
     start, end = attrs.get("start", 0), attrs.get("end", None)
-    dims = shape[start:end]
-    return [np.asarray(dims, dtype=np.int64 if all(isinstance(d, int) for d in dims) else object)]
+    return [shape_array(shape[start:end])]
+
+
+@IMPORTERS.register("Size")
+def _import_size(imp: Importer, n: Any, attrs: dict) -> list:
+    return [shape_array([dim_mul(*imp.value(n.input[0]).shape)]).reshape(())]
+
+
+@IMPORTERS.register("ConstantOfShape")
+def _import_constant_of_shape(imp: Importer, n: Any, attrs: dict) -> list:
+    # A static shape folds (shape_folding); a symbolic one broadcasts the fill value.
+    dims = to_dims(imp.need_const(n.input[0], "the shape"))
+    value = constant_of_shape_value(attrs)
+    c = builder.constant(value)
+    return [imp.op("broadcast_to", [c], {"shape": tuple(dims)}, n.output[0])]
+
+
+@IMPORTERS.register("Range")
+def _import_range(imp: Importer, n: Any, attrs: dict) -> list:
+    # A Range of known bounds was folded (shape_folding). `arange(T)` over a symbolic T (positions in a sequence
+    # model) is 0, 1, ..., T-1: an exclusive running sum of T ones, scaled and shifted.
+    start, limit, delta = (imp.need_const(i, what) for i, what in zip(n.input[:3], ("start", "limit", "delta")))
+    if limit.dtype != object or start.dtype == object or delta.dtype == object:
+        raise GraphError("Range with a symbolic start or delta: graphnn builds only Range(0, T, 1) over a symbolic T")
+    s, d, t = start.reshape(()).item(), delta.reshape(()).item(), to_dims(limit)[0]
+    if s != 0 or d != 1:
+        raise GraphError(f"Range({s}, {t}, {d}): over a symbolic limit graphnn builds only Range(0, T, 1)")
+    ones = imp.op("broadcast_to", [builder.constant(np.ones((), dtype=start.dtype))], {"shape": (t,)})
+    return [imp.op("cumsum", [ones], {"axis": 0, "exclusive": True, "reverse": False}, n.output[0])]
 
 
 @IMPORTERS.register("Reshape")
 def _import_reshape(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    shape = _dims(imp.need_const(n.input[1], "the target shape"))
+    shape = to_dims(imp.need_const(n.input[1], "the target shape")) if len(n.input) > 1 else list(attrs["shape"])
     return [imp.op("reshape", [x], {"shape": _reshape_target(x, shape, bool(attrs.get("allowzero", 0)))},
                    n.output[0])]
 
@@ -144,27 +167,12 @@ def _import_reshape(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_flatten(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     axis = check_axis(n, int(attrs.get("axis", 1)), x.ndim, end=True)  # ONNX allows [-r, r]
-    head, tail = x.shape[:axis], x.shape[axis:]
-
-    def prod(ds: tuple) -> Dim:
-        if all(isinstance(d, int) for d in ds):
-            return math.prod(ds)
-        if len(ds) == 1:
-            return ds[0]
-        return -1
-
-    target = (prod(head), prod(tail))
-    if target.count(-1) > 1:
-        raise GraphError(f"Flatten {n.name}: cannot flatten {x.type} at axis {axis} with symbolic dims on both sides")
+    target = (dim_mul(*x.shape[:axis]), dim_mul(*x.shape[axis:]))
     return [imp.op("reshape", [x], {"shape": target}, n.output[0])]
 
 
 @IMPORTERS.register("Concat")
 def _import_concat(imp: Importer, n: Any, attrs: dict) -> list:
-    statics = [imp.const(i) for i in n.input]
-    if all(s is not None for s in statics) and not any(i in imp.vals for i in n.input):  # shape arithmetic
-        axis = check_axis(n, int(attrs["axis"]), np.ndim(statics[0]))
-        return [np.concatenate([np.asarray(s) for s in statics], axis=axis)]
     xs = inputs(imp, n)
     return [imp.op("concat", xs, {"axis": check_axis(n, int(attrs["axis"]), xs[0].ndim)}, n.output[0])]
 
@@ -197,30 +205,16 @@ def _import_unsqueeze(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_slice(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
 
-    def get(i: int, what: str) -> list[int] | None:
-        return [int(v) for v in imp.need_const(n.input[i], what)] if len(n.input) > i and n.input[i] else None
-
-    starts, ends = get(1, "starts"), get(2, "ends")
-    if starts is None or ends is None:
-        raise GraphError("Slice needs starts and ends (attributes before opset 10 are not supported)")
-    axes = check_axes(n, get(3, "axes") or list(range(len(starts))), x.ndim)
-    steps = get(4, "steps") or [1] * len(starts)
-    if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
-        raise GraphError(f"Slice: starts {starts}, ends {ends}, axes {axes}, steps {steps} must have one entry per "
-                         "axis and no zero step")
-    big = 2**62
     items: list[tuple] = [("slice", None, None, 1)] * x.ndim
-    for s, e, a, st in zip(starts, ends, axes, steps):
-        start = None if (st > 0 and s <= -big) or (st < 0 and s >= big) else s
-        stop = None if (st > 0 and e >= big) or (st < 0 and e <= -big) else e
-        items[a] = ("slice", start, stop, st)
+    for start, stop, axis, step in slice_params(imp, n, attrs, x.ndim):
+        items[axis] = ("slice", start, stop, step)
     return [imp.op("slice", [x], {"index": tuple(items)}, n.output[0])]
 
 
 @IMPORTERS.register("Expand")
 def _import_expand(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
-    shape = _dims(imp.need_const(n.input[1], "the target shape"))
+    shape = to_dims(imp.need_const(n.input[1], "the target shape"))
     rank = max(len(shape), x.ndim)
     xs = (1,) * (rank - x.ndim) + tuple(x.shape)
     ss = [1] * (rank - len(shape)) + shape

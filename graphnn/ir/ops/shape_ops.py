@@ -17,7 +17,7 @@ from ..errors import GraphError, ShapeError
 from ..gradutil import sum_to_shape
 from ..graph import Value
 from ..op import REQUIRED, InferCtx, Op
-from ..types import Dim, TensorType, format_shape
+from ..types import Dim, TensorType, dim_div, dim_factors, dim_mul, format_shape, parse_dim
 from .indexing import INDEX_DTYPES, gather
 
 OPS: list[Op] = []
@@ -27,40 +27,31 @@ OPS: list[Op] = []
 def _factor(shape: Sequence[Dim]) -> tuple[int, Counter]:
     c, syms = 1, Counter()
     for d in shape:
-        if isinstance(d, int):
-            c *= d
-        else:
-            syms[d] += 1
+        k, s = dim_factors(d)
+        c *= k
+        syms.update(s)
     return c, syms
 
 
 def _reshape_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
     src = tuple(ctx.graph.canon_dim(d) for d in t[0].shape)
-    target = [ctx.graph.canon_dim(d) if isinstance(d, str) else d for d in attrs["shape"]]
+    target = [ctx.graph.canon_dim(parse_dim(d)) if isinstance(d, str) else d for d in attrs["shape"]]
     if builtins.sum(1 for d in target if d == -1) > 1:
         raise ShapeError(f"at most one -1 in target shape {tuple(target)}")
-    sc, ss = _factor(src)
-    known = [d for d in target if d != -1]
-    tc, ts = _factor(known)
-    if -1 in target:
-        rest = ss - ts
-        if ts - ss or tc == 0 or sc % tc:
-            raise ShapeError(f"cannot reshape {format_shape(src)} to {tuple(target)}: sizes do not divide")
-        c = sc // tc
-        if not rest:
-            fill: Dim = c
-        elif c == 1 and builtins.sum(rest.values()) == 1:
-            fill = next(iter(rest))
-        else:
-            raise ShapeError(
-                f"cannot infer -1 in {tuple(target)} from {format_shape(src)} statically; name the dim instead"
-            )
-        target = [fill if d == -1 else d for d in target]
-    elif (sc, ss) != (tc, ts):
-        raise ShapeError(f"cannot reshape {format_shape(src)} to {format_shape(tuple(target))}: sizes differ")
     for d in target:
-        if isinstance(d, int) and d < 0:
-            raise ShapeError(f"bad target dim {d}")
+        if isinstance(d, int) and d < -1:
+            raise ShapeError(f"bad target dim {d} in {tuple(target)}")
+    known = [d for d in target if d != -1]
+    if -1 in target:
+        # The -1 is the exact quotient of the sizes, symbolic ones included: (B, T, V) -> (-1, V) gives B*T.
+        fill = dim_div(dim_mul(*src), dim_mul(*known)) if 0 not in known else None
+        if fill is None:
+            raise ShapeError(f"cannot reshape {format_shape(src)} to {tuple(target)}: the size "
+                             f"{dim_mul(*src)} is not a multiple of {dim_mul(*known)}")
+        target = [fill if d == -1 else d for d in target]
+    elif _factor(src) != _factor(known):
+        raise ShapeError(f"cannot reshape {format_shape(src)} to {format_shape(tuple(target))}: sizes differ "
+                         f"({dim_mul(*src)} vs {dim_mul(*known)})")
     return [t[0].with_shape(tuple(target))]
 
 
@@ -362,10 +353,7 @@ def _tile_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorTy
     if len(reps) < t[0].rank or builtins.min(reps, default=1) < 0:
         raise ShapeError(f"reps {reps} must be non-negative, one per axis of {format_shape(t[0].shape)} (or more)")
     dims = (1,) * (len(reps) - t[0].rank) + tuple(t[0].shape)
-    sym = [(d, r) for d, r in zip(dims, reps) if not isinstance(d, int) and r != 1]
-    if sym:
-        raise ShapeError(f"cannot tile symbolic dim {sym[0][0]!r} {sym[0][1]} times statically")
-    return [t[0].with_shape(tuple(d * r if isinstance(d, int) else d for d, r in zip(dims, reps)))]
+    return [t[0].with_shape(tuple(dim_mul(d, r) for d, r in zip(dims, reps)))]  # a symbolic dim: B*r
 
 
 def _tile_grad(node: Any, gouts: list) -> list:

@@ -58,7 +58,41 @@ def seeds() -> tuple[bytes, ...]:
                      numpy_helper.from_array(r.standard_normal(4).astype("float32"), "b"),
                      numpy_helper.from_array(np.float32(2.0), "e")]),
         opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    return tuple(m.SerializeToString() for m in (mlp.model, cnn.model, hand))
+    # What other exporters write: shape arithmetic over a symbolic batch (Shape, Gather, Mul, Unsqueeze, Concat,
+    # ConstantOfShape, Equal, Where, Range, Expand) and old-opset attribute forms (opset 4: Slice-1, Reshape-1,
+    # Unsqueeze-1, Split-2, Softmax-1), plus two committed PyTorch TorchScript exports.
+    arith = helper.make_model(helper.make_graph(
+        [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+         helper.make_node("Mul", ["n", "two"], ["n2"]), helper.make_node("Concat", ["n2", "three"], ["t"], axis=0),
+         helper.make_node("Reshape", ["x", "t"], ["r"]),
+         helper.make_node("ConstantOfShape", ["two"], ["ones"], value=numpy_helper.from_array(np.ones(1, np.int64))),
+         helper.make_node("Mul", ["ones", "m1"], ["neg"]),
+         helper.make_node("Equal", ["t", "neg"], ["eq"]), helper.make_node("Where", ["eq", "ones", "t"], ["w"]),
+         helper.make_node("Expand", ["r", "w"], ["y"]),
+         helper.make_node("Range", ["zero_s", "three_s", "one_s"], ["rg"]),
+         helper.make_node("Cast", ["rg"], ["rgf"], to=TensorProto.FLOAT), helper.make_node("Add", ["y", "rgf"], ["z"])],
+        "arith", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N2", 3])],
+        initializer=[i64("zero", 0), i64("two", 2), i64("three", 3), i64("m1", -1),
+                     numpy_helper.from_array(np.int64(0), "zero_s"), numpy_helper.from_array(np.int64(3), "three_s"),
+                     numpy_helper.from_array(np.int64(1), "one_s")]),
+        opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    old = helper.make_model(helper.make_graph(
+        [helper.make_node("Slice", ["x"], ["s"], starts=[0, 1], ends=[2**31 - 1, 5], axes=[0, 1]),
+         helper.make_node("Reshape", ["s"], ["r"], shape=[0, 2, 2]),
+         helper.make_node("Unsqueeze", ["r"], ["u"], axes=[1]),
+         helper.make_node("Split", ["u"], ["p", "q"], axis=3, split=[1, 1]),
+         helper.make_node("Softmax", ["p"], ["y"], axis=1)],
+        "old", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 1, 2, 1]),
+         helper.make_tensor_value_info("q", TensorProto.FLOAT, [3, 1, 2, 1])]),
+        opset_imports=[helper.make_opsetid("", 4)], ir_version=3)
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "data", "torch_exports")
+    torch_files = []
+    for name in ("lenet_torchscript.onnx", "chunk_gate_torchscript.onnx"):
+        with open(os.path.join(data, name), "rb") as f:
+            torch_files.append(f.read())
+    return tuple(m.SerializeToString() for m in (mlp.model, cnn.model, hand, arith, old)) + tuple(torch_files)
 
 
 # ---- mutations -------------------------------------------------------------------------------------------------
@@ -180,7 +214,7 @@ def outcome(data: bytes) -> str:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGALRM"), reason="per-case time limits use SIGALRM (POSIX only)")
 @settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.too_slow])
-@given(seed_index=st.integers(0, 2), salt=st.integers(0, 2**32 - 1))
+@given(seed_index=st.integers(0, 6), salt=st.integers(0, 2**32 - 1))
 def test_mutated_models_load_or_raise_only_graphnn_errors(seed_index: int, salt: int) -> None:
     outcome(mutate(seed_index, random.Random(salt)))
 
