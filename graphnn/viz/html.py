@@ -192,7 +192,7 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
     views: list[dict[str, Any]] = [{"title": f"graph: {main.name}", "graph": 0, "highlight": {},
                                     "diag": _diag_keys(main, diags, rep)}]
     for i, sg in enumerate(snaps):
-        graphs.append(tab.graph(build(sg, dims=dims, feeds=feeds, origins=origins), sg, res))
+        graphs.append(tab.graph(build(sg, dims=dims, feeds=feeds, origins=origins, known=set(tab.index)), sg, res))
     for i, r in enumerate(rep.records if snaps else []):
         info = {"pass": r.name, "before": r.nodes_before, "after": r.nodes_after, "removed": len(r.removed),
                 "added": len(r.added), "ms": round(r.seconds * 1e3, 3),

@@ -98,9 +98,10 @@ def _fmt_attr(v: Any) -> str:
 
 def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any] | None = None,
           collapse_params: bool = False, show_scalars: bool = False, loss: Value | None = None,
-          origins: dict[int, str] | None = None) -> DrawGraph:
+          origins: dict[int, str] | None = None, known: set[str] | None = None) -> DrawGraph:
     """The drawable form of `g`; `dims`/`feeds` bind symbolic dims for the cost annotations; `origins`
-    describes nodes of earlier graphs (id -> "op name at file:line") that provenance points to."""
+    describes nodes of earlier graphs (id -> "op name at file:line") that provenance points to; op boxes whose key
+    is in `known` (drawn already, in another snapshot) get only their kind and classes."""
     env = bind_dims(g, dims, feeds)
     named = {v.type.shape[0]: "batch" for v in g.inputs if dims and "batch" in dims and v.type.shape
              and isinstance(v.type.shape[0], str) and v.type.shape[0].startswith("?")}
@@ -133,6 +134,10 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
         nodes[_vkey(v)] = DrawNode(_vkey(v), v.name, v.kind, cls, info, "", v.id)
     here = {m.id for m in g.nodes}
     for n in g.nodes:
+        if known and f"n{n.id}" in known:
+            cls = {"op"} | set(n.tags) | ({"update"} if n.id in upd_only else set())
+            nodes[f"n{n.id}"] = DrawNode(f"n{n.id}", n.op, "op", cls, {}, n.scope, n.id)
+            continue
         nodes[f"n{n.id}"] = _op_node(g, n, costs["nodes"][n.id], folded, upd_only, tt)
         gone = [origins[i] for i in sorted(n.prov.derived_from) if i not in here and origins and i in origins]
         if gone:

@@ -24,7 +24,7 @@
   function model() { var G = graph(); if (!G._m) G._m = GNTree.build(D, G); return G._m; }
   // ---- what is visible ----
   function hidden(x) {
-    if (!x.group && !x.series) return S.hide[x.cat];
+    if (!x.group && !x.isSeries) return S.hide[x.cat];
     return ["fwd", "bwd", "upd"].every(function (c) { return S.hide[c] || !x.cnt[c]; });
   }
   function folded(x) { return x.series && S.fold && !S.unfold[x.series.id]; }
@@ -47,7 +47,7 @@
   // ---- sizes and labels ----
   function groupLabel(x) { return x.name.charAt(0) === "∇" ? "∇ " + (x.name.slice(1) || "loss") : x.name; }
   function lines(x) {
-    if (!x.group && !x.series) {
+    if (!x.group && !x.isSeries) {
       var nd = x.nd, t = nd.out ? D.texts[nd.out[0]] : (nd.type || "");
       return [nd.l, t];
     }
@@ -64,6 +64,7 @@
   // ---- layout of one open group (cached until something inside it changes) ----
   function lay(g) {
     if (g._lay) return g._lay;
+    window.GN.layouts++;
     var kids = visKids(g), keys = [], size = {}, by = {}, pairs = {}, edges = [];
     kids.forEach(function (k) {
       by[k.id] = k; keys.push(k.id);
@@ -81,12 +82,12 @@
       ed.worst = Math.max(ed.worst, ["grad", "gated", "frozen", "zero"].indexOf(e.st));
     });
     var pin = {}, src = {}, ord = {};
-    kids.forEach(function (k) { ord[k.id] = k.first; if (!k.group && !k.series && /^(input|param|state|const)$/.test(k.nd.k)) src[k.id] = 1; });
+    kids.forEach(function (k) { ord[k.id] = k.first; if (!k.group && !k.isSeries && /^(input|param|state|const)$/.test(k.nd.k)) src[k.id] = 1; });
     var L0 = GNLayout.layout(keys, size, edges.map(function (e) { return [e.a, e.b]; }), null, src);
     kids.forEach(function (k) {  // a backward group sits beside (same layer as) the forward layer it differentiates
       var tw = k.twin && (folded(k.twin) ? k.twin.series : k.twin);
-      if (tw && by[tw.id] && !(k.series)) pin[k.id] = L0.layer[tw.id];
-      if (k.series && k.members[0].twin) {
+      if (tw && by[tw.id] && !k.isSeries) pin[k.id] = L0.layer[tw.id];
+      if (k.isSeries && k.members[0].twin) {
         var t0 = k.members[0].twin, tx = folded(t0) ? t0.series : t0;
         if (by[tx.id]) pin[k.id] = L0.layer[tx.id];
       }
@@ -116,9 +117,9 @@
     return d;
   }
   function boxClass(x) {
-    var c = x.group ? "box grp" : x.series ? "box grp series" : "box node " + x.nd.k + " " + x.nd.c;
+    var c = x.group ? "box grp" : x.isSeries ? "box grp series" : "box node " + x.nd.k + " " + x.nd.c;
     c += " c-" + x.cat;
-    if ((x.group || x.series) && x.grad >= 0) c += " g-" + GNTree.WORST[x.grad];
+    if ((x.group || x.isSeries) && x.grad >= 0) c += " g-" + GNTree.WORST[x.grad];
     return c + (marks[x.id] || "") + (pinned === x.id ? " sel" : "");
   }
   function draw(g, L, ox, oy, out) {
@@ -134,15 +135,15 @@
       var p = L.pos[k.id], s = L.size[k.id], x = p[0] - s[0] / 2 + ox, y = p[1] - s[1] / 2 + oy;
       if (isOpen(k)) {
         out.push('<g class="frame c-' + k.cat + (marks[k.id] || "") + '" data-key="' + esc(k.id) + '"><rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + s[0].toFixed(1) + '" height="' + s[1].toFixed(1) + '" rx="6"/>' +
-          '<text class="fhead" x="' + (x + 8).toFixed(1) + '" y="' + (y + 15).toFixed(1) + '">▾ ' + esc(groupLabel(k) + (k.series ? "" : "  " + lines(k)[2])) + "</text></g>");
+          '<text class="fhead" x="' + (x + 8).toFixed(1) + '" y="' + (y + 15).toFixed(1) + '">▾ ' + esc(groupLabel(k) + (k.isSeries ? "" : "  " + lines(k)[2])) + "</text></g>");
         draw(k, lay(k), x + PAD + (s[0] - 2 * PAD - k._lay.width) / 2, y + HEAD, out);
         return;
       }
       var l = lines(k);
       out.push('<g class="' + boxClass(k) + '" data-key="' + esc(k.id) + '" transform="translate(' + x.toFixed(1) + "," + y.toFixed(1) + ')">' +
-        '<rect width="' + s[0].toFixed(1) + '" height="' + s[1].toFixed(1) + '" rx="' + (k.group || k.series ? 8 : k.nd.k === "op" ? 4 : s[1] / 2) + '"/>' +
+        '<rect width="' + s[0].toFixed(1) + '" height="' + s[1].toFixed(1) + '" rx="' + (k.group || k.isSeries ? 8 : k.nd.k === "op" ? 4 : s[1] / 2) + '"/>' +
         l.map(function (t, i) { return !t.trim() ? "" : '<text class="l' + (i + 1) + '" x="' + (s[0] / 2).toFixed(1) + '" y="' + (14 + 13 * i) + '">' + esc(t) + "</text>"; }).join("") +
-        "<title>" + esc(k.group || k.series ? (k.path || k.name) + " (click: " + (k.series ? "unfold" : "expand") + ")" : (k.nd.name || k.nd.l)) + "</title></g>");
+        "<title>" + esc(k.group || k.isSeries ? (k.path || k.name) + " (click: " + (k.isSeries ? "unfold" : "expand") + ")" : (k.nd.name || k.nd.l)) + "</title></g>");
     });
   }
   function render() {
@@ -170,35 +171,35 @@
   // ---- opening and closing ----
   function openPath(leaf) { leaf.anc.forEach(function (a) { if (a.depth) { S.open[a.path] = true; if (a.series) S.unfold[a.series.id] = true; invalidate(a); } }); invalidateAll(); }
   function toggleBox(x) {
-    if (x.series) S.unfold[x.id] = !S.unfold[x.id];
+    if (x.isSeries) S.unfold[x.id] = !S.unfold[x.id];
     else S.open[x.path] = !S.open[x.path];
     invalidate(x.parent); render();
-    var e = el(x.id); if (e && !inView(e)) center(e);
+    var e = el(x.id) || (x.isSeries && el(x.members[0].id)); if (e && !inView(e)) center(e);
   }
   function inView(e) { var b = e.getBoundingClientRect(), r = svg.getBoundingClientRect(); return b.left >= r.left && b.right <= r.right && b.top >= r.top && b.bottom <= r.bottom; }
   function setAll(open) {
     Object.keys(M.groups).forEach(function (p) { if (p) S.open[p] = open; });
-    if (open) { S.fold = false; $("t-fold").checked = false; }
+    S.fold = !open; S.unfold = {}; $("t-fold").checked = !open;  // expand all shows every block; collapse folds again
     invalidateAll(); render(); open ? fit() : home();
   }
-  window.GN = {D: D, S: S, model: function () { return M; }, render: render, toggle: function (id) { toggleBox(find(id)); }, go: go, setAll: setAll, home: home};
-  function find(id) { if (M.byKey[id]) return M.byKey[id]; if (id.slice(0, 2) === "g:") return M.groups[id.slice(2)]; var s = null; Object.keys(M.groups).forEach(function (p) { M.groups[p].kids.forEach(function (k) { if (k.series && k.series.id === id) s = k.series; }); }); return s; }
+  window.GN = {D: D, S: S, model: function () { return M; }, render: render, toggle: function (id) { var x = find(id); if (x) toggleBox(x); return !!x; }, layouts: 0, center: function (id) { var e = el(id); if (e) center(e); return !!e; }, go: go, setAll: setAll, home: home};
+  function find(id) { if (M.byKey[id]) return M.byKey[id]; if (id.slice(0, 2) === "g:") return M.groups[id.slice(2)] || null; var s = null; Object.keys(M.groups).forEach(function (p) { M.groups[p].kids.forEach(function (k) { if (k.series && k.series.id === id) s = k.series; }); }); return s; }
   function go(key) {
     var l = M.byKey[key]; if (!l) return false;
     if (hidden(l)) { S.hide[l.cat] = false; syncToggles(); }
-    openPath(l); select(key); render();
+    openPath(l); render(); select(key);
     var e = el(key); if (e) center(e);
     return !!e;
   }
   // ---- detail panel ----
   function link(key) { var l = M.byKey[key]; return l ? '<a class="nl" data-go="' + esc(key) + '">' + esc(l.nd.name || l.nd.l) + "</a>" : esc(key) + " (earlier graph)"; }
   function rowsFor(x) {
-    if (x.group || x.series) {
-      var r = [["layer", "<b>" + esc(groupLabel(x)) + "</b>"], ["path", esc(x.series ? x.members.map(function (m) { return m.path; }).join(", ") : x.path)],
+    if (x.group || x.isSeries) {
+      var r = [["layer", "<b>" + esc(groupLabel(x)) + "</b>"], ["path", esc(x.isSeries ? x.members.map(function (m) { return m.path; }).join(", ") : x.path)],
         ["ops", x.cnt.fwd + " forward, " + x.cnt.bwd + " backward, " + x.cnt.upd + " update"], ["params", human(x.params)], ["FLOPs", esc(flopsText(x))]];
       if (x.outs && x.outs.length) r.push(["outputs", esc(x.outs.join(", "))]);
       if (x.grad >= 0) r.push(["gradient (worst inside)", esc(GNTree.WORST[x.grad])]);
-      if (x.series) r.push(["repeats", x.members.length + " identical blocks (click to unfold)"]);
+      if (x.isSeries) r.push(["repeats", x.members.length + " identical blocks (click to unfold)"]);
       return r;
     }
     var n = x.nd, rows = [["name", esc(n.name || n.l)], ["kind", esc(n.k)]];
@@ -240,7 +241,7 @@
   svg.addEventListener("click", function (e) {
     var b = e.target.closest(".box, .frame"); if (!b) return;
     var x = find(b.getAttribute("data-key")); if (!x) return;
-    if (x.group || x.series) { toggleBox(x); select(x.id); if (!el(x.id)) detail(x); } else select(x.id);
+    if (x.group || x.isSeries) { toggleBox(x); select(x.id); if (!el(x.id)) detail(x); } else select(x.id);
   });
   svg.addEventListener("mouseover", function (e) { var b = e.target.closest(".box"); if (b && !pinned) { var x = find(b.getAttribute("data-key")); if (x) detail(x); } });
   document.addEventListener("click", function (e) { var a = e.target.closest("[data-go]"); if (a) go(a.getAttribute("data-go")); });

@@ -21,8 +21,9 @@ var GNTree = (function () {
     }
     var root = grp("");
     G.n.forEach(function (ni, order) {
-      var nd = D.nodes[ni], g = grp(D.texts[nd.p]);
-      var leaf = {id: D.keys[ni], ni: ni, nd: nd, parent: g, first: order, depth: g.depth + 1, cat: catOf(nd), group: false};
+      var nd = D.nodes[ni], path = D.texts[nd.p], g = grp(path), top = path.split("/")[0], cat = catOf(nd);
+      if (nd.k !== "op" && cat === "fwd") cat = top.charAt(0) === "∇" ? "bwd" : top === "optimizer" ? "upd" : "fwd";
+      var leaf = {id: D.keys[ni], ni: ni, nd: nd, parent: g, first: order, depth: g.depth + 1, cat: cat, group: false};
       leaves[ni] = leaf; byKey[leaf.id] = leaf; g.kids.push(leaf);
       for (var a = g; a; a = a.parent) {
         a.leaves.push(leaf); a.cnt[leaf.cat]++;
@@ -63,13 +64,26 @@ var GNTree = (function () {
       x.sig = "" + sigs[s];
       return x.sig;
     }
-    Object.keys(groups).forEach(function (p) {  // identical sibling blocks fold into one "×N" series
-      var g = groups[p], by = {};
+    Object.keys(groups).forEach(function (p) {  // chains of identical sibling blocks fold into one "×N" series
+      var g = groups[p], by = {}, feeds = {};
+      g.edges.forEach(function (e) {
+        var a = e.s.anc[g.depth + 1], b = e.d.anc[g.depth + 1];
+        if (a && b && a !== b) feeds[a.id + ">" + b.id] = 1;
+      });
       g.kids.forEach(function (k) { if (k.group && k.leaves.length > 2) (by[sig(k)] = by[sig(k)] || []).push(k); });
+      var runs = [];
       Object.keys(by).forEach(function (s) {
-        var m = by[s];
+        var run = [];
+        by[s].forEach(function (k) {
+          if (run.length && !feeds[run[run.length - 1].id + ">" + k.id]) { runs.push([s, run]); run = []; }
+          run.push(k);
+        });
+        runs.push([s, run]);
+      });
+      runs.forEach(function (sr) {
+        var s = sr[0], m = sr[1];
         if (m.length < 2) return;
-        var ser = {id: "s:" + g.path + "#" + s, members: m, parent: g, first: m[0].first, series: true, group: false,
+        var ser = {id: "s:" + g.path + "#" + s + "@" + m[0].first, members: m, parent: g, first: m[0].first, isSeries: true, group: false,
                    name: m[0].name.replace(/_\d+$/, "") + " ×" + m.length, cat: m[0].cat, depth: g.depth + 1, params: 0, flops: 0,
                    unbound: 0, grad: -1, cnt: {fwd: 0, bwd: 0, upd: 0}, leaves: [], outs: m[m.length - 1].outs};
         m.forEach(function (x) {
