@@ -115,7 +115,10 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
     nodes: dict[str, DrawNode] = {}
     edges: list[DrawEdge] = []
     folded: dict[int, str] = {}  # value id of a folded source -> its text
+    read = {v.id for n in g.nodes for v in n.inputs} | {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
     for v in g.inputs + g.params + g.state + g.const_values:
+        if v.kind == "state" and v.id not in read and v.name not in g.updates:
+            continue  # a mode-only leftover (the dropout step counter of an eval graph): nothing reads it
         if _is_scalar_const(v) and not show_scalars:
             folded[v.id] = f"{g.constants[v.id].item():.4g}"
             continue
