@@ -9,6 +9,7 @@ import pytest
 
 import graphnn as gn
 from graphnn.viz.browser import Browser, find_chromium
+from graphnn.viz.dot import drawable
 from graphnn.viz.model import build
 
 chromium = pytest.mark.skipif(find_chromium() is None, reason="no chromium binary (apt-get install -y chromium)")
@@ -85,3 +86,15 @@ def test_nan_is_marked_on_the_collapsed_layer_and_the_link_opens_it(tmp_path) ->
         assert "nan" in cls.split() and "sel" in cls.split()
         assert "produced" in b.eval("document.getElementById('detail').innerText")
         assert b.errors() == []
+
+
+def test_conv_flops_count_the_dot_products() -> None:
+    with gn.Graph("c") as g:
+        x = gn.input("x", (None, 3, 16, 16), "float32")
+        y = gn.nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False)(x)
+        loss = gn.sum(y)
+        gn.grad(loss, [x] + list(g.params))
+    dg = build(drawable(g), dims={"batch": 8})  # the gradient requests expanded into conv2d's transposes
+    per = {n.info["op"]: n.info["flops"] for n in dg.nodes.values() if n.info.get("op", "").startswith("conv2d")}
+    want = 2 * (8 * 4 * 8 * 8) * (3 * 7 * 7)  # output elements x (C_in * kh * kw) multiply-adds
+    assert per == {"conv2d": want, "conv2d_input_grad": want, "conv2d_weight_grad": want}
