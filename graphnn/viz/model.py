@@ -71,8 +71,8 @@ def _update_only(g: Graph) -> set[int]:
 
 
 def type_text(t: Any, env: dict[str, int], named: dict[str, str] | None = None) -> str:
-    """`float32[batch=32,784]`: a bound symbolic dim shows its name and size (an anonymous leading dim bound by
-    `dims={"batch": n}` is named batch), an unbound one its name."""
+    """`float32[batch=32,784]`: a bound symbolic dim shows its name and size (a bound anonymous leading dim of an
+    input is named batch), an unbound one its name."""
     shape = getattr(t, "shape", None)
     if shape is None:
         return str(t)
@@ -103,8 +103,8 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
     describes nodes of earlier graphs (id -> "op name at file:line") that provenance points to; op boxes whose key
     is in `known` (drawn already, in another snapshot) get only their kind and classes."""
     env = bind_dims(g, dims, feeds)
-    named = {v.type.shape[0]: "batch" for v in g.inputs if dims and "batch" in dims and v.type.shape
-             and isinstance(v.type.shape[0], str) and v.type.shape[0].startswith("?")}
+    named = {v.type.shape[0]: "batch" for v in g.inputs if v.type.shape  # an anonymous leading dim is the batch
+             and isinstance(v.type.shape[0], str) and v.type.shape[0].startswith("?") and v.type.shape[0] in env}
 
     def tt(t: Any) -> str:
         return type_text(t, env, named)
