@@ -53,7 +53,8 @@ def _is_scalar_const(v: Value) -> bool:
 
 
 def _update_only(g: Graph) -> set[int]:
-    """Ids of forward nodes that only feed parameter updates (optimizer arithmetic), not outputs."""
+    """Ids of forward nodes that only feed parameter updates (optimizer arithmetic), not outputs, and of nodes
+    that only read what the optimizer computed (a NaN guard's probe)."""
     prod = g.producer
 
     def ancestors(roots: list[Value]) -> set[int]:
@@ -67,7 +68,16 @@ def _update_only(g: Graph) -> set[int]:
             stack.extend(prod[v.id] for v in n.inputs if v.id in prod)
         return seen
 
-    return ancestors(list(g.updates.values())) - ancestors(list(g.outputs.values()))
+    # Outputs named "_..." are the runtime's own (the trainer's NaN-guard probe reads every updated value):
+    # what feeds only them and the updates is optimizer work too.
+    user = [v for k, v in g.outputs.items() if not k.startswith("_")]
+    upd = ancestors(list(g.updates.values())) - ancestors(user)
+    seen_user = ancestors(user)
+    for n in g.nodes:
+        ins = [prod[v.id].id for v in n.inputs if v.id in prod]
+        if n.id not in upd and n.id not in seen_user and ins and all(i in upd for i in ins):
+            upd.add(n.id)
+    return upd
 
 
 def type_text(t: Any, env: dict[str, int], named: dict[str, str] | None = None) -> str:

@@ -68,7 +68,10 @@
     var kids = visKids(g), keys = [], size = {}, by = {}, pairs = {}, edges = [];
     kids.forEach(function (k) {
       by[k.id] = k; keys.push(k.id);
-      if (isOpen(k)) { var L = lay(k); size[k.id] = [Math.max(L.width + 2 * PAD, boxSize(k)[0]), L.height + HEAD + PAD]; }
+      if (isOpen(k)) {
+        var L = lay(k), head = (groupLabel(k) + "  " + lines(k)[2]).length * CW + 30;
+        size[k.id] = [Math.max(L.width + 2 * PAD, boxSize(k)[0], head), L.height + HEAD + PAD];
+      }
       else size[k.id] = boxSize(k);
     });
     g.edges.forEach(function (e) {
