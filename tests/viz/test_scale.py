@@ -18,7 +18,7 @@ import graphnn as gn
 from graphnn.viz.browser import Browser, find_chromium
 from graphnn.viz.html import read_page_data
 
-from .nets import resnet50, residual_cnn
+from .nets import residual_cnn, resnet50
 
 pytestmark = pytest.mark.skipif(find_chromium() is None,
                                 reason="no chromium binary (Debian: apt-get install -y chromium)")
