@@ -33,6 +33,14 @@ VISIBLE_TEXT_HEIGHTS = """(() => { const c = document.getElementById('canvas').g
     && r.right > c.left && r.left < c.right).map(r => r.height); })()"""
 
 
+OVERLAPS = """(() => { const r = Array.from(document.querySelectorAll('#viewport .box')).map(e => [e.dataset.key,
+  e.querySelector('rect').getBoundingClientRect()]), bad = [];
+  for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) { const a = r[i][1], b = r[j][1];
+    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+      bad.push([r[i][0], r[j][0]]); }
+  return bad.slice(0, 5); })()"""
+
+
 def _shot(b: Browser, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     out = ARTIFACTS / name
@@ -118,6 +126,7 @@ def test_residual_cnn_step_opens_collapsed_readable_and_expands_in_place(tmp_pat
         # expand all / collapse all
         b.eval("document.getElementById('expand-all').click()")
         assert b.eval("document.querySelectorAll('#viewport .box.node').length") == n_boxes
+        assert b.eval(OVERLAPS) == []  # the page's layered layout keeps every box apart, checked geometrically
         b.eval("document.getElementById('collapse-all').click()")
         assert b.eval("document.querySelectorAll('#viewport .box').length") <= shown
         # search finds a node inside a collapsed layer and opens the path to it
@@ -156,9 +165,8 @@ def test_resnet50_sized_step_opens_readable(tmp_path) -> None:
         ready_ms, heights = _open_readable(b, page)
         assert heights and min(heights) >= 9
         assert b.eval("document.querySelectorAll('#viewport .box').length") <= 60
-        stage2 = b.eval("Array.from(document.querySelectorAll('.box.series')).map(e => e.textContent)"
-                        ".filter(t => t.startsWith('bottleneck ×'))")
         _click(b, "g:stage_2")
+        assert b.eval(OVERLAPS) == []
         stage2 = b.eval("Array.from(document.querySelectorAll('.box.series')).map(e => e.textContent)"
                         ".filter(t => t.startsWith('bottleneck ×'))")
         assert any(t.startswith("bottleneck ×5") for t in stage2), stage2  # 6 blocks: 1 projecting + 5 identical
