@@ -203,6 +203,8 @@
       if (x.outs && x.outs.length) r.push(["outputs", esc(x.outs.join(", "))]);
       if (x.grad >= 0) r.push(["gradient (worst inside)", esc(GNTree.WORST[x.grad])]);
       if (x.isSeries) r.push(["repeats", x.members.length + " identical blocks (click to unfold)"]);
+      var same = x.group ? Object.keys(M.groups).filter(function (p) { var y = M.groups[p]; return y !== x && y.sig === x.sig; }) : [];
+      if (same.length) r.push(["identical layers", same.length + ": " + esc(same.slice(0, 12).join(", ")) + (same.length > 12 ? ", ..." : "")]);
       return r;
     }
     var n = x.nd, rows = [["name", esc(n.name || n.l)], ["kind", esc(n.k)]];
@@ -232,11 +234,15 @@
   }
   function detail(x) { $("detail").innerHTML = '<table id="dtable" data-key="' + esc(x.id) + '">' + rowsFor(x).map(function (r) { return "<tr><td>" + r[0] + "</td><td>" + r[1] + "</td></tr>"; }).join("") + "</table>"; }
   function select(key) {
-    vp.querySelectorAll(".sel, .nb").forEach(function (n) { n.classList.remove("sel", "nb"); });
+    vp.querySelectorAll(".sel, .nb, .same").forEach(function (n) { n.classList.remove("sel", "nb", "same"); });
     pinned = key;
     var e = key && el(key), x = key && find(key);
     if (!e || !x) return;
     e.classList.add("sel"); detail(x);
+    if (x.group) vp.querySelectorAll(".box.grp").forEach(function (b) {  // identical layers light up
+      var y = find(b.getAttribute("data-key"));
+      if (y && y !== x && y.group && y.sig === x.sig) b.classList.add("same");
+    });
     vp.querySelectorAll('.edge[data-src="' + CSS.escape(key) + '"], .edge[data-dst="' + CSS.escape(key) + '"]').forEach(function (p) {
       p.classList.add("nb"); var o = el(p.getAttribute(p.getAttribute("data-src") === key ? "data-dst" : "data-src")); if (o) o.classList.add("nb");
     });

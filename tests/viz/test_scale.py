@@ -112,7 +112,10 @@ def test_residual_cnn_step_opens_collapsed_readable_and_expands_in_place(tmp_pat
         assert _box(b, "g:block_3/conv2d") is not None and _box(b, "g:block_3/batch_norm2d_1") is not None
         assert b.eval("GN.layouts") - before <= 3  # block_3 itself and its parent: not the whole graph
         fr = _box(b, "g:block_3")
-        assert fr is not None and "frame" in fr["cls"], b.eval("JSON.stringify([GN.S, Array.from(document.querySelectorAll('.box.grp, .frame')).map(e => e.dataset.key)])")
+        assert fr is not None and "frame" in fr["cls"]
+        same = b.eval("Array.from(document.querySelectorAll('#viewport .box.same')).map(e => e.dataset.key)")
+        assert sorted(same) == sorted([f"g:block_{i}" for i in range(1, 8) if i != 3] + ["g:block"])  # identical
+        assert "identical layers" in b.eval("document.getElementById('detail').innerText")
         assert b.eval("GN.model().groups['block_5']._lay") is None  # collapsed layers are never laid out
         _shot(b, "viz_resnet_expanded.png")
         _click(b, "g:block_3")  # clicking the open frame closes it again
