@@ -329,7 +329,9 @@ def bind_feeds(g: Graph, feeds: dict[str, Any], asarray: Callable[[Any, str], An
         for ax, (d, n) in enumerate(zip(t.shape, a.shape)):
             if isinstance(d, int):
                 if d != n:
-                    raise FeedError(f"feed {v.name!r}: axis {ax} has size {n}, input {v.name}: {t} needs {d}")
+                    hint = (" (gn.trace fixed this size from the example input; gn.trace(..., symbolic_batch=True) "
+                            "keeps the leading dim symbolic)") if ax == 0 and "traced" in g.meta else ""
+                    raise FeedError(f"feed {v.name!r}: axis {ax} has size {n}, input {v.name}: {t} needs {d}{hint}")
             elif isinstance(d, DimProduct):
                 products.append((d, n, ax, v.name))
             elif d in env and env[d] != n:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,10 +58,13 @@ def _declare_outputs(g: Graph, out: Any) -> tuple[str, list[str]]:
 
 
 def trace(fn: Callable[..., Any], example_inputs: Any, *, static: Mapping[str, Any] | None = None,
-          name: str | None = None) -> Graph:
+          name: str | None = None, symbolic_batch: bool | Sequence[str] = False) -> Graph:
     """Run `fn` once on symbolic inputs shaped like `example_inputs` (a dict name -> array or spec, or a list
     matched to fn's parameters) and return the Graph it builds, with named outputs.
 
+    Example arrays fix every dim, the batch too; `symbolic_batch=True` (or the input names it applies to) makes
+    the leading dim of those inputs the symbolic dim "batch", so one graph takes any batch size (a spec
+    `((None, 4), "float32")` does the same for one input).
     Python control flow on static facts (shapes, Python numbers) is unrolled; branching on a traced value's
     data raises gn.TraceError naming the line (use gn.where or gn.cond there).
     """
@@ -75,6 +78,8 @@ def trace(fn: Callable[..., Any], example_inputs: Any, *, static: Mapping[str, A
             args = {}
             for k, x in example_inputs.items():
                 shape, dtype = _spec(x)
+                if shape and (symbolic_batch is True or (not isinstance(symbolic_batch, bool) and k in symbolic_batch)):
+                    shape = ("batch", *shape[1:])
                 args[k] = gn_input(k, shape, dtype)
             out = fn(**args, **(static or {}))
             kind, names = _declare_outputs(g, out)

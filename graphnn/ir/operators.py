@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .builder import numpy_on_value, numpy_ufunc_on_values, value_as_bool, value_as_data
 from .ops import elementwise as ew
-from .ops import linalg, shape_ops
+from .ops import linalg, reduction, shape_ops
 from .printer import format_graph
 from .value import OPERATORS
 
@@ -18,4 +18,6 @@ OPERATORS.update({
     "greater": ew.greater, "less": ew.less, "greater_equal": ew.greater_equal, "less_equal": ew.less_equal,
     "cast": ew.cast, "matmul": linalg.matmul, "getitem": shape_ops.getitem, "transpose": shape_ops.transpose,
     "reshape": shape_ops.reshape, "format": format_graph,
+    "sum": reduction.sum, "mean": reduction.mean, "max": reduction.max, "min": reduction.min,
+    "argmax": reduction.argmax,
 })

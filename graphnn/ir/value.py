@@ -195,3 +195,34 @@ class Value:
 
     def astype(self, dtype: Any) -> "Value":
         return OPERATORS["cast"](self, dtype)
+
+    # Method forms of the common reductions and reshapes (thin wrappers over gn.sum, gn.transpose, ...).
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Value":
+        """gn.sum(x, axis, keepdims)."""
+        return OPERATORS["sum"](self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "Value":
+        """gn.mean(x, axis, keepdims)."""
+        return OPERATORS["mean"](self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> "Value":
+        """gn.max(x, axis, keepdims)."""
+        return OPERATORS["max"](self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> "Value":
+        """gn.min(x, axis, keepdims)."""
+        return OPERATORS["min"](self, axis, keepdims)
+
+    def argmax(self, axis: int = -1, keepdims: bool = False) -> "Value":
+        """gn.argmax(x, axis, keepdims)."""
+        return OPERATORS["argmax"](self, axis, keepdims)
+
+    def transpose(self, *perm: Any) -> "Value":
+        """gn.transpose(x, perm); `x.transpose(1, 0)` and `x.transpose((1, 0))` both work."""
+        if len(perm) == 1 and isinstance(perm[0], (tuple, list)):
+            perm = tuple(perm[0])
+        return OPERATORS["transpose"](self, perm or None)
+
+    def flatten(self) -> "Value":
+        """x.reshape(-1)."""
+        return OPERATORS["reshape"](self, (-1,))

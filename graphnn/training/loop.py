@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from .data import DataError, batches, check_data, take
 from .history import History, append_jsonl, plot_history
 from .monitor import MONITORS, build_monitors, monitor_outputs
 from .optim import Optimizer
+from .predict import predict
 
 
 def accuracy(scores: Value, labels: Value) -> Value:
@@ -51,7 +53,7 @@ class EarlyStopping:
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     """One tqdm bar over every batch of the run (None when disabled or tqdm is not installed)."""
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():  # a CI log gets the one line per epoch, not a redrawn bar
         return None
     try:
         from tqdm.auto import tqdm
@@ -364,4 +366,5 @@ def fit(loss: Value, data: Mapping[str, Any], optimizer: Optimizer, *, metrics: 
     return hist
 
 
-__all__ = ["DataError", "monitor_outputs", "EarlyStopping", "History", "Trainer", "accuracy", "fit", "plot_history"]
+__all__ = ["DataError", "monitor_outputs", "EarlyStopping", "History", "Trainer", "accuracy", "fit", "plot_history",
+           "predict"]

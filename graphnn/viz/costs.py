@@ -69,6 +69,12 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
         k = node.inputs[0].type.shape[-1]
         k = env.get(k, None) if isinstance(k, str) else k
         return None if k is None else 2 * outs[0] * k  # type: ignore[operator]
+    if node.op in ("conv2d", "conv2d_input_grad", "conv2d_weight_grad"):
+        # every output element of the forward conv is a C*kh*kw dot product; each transpose does the same work
+        y = outs[0] if node.op == "conv2d" else ins[0] if node.op == "conv2d_input_grad" else ins[1]
+        kshape = node.inputs[1].type.shape[1:] if node.op != "conv2d_weight_grad" else node.outputs[0].type.shape[1:]
+        per = math.prod(env.get(d, 0) if isinstance(d, str) else d for d in kshape)  # type: ignore[misc]
+        return 2 * y * per if per else None  # type: ignore[operator]
     family = family_of(node.op)
     if family == "reduction":
         return ins[0]  # type: ignore[return-value]

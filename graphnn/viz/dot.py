@@ -65,7 +65,8 @@ def _node(n: Any) -> str:
     if n.kind == "op":
         text = [info["name"] if info["name"] != info["op"] else info["op"], f"op: {info['op']}"]
         text += [f"{k}={v}" for k, v in info["attrs"].items()]
-        text.append(f"{info['flops_text']} FLOP, {info['bytes_text']}")
+        ft = info["flops_text"]
+        text.append(("FLOPs " + ft if ft.startswith("needs") else f"{ft} FLOP") + f", {info['bytes_text']}")
         text.append(info["location"])
         if info.get("fused_from"):
             text.append("fused from " + ", ".join(info["fused_from"]))

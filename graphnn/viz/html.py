@@ -1,11 +1,15 @@
-"""`save_html`: one self-contained page (inline SVG, CSS and JS, no network) showing a graph or a compiled
-function: main view, forward|backward side by side, the pass-by-pass pipeline, costs, gradient flow, profile.
+"""`save_html`: one self-contained page (inline CSS, JS and a compact JSON model, no network) showing a graph or a
+compiled function as nested, collapsible layers (the page lays out only what is visible), with the pass-by-pass
+pipeline, costs, gradient flow, diagnostics and profile.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
+import zlib
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -13,8 +17,8 @@ from typing import Any
 from ..ir.graph import Graph
 from ..passes.pipeline import run_pipeline
 from .costs import bind_dims, human
+from .hier import ScopeResolver, group_paths
 from .model import DrawGraph, build
-from .svg import lay_out, render
 
 _ASSETS = Path(__file__).parent
 
@@ -53,10 +57,72 @@ def _diag_keys(g: Graph, diags: list[dict], rep: Any = None) -> dict[str, list[d
     return out
 
 
-def _graph_json(dg: DrawGraph) -> dict[str, Any]:
-    return {"name": dg.name, "totals": {k: v for k, v in dg.totals.items() if k != "env"},
-            "nodes": {k: dict(n.info, label=n.label, kind=n.kind, classes=sorted(n.classes))
-                      for k, n in dg.nodes.items()}}
+_SKIP = {"provenance", "derived_from", "fused_from", "scope", "kind", "label", "flops_text", "bytes_text", "inputs",
+         "outputs", "tags", "location", "origins"}
+
+
+class _Tables:
+    """The page's shared tables: one entry per box key across all drawn graphs (pass snapshots share the
+    entries of the nodes they keep), and interned edge labels, so the page grows linearly with the graph."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.index: dict[str, int] = {}
+        self.nodes: list[dict[str, Any]] = []
+        self.texts: list[str] = []
+        self.tindex: dict[str, int] = {}
+
+    def text(self, t: str) -> int:
+        if t not in self.tindex:
+            self.tindex[t] = len(self.texts)
+            self.texts.append(t)
+        return self.tindex[t]
+
+    def node(self, key: str, n: Any, path: str) -> int:
+        if key not in self.index:
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+            info = {k: v for k, v in n.info.items() if k not in _SKIP and v not in ("", [], {}, None)}
+            info.update(l=n.label, k=n.kind, c=" ".join(sorted(n.classes - {n.kind})), p=self.text(path))
+            if info.get("name") == n.label:
+                del info["name"]
+            if n.info.get("location"):
+                info["loc"] = self.text(n.info["location"])
+            if n.info.get("outputs"):
+                info["out"] = [self.text(o.split(": ", 1)[-1]) for o in n.info["outputs"]]
+            if n.info.get("origins"):
+                gone = n.info["origins"]
+                info["origins"] = gone[:3] + ([f"... and {len(gone) - 3} more"] if len(gone) > 3 else [])
+            der = n.info.get("derived_from") or []
+            if der:
+                info["der"] = der
+            passes = (n.info.get("provenance") or {}).get("passes")
+            if passes:
+                info["passes"] = passes
+            if n.kind in ("param", "state"):
+                info["numel"] = _numel(n.info.get("type", ""))
+            self.nodes.append(info)
+        return self.index[key]
+
+    def graph(self, dg: DrawGraph, g: Graph, res: ScopeResolver) -> dict[str, Any]:
+        paths = group_paths(g, dg, res)
+        idx = [self.node(k, n, paths.get(k, "")) for k, n in dg.nodes.items()]
+        edges = [[self.index[e.src], self.index[e.dst], self.text(e.label), self.text(e.status or "none")]
+                 for e in dg.edges if e.src in self.index and e.dst in self.index]
+        return {"name": dg.name, "totals": {k: v for k, v in dg.totals.items() if k != "env"}, "n": idx,
+                "e": edges}
+
+
+def _numel(type_text: str) -> int | None:
+    """Element count from a type's text (`float32[16,3,3,3]`; a dim `name=32` counts 32); None if unbound."""
+    inner = type_text[type_text.find("[") + 1:-1]
+    total = 1
+    for d in filter(None, inner.split(",")):
+        d = d.rsplit("=", 1)[-1]
+        if not d.isdigit():
+            return None
+        total *= int(d)
+    return total
 
 
 def _profile_rows(profile: Any, g: Graph) -> tuple[list[dict], str]:
@@ -96,8 +162,10 @@ def memory_peak(fn: Any, env: dict[str, int]) -> int | None:
 
 
 def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[str, Any] | None = None,
-              report: Any = None, profile: Any = None, loss: Any = None) -> tuple[list[str], dict[str, Any]]:
-    """SVG groups and the JSON model of the page."""
+              report: Any = None, profile: Any = None, loss: Any = None,
+              error: Any = None) -> dict[str, Any]:
+    """The JSON model of the page: shared node table, one entry per drawn graph (the final graph, then the
+    pipeline's snapshots), views with pass highlights and diagnostics; the page lays out and draws it."""
     fn = None if isinstance(g_or_fn, Graph) else g_or_fn
     if fn is not None:
         src = getattr(fn, "pipeline_input", None)
@@ -109,46 +177,32 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
         main = fn.graph
     else:
         main, rep, note = _pipeline(g_or_fn, report)
-    origins: dict[int, str] = {}
-    for sg in [getattr(fn, "source", None) or g_or_fn] + [r.before for r in getattr(rep, "records", []) or []]:
-        if isinstance(sg, Graph):
-            origins.update({n.id: f"{n.op} ({n.name}) at {n.location}" for n in sg.nodes if n.id not in origins})
-    dg = build(main, dims=dims, feeds=feeds, loss=loss, origins=origins)
-    groups, graphs, views = [], [_graph_json(dg)], []
-    lay = lay_out(dg)
-    diags = list(getattr(rep, "diagnostics", []) or [])
-    groups.append(render(dg, lay, 0))
-    views.append({"title": f"graph: {main.name}", "render": 0, "graph": 0, "highlight": {},
-                  "diag": _diag_keys(main, diags, rep)})
-    bwd = [k for k, n in dg.nodes.items() if "backward" in n.classes]
-    upd = [k for k, n in dg.nodes.items() if "update" in n.classes and "backward" not in n.classes]
-    fwd = [k for k in dg.nodes if k not in set(bwd) | set(upd)]
-    if bwd:  # forward, backward and updates side by side, each laid out on its own
-        inner, dx = [], 0.0
-        for part in (fwd, bwd, upd):
-            if part:
-                lp = lay_out(dg, part)
-                inner.append(render(dg, lp, 1, dx=dx, part=True))
-                dx += lp.width + 120
-        groups.append(f'<g class="view split" id="view1">{"".join(inner)}</g>')
-        views.append({"title": "forward | backward | updates", "render": 1, "graph": 0, "highlight": {}, "diag": {}})
+    snaps: list[Graph] = []
     if rep is not None and rep.records and rep.records[0].before is not None:
         snaps = [rep.records[0].before] + [r.after for r in rep.records]
-        for i, sg in enumerate(snaps):
-            sdg = build(sg, dims=dims, feeds=feeds, origins=origins)
-            graphs.append(_graph_json(sdg))
-            groups.append(render(sdg, lay_out(sdg), len(groups)))
-        base = len(groups) - len(snaps)
-        for i, r in enumerate(rep.records):
-            info = {"pass": r.name, "before": r.nodes_before, "after": r.nodes_after, "removed": len(r.removed),
-                    "added": len(r.added), "ms": round(r.seconds * 1e3, 3),
-                    "fired": [f"{f.get('pattern')} at {f.get('location', '?')}" for f in r.fired[:50]]}
-            views.append({"title": f"pass {i + 1} {r.name}: before", "render": base + i, "graph": 1 + i,
-                          "highlight": {f"n{k}": "removed" for k in r.removed}, "pass": info,
-                          "diag": _diag_keys(snaps[i], diags, rep)})
-            views.append({"title": f"pass {i + 1} {r.name}: after", "render": base + i + 1, "graph": 2 + i,
-                          "highlight": {f"n{k}": "added" for k in r.added}, "pass": info,
-                          "diag": _diag_keys(snaps[i + 1], diags, rep)})
+    origins: dict[int, str] = {}
+    for sg in [getattr(fn, "source", None) or g_or_fn] + snaps:
+        if isinstance(sg, Graph):
+            origins.update({n.id: f"{n.op} ({n.name}) at {n.location}" for n in sg.nodes if n.id not in origins})
+    res = ScopeResolver([main] + snaps + [x for x in [getattr(fn, "source", None), g_or_fn] if isinstance(x, Graph)])
+    tab = _Tables()
+    dg = build(main, dims=dims, feeds=feeds, loss=loss, origins=origins)
+    graphs = [tab.graph(dg, main, res)]
+    diags = list(getattr(rep, "diagnostics", []) or [])
+    views: list[dict[str, Any]] = [{"title": f"graph: {main.name}", "graph": 0, "highlight": {},
+                                    "diag": _diag_keys(main, diags, rep)}]
+    for i, sg in enumerate(snaps):
+        graphs.append(tab.graph(build(sg, dims=dims, feeds=feeds, origins=origins, known=set(tab.index)), sg, res))
+    for i, r in enumerate(rep.records if snaps else []):
+        info = {"pass": r.name, "before": r.nodes_before, "after": r.nodes_after, "removed": len(r.removed),
+                "added": len(r.added), "ms": round(r.seconds * 1e3, 3),
+                "fired": [f"{f.get('pattern')} at {f.get('location', '?')}" for f in r.fired[:50]]}
+        views.append({"title": f"pass {i + 1} {r.name}: before", "graph": 1 + i,
+                      "highlight": {f"n{k}": "removed" for k in r.removed}, "pass": info,
+                      "diag": _diag_keys(snaps[i], diags, rep)})
+        views.append({"title": f"pass {i + 1} {r.name}: after", "graph": 2 + i,
+                      "highlight": {f"n{k}": "added" for k in r.added}, "pass": info,
+                      "diag": _diag_keys(snaps[i + 1], diags, rep)})
     env = bind_dims(main, dims, feeds)
     totals = dict(dg.totals)
     if fn is not None:
@@ -158,25 +212,36 @@ def page_data(g_or_fn: Any, *, dims: dict[str, int] | None = None, feeds: dict[s
             totals["text"] += f" · memory plan peak {human(peak, 'B')}"
     graphs[0]["totals"] = {k: v for k, v in totals.items() if k != "env"}
     rows, ptext = _profile_rows(profile, main)
-    data = {"views": views, "graphs": graphs, "note": note, "profile": rows, "profile_text": ptext,
-            "dims": {str(k): v for k, v in env.items()}, "diagnostics": [{k: str(v) for k, v in d.items()}
-                                                                          for d in diags]}
-    return groups, data
+    nan = getattr(error, "node", None)
+    return {"views": views, "graphs": graphs, "keys": tab.keys, "nodes": tab.nodes, "texts": tab.texts,
+            "note": note, "profile": rows, "profile_text": ptext, "dims": {str(k): v for k, v in env.items()},
+            "nan": {"key": f"n{nan.id}", "message": str(error).splitlines()[0]} if nan is not None else None,
+            "diagnostics": [{k: str(v) for k, v in d.items()} for d in diags]}
 
 
 def save_html(g_or_fn: Any, path: str | os.PathLike, *, dims: dict[str, int] | None = None,
               feeds: dict[str, Any] | None = None, report: Any = None, profile: Any = None, loss: Any = None,
-              title: str | None = None) -> str:
-    """Write a self-contained HTML drawing of a graph or compiled function to `path`; returns the path."""
-    groups, data = page_data(g_or_fn, dims=dims, feeds=feeds, report=report, profile=profile, loss=loss)
+              title: str | None = None, error: Any = None) -> str:
+    """Write a self-contained HTML drawing of a graph or compiled function to `path`; returns the path.
+    `error`: a gn.NumericsError from check_numerics; its node (and every layer holding it) is marked."""
+    data = page_data(g_or_fn, dims=dims, feeds=feeds, report=report, profile=profile, loss=loss, error=error)
     name = title or data["graphs"][0]["name"]
     css = (_ASSETS / "page.css").read_text()
-    js = (_ASSETS / "page.js").read_text()
-    blob = json.dumps(data, default=str).replace("</", "<\\/")
+    js = "\n".join((_ASSETS / f).read_text() for f in ("layout.js", "tree.js", "page.js"))
+    blob = base64.b64encode(zlib.compress(json.dumps(data, default=str, separators=(",", ":")).encode(), 9)).decode()
     html = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{escape(name)} · graphnn</title>"
             f"<style>{css}</style></head><body>"
             f"{(_ASSETS / 'page.html').read_text()}"
-            f"<svg id=\"canvas\" xmlns=\"http://www.w3.org/2000/svg\"><g id=\"viewport\">{''.join(groups)}</g></svg>"
-            f"<script id=\"gn-data\" type=\"application/json\">{blob}</script><script>{js}</script></body></html>")
+            "<svg id=\"canvas\" xmlns=\"http://www.w3.org/2000/svg\"><g id=\"viewport\"></g></svg>"
+            f"<script id=\"gn-data\" type=\"application/octet-stream\">{blob}</script><script>{js}</script></body></html>")
     Path(path).write_text(html, encoding="utf-8")
     return str(path)
+
+
+def read_page_data(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON model inside a page `save_html` wrote (it is stored deflated, base64, in the page)."""
+    html = Path(path).read_text(encoding="utf-8")
+    m = re.search(r'<script id="gn-data" type="application/octet-stream">([^<]*)</script>', html)
+    if m is None:
+        raise ValueError(f"{path}: not a graphnn viz page")
+    return json.loads(zlib.decompress(base64.b64decode(m.group(1))))

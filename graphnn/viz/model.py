@@ -53,7 +53,8 @@ def _is_scalar_const(v: Value) -> bool:
 
 
 def _update_only(g: Graph) -> set[int]:
-    """Ids of forward nodes that only feed parameter updates (optimizer arithmetic), not outputs."""
+    """Ids of forward nodes that only feed parameter updates (optimizer arithmetic), not outputs, and of nodes
+    that only read what the optimizer computed (a NaN guard's probe)."""
     prod = g.producer
 
     def ancestors(roots: list[Value]) -> set[int]:
@@ -67,7 +68,37 @@ def _update_only(g: Graph) -> set[int]:
             stack.extend(prod[v.id] for v in n.inputs if v.id in prod)
         return seen
 
-    return ancestors(list(g.updates.values())) - ancestors(list(g.outputs.values()))
+    # Outputs named "_..." are the runtime's own (the trainer's NaN-guard probe reads every updated value):
+    # what feeds only them and the updates is optimizer work too.
+    user = [v for k, v in g.outputs.items() if not k.startswith("_")]
+    upd = ancestors(list(g.updates.values())) - ancestors(user)
+    seen_user = ancestors(user)
+    for n in g.nodes:
+        ins = [prod[v.id].id for v in n.inputs if v.id in prod]
+        if n.id not in upd and n.id not in seen_user and ins and all(i in upd for i in ins):
+            upd.add(n.id)
+    return upd
+
+
+def type_text(t: Any, env: dict[str, int], named: dict[str, str] | None = None) -> str:
+    """`float32[batch=32,784]`: a bound symbolic dim shows its name and size (a bound anonymous leading dim of an
+    input is named batch), an unbound one its name."""
+    shape = getattr(t, "shape", None)
+    if shape is None:
+        return str(t)
+    parts = []
+    for d in shape:
+        if isinstance(d, str):
+            nm = (named or {}).get(d, d)
+            parts.append(f"{nm}={env[d]}" if d in env else nm)
+        else:
+            parts.append(str(d))
+    return f"{t.dtype}[{','.join(parts)}]"
+
+
+def flops_text(f: int | None) -> str:
+    """A FLOP count, or "needs --dims" when a symbolic dim is unbound (never a misleading 0)."""
+    return "needs --dims" if f is None else human(f)
 
 
 def _fmt_attr(v: Any) -> str:
@@ -77,24 +108,34 @@ def _fmt_attr(v: Any) -> str:
 
 def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any] | None = None,
           collapse_params: bool = False, show_scalars: bool = False, loss: Value | None = None,
-          origins: dict[int, str] | None = None) -> DrawGraph:
+          origins: dict[int, str] | None = None, known: set[str] | None = None) -> DrawGraph:
     """The drawable form of `g`; `dims`/`feeds` bind symbolic dims for the cost annotations; `origins`
-    describes nodes of earlier graphs (id -> "op name at file:line") that provenance points to."""
+    describes nodes of earlier graphs (id -> "op name at file:line") that provenance points to; op boxes whose key
+    is in `known` (drawn already, in another snapshot) get only their kind and classes."""
     env = bind_dims(g, dims, feeds)
+    named = {v.type.shape[0]: "batch" for v in g.inputs if v.type.shape  # an anonymous leading dim is the batch
+             and isinstance(v.type.shape[0], str) and v.type.shape[0].startswith("?") and v.type.shape[0] in env}
+
+    def tt(t: Any) -> str:
+        return type_text(t, env, named)
+
     costs = graph_costs(g, env)
     flow = gradient_flow(g, loss)
     upd_only = _update_only(g)
     nodes: dict[str, DrawNode] = {}
     edges: list[DrawEdge] = []
     folded: dict[int, str] = {}  # value id of a folded source -> its text
+    read = {v.id for n in g.nodes for v in n.inputs} | {v.id for v in list(g.outputs.values()) + list(g.updates.values())}
     for v in g.inputs + g.params + g.state + g.const_values:
+        if v.kind == "state" and v.id not in read and v.name not in g.updates:
+            continue  # a mode-only leftover (the dropout step counter of an eval graph): nothing reads it
         if _is_scalar_const(v) and not show_scalars:
             folded[v.id] = f"{g.constants[v.id].item():.4g}"
             continue
         if collapse_params and v.kind in ("param", "state"):
             folded[v.id] = v.name
             continue
-        info = {"name": v.name, "kind": v.kind, "type": str(v.type)}
+        info = {"name": v.name, "kind": v.kind, "type": tt(v.type)}
         cls = {v.kind}
         if v.kind in ("param", "state"):
             st = flow["params"].get(v.name, "frozen" if v.kind == "state" else "disconnected")
@@ -104,9 +145,13 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
             if pi is not None and pi.init is not None:
                 info["init"] = str(pi.init)
         nodes[_vkey(v)] = DrawNode(_vkey(v), v.name, v.kind, cls, info, "", v.id)
+    here = {m.id for m in g.nodes}
     for n in g.nodes:
-        nodes[f"n{n.id}"] = _op_node(g, n, costs["nodes"][n.id], folded, upd_only)
-        here = {m.id for m in g.nodes}
+        if known and f"n{n.id}" in known:
+            cls = {"op"} | set(n.tags) | ({"update"} if n.id in upd_only else set())
+            nodes[f"n{n.id}"] = DrawNode(f"n{n.id}", n.op, "op", cls, {}, n.scope, n.id)
+            continue
+        nodes[f"n{n.id}"] = _op_node(g, n, costs["nodes"][n.id], folded, upd_only, tt)
         gone = [origins[i] for i in sorted(n.prov.derived_from) if i not in here and origins and i in origins]
         if gone:
             nodes[f"n{n.id}"].info["origins"] = gone
@@ -119,23 +164,27 @@ def build(g: Graph, *, dims: dict[str, int] | None = None, feeds: dict[str, Any]
             cls = {"e-" + st} | ({"backward"} if "backward" in nodes[f"n{n.id}"].classes else set())
             if "update" in nodes[f"n{n.id}"].classes:
                 cls.add("update")
-            edges.append(DrawEdge(src, f"n{n.id}", str(v.type), cls, st))
+            edges.append(DrawEdge(src, f"n{n.id}", tt(v.type), cls, st))
     for kind, table in (("output", g.outputs), ("update", g.updates)):
         for name, v in table.items():
             key = f"{kind[0]}:{name}"
             cls = {kind} | ({"update"} if kind == "update" else set())
             nodes[key] = DrawNode(key, ("⇒ " if kind == "update" else "→ ") + name, kind, cls,
-                                  {"name": f"{kind} {name}", "kind": kind, "type": str(v.type), "value": v.name})
+                                  {"name": f"{kind} {name}", "kind": kind, "type": tt(v.type), "value": v.name})
             src = f"n{g.producer[v.id].id}" if v.id in g.producer else _vkey(v)
             if src in nodes:
-                edges.append(DrawEdge(src, key, str(v.type), set(cls)))
+                edges.append(DrawEdge(src, key, tt(v.type), set(cls)))
     totals = {k: costs[k] for k in ("total_flops", "total_bytes", "param_bytes", "unbound_nodes", "env")}
-    totals["text"] = (f"{len(g.nodes)} ops · {human(costs['total_flops'])}FLOP · {human(costs['total_bytes'])}B "
+    unb = costs["unbound_nodes"]
+    ftxt = (f"FLOPs need --dims ({unb} ops have unbound dims)" if unb and not costs["total_flops"] else
+            f"{human(costs['total_flops'])}FLOP" + (f" (+{unb} ops need --dims)" if unb else ""))
+    totals["text"] = (f"{len(g.nodes)} ops · {ftxt} · {human(costs['total_bytes'])}B "
                       f"activations · {human(costs['param_bytes'])}B params")
     return DrawGraph(g.name, nodes, edges, totals)
 
 
-def _op_node(g: Graph, n: Node, cost: dict[str, Any], folded: dict[int, str], upd_only: set[int]) -> DrawNode:
+def _op_node(g: Graph, n: Node, cost: dict[str, Any], folded: dict[int, str], upd_only: set[int],
+             tt: Any = str) -> DrawNode:
     cls = {"op"} | set(n.tags)
     if n.id in upd_only:
         cls.add("update")
@@ -152,10 +201,11 @@ def _op_node(g: Graph, n: Node, cost: dict[str, Any], folded: dict[int, str], up
         "name": n.name, "op": n.op, "kind": "op",
         "attrs": {k: _fmt_attr(a) for k, a in n.attrs.items()},
         "location": n.location, "tags": sorted(n.tags), "scope": n.scope,
-        "inputs": [f"{v.name}: {v.type}" for v in n.inputs],
-        "outputs": [f"{v.name}: {v.type}" for v in n.outputs],
+        "inputs": [f"{v.name}: {tt(v.type)}" for v in n.inputs],
+        "outputs": [f"{v.name}: {tt(v.type)}" for v in n.outputs],
         "flops": cost["flops"], "bytes": cost["bytes"],
-        "flops_text": human(cost["flops"]), "bytes_text": human(cost["bytes"], "B"),
+        "flops_text": flops_text(cost["flops"]),
+        "bytes_text": human(cost["bytes"], "B") if cost["bytes"] is not None else "needs --dims",
         "provenance": n.prov.to_json(),
     }
     if consts:

@@ -1,6 +1,6 @@
-"""The page in a real browser (headless Chromium over the DevTools pipe): one SVG element per box, no
-console errors, clicking a node fills the detail panel, search/toggles/pass views work; saves a screenshot
-to artifacts/viz/."""
+"""The page in a real browser (headless Chromium over the DevTools pipe): layers open collapsed and "expand all"
+draws one SVG element per box, no console errors, clicking a node fills the detail panel, search/toggles/pass views
+work; saves a screenshot to artifacts/viz/."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 import graphnn as gn
 from graphnn.viz.browser import Browser, find_chromium
+from graphnn.viz.html import read_page_data
 from graphnn.viz.model import build
 
 pytestmark = pytest.mark.skipif(find_chromium() is None,
@@ -19,10 +20,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "viz"
 
 
 def _new_ops(page: Path, title: str) -> set[str]:
-    html = Path(page).read_text()
-    data = json.loads(html.split('<script id="gn-data" type="application/json">')[1].split("</script>")[0])
+    data = read_page_data(page)
     i = next(i for i, v in enumerate(data["views"]) if v["title"].endswith(title))
-    ops = [{k for k, n in data["graphs"][v["graph"]]["nodes"].items() if n["kind"] == "op"}
+    ops = [{data["keys"][j] for j in data["graphs"][v["graph"]]["n"] if data["nodes"][j]["k"] == "op"}
            for v in data["views"][i - 1:i + 1]]
     return ops[1] - ops[0]
 
@@ -34,10 +34,14 @@ def test_page_in_headless_chromium(tmp_path, mlp_fn, feeds) -> None:
     mm = next(n for n in mlp_fn.graph.nodes if n.op == "matmul" and "backward" not in n.tags)
     with Browser(1400, 900) as b:
         b.open(page)
-        assert b.eval("document.querySelectorAll('#view0 .node').length") == len(boxes)
-        assert b.eval("document.querySelectorAll('#view0 .node rect').length") == len(boxes)
+        closed = b.eval("document.querySelectorAll('#viewport .box').length")
+        assert b.eval("document.querySelectorAll('#viewport .box.grp').length") >= 3  # layer1..3, loss, sgd
+        b.eval("document.getElementById('expand-all').click()")
+        assert b.eval("document.querySelectorAll('#viewport .box.node').length") == len(boxes) > closed
+        assert b.eval("document.querySelectorAll('#viewport .box.node rect').length") == len(boxes)
         # a real click on the matmul's box, at its on-screen centre
-        r = b.eval(f"JSON.stringify(document.querySelector('#view0 .node[data-key=\"n{mm.id}\"]')"
+        b.eval(f"GN.center('n{mm.id}')")
+        r = b.eval(f"JSON.stringify(document.querySelector('#viewport .node[data-key=\"n{mm.id}\"]')"
                    ".getBoundingClientRect())")
         r = json.loads(r)
         assert r["width"] > 0 and r["height"] > 0
@@ -47,25 +51,27 @@ def test_page_in_headless_chromium(tmp_path, mlp_fn, feeds) -> None:
         assert b.eval("document.getElementById('dtable').dataset.key") == f"n{mm.id}"
         # search by name highlights matches
         b.eval("var s=document.getElementById('search'); s.value='w1'; s.dispatchEvent(new Event('input'))")
-        hits = b.eval("Array.from(document.querySelectorAll('#view0 .node.match')).map(n=>n.dataset.key)")
+        hits = b.eval("Array.from(document.querySelectorAll('#viewport .node.match')).map(n=>n.dataset.key)")
         want = {k for k, n in boxes.items() if "w1" in n.info.get("name", "")}
         assert set(hits) == want and want
         # the backward toggle hides every backward box
         b.eval("document.getElementById('t-backward').click()")
-        shown = b.eval("Array.from(document.querySelectorAll('#view0 .node.backward'))"
-                       ".filter(n=>getComputedStyle(n).display!=='none').length")
-        assert shown == 0
+        assert b.eval("document.querySelectorAll('#viewport .node.backward').length") == 0
+        assert b.eval("document.querySelectorAll('#viewport .node').length") > 0
         b.eval("document.getElementById('t-backward').click()")
         # a pass view highlights what the pass added
         b.eval("var v=document.getElementById('viewsel'); v.value=String(Array.from(v.options)"
                ".findIndex(o=>o.text.endsWith('autodiff: after'))); v.dispatchEvent(new Event('change'))")
-        added = b.eval("Array.from(document.querySelectorAll('.view.on .node.hl-added')).map(n=>n.dataset.key)")
+        # collapsed layers holding added nodes are marked; expanded, the nodes themselves are
+        assert b.eval("document.querySelectorAll('#viewport .box.hl-added, #viewport .box.hl-added-in').length") > 0
+        b.eval("document.getElementById('expand-all').click()")
+        added = b.eval("Array.from(document.querySelectorAll('#viewport .node.hl-added')).map(n=>n.dataset.key)")
         assert set(added) == _new_ops(page, "autodiff: after") and added
         n_views = b.eval("document.getElementById('viewsel').options.length")
         for i in range(n_views):  # every view (split, each pass before/after) shows and fits without errors
             b.eval(f"var v=document.getElementById('viewsel'); v.value='{i}'; v.dispatchEvent(new Event('change'))")
-            assert b.eval("document.querySelectorAll('.view.on').length") == 1
-            assert b.eval("document.querySelector('.view.on').getBBox().width") > 0
+            assert b.eval("document.querySelectorAll('#viewport .box').length") > 0
+            assert b.eval("document.getElementById('viewport').getBBox().width") > 0
         b.eval("var v=document.getElementById('viewsel'); v.value='0'; v.dispatchEvent(new Event('change'))")
         assert b.eval("document.querySelector('#profile table') !== null")
         assert b.errors() == []

@@ -1,9 +1,8 @@
-"""save_html: one self-contained file (no network), one SVG group per box, pass-by-pass views with the
-changed nodes and stability diagnostics attached, costs and the profile table in the page data."""
+"""save_html: one self-contained file (no network) holding a model of every box (the page draws them), pass-by-pass
+views with the changed nodes and stability diagnostics attached, costs and the profile table in the page data."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -11,13 +10,13 @@ import numpy as np
 
 import graphnn as gn
 from graphnn.viz.demo import demo_mlp
-from graphnn.viz.html import page_data
+from graphnn.viz.html import page_data, read_page_data
 from graphnn.viz.model import build
 
 
-def _data(html: str) -> dict:
-    m = re.search(r'<script id="gn-data" type="application/json">(.*?)</script>', html, re.DOTALL)
-    return json.loads(m.group(1).replace("<\\/", "</"))
+def _boxes(data: dict, gi: int) -> dict[str, dict]:
+    """Box key -> its entry, for drawn graph `gi`."""
+    return {data["keys"][i]: data["nodes"][i] for i in data["graphs"][gi]["n"]}
 
 
 def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:
@@ -25,18 +24,17 @@ def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:
     html = Path(path).read_text(encoding="utf-8")
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html) and "@import" not in html
     assert "<script src" not in html and "<link" not in html
-    first = html[html.index('id="view0"'):html.index('id="view1"')]
     n_boxes = len(build(mlp_fn.graph).nodes)
-    assert first.count('<g class="node ') == n_boxes
-    data = _data(html)
-    assert len(data["graphs"][0]["nodes"]) == n_boxes
+    data = read_page_data(path)
+    assert len(data["graphs"][0]["n"]) == n_boxes
+    assert {data["keys"][i] for i in data["graphs"][0]["n"]} == set(build(mlp_fn.graph).nodes)
     titles = [v["title"] for v in data["views"]]
-    assert titles[:2] == ["graph: mlp", "forward | backward | updates"]
+    assert titles[0] == "graph: mlp"
     rec = mlp_fn.report().records
-    assert len(titles) == 2 + 2 * len(rec)
-    assert titles[2:4] == [f"pass 1 {rec[0].name}: before", f"pass 1 {rec[0].name}: after"]
-    views, graphs = data["views"], data["graphs"]
-    ops = [{k for k, n in graphs[v["graph"]]["nodes"].items() if n["kind"] == "op"} for v in views]
+    assert len(titles) == 1 + 2 * len(rec)
+    assert titles[1:3] == [f"pass 1 {rec[0].name}: before", f"pass 1 {rec[0].name}: after"]
+    views = data["views"]
+    ops = [{k for k, n in _boxes(data, v["graph"]).items() if n["k"] == "op"} for v in views]
     for i, v in enumerate(views):  # highlighted = op boxes that a pass added (after) or removed (before)
         if v["title"].endswith(": after"):
             assert set(v["highlight"]) == ops[i] - ops[i - 1]
@@ -48,20 +46,21 @@ def test_page_is_self_contained_and_complete(tmp_path, mlp_fn, feeds) -> None:
     assert data["graphs"][0]["totals"]["memory_peak"] == plan.memory.peak_bytes > 0
     assert "memory plan peak" in data["graphs"][0]["totals"]["text"]
     mm = next(n for n in mlp_fn.graph.nodes if n.op == "matmul" and "backward" not in n.tags)
-    info = data["graphs"][0]["nodes"][f"n{mm.id}"]
+    info = _boxes(data, 0)[f"n{mm.id}"]
     assert info["flops"] == 2 * 32 * mm.inputs[0].shape[1] * mm.outputs[0].shape[1]
-    assert info["location"] == mm.location and info["op"] == "matmul"
+    assert data["texts"][info["loc"]] == mm.location and info["op"] == "matmul"
+    assert data["texts"][info["p"]] == mm.scope == "layer1"  # grouped by its name scope
 
 
 def test_backward_nodes_link_to_their_forward_node(mlp_fn) -> None:
-    _, data = page_data(mlp_fn)
-    nodes = data["graphs"][0]["nodes"]
+    data = page_data(mlp_fn)
+    nodes = _boxes(data, 0)
     forward = {n.id for n in mlp_fn.graph.nodes if "backward" not in n.tags}
     back = [n for n in mlp_fn.graph.nodes if "backward" in n.tags and n.prov.derived_from]
     assert back
     linked = 0
     for n in back:
-        assert nodes[f"n{n.id}"]["derived_from"] == [f"n{i}" for i in sorted(n.prov.derived_from)]
+        assert nodes[f"n{n.id}"]["der"] == [f"n{i}" for i in sorted(n.prov.derived_from)]
         # each backward node leads to a forward box on the page, or (its forward node fused away) names its origin
         present = [i for i in n.prov.derived_from if i in forward]
         assert present or nodes[f"n{n.id}"].get("origins"), f"{n.name} links to no forward node"
@@ -77,13 +76,13 @@ def test_diagnostics_and_profile_reach_the_page() -> None:
     ce = parts["loss"].producer
     rng = np.random.default_rng(0)
     prof = fn.profile({"x": rng.standard_normal((4, 8)).astype("float32"), "y": rng.integers(0, 3, 4)}, repeat=2)
-    _, data = page_data(fn, profile=prof)
+    data = page_data(fn, profile=prof)
     # the diagnostic sits at the naive cross_entropy in the view before the pass that fixed it ...
     before = [v for v in data["views"] if v.get("pass") and v["title"].endswith("before") and f"n{ce.id}" in v["diag"]]
     assert before and before[0]["diag"][f"n{ce.id}"][0]["pattern"] == diags[0]["pattern"]
     # ... and at its replacement in the final graph
     main = data["views"][0]["diag"]
-    assert main and all(data["graphs"][0]["nodes"][k]["op"] != "cross_entropy" for k in main)
+    assert main and all(_boxes(data, 0)[k]["op"] != "cross_entropy" for k in main)
     names = {n.name: f"n{n.id}" for n in fn.graph.nodes}
     assert {r["node"] for r in data["profile"]} == {n.name for n in fn.graph.nodes} - {""}
     assert all(r["key"] == names[r["node"]] for r in data["profile"])
