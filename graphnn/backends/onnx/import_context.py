@@ -7,6 +7,7 @@ Imports graphnn.ir and backends/table.py (and the onnx package).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,8 @@ class Importer:
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
             loc = f"onnx node {self.node_name} ({n.op_type})"
             g = Graph.current() or self.g
-            with g.building(prov=Provenance(frozenset({loc}))):
+            scope = module_scope(n.name)
+            with g.building(prov=Provenance(frozenset({loc}))), (g.name_scope(scope) if scope else nullcontext()):
                 try:
                     outs = self.folder(self, n, attrs) if self.folder is not None else None
                     if outs is None:
@@ -189,3 +191,10 @@ def axes_arg(imp: Importer, n: Any, attrs: dict, input_index: int) -> list[int] 
     if len(n.input) > input_index and n.input[input_index]:
         return [int(a) for a in imp.need_const(n.input[input_index], "axes")]
     return None
+
+
+def module_scope(node_name: str) -> str:
+    """The module path PyTorch's TorchScript exporter writes into node names ("/layer1/layer1.0/conv1/Conv" ->
+    "layer1/layer1.0/conv1"), so an imported model's nodes group by layer in the viewer; "" for other names."""
+    parts = node_name.split("/")
+    return "/".join(p for p in parts[1:-1] if p) if node_name.startswith("/") else ""

@@ -143,3 +143,14 @@ def test_round_trip_keeps_value_names_and_exports_again(tmp_path) -> None:
     names = lambda m: sorted(o for n in m.graph.node for o in n.output)
     assert names(first) == names(second)
     assert [n.op_type for n in first.graph.node] == [n.op_type for n in second.graph.node]
+
+
+def test_torchscript_node_names_become_layer_scopes() -> None:
+    """'/enc/fc/Relu' (PyTorch's module path) groups the imported node under enc/fc, as the viewer draws layers."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    nodes = [helper.make_node("Relu", ["x"], ["h"], name="/enc/fc/Relu"),
+             helper.make_node("Neg", ["h"], ["y"], name="neg_plain")]
+    g = gn.onnx.load(helper.make_model(helper.make_graph(nodes, "m", [x], [y])))
+    scopes = {n.op: n.scope for n in g.nodes}
+    assert scopes == {"relu": "enc/fc", "neg": ""}
