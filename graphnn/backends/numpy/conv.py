@@ -46,10 +46,13 @@ def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
     """y = conv2d(x, w) for NCHW x and (O, C/g, kH, kW) w: W @ cols[n] per sample and group."""
     n, o = x.shape[0], w.shape[0]
     wg = w.reshape(geo.g, o // geo.g, -1)
-    y = xp.empty((n, geo.g, o // geo.g, ho * wo), dtype=x.dtype)
-    for s, e, cols in blocks(xp, x, geo, ho, wo):
-        xp.matmul(wg, cols, out=y[s:e])
-    return y.reshape(n, o, ho, wo)
+    y = xp.empty((n, o, ho, wo), dtype=x.dtype)
+    for s, e, cols, lw in blocks(xp, x, geo, ho, wo):
+        if lw == wo:
+            xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, o // geo.g, -1))
+        else:  # whole padded rows: drop the junk columns
+            y[s:e] = xp.matmul(wg, cols).reshape(e - s, o, ho, lw)[..., :wo]
+    return y
 
 
 @KERNELS.register("conv2d")
@@ -87,11 +90,17 @@ def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
     ho, wo = node.inputs[1].type.shape[2:]
 
     def f(x: Any, gy: Any) -> Any:
-        gyt = gy.reshape(gy.shape[0], geo.g, o // geo.g, -1).transpose(0, 1, 3, 2)
-        gwt = None
-        for s, e, cols in blocks(xp, x, geo, ho, wo):  # sum over samples of cols[n] @ gy[n].T
+        gwt, gyw = None, None
+        for s, e, cols, lw in blocks(xp, x, geo, ho, wo):  # sum over samples of cols[n] @ gy[n].T
+            g_blk = gy[s:e]
+            if lw != wo:  # whole padded rows: gy gets zero columns where the columns hold junk
+                if gyw is None:
+                    gyw = xp.zeros((e - s, o, ho, lw), dtype=gy.dtype)
+                gyw[:e - s, ..., :wo] = g_blk
+                g_blk = gyw[:e - s]
+            gyt = g_blk.reshape(e - s, geo.g, o // geo.g, -1).transpose(0, 1, 3, 2)
             # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
-            part = xp.matmul(cols, gyt[s:e]).sum(axis=0)  # (g, C/g*kH*kW, O/g)
+            part = xp.matmul(cols, gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
             gwt = part if gwt is None else xp.add(gwt, part, out=gwt)
         return xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(o, cg, kh, kw)
 

@@ -50,16 +50,18 @@ def geo_of(node: Node, kh: int, kw: int) -> Geo:
     return Geo(kh, kw, *a["stride"], *a["padding"], *a["dilation"], a["groups"])
 
 
-def pad_nchw(xp: Any, x: Any, geo: Geo) -> Any:
-    """x with its zero border (a negative pad crops); no copy when there is none."""
-    if not (geo.pt or geo.pl or geo.pb or geo.pr):
+def pad_nchw(xp: Any, x: Any, geo: Geo, extra_row: bool = False) -> Any:
+    """x with its zero border (a negative pad crops) and optionally one more zero row at the bottom; no copy
+    when there is nothing to add."""
+    if not (geo.pt or geo.pl or geo.pb or geo.pr or extra_row):
         return x
     n, c, h, w = x.shape
     if min(geo.pt, geo.pl, geo.pb, geo.pr) < 0:
         x = x[:, :, max(-geo.pt, 0):h - max(-geo.pb, 0), max(-geo.pl, 0):w - max(-geo.pr, 0)]
         geo = geo._replace(pt=max(geo.pt, 0), pl=max(geo.pl, 0), pb=max(geo.pb, 0), pr=max(geo.pr, 0))
         h, w = x.shape[2:]
-    out = xp.zeros((n, c, *geo.padded(h, w)), dtype=x.dtype)
+    hp, wp = geo.padded(h, w)
+    out = xp.zeros((n, c, hp + extra_row, wp), dtype=x.dtype)
     out[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w] = x
     return out
 
@@ -101,19 +103,36 @@ def im2col(xp: Any, xpad: Any, geo: Geo, ho: int, wo: int, out: Any = None) -> A
     return cols.reshape(n, geo.g, -1, ho * wo)
 
 
+def flat_cols(xp: Any, xpad: Any, geo: Geo, ho: int, out: Any) -> Any:
+    """Stride-1 patch columns over whole padded rows: row (c, a, b) is the flat padded image of channel c from
+    offset a*dh*Wp + b*dw on, one contiguous run of Ho*Wp values, so one strided copy makes them all (faster than
+    one 2-D copy per kernel offset: RESULTS.md). Output columns j >= Wo are junk and get dropped or zeroed."""
+    n, c, _, wp = xpad.shape
+    s0, s1, s2, s3 = xpad.strides
+    view = xp.lib.stride_tricks.as_strided(xpad, (n, c, geo.kh, geo.kw, ho * wp), (s0, s1, s2 * geo.dh, s3 * geo.dw, s3))
+    cols = out.reshape(n, c, geo.kh, geo.kw, ho * wp)
+    cols[...] = view
+    return cols.reshape(n, geo.g, -1, ho * wp)
+
+
 def blocks(xp: Any, x: Any, geo: Geo, ho: int, wo: int) -> Any:
-    """Yield (start, stop, columns of samples start:stop), the columns reusing one cache-sized buffer; a
-    pointwise convolution's columns are x itself."""
+    """Yield (start, stop, columns of samples start:stop, their row width), the columns reusing one cache-sized
+    buffer: whole padded rows (width Wp) for stride 1, exact windows (width Wo) otherwise; a pointwise
+    convolution's columns are x itself."""
     n, c = x.shape[:2]
     if geo.pointwise:
-        yield 0, n, x.reshape(n, geo.g, c // geo.g, -1)
+        yield 0, n, x.reshape(n, geo.g, c // geo.g, -1), wo
         return
-    xpad = pad_nchw(xp, x, geo)
-    bs = block_of(xp, n, c * geo.kh * geo.kw, ho * wo, x.dtype.itemsize)
-    buf = xp.empty((bs, c * geo.kh * geo.kw * ho * wo), dtype=x.dtype)
+    flat = (geo.sh, geo.sw) == (1, 1)
+    xpad = pad_nchw(xp, x, geo, extra_row=flat)  # the extra row keeps the last offset's run inside the array
+    lw = xpad.shape[3] if flat else wo
+    bs = block_of(xp, n, c * geo.kh * geo.kw, ho * lw, x.dtype.itemsize)
+    buf = xp.empty((bs, c * geo.kh * geo.kw * ho * lw), dtype=x.dtype)
     for s in range(0, n, bs):
         e = min(s + bs, n)
-        yield s, e, im2col(xp, xpad[s:e], geo, ho, wo, buf[:e - s])
+        cols = flat_cols(xp, xpad[s:e], geo, ho, buf[:e - s]) if flat else \
+            im2col(xp, xpad[s:e], geo, ho, wo, buf[:e - s])
+        yield s, e, cols, lw
 
 
 def col2im(xp: Any, cols: Any, geo: Geo, h: int, w: int, ho: int, wo: int) -> Any:
