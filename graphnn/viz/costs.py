@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.numpy.conv import algorithm
+from ..backends.profile import CONV_OPS
 from ..ir.graph import Graph, Node
+from ..ir.ops.conv import conv_flops
 from ..ir.op_registry import family_of, get_op
 from ..ir.types import TensorType, is_anonymous
 
@@ -66,6 +69,10 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
     ins = [numel(v.type, env) for v in node.inputs]
     if None in outs or None in ins:
         return None
+    if node.op in CONV_OPS:  # sums of (C/groups)*kH*kW products per element of y (or of gy, for the gradients)
+        y = {"conv2d": node.outputs[0], "conv2d_input_grad": node.inputs[0]}.get(node.op, node.inputs[-1])
+        n = numel(y.type, env)
+        return None if n is None else conv_flops(node, n)
     if node.op == "matmul":
         k = node.inputs[0].type.shape[-1]
         k = env.get(k, None) if isinstance(k, str) else k
@@ -88,6 +95,8 @@ def graph_costs(g: Graph, env: dict[str, int]) -> dict[str, Any]:
     for n in g.nodes:
         f, b = flops(n, env), out_bytes(n, env)
         per[n.id] = {"flops": f, "bytes": b}
+        if n.op in CONV_OPS:
+            per[n.id]["algorithm"] = algorithm(n)  # type: ignore[assignment]
         if f is None or b is None:
             unbound += 1
         tf += f or 0

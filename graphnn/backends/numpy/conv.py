@@ -107,6 +107,19 @@ def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
+def algorithm(node: Node) -> str:
+    """How the kernels above run a conv-family node, in words, with its layout (for fn.profile and the viewer)."""
+    kh, kw = node.attrs["kernel_size"] if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape[2:]
+    geo = geo_of(node, kh, kw)
+    cols = "1x1: GEMM on x itself" if geo.pointwise else \
+        "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
+    how = {"conv2d": cols,
+           "conv2d_input_grad": cols.replace("GEMM", "GEMM with the flipped kernel", 1)
+           if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
+           "conv2d_weight_grad": cols + ", (K, L) @ gy.T"}[node.op]
+    return f"{how}; NCHW, per-sample GEMMs, groups {geo.g}"
+
+
 # ---- max pooling ---------------------------------------------------------------------------------
 # One strided slice per kernel offset: reducing the 6-d window view directly was ~25x slower in NumPy.
 def _pool_setup(node: Node, ho: int, wo: int) -> tuple[int, int, list]:
