@@ -47,11 +47,15 @@ def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
     n, o = x.shape[0], w.shape[0]
     wg = w.reshape(geo.g, o // geo.g, -1)
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
+    yb = None  # one block's output over whole padded rows, reused (fresh large arrays cost page faults)
     for s, e, cols, lw in blocks(xp, x, geo, ho, wo):
         if lw == wo:
             xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, o // geo.g, -1))
-        else:  # whole padded rows: drop the junk columns
-            y[s:e] = xp.matmul(wg, cols).reshape(e - s, o, ho, lw)[..., :wo]
+            continue
+        if yb is None:
+            yb = xp.empty((e - s, geo.g, o // geo.g, ho * lw), dtype=x.dtype)
+        xp.matmul(wg, cols, out=yb[:e - s])
+        y[s:e] = yb[:e - s].reshape(e - s, o, ho, lw)[..., :wo]  # drop the junk columns
     return y
 
 
