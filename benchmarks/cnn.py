@@ -125,7 +125,8 @@ def resnet50_row(threads: int) -> tuple[str, float, dict[str, Step]] | str:
         g = gn.onnx.load(str(path))
         fn = gn.compile(g)
     except gn.GraphnnError as e:
-        return f"gn.onnx.load fails: {str(e).splitlines()[0][:160]}"
+        msg = " ".join(str(e).split())
+        return f"gn.onnx.load fails: {msg[msg.find('node(s)') - 4 if 'node(s)' in msg else 0:][:400]}"
     sess = ort_session(onnx.load(str(path)), threads)
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     name = sess.get_inputs()[0].name

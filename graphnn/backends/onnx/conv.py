@@ -88,9 +88,7 @@ def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto == "VALID":
         p = [0] * 2 * r
-    elif auto in ("SAME_UPPER", "SAME_LOWER"):
-        if n.op_type != "Conv":
-            raise GraphError(f"{n.op_type} {n.name}: auto_pad {auto} is not supported; give explicit pads")
+    elif auto in ("SAME_UPPER", "SAME_LOWER") and n.op_type == "Conv":
         for i in range(r):
             size = x.shape[2 + i]
             if not isinstance(size, int):
@@ -98,7 +96,7 @@ def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
             total = max(0, (-(-size // s[i]) - 1) * s[i] + d[i] * (k[i] - 1) + 1 - size)
             lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
             p[i], p[i + r] = lo, total - lo
-    elif auto != "NOTSET":
+    elif auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER"):  # ConvTranspose's SAME: from its output size
         raise GraphError(f"{n.op_type} {n.name}: unknown auto_pad {auto!r}")
     if r == 1:
         s, d, p = [1, s[0]], [1, d[0]], [0, p[0], 0, p[1]]
@@ -126,21 +124,22 @@ def _import_conv_transpose(imp: Importer, n: Any, attrs: dict) -> list:
     r, a = _conv_geometry(n, attrs, ins[0], ins[1])
     x, w = (unsqueeze(ins[0], 2), unsqueeze(ins[1], 2)) if r == 1 else ins[:2]
     op = list(attrs.get("output_padding", [0] * r))
-    if "output_shape" in attrs:  # ONNX: the pads follow from the requested size, the odd one at the end
-        want = list(attrs["output_shape"])[-r:]
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    want = list(attrs["output_shape"])[-r:] if "output_shape" in attrs else None
+    if want is None and auto in ("SAME_UPPER", "SAME_LOWER"):  # ONNX: output size = input size * stride
+        want = [x.shape[2 + i + 2 - r] * a["stride"][i + 2 - r] for i in range(r)]
+    if want is not None:  # the pads follow from the requested size; a negative total is more output padding
         p = []
         for i in range(r):
             ax = i + 2 - r
             total = (x.shape[2 + ax] - 1) * a["stride"][ax] + op[i] + a["dilation"][ax] * (w.shape[2 + ax] - 1) + 1 \
                 - want[i]
-            if total < 0:
-                raise GraphError(f"ConvTranspose {n.name}: output_shape {want} is larger than the input allows")
-            p.append(total)
-        upper = attrs.get("auto_pad", b"NOTSET") in (b"SAME_UPPER", "SAME_UPPER")
-        lo = [t // 2 if upper else t - t // 2 for t in p]
+            op[i] -= min(total, 0)
+            p.append(max(total, 0))
+        lo = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in p]
         pads = [*lo, *[t - q for t, q in zip(p, lo)]]
         a["padding"] = tuple([0, pads[0], 0, pads[1]] if r == 1 else pads)
-        op = [0] * r
     y = conv_transpose2d(x, w, a["stride"], a["padding"], tuple([0] + op if r == 1 else op), a["groups"],
                          a["dilation"])
     return [_finish(imp, y, ins, r)]
