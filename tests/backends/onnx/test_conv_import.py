@@ -72,3 +72,35 @@ def test_bad_group_count_is_a_graphnn_error_naming_the_node() -> None:
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     with pytest.raises(gn.GraphnnError, match="c1.*groups=4 does not divide"):
         gn.onnx.load(m)
+
+
+def test_torchscript_export_of_grouped_dilated_transposed_and_1d_convs_matches_torch() -> None:
+    """A PyTorch model exported by the TorchScript exporter with a dynamic batch imports and matches torch."""
+    import io
+    import warnings
+
+    torch = pytest.importorskip("torch", reason="PyTorch makes the exported model")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Conv2d(4, 8, 3, padding=2, dilation=2, groups=2)
+            self.b = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)  # depthwise
+            self.c = torch.nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+            self.d = torch.nn.Conv1d(4, 6, 3, padding=1)
+
+        def forward(self, x):  # noqa: ANN001, ANN202 - torch's calling convention
+            return self.d(self.c(self.b(self.a(x)).relu()).mean(2))
+
+    torch.manual_seed(0)
+    net, f = Net().eval(), io.BytesIO()
+    x = torch.randn(3, 4, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(net, (x,), f, dynamo=False, opset_version=17, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}})
+    g = gn.onnx.load(f.getvalue())
+    for n in (1, 3):
+        xs = torch.randn(n, 4, 8, 8)
+        np.testing.assert_allclose(run_graph(g, {"x": xs.numpy()})["y"], net(xs).detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
