@@ -11,7 +11,7 @@ from typing import Any
 
 from ...ir.graph import Node
 from ..table import Table
-from .conv_gemm import Geo, blocks, col2im, flip_kernel, geo_of, transposed_as_conv
+from .conv_gemm import Columns, Geo, col2im, flip_kernel, geo_of, transposed_as_conv
 from .support import Factory, Kernel
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
@@ -45,17 +45,21 @@ def _out_hw(node: Node) -> tuple[int, int]:
 def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
     """y = conv2d(x, w) for NCHW x and (O, C/g, kH, kW) w: W @ cols[n] per sample and group."""
     n, o = x.shape[0], w.shape[0]
-    wg = w.reshape(geo.g, o // geo.g, -1)
+    og = o // geo.g
+    wg = w.reshape(geo.g, og, -1)
     y = xp.empty((n, o, ho, wo), dtype=x.dtype)
-    yb = None  # one block's output over whole padded rows, reused (fresh large arrays cost page faults)
-    for s, e, cols, lw in blocks(xp, x, geo, ho, wo):
-        if lw == wo:
-            xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, o // geo.g, -1))
-            continue
-        if yb is None:
-            yb = xp.empty((e - s, geo.g, o // geo.g, ho * lw), dtype=x.dtype)
-        xp.matmul(wg, cols, out=yb[:e - s])
-        y[s:e] = yb[:e - s].reshape(e - s, o, ho, lw)[..., :wo]  # drop the junk columns
+    src = Columns(xp, x, geo, ho, wo)
+
+    def block(s: int, e: int, slot: int) -> None:
+        cols = src.cols(s, e, slot)
+        if src.lw == wo:
+            xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, og, -1))
+            return
+        yb = src.buffer(slot, "y", (src.bs, geo.g, og, ho * src.lw), x.dtype)[:e - s]
+        xp.matmul(wg, cols, out=yb)
+        y[s:e] = yb.reshape(e - s, o, ho, src.lw)[..., :wo]  # drop the junk columns
+
+    src.run(block)
     return y
 
 
@@ -94,18 +98,24 @@ def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
     ho, wo = node.inputs[1].type.shape[2:]
 
     def f(x: Any, gy: Any) -> Any:
-        gwt, gyw = None, None
-        for s, e, cols, lw in blocks(xp, x, geo, ho, wo):  # sum over samples of cols[n] @ gy[n].T
+        src = Columns(xp, x, geo, ho, wo)
+        parts: dict[int, Any] = {}
+
+        def block(s: int, e: int, slot: int) -> None:  # per worker: sum over its samples of cols[n] @ gy[n].T
             g_blk = gy[s:e]
-            if lw != wo:  # whole padded rows: gy gets zero columns where the columns hold junk
-                if gyw is None:
-                    gyw = xp.zeros((e - s, o, ho, lw), dtype=gy.dtype)
-                gyw[:e - s, ..., :wo] = g_blk
-                g_blk = gyw[:e - s]
+            if src.lw != wo:  # whole padded rows: gy gets zero columns where the columns hold junk
+                gyw = src.buffer(slot, "gy", (src.bs, o, ho, src.lw), gy.dtype, zero=True)[:e - s]
+                gyw[..., :wo] = g_blk
+                g_blk = gyw
             gyt = g_blk.reshape(e - s, geo.g, o // geo.g, -1).transpose(0, 1, 3, 2)
             # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
-            part = xp.matmul(cols, gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
-            gwt = part if gwt is None else xp.add(gwt, part, out=gwt)
+            part = xp.matmul(src.cols(s, e, slot), gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
+            parts[slot] = part if slot not in parts else xp.add(parts[slot], part, out=parts[slot])
+
+        src.run(block)
+        gwt = parts[0]
+        for k in range(1, len(parts)):
+            gwt += parts[k]
         return xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(o, cg, kh, kw)
 
     return f

@@ -9,6 +9,7 @@ Written against `xp` so CuPy reuses it. Imports graphnn.ir.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from ...ir.graph import Node
@@ -115,24 +116,91 @@ def flat_cols(xp: Any, xpad: Any, geo: Geo, ho: int, out: Any) -> Any:
     return cols.reshape(n, geo.g, -1, ho * wp)
 
 
-def blocks(xp: Any, x: Any, geo: Geo, ho: int, wo: int) -> Any:
-    """Yield (start, stop, columns of samples start:stop, their row width), the columns reusing one cache-sized
-    buffer: whole padded rows (width Wp) for stride 1, exact windows (width Wo) otherwise; a pointwise
-    convolution's columns are x itself."""
-    n, c = x.shape[:2]
-    if geo.pointwise:
-        yield 0, n, x.reshape(n, geo.g, c // geo.g, -1), wo
-        return
-    flat = (geo.sh, geo.sw) == (1, 1)
-    xpad = pad_nchw(xp, x, geo, extra_row=flat)  # the extra row keeps the last offset's run inside the array
-    lw = xpad.shape[3] if flat else wo
-    bs = block_of(xp, n, c * geo.kh * geo.kw, ho * lw, x.dtype.itemsize)
-    buf = xp.empty((bs, c * geo.kh * geo.kw * ho * lw), dtype=x.dtype)
-    for s in range(0, n, bs):
-        e = min(s + bs, n)
-        cols = flat_cols(xp, xpad[s:e], geo, ho, buf[:e - s]) if flat else \
-            im2col(xp, xpad[s:e], geo, ho, wo, buf[:e - s])
-        yield s, e, cols, lw
+class Columns:
+    """The patch columns of one kernel call, made a block of samples at a time into per-worker buffers: whole
+    padded rows (width `lw` = Wp) for stride 1, exact windows (`lw` = Wo) otherwise; a pointwise convolution's
+    columns are x itself (one block)."""
+
+    def __init__(self, xp: Any, x: Any, geo: Geo, ho: int, wo: int) -> None:
+        self.xp, self.geo, self.ho, self.wo = xp, geo, ho, wo
+        self.n, c = x.shape[:2]
+        self.flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
+        if geo.pointwise:
+            self.x, self.lw, self.bs = x, wo, self.n
+        else:  # the extra row keeps the last kernel offset's run of padded rows inside the array
+            self.x = pad_nchw(xp, x, geo, extra_row=self.flat)
+            self.lw = self.x.shape[3] if self.flat else wo
+            self.bs = block_of(xp, self.n, c * geo.kh * geo.kw, ho * self.lw, x.dtype.itemsize)
+        self.k = c * geo.kh * geo.kw
+        self.scratch: dict[tuple, Any] = {}  # (slot, name) -> buffer; a slot is one worker's
+
+    def buffer(self, slot: int, name: str, shape: tuple, dtype: Any, zero: bool = False) -> Any:
+        """A block-sized scratch array of this worker, made once per call (fresh large arrays cost page faults)."""
+        key = (slot, name)
+        if key not in self.scratch:
+            self.scratch[key] = (self.xp.zeros if zero else self.xp.empty)(shape, dtype=dtype)
+        return self.scratch[key]
+
+    def cols(self, s: int, e: int, slot: int) -> Any:
+        """(e - s, groups, C/groups*kH*kW, Ho*lw) columns of samples s:e."""
+        geo, xp = self.geo, self.xp
+        if geo.pointwise:
+            return self.x[s:e].reshape(e - s, geo.g, -1, self.ho * self.wo)
+        buf = self.buffer(slot, "cols", (self.bs, self.k * self.ho * self.lw), self.x.dtype)[:e - s]
+        if self.flat:
+            return flat_cols(xp, self.x[s:e], geo, self.ho, buf)
+        return im2col(xp, self.x[s:e], geo, self.ho, self.wo, buf)
+
+    def run(self, fn: Any) -> int:
+        """fn(s, e, slot) over the blocks; returns the number of slots used. With several BLAS threads on the
+        CPU, blocks run on that many Python threads with BLAS pinned to one thread: one GEMM per sample meeting a
+        multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md)."""
+        ranges = [(s, min(s + self.bs, self.n)) for s in range(0, self.n, self.bs)]
+        libs = blas_libs() if getattr(self.xp, "__name__", "") == "numpy" and len(ranges) > 1 else []
+        before = [lib.get_num_threads() for lib in libs]
+        nw = min(max(before, default=1), len(ranges))
+        if nw <= 1:
+            for s, e in ranges:
+                fn(s, e, 0)
+            return 1
+
+        def worker(slot: int) -> None:
+            for s, e in ranges[slot::nw]:
+                fn(s, e, slot)
+
+        for lib in libs:
+            lib.set_num_threads(1)
+        try:
+            for f in [pool(nw).submit(worker, k) for k in range(nw)]:
+                f.result()
+        finally:
+            for lib, n in zip(libs, before):
+                lib.set_num_threads(n)
+        return nw
+
+
+_LIBS: list = []
+_POOLS: dict[int, Any] = {}
+
+
+def blas_libs() -> list:
+    """threadpoolctl's handles on the loaded BLAS libraries (their thread counts are read and set per call in
+    a microsecond); none without threadpoolctl, and then blocks run one after another."""
+    if not _LIBS:
+        try:
+            from threadpoolctl import ThreadpoolController  # optional: only to run blocks on several threads
+        except ImportError:
+            _LIBS.append([])
+        else:
+            _LIBS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _LIBS[0]
+
+
+def pool(n: int) -> Any:
+    """A process-wide pool of n threads for conv blocks (NumPy's copies and BLAS release the GIL)."""
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="graphnn-conv")
+    return _POOLS[n]
 
 
 def col2im(xp: Any, cols: Any, geo: Geo, h: int, w: int, ho: int, wo: int) -> Any:
