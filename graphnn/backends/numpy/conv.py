@@ -59,7 +59,7 @@ def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
         xp.matmul(wg, cols, out=yb)
         y[s:e] = yb.reshape(e - s, o, ho, src.lw)[..., :wo]  # drop the junk columns
 
-    src.run(block)
+    src.run(block, 2.0 * n * o * ho * wo * src.k / geo.g)
     return y
 
 
@@ -112,7 +112,7 @@ def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
             part = xp.matmul(src.cols(s, e, slot), gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
             parts[slot] = part if slot not in parts else xp.add(parts[slot], part, out=parts[slot])
 
-        src.run(block)
+        src.run(block, 2.0 * x.shape[0] * o * ho * wo * src.k / geo.g)
         gwt = parts[0]
         for k in range(1, len(parts)):
             gwt += parts[k]

@@ -83,6 +83,7 @@ def flip_kernel(xp: Any, w: Any, g: int) -> Any:
 
 
 CACHE_BYTES = 2 << 20  # patch columns of this size stay in a core's L2 between the copy and the GEMM
+SMALL_GEMM = 64e6  # FLOPs below which a lone block's GEMM runs on one BLAS thread (see Columns.run)
 
 
 def block_of(xp: Any, n: int, k: int, hw: int, itemsize: int) -> int:
@@ -151,17 +152,27 @@ class Columns:
             return flat_cols(xp, self.x[s:e], geo, self.ho, buf)
         return im2col(xp, self.x[s:e], geo, self.ho, self.wo, buf)
 
-    def run(self, fn: Any) -> int:
+    def run(self, fn: Any, flops: float = 0.0) -> int:
         """fn(s, e, slot) over the blocks; returns the number of slots used. With several BLAS threads on the
         CPU, blocks run on that many Python threads with BLAS pinned to one thread: one GEMM per sample meeting a
-        multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md)."""
+        multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md). A single
+        block (batch 1) whose GEMMs total under SMALL_GEMM FLOPs (`flops`: the kernel's) also runs on one BLAS
+        thread: splitting it gains microseconds and can wait milliseconds for a descheduled thread."""
         ranges = [(s, min(s + self.bs, self.n)) for s in range(0, self.n, self.bs)]
-        libs = blas_libs() if getattr(self.xp, "__name__", "") == "numpy" and len(ranges) > 1 else []
+        small = len(ranges) == 1 and flops < SMALL_GEMM
+        libs = blas_libs() if getattr(self.xp, "__name__", "") == "numpy" and (len(ranges) > 1 or small) else []
         before = [lib.get_num_threads() for lib in libs]
         nw = min(max(before, default=1), len(ranges))
         if nw <= 1:
-            for s, e in ranges:
-                fn(s, e, 0)
+            if max(before, default=1) > 1:  # one small block: one BLAS thread
+                for lib in libs:
+                    lib.set_num_threads(1)
+            try:
+                for s, e in ranges:
+                    fn(s, e, 0)
+            finally:
+                for lib, n in zip(libs, before):
+                    lib.set_num_threads(n)
             return 1
 
         def worker(slot: int) -> None:
