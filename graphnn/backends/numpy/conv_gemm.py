@@ -51,22 +51,6 @@ def geo_of(node: Node, kh: int, kw: int) -> Geo:
     return Geo(kh, kw, *a["stride"], *a["padding"], *a["dilation"], a["groups"])
 
 
-def pad_nchw(xp: Any, x: Any, geo: Geo, extra_row: bool = False) -> Any:
-    """x with its zero border (a negative pad crops) and optionally one more zero row at the bottom; no copy
-    when there is nothing to add."""
-    if not (geo.pt or geo.pl or geo.pb or geo.pr or extra_row):
-        return x
-    n, c, h, w = x.shape
-    if min(geo.pt, geo.pl, geo.pb, geo.pr) < 0:
-        x = x[:, :, max(-geo.pt, 0):h - max(-geo.pb, 0), max(-geo.pl, 0):w - max(-geo.pr, 0)]
-        geo = geo._replace(pt=max(geo.pt, 0), pl=max(geo.pl, 0), pb=max(geo.pb, 0), pr=max(geo.pr, 0))
-        h, w = x.shape[2:]
-    hp, wp = geo.padded(h, w)
-    out = xp.zeros((n, c, hp + extra_row, wp), dtype=x.dtype)
-    out[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w] = x
-    return out
-
-
 def transposed_as_conv(geo: Geo, h: int, w: int, ho: int, wo: int) -> Geo:
     """For stride 1, the input gradient is a convolution of gy with the flipped kernel: its geometry (padding
     d*(k-1) - p at the start, whatever makes the output h x w at the end; negative pads crop)."""
@@ -126,12 +110,19 @@ class Columns:
         self.xp, self.geo, self.ho, self.wo = xp, geo, ho, wo
         self.n, c = x.shape[:2]
         self.flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
+        self.x = x
         if geo.pointwise:
-            self.x, self.lw, self.bs = x, wo, self.n
-        else:  # the extra row keeps the last kernel offset's run of padded rows inside the array
-            self.x = pad_nchw(xp, x, geo, extra_row=self.flat)
-            self.lw = self.x.shape[3] if self.flat else wo
+            self.lw, self.bs = wo, self.n
+        else:
+            h, w = x.shape[2:]
+            self.hp, self.wp = geo.padded(h, w)
+            self.lw = self.wp if self.flat else wo
             self.bs = block_of(xp, self.n, c * geo.kh * geo.kw, ho * self.lw, x.dtype.itemsize)
+            # where x lands in the padded block, and which part of x lands (a negative pad crops: the stride-1
+            # input gradient's pads beyond the kernel's reach)
+            self.inner = (slice(max(geo.pt, 0), max(geo.pt, 0) + h - max(-geo.pt, 0) - max(-geo.pb, 0)),
+                          slice(max(geo.pl, 0), max(geo.pl, 0) + w - max(-geo.pl, 0) - max(-geo.pr, 0)))
+            self.src = (slice(max(-geo.pt, 0), h - max(-geo.pb, 0)), slice(max(-geo.pl, 0), w - max(-geo.pr, 0)))
         self.k = c * geo.kh * geo.kw
         self.scratch: dict[tuple, Any] = {}  # (slot, name) -> buffer; a slot is one worker's
 
@@ -142,15 +133,29 @@ class Columns:
             self.scratch[key] = (self.xp.zeros if zero else self.xp.empty)(shape, dtype=dtype)
         return self.scratch[key]
 
+    def padded(self, s: int, e: int, slot: int) -> Any:
+        """Samples s:e with their zero border (and, for stride 1, one more zero row that keeps the last kernel
+        offset's run of padded rows inside the array), in this worker's buffer: the border is zeroed once, and the
+        block is still in cache when the columns are copied from it (no whole-batch padded copy)."""
+        geo = self.geo
+        if not (geo.pt or geo.pl or geo.pb or geo.pr or self.flat):
+            return self.x[s:e]
+        c = self.x.shape[1]
+        shape = (self.bs, c, self.hp + self.flat, self.wp)
+        buf = self.buffer(slot, "xpad", shape, self.x.dtype, zero=True)[:e - s]
+        buf[:, :, self.inner[0], self.inner[1]] = self.x[s:e, :, self.src[0], self.src[1]]
+        return buf
+
     def cols(self, s: int, e: int, slot: int) -> Any:
         """(e - s, groups, C/groups*kH*kW, Ho*lw) columns of samples s:e."""
         geo, xp = self.geo, self.xp
         if geo.pointwise:
             return self.x[s:e].reshape(e - s, geo.g, -1, self.ho * self.wo)
         buf = self.buffer(slot, "cols", (self.bs, self.k * self.ho * self.lw), self.x.dtype)[:e - s]
+        xpad = self.padded(s, e, slot)
         if self.flat:
-            return flat_cols(xp, self.x[s:e], geo, self.ho, buf)
-        return im2col(xp, self.x[s:e], geo, self.ho, self.wo, buf)
+            return flat_cols(xp, xpad, geo, self.ho, buf)
+        return im2col(xp, xpad, geo, self.ho, self.wo, buf)
 
     def run(self, fn: Any, flops: float = 0.0) -> int:
         """fn(s, e, slot) over the blocks; returns the number of slots used. With several BLAS threads on the
