@@ -52,7 +52,7 @@ def gn_graph(net: Any, batch_shape: tuple, train: bool, lr: float = 0.01) -> tup
 
 def torch_net(kind: str) -> Any:
     """The same net as a torch.nn.Module (its own random weights: only the time is compared)."""
-    import torch.nn as nn
+    from torch import nn
 
     if kind == "vgg":
         layers: list = []

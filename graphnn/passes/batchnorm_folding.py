@@ -8,7 +8,8 @@ Imports only graphnn.ir.
 from __future__ import annotations
 
 from ..ir.graph import Graph, Value
-from ..ir.ops import conv, elementwise as ew, shape_ops
+from ..ir.ops import conv, shape_ops
+from ..ir.ops import elementwise as ew
 from .pattern import Match, Rule, rewrite, rule
 
 

@@ -12,8 +12,8 @@ import numpy as np
 from ..backends.numpy.conv import algorithm
 from ..backends.profile import CONV_OPS
 from ..ir.graph import Graph, Node
-from ..ir.ops.conv import conv_flops
 from ..ir.op_registry import family_of, get_op
+from ..ir.ops.conv import conv_flops
 from ..ir.types import TensorType, is_anonymous
 
 # FLOPs per output element come from Op.flops (0: free; None: one per element touched); transcendental functions

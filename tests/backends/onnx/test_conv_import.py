@@ -89,7 +89,7 @@ def test_torchscript_export_of_grouped_dilated_transposed_and_1d_convs_matches_t
             self.c = torch.nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
             self.d = torch.nn.Conv1d(4, 6, 3, padding=1)
 
-        def forward(self, x):  # noqa: ANN001, ANN202 - torch's calling convention
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.d(self.c(self.b(self.a(x)).relu()).mean(2))
 
     torch.manual_seed(0)
