@@ -11,7 +11,7 @@ from typing import Any
 
 from ...ir.graph import Node
 from ..table import Table
-from .conv_gemm import Columns, Geo, col2im, flip_kernel, geo_of, transposed_as_conv
+from .conv_gemm import Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
 from .support import Factory, Kernel
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
@@ -84,9 +84,26 @@ def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
 
     def f(gy: Any, w: Any) -> Any:
         n = gy.shape[0]
-        wt = w.reshape(geo.g, o // geo.g, -1).transpose(0, 2, 1)  # (g, C/g*kH*kW, O/g)
-        cols = xp.matmul(wt, gy.reshape(n, geo.g, o // geo.g, -1))
-        return cols.reshape(n, cg * geo.g, h, w_) if geo.pointwise else col2im(xp, cols, geo, h, w_, ho, wo)
+        og = o // geo.g
+        wt = w.reshape(geo.g, og, -1).transpose(0, 2, 1)  # (g, C/g*kH*kW, O/g)
+        if geo.pointwise:
+            return xp.matmul(wt, gy.reshape(n, geo.g, og, -1)).reshape(n, cg * geo.g, h, w_)
+        out = xp.zeros((n, cg * geo.g, *geo.padded(h, w_)), dtype=gy.dtype)
+        k = cg * kh * kw
+        bs = block_of(xp, n, k * geo.g, ho * wo, gy.dtype.itemsize)
+        bufs: dict[int, Any] = {}
+
+        def block(s: int, e: int, slot: int) -> None:  # GEMM into this worker's columns, then col2im from cache
+            if slot not in bufs:
+                bufs[slot] = xp.empty((bs, geo.g, k, ho * wo), dtype=gy.dtype)
+            cols = bufs[slot][:e - s]
+            xp.matmul(wt, gy[s:e].reshape(e - s, geo.g, og, -1), out=cols)
+            col2im(xp, cols, geo, out[s:e], ho, wo)
+
+        run_blocks(xp, n, bs, block, 2.0 * n * o * ho * wo * k)
+        if not (geo.pt or geo.pl or geo.pb or geo.pr):
+            return out
+        return xp.ascontiguousarray(out[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w_])
 
     return f
 

@@ -158,41 +158,39 @@ class Columns:
         return im2col(xp, xpad, geo, self.ho, self.wo, buf)
 
     def run(self, fn: Any, flops: float = 0.0) -> int:
-        """fn(s, e, slot) over the blocks; returns the number of slots used. With several BLAS threads on the
-        CPU, blocks run on that many Python threads with BLAS pinned to one thread: one GEMM per sample meeting a
-        multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md). A single
-        block (batch 1) whose GEMMs total under SMALL_GEMM FLOPs (`flops`: the kernel's) also runs on one BLAS
-        thread: splitting it gains microseconds and can wait milliseconds for a descheduled thread."""
-        ranges = [(s, min(s + self.bs, self.n)) for s in range(0, self.n, self.bs)]
-        small = len(ranges) == 1 and flops < SMALL_GEMM
-        libs = blas_libs() if getattr(self.xp, "__name__", "") == "numpy" and (len(ranges) > 1 or small) else []
-        before = [lib.get_num_threads() for lib in libs]
-        nw = min(max(before, default=1), len(ranges))
+        """fn(s, e, slot) over this call's blocks (run_blocks)."""
+        return run_blocks(self.xp, self.n, self.bs, fn, flops)
+
+
+def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0) -> int:
+    """fn(s, e, slot) over the blocks of bs samples; returns the number of slots (workers) used. With several BLAS
+    threads on the CPU, blocks run on that many Python threads with BLAS pinned to one thread: one GEMM per sample
+    meeting a multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md). A
+    single block (batch 1) whose GEMMs total under SMALL_GEMM FLOPs (`flops`: the kernel's) also runs on one BLAS
+    thread: splitting it gains microseconds and can wait milliseconds for a descheduled thread."""
+    ranges = [(s, min(s + bs, n)) for s in range(0, n, bs)]
+    small = len(ranges) == 1 and flops < SMALL_GEMM
+    libs = blas_libs() if getattr(xp, "__name__", "") == "numpy" and (len(ranges) > 1 or small) else []
+    before = [lib.get_num_threads() for lib in libs]
+    nw = min(max(before, default=1), len(ranges))
+    for lib in libs if max(before, default=1) > 1 else []:
+        lib.set_num_threads(1)
+    try:
         if nw <= 1:
-            if max(before, default=1) > 1:  # one small block: one BLAS thread
-                for lib in libs:
-                    lib.set_num_threads(1)
-            try:
-                for s, e in ranges:
-                    fn(s, e, 0)
-            finally:
-                for lib, n in zip(libs, before):
-                    lib.set_num_threads(n)
+            for s, e in ranges:
+                fn(s, e, 0)
             return 1
 
         def worker(slot: int) -> None:
             for s, e in ranges[slot::nw]:
                 fn(s, e, slot)
 
-        for lib in libs:
-            lib.set_num_threads(1)
-        try:
-            for f in [pool(nw).submit(worker, k) for k in range(nw)]:
-                f.result()
-        finally:
-            for lib, n in zip(libs, before):
-                lib.set_num_threads(n)
+        for f in [pool(nw).submit(worker, k) for k in range(nw)]:
+            f.result()
         return nw
+    finally:
+        for lib, k in zip(libs, before):
+            lib.set_num_threads(k)
 
 
 _LIBS: list = []
@@ -219,14 +217,10 @@ def pool(n: int) -> Any:
     return _POOLS[n]
 
 
-def col2im(xp: Any, cols: Any, geo: Geo, h: int, w: int, ho: int, wo: int) -> Any:
-    """The transpose of im2col: sum (N, groups, C/groups*kH*kW, Ho*Wo) columns back into NCHW (windows overlap)."""
-    n = cols.shape[0]
-    c = cols.size // (n * geo.kh * geo.kw * ho * wo)
-    out = xp.zeros((n, c, *geo.padded(h, w)), dtype=cols.dtype)
+def col2im(xp: Any, cols: Any, geo: Geo, out: Any, ho: int, wo: int) -> None:
+    """The transpose of im2col: add (N, groups, C/groups*kH*kW, Ho*Wo) columns into the padded NCHW `out`
+    (windows overlap, so the kernel offsets accumulate)."""
+    n, c = out.shape[:2]
     c6 = cols.reshape(n, c, geo.kh, geo.kw, ho, wo)
     for a, b, rs, cs in geo.taps(ho, wo):
         out[:, :, rs, cs] += c6[:, :, a, b]
-    if not (geo.pt or geo.pl or geo.pb or geo.pr):
-        return out
-    return xp.ascontiguousarray(out[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w])
