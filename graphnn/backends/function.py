@@ -300,7 +300,7 @@ class Function:
             if sync is not None:
                 sync()
             now = time.perf_counter()
-            prof.add(step.node, now - last[0])
+            prof.add(step.node, now - last[0], env)
             last[0] = time.perf_counter()
 
         def on_start() -> None:

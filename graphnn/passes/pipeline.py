@@ -17,6 +17,7 @@ from ..ir.verify import verify
 from .algebraic_simplification import simplify_algebra
 from .attention_fusion import fuse_attention
 from .autodiff import expand_gradients
+from .batchnorm_folding import fold_batchnorm
 from .common_subexpression_elimination import eliminate_common_subexpressions
 from .constant_folding import fold_constants
 from .dead_code_elimination import eliminate_dead_code
@@ -33,6 +34,7 @@ PASSES: dict[str, Pass] = {
     "cse": eliminate_common_subexpressions,  # one node per distinct computation, one constant per value
     "fusion": fuse_stable_patterns,  # losses on probabilities -> on logits; hand-written softmax/softplus/lse
     "attention_fusion": fuse_attention,  # hand-written softmax(q kᵀ s + mask) v -> the fused attention op
+    "fold_batchnorm": fold_batchnorm,  # eval-mode batch norm after a convolution -> folded into its weights
     "stability": guard_masked_singularities,  # double-where guard of sqrt/log/div in discarded where branches
     "autodiff": expand_gradients,  # expand gn.grad requests into backward nodes
     "constant_folding": fold_constants,  # evaluate constant subgraphs and shape arithmetic
@@ -57,12 +59,13 @@ TRAINING = [
     "dead_code",  # remove what the requested outputs and updates do not need
     "fuse_elementwise",  # last: fuses forward, backward and update arithmetic alike (runtime)
 ]
-INFERENCE = list(TRAINING)  # same steps; autodiff is a no-op without gradient requests
+# Same steps (autodiff is a no-op without gradient requests), plus batch norm folded into the convolutions.
+INFERENCE = ["mode", "fold_batchnorm", *TRAINING[1:]]
 # The ONNX exporter lowers the fused loss ops to standard ONNX; the runtime's elementwise fusion is not for export.
 EXPORT = [p for p in TRAINING if p != "fuse_elementwise"]
 TARGETS = {"training": TRAINING, "inference": INFERENCE, "export": EXPORT}
 REQUIRED = ("mode", "autodiff")  # lowering steps that run even with passes="none"
-FORWARD_LEVEL = frozenset({"mode", "cse", "fusion", "attention_fusion", "stability"})  # may run before autodiff
+FORWARD_LEVEL = frozenset({"mode", "cse", "fusion", "attention_fusion", "stability", "fold_batchnorm"})  # may run before autodiff
 STABILITY_LEVELS = ("fix", "warn", "error", "off")
 
 # observer(pass name, graph before, graph after, record): validate mode checks each pass with it.

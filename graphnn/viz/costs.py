@@ -9,8 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.numpy.conv import algorithm
+from ..backends.profile import CONV_OPS
 from ..ir.graph import Graph, Node
 from ..ir.op_registry import family_of, get_op
+from ..ir.ops.conv import conv_flops
 from ..ir.types import TensorType, dim_value, is_anonymous
 
 # FLOPs per output element come from Op.flops (0: free; None: one per element touched); transcendental functions
@@ -65,16 +68,14 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
     ins = [numel(v.type, env) for v in node.inputs]
     if None in outs or None in ins:
         return None
+    if node.op in CONV_OPS:  # sums of (C/groups)*kH*kW products per element of y (or of gy, for the gradients)
+        y = {"conv2d": node.outputs[0], "conv2d_input_grad": node.inputs[0]}.get(node.op, node.inputs[-1])
+        n = numel(y.type, env)
+        return None if n is None else conv_flops(node, n)
     if node.op == "matmul":
         k = node.inputs[0].type.shape[-1]
         k = env.get(k, None) if isinstance(k, str) else k
         return None if k is None else 2 * outs[0] * k  # type: ignore[operator]
-    if node.op in ("conv2d", "conv2d_input_grad", "conv2d_weight_grad"):
-        # every output element of the forward conv is a C*kh*kw dot product; each transpose does the same work
-        y = outs[0] if node.op == "conv2d" else ins[0] if node.op == "conv2d_input_grad" else ins[1]
-        kshape = node.inputs[1].type.shape[1:] if node.op != "conv2d_weight_grad" else node.outputs[0].type.shape[1:]
-        per = math.prod(env.get(d, 0) if isinstance(d, str) else d for d in kshape)  # type: ignore[misc]
-        return 2 * y * per if per else None  # type: ignore[operator]
     family = family_of(node.op)
     if family == "reduction":
         return ins[0]  # type: ignore[return-value]
@@ -93,6 +94,8 @@ def graph_costs(g: Graph, env: dict[str, int]) -> dict[str, Any]:
     for n in g.nodes:
         f, b = flops(n, env), out_bytes(n, env)
         per[n.id] = {"flops": f, "bytes": b}
+        if n.op in CONV_OPS:
+            per[n.id]["algorithm"] = algorithm(n)  # type: ignore[assignment]
         if f is None or b is None:
             unbound += 1
         tf += f or 0

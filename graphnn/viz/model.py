@@ -210,6 +210,8 @@ def _op_node(g: Graph, n: Node, cost: dict[str, Any], folded: dict[int, str], up
     }
     if consts:
         info["constants"] = consts
+    if "algorithm" in cost:  # convolutions: how the kernel runs it and in which layout
+        info["algorithm"] = cost["algorithm"]
     derived = [f"n{i}" for i in sorted(n.prov.derived_from)]
     info["derived_from"] = derived
     if fused:

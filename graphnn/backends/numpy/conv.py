@@ -1,6 +1,6 @@
 """NumPy kernels of graphnn/ir/ops/conv.py: conv2d, max pooling and their backward ops.
 
-im2col copies a strided window view once; col2im and pooling loop over the kH*kW kernel offsets only
+Convolutions are GEMMs over patch columns (conv_gemm.py); col2im and pooling loop over the kH*kW kernel offsets only
 (each step a whole-tensor strided operation), never over batch or pixels.
 Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided). Imports graphnn.ir.
 """
@@ -11,6 +11,7 @@ from typing import Any
 
 from ...ir.graph import Node
 from ..table import Table
+from .conv_gemm import Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
 from .support import Factory, Kernel
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
@@ -22,24 +23,6 @@ def pad_hw(xp: Any, x: Any, ph: int, pw: int, value: float = 0.0) -> Any:
     if ph == 0 and pw == 0:
         return x
     return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=value)
-
-
-def windows(xp: Any, xpad: Any, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> Any:
-    """A read-only view (N, C, Ho, Wo, kH, kW) of every window of a padded NCHW array."""
-    n, c = xpad.shape[:2]
-    s0, s1, s2, s3 = xpad.strides
-    return xp.lib.stride_tricks.as_strided(xpad, (n, c, ho, wo, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2, s3))
-
-
-def im2col(xp: Any, xpad: Any, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> Any:
-    """The (N*Ho*Wo, C*kH*kW) patch matrix: one copy of the strided window view, rows in NHW order."""
-    win = windows(xp, xpad, kh, kw, sh, sw, ho, wo).transpose(0, 2, 3, 1, 4, 5)
-    return xp.ascontiguousarray(win).reshape(-1, win.shape[3] * kh * kw)
-
-
-def rows_nhw(xp: Any, a: Any) -> Any:
-    """(N, K, H, W) -> contiguous (N*H*W, K), the layout the GEMMs below want."""
-    return xp.ascontiguousarray(a.transpose(0, 2, 3, 1)).reshape(-1, a.shape[1])
 
 
 def offsets(kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> list[tuple[int, int, slice, slice]]:
@@ -57,51 +40,115 @@ def _out_hw(node: Node) -> tuple[int, int]:
     return node.outputs[0].type.shape[2], node.outputs[0].type.shape[3]  # static by the type rule
 
 
-# Each conv kernel is one GEMM over the patch matrix. Explicit GEMMs: np.tensordot on the strided view was
-# several times slower for the weight gradient, whose contraction runs over N*Ho*Wo.
+# Each conv kernel is a batch of per-sample GEMMs (one per sample and group) over patch columns made a cache-sized
+# block of samples at a time (conv_gemm.py); a 1x1 stride-1 convolution multiplies the NCHW arrays directly.
+def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
+    """y = conv2d(x, w) for NCHW x and (O, C/g, kH, kW) w: W @ cols[n] per sample and group."""
+    n, o = x.shape[0], w.shape[0]
+    og = o // geo.g
+    wg = w.reshape(geo.g, og, -1)
+    y = xp.empty((n, o, ho, wo), dtype=x.dtype)
+    src = Columns(xp, x, geo, ho, wo)
+
+    def block(s: int, e: int, slot: int) -> None:
+        cols = src.cols(s, e, slot)
+        if src.lw == wo:
+            xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, og, -1))
+            return
+        yb = src.buffer(slot, "y", (src.bs, geo.g, og, ho * src.lw), x.dtype)[:e - s]
+        xp.matmul(wg, cols, out=yb)
+        y[s:e] = yb.reshape(e - s, o, ho, src.lw)[..., :wo]  # drop the junk columns
+
+    src.run(block, 2.0 * n * o * ho * wo * src.k / geo.g)
+    return y
+
+
 @KERNELS.register("conv2d")
 def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
-    kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
+    geo = geo_of(node, *node.inputs[1].type.shape[2:])
     ho, wo = _out_hw(node)
-
-    def f(x: Any, w: Any) -> Any:
-        cols = im2col(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, ho, wo)
-        y = cols @ w.reshape(w.shape[0], -1).T  # (N*Ho*Wo, O)
-        return xp.ascontiguousarray(y.reshape(x.shape[0], ho, wo, -1).transpose(0, 3, 1, 2))
-
-    return f
+    return lambda x, w: conv_forward(xp, x, w, geo, ho, wo)
 
 
 @KERNELS.register("conv2d_input_grad")
 def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
-    kh, kw, sh, sw, ph, pw = _geom(node, *node.inputs[1].type.shape[2:])
+    o, cg, kh, kw = node.inputs[1].type.shape
+    geo = geo_of(node, kh, kw)
     h, w_ = node.attrs["input_size"]
     ho, wo = node.inputs[0].type.shape[2:]
-    offs = offsets(kh, kw, sh, sw, ho, wo)
+    if (geo.sh, geo.sw) == (1, 1) and not geo.pointwise:
+        # A forward convolution of gy with the flipped kernel: one GEMM with the long (O*kH*kW) contraction
+        # instead of a short-contraction GEMM plus the overlapping col2im sums (half the time, RESULTS.md).
+        tgeo = transposed_as_conv(geo, h, w_, ho, wo)
+        return lambda gy, w: conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_)
 
     def f(gy: Any, w: Any) -> Any:
-        n, c = gy.shape[0], w.shape[1]
-        # Patch gradients with (kH, kW, C) innermost, so each kernel offset's block is contiguous in C.
-        cols = (rows_nhw(xp, gy) @ w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)).reshape(n, ho, wo, kh, kw, c)
-        out = xp.zeros((n, h + 2 * ph, w_ + 2 * pw, c), dtype=gy.dtype)  # NHWC while accumulating
-        for a, b, rs, cs in offs:  # col2im: windows overlap, so the offsets must accumulate
-            out[:, rs, cs, :] += cols[:, :, :, a, b, :]
-        return xp.ascontiguousarray(out[:, ph:ph + h, pw:pw + w_, :].transpose(0, 3, 1, 2))
+        n = gy.shape[0]
+        og = o // geo.g
+        wt = w.reshape(geo.g, og, -1).transpose(0, 2, 1)  # (g, C/g*kH*kW, O/g)
+        if geo.pointwise:
+            return xp.matmul(wt, gy.reshape(n, geo.g, og, -1)).reshape(n, cg * geo.g, h, w_)
+        out = xp.zeros((n, cg * geo.g, *geo.padded(h, w_)), dtype=gy.dtype)
+        k = cg * kh * kw
+        bs = block_of(xp, n, k * geo.g, ho * wo, gy.dtype.itemsize)
+        bufs: dict[int, Any] = {}
+
+        def block(s: int, e: int, slot: int) -> None:  # GEMM into this worker's columns, then col2im from cache
+            if slot not in bufs:
+                bufs[slot] = xp.empty((bs, geo.g, k, ho * wo), dtype=gy.dtype)
+            cols = bufs[slot][:e - s]
+            xp.matmul(wt, gy[s:e].reshape(e - s, geo.g, og, -1), out=cols)
+            col2im(xp, cols, geo, out[s:e], ho, wo)
+
+        run_blocks(xp, n, bs, block, 2.0 * n * o * ho * wo * k)
+        if not (geo.pt or geo.pl or geo.pb or geo.pr):
+            return out
+        return xp.ascontiguousarray(out[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w_])
 
     return f
 
 
 @KERNELS.register("conv2d_weight_grad")
 def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
-    kh, kw, sh, sw, ph, pw = _geom(node, *node.attrs["kernel_size"])
+    o, cg, kh, kw = node.outputs[0].type.shape
+    geo = geo_of(node, kh, kw)
     ho, wo = node.inputs[1].type.shape[2:]
 
     def f(x: Any, gy: Any) -> Any:
-        cols = im2col(xp, pad_hw(xp, x, ph, pw), kh, kw, sh, sw, ho, wo)
-        gw = (cols.T @ rows_nhw(xp, gy)).T  # (O, C*kH*kW)
-        return xp.ascontiguousarray(gw).reshape(gy.shape[1], x.shape[1], kh, kw)
+        src = Columns(xp, x, geo, ho, wo)
+        parts: dict[int, Any] = {}
+
+        def block(s: int, e: int, slot: int) -> None:  # per worker: sum over its samples of cols[n] @ gy[n].T
+            g_blk = gy[s:e]
+            if src.lw != wo:  # whole padded rows: gy gets zero columns where the columns hold junk
+                gyw = src.buffer(slot, "gy", (src.bs, o, ho, src.lw), gy.dtype, zero=True)[:e - s]
+                gyw[..., :wo] = g_blk
+                g_blk = gyw
+            gyt = g_blk.reshape(e - s, geo.g, o // geo.g, -1).transpose(0, 1, 3, 2)
+            # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
+            part = xp.matmul(src.cols(s, e, slot), gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
+            parts[slot] = part if slot not in parts else xp.add(parts[slot], part, out=parts[slot])
+
+        src.run(block, 2.0 * x.shape[0] * o * ho * wo * src.k / geo.g)
+        gwt = parts[0]
+        for k in range(1, len(parts)):
+            gwt += parts[k]
+        return xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(o, cg, kh, kw)
 
     return f
+
+
+def algorithm(node: Node) -> str:
+    """How the kernels above run a conv-family node, in words, with its layout (for fn.profile and the viewer)."""
+    kh, kw = node.attrs["kernel_size"] if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape[2:]
+    geo = geo_of(node, kh, kw)
+    cols = "1x1: GEMM on x itself" if geo.pointwise else \
+        "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
+    how = {"conv2d": cols,
+           "conv2d_input_grad": cols.replace("GEMM", "GEMM with the flipped kernel", 1)
+           if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
+           "conv2d_weight_grad": cols + ", (K, L) @ gy.T"}[node.op]
+    return f"{how}; NCHW, per-sample GEMMs, groups {geo.g}"
 
 
 # ---- max pooling ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""ONNX export and import of the conv family: conv2d <-> Conv (a bias input imports as an add), max_pool2d <->
-MaxPool; the backward ops are not exported. Imports graphnn.ir and the onnx room's emitter and import context.
+"""ONNX export and import of the conv family: conv2d <-> Conv (1-D and 2-D, groups, dilations, asymmetric pads,
+auto_pad; a bias input imports as an add), conv2d_input_grad <-> ConvTranspose, max_pool2d <-> MaxPool; the other
+backward ops are not exported. Imports graphnn.ir and the onnx room's emitter and import context.
 """
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.errors import GraphError
-from ...ir.graph import Node
+from ...ir.graph import Node, Value
+from ...ir.ops.conv import conv_transpose2d
+from ...ir.ops.shape_ops import squeeze, unsqueeze
 from .emitter import Emitter, lowering_table
 from .import_context import Importer, importer_table, inputs
 
@@ -15,7 +18,6 @@ LOWERINGS = lowering_table("conv")
 IMPORTERS = importer_table("conv")
 _BACKWARD = "a backward op: it appears only in training graphs, and an ONNX export is an inference graph"
 UNSUPPORTED: dict[str, str] = {
-    "conv2d_input_grad": _BACKWARD,
     "conv2d_weight_grad": _BACKWARD,
     "max_pool2d_grad": _BACKWARD,
     "max_pool2d_select": _BACKWARD,
@@ -28,9 +30,26 @@ def _pads(padding: tuple) -> list[int]:
     return [ph, pw, ph, pw]  # ONNX: begins of every spatial axis, then ends
 
 
-@LOWERINGS.register("conv2d", onnx_ops="Conv (NCHW, OIHW, no bias; group 1)")
+def _conv_attrs(n: Node) -> dict:
+    a = n.attrs
+    return {"strides": list(a["stride"]), "pads": list(a["padding"]), "dilations": list(a["dilation"]),
+            "group": a["groups"]}
+
+
+@LOWERINGS.register("conv2d", onnx_ops="Conv (NCHW, OIHW, no bias)")
 def _conv2d(e: Emitter, n: Node, ins: list, outs: list) -> None:
-    e.emit("Conv", ins, outs, strides=list(n.attrs["stride"]), pads=_pads(n.attrs["padding"]))
+    e.emit("Conv", ins, outs, **_conv_attrs(n))
+
+
+@LOWERINGS.register("conv2d_input_grad", onnx_ops="ConvTranspose (output_padding from the stored input size)")
+def _conv2d_input_grad(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    a, (gy, w) = n.attrs, n.inputs
+    pad = [0, 0]
+    for ax in range(2):  # the transposed size without output padding; the type rule keeps the rest below stride
+        base = (gy.shape[2 + ax] - 1) * a["stride"][ax] - a["padding"][ax] - a["padding"][ax + 2] \
+            + a["dilation"][ax] * (w.shape[2 + ax] - 1) + 1
+        pad[ax] = a["input_size"][ax] - base
+    e.emit("ConvTranspose", ins, outs, output_padding=pad, **_conv_attrs(n))
 
 
 @LOWERINGS.register("max_pool2d", onnx_ops="MaxPool (padding is -inf, floor mode)")
@@ -51,19 +70,79 @@ def _pads2(attrs: dict, n: Any) -> tuple[int, int]:
     return (p[0], p[1])
 
 
+def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
+    """(spatial rank, conv2d attrs) of an ONNX Conv/ConvTranspose node, with auto_pad resolved for Conv."""
+    r = x.ndim - 2
+    if r not in (1, 2) or w.ndim != x.ndim:
+        raise GraphError(f"{n.op_type} {n.name}: only 1-D and 2-D convolutions are supported; input {x.type}, "
+                         f"weight {w.type}")
+    k = [int(d) for d in w.shape[2:]]
+    if "kernel_shape" in attrs and list(attrs["kernel_shape"]) != k:
+        raise GraphError(f"{n.op_type} {n.name}: kernel_shape {list(attrs['kernel_shape'])} differs from the "
+                         f"weights' {w.type}")
+    s, d = list(attrs.get("strides", [1] * r)), list(attrs.get("dilations", [1] * r))
+    p = list(attrs.get("pads", [0] * 2 * r))
+    if len(s) != r or len(d) != r or len(p) != 2 * r or min(p) < 0:
+        raise GraphError(f"{n.op_type} {n.name}: strides {s}, dilations {d}, pads {p} do not fit a {r}-D kernel")
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto == "VALID":
+        p = [0] * 2 * r
+    elif auto in ("SAME_UPPER", "SAME_LOWER") and n.op_type == "Conv":
+        for i in range(r):
+            size = x.shape[2 + i]
+            if not isinstance(size, int):
+                raise GraphError(f"Conv {n.name}: auto_pad {auto} needs a static spatial size, got {x.type}")
+            total = max(0, (-(-size // s[i]) - 1) * s[i] + d[i] * (k[i] - 1) + 1 - size)
+            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            p[i], p[i + r] = lo, total - lo
+    elif auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER"):  # ConvTranspose's SAME: from its output size
+        raise GraphError(f"{n.op_type} {n.name}: unknown auto_pad {auto!r}")
+    if r == 1:
+        s, d, p = [1, s[0]], [1, d[0]], [0, p[0], 0, p[1]]
+    return r, {"stride": tuple(s), "padding": tuple(p), "dilation": tuple(d), "groups": int(attrs.get("group", 1))}
+
+
+def _finish(imp: Importer, y: Value, ins: list, r: int) -> Value:
+    """Add the optional bias (per channel) and drop the height axis a 1-D convolution was given."""
+    if len(ins) == 3:
+        y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1, 1, 1)})], {})
+    return squeeze(y, 2) if r == 1 else y
+
+
 @IMPORTERS.register("Conv")
 def _import_conv(imp: Importer, n: Any, attrs: dict) -> list:
     ins = inputs(imp, n)
-    if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])) or ins[0].ndim != 4:
-        raise GraphError(f"Conv {n.name}: only 2-D, group 1, dilation 1 convolutions are supported")
-    k = attrs.get("kernel_shape")
-    if k is not None and list(k) != list(ins[1].shape[2:]):
-        raise GraphError(f"Conv {n.name}: kernel_shape {list(k)} differs from the weights' {ins[1].type}")
-    a = {"stride": tuple(attrs.get("strides", [1, 1])), "padding": _pads2(attrs, n)}
-    y = imp.op("conv2d", ins[:2], a, n.output[0] if len(ins) < 3 else None)
-    if len(ins) == 3:
-        y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1, 1, 1)})], {}, n.output[0])
-    return [y]
+    r, a = _conv_geometry(n, attrs, ins[0], ins[1])
+    x, w = (unsqueeze(ins[0], 2), unsqueeze(ins[1], 2)) if r == 1 else ins[:2]
+    return [_finish(imp, imp.op("conv2d", [x, w], a), ins, r)]
+
+
+@IMPORTERS.register("ConvTranspose")
+def _import_conv_transpose(imp: Importer, n: Any, attrs: dict) -> list:
+    ins = inputs(imp, n)
+    r, a = _conv_geometry(n, attrs, ins[0], ins[1])
+    x, w = (unsqueeze(ins[0], 2), unsqueeze(ins[1], 2)) if r == 1 else ins[:2]
+    op = list(attrs.get("output_padding", [0] * r))
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    want = list(attrs["output_shape"])[-r:] if "output_shape" in attrs else None
+    if want is None and auto in ("SAME_UPPER", "SAME_LOWER"):  # ONNX: output size = input size * stride
+        want = [x.shape[2 + i + 2 - r] * a["stride"][i + 2 - r] for i in range(r)]
+    if want is not None:  # the pads follow from the requested size; a negative total is more output padding
+        p = []
+        for i in range(r):
+            ax = i + 2 - r
+            total = (x.shape[2 + ax] - 1) * a["stride"][ax] + op[i] + a["dilation"][ax] * (w.shape[2 + ax] - 1) + 1 \
+                - want[i]
+            op[i] -= min(total, 0)
+            p.append(max(total, 0))
+        lo = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in p]
+        pads = [*lo, *[t - q for t, q in zip(p, lo)]]
+        a["padding"] = tuple([0, pads[0], 0, pads[1]] if r == 1 else pads)
+    y = conv_transpose2d(x, w, a["stride"], a["padding"], tuple([0] + op if r == 1 else op), a["groups"],
+                         a["dilation"])
+    return [_finish(imp, y, ins, r)]
 
 
 @IMPORTERS.register("MaxPool")

@@ -5,7 +5,7 @@ again shares its parameters. User-level library: may import anything from graphn
 """
 
 from .attention import MultiHeadAttention, TransformerBlock
-from .conv import Conv2d, MaxPool2d
+from .conv import Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
 from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
 from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
 from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
@@ -16,7 +16,9 @@ __all__ = [
            "BatchNorm",
            "BatchNorm1d",
            "BatchNorm2d",
+           "Conv1d",
            "Conv2d",
+           "ConvTranspose2d",
            "Dropout",
            "Embedding",
            "Flatten",
