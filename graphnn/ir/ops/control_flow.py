@@ -289,9 +289,12 @@ def _scan_values(body: Callable[..., Any], init: list[Any], xs: list[Any], rever
 
 
 @atomic
-def scan(body: Callable[..., Any], init: Any, xs: Any) -> tuple[Any, Any]:
+def scan(body: Callable[..., Any], init: Any, xs: Any, *, reverse: bool = False) -> tuple[Any, Any]:
     """`jax.lax.scan`: `body(carry, x_t) -> (carry, y_t)` traced once into a subgraph and run over the leading axis
-    of `xs` (a Value or tuple); returns `(final_carry, ys)` with the ys stacked on a new leading axis."""
+    of `xs` (a Value or tuple); returns `(final_carry, ys)` with the ys stacked on a new leading axis.
+
+    `reverse=True` runs from the last step to the first (ys stay indexed by step), as in jax.
+    """
     init_l, carry_tuple = _flat(init)
     xs_l, xs_tuple = _flat(xs)
     ys_shape: list[Any] = []
@@ -303,7 +306,7 @@ def scan(body: Callable[..., Any], init: Any, xs: Any) -> tuple[Any, Any]:
         return out
 
     probe.__name__ = getattr(body, "__name__", "scan_body")
-    outs = _scan_values(probe, init_l, xs_l, False, "scan_body", (carry_tuple, xs_tuple))
+    outs = _scan_values(probe, init_l, xs_l, reverse, "scan_body", (carry_tuple, xs_tuple))
     nc = len(init_l)
     ny = len(outs) - 2 * nc
     final = tuple(outs[:nc]) if carry_tuple else outs[0]

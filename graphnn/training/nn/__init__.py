@@ -8,6 +8,7 @@ from .conv import Conv2d, MaxPool2d
 from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
 from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
 from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
+from .recurrent import GRU, LSTM, RNN
 
 __all__ = [
            "SEED",
@@ -19,6 +20,8 @@ __all__ = [
            "Dropout",
            "Embedding",
            "Flatten",
+           "GRU",
+           "LSTM",
            "LayerNorm",
            "LeakyReLU",
            "Linear",
@@ -27,6 +30,7 @@ __all__ = [
            "Module",
            "PReLU",
            "ReLU",
+           "RNN",
            "Sequential",
            "Sigmoid",
            "Tanh",
