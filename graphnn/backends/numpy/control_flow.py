@@ -2,7 +2,8 @@
 planner (one plan per branch and input shapes, built on first use); `scan` runs its body's compiled plan per step.
 
 The branches run over the whole kernel table, which this family is part of: `kernels_with_cond(table)` closes
-over the finished table (no import back into the package's __init__). Imports graphnn.ir and the executor.
+over the finished table (no import back into the package's __init__). Imports graphnn.ir, the pass pipeline
+(scan bodies are optimized like a whole graph) and the executor.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from ...ir import subgraph
 from ...ir.graph import Node
+from ...passes.pipeline import run_pipeline
 from ..executor import Plan, bind_feeds, build_plan, run_plan
 from ..table import Table
 from .support import Factory, Kernel, shape_of
@@ -58,7 +60,8 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
     """The body is planned once per step shape into one compiled straight-line function; a step feeds it views
     of the preallocated stacked arrays (x_t, the carry it starts from) and copies its results into them, so the
     loop costs one call and a copy per output per step."""
-    body = subgraph.decode(node.attrs["body"])
+    # The body was traced raw; it gets the same optimization as a whole graph (fusing its elementwise chains).
+    body, _ = run_pipeline(subgraph.decode(node.attrs["body"]), "inference", stability="off")
     nc, nx, reverse = node.attrs["n_carry"], node.attrs["n_xs"], node.attrs["reverse"]
     names = [v.name for v in body.inputs]
     outs_k = list(body.outputs)
