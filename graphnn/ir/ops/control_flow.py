@@ -194,7 +194,7 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
     step.__name__ = f"{body.name}_vjp"
     carry0 = [gfinal[i] if gfinal[i] is not None else zeros_like(init[i]) for i in fc] + [zeros_like(caps[i]) for i in fk]
     seq = list(saved) + xs + [gys[j] for j in fy] + [gsaved[i] for i in gs]
-    outs = _scan_values(step, carry0, seq, not node.attrs["reverse"], "scan_grad")
+    outs = scan_values(step, carry0, seq, not node.attrs["reverse"], "scan_grad")
     res: list[Value | None] = [None] * len(ins)
     k = 0
     for i in fc:
@@ -237,7 +237,7 @@ class _Step:
     type: TensorType
 
 
-def _scan_values(body: Callable[..., Any], init: list[Any], xs: list[Any], reverse: bool, label: str,
+def scan_values(body: Callable[..., Any], init: list[Any], xs: list[Any], reverse: bool, label: str,
                  structure: tuple[bool, bool] = (True, True)) -> list[Value]:
     """Trace `body` on one step's types and add the scan node; returns all its outputs (saved carries last)."""
     g = Graph.current() or next((v.graph for v in init + xs if isinstance(v, Value)), None)
@@ -306,7 +306,7 @@ def scan(body: Callable[..., Any], init: Any, xs: Any, *, reverse: bool = False)
         return out
 
     probe.__name__ = getattr(body, "__name__", "scan_body")
-    outs = _scan_values(probe, init_l, xs_l, reverse, "scan_body", (carry_tuple, xs_tuple))
+    outs = scan_values(probe, init_l, xs_l, reverse, "scan_body", (carry_tuple, xs_tuple))
     nc = len(init_l)
     ny = len(outs) - 2 * nc
     final = tuple(outs[:nc]) if carry_tuple else outs[0]
