@@ -19,11 +19,15 @@ from ...ir.ops import shape_ops
 from ...ir.ops.control_flow import scan_values, cond
 from .emitter import Emitter, dim_names, lowering_table, onnx_dtype
 from .import_context import Importer, importer_table
+from .rnn_import import import_recurrent
 
 LOWERINGS = lowering_table("control_flow")
 IMPORTERS = importer_table("control_flow")
 UNSUPPORTED: dict[str, str] = {}
 NOT_IMPORTED: dict[str, str] = {}
+
+# ONNX's recurrent ops become scans over their cell (rnn_import.py)
+IMPORTERS.register("LSTM", "GRU", "RNN")(import_recurrent)
 
 
 @LOWERINGS.register("cond", onnx_ops="If (each branch lowered into a subgraph that reads the operands from the outer "
@@ -135,6 +139,11 @@ def _import_scan(imp: Importer, n: Any, attrs: dict) -> list:
 def _scan_onnx_body(imp: Importer, body: Any, init: list, xs: list, reverse: bool) -> list:
     """gn.scan over an ONNX Scan body (its inputs: carries, then one step of each xs); the ONNX outputs."""
     nc = len(init)
+    local = {i.name for i in body.input} | {t.name for t in body.initializer} | {o for nd in body.node for o in nd.output}
+    for nd in body.node:  # outer initializers the body reads become parameters of the outer graph, then captures
+        for name in nd.input:
+            if name and name not in local and name in imp.initializers:
+                imp.value(name)
 
     def step(carry: tuple, x: tuple) -> tuple:
         child = imp.branch()

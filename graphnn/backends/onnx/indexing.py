@@ -32,7 +32,7 @@ def _import_gather(imp: Importer, n: Any, attrs: dict) -> list:
     # Shape arithmetic (Gather of a Shape or Constant) folds now; a trained initializer stays a parameter.
     if data is not None and idx is not None and n.input[0] not in imp.vals and n.input[0] not in imp.initializers:
         axis = check_axis(n, int(attrs.get("axis", 0)), data.ndim)
-        return [np.take(data, idx.astype(np.int64), axis=axis)]
+        return [np.asarray(np.take(data, idx.astype(np.int64), axis=axis), dtype=data.dtype)]  # 0-d stays an array
     x = imp.value(n.input[0])
     i = imp.value(n.input[1]) if idx is None else np.asarray(idx)
     axis = check_axis(n, int(attrs.get("axis", 0)), x.ndim)

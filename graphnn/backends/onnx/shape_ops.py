@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 from onnx import numpy_helper
 
+from ...ir.builder import constant
 from ...ir.errors import GraphError
-from ...ir.graph import Node, Value
+from ...ir.graph import Graph, Node, Value
 from ...ir.ops import shape_ops
 from ...ir.types import Dim
 from .emitter import INT64_MAX, INT64_MIN, Emitter, lowering_table
@@ -183,10 +184,13 @@ def _import_squeeze(imp: Importer, n: Any, attrs: dict) -> list:
 
 @IMPORTERS.register("Unsqueeze")
 def _import_unsqueeze(imp: Importer, n: Any, attrs: dict) -> list:
-    x = imp.value(n.input[0])
     axes = axes_arg(imp, n, attrs, 1)
     if not axes:
         raise GraphError("Unsqueeze needs axes (an attribute before opset 13, a constant input since)")
+    static = imp.const(n.input[0])
+    if static is not None and n.input[0] not in imp.vals and n.input[0] not in imp.initializers:  # shape arithmetic
+        return [np.expand_dims(static, tuple(check_axes(n, axes, static.ndim + len(axes))))]
+    x = imp.value(n.input[0])
     rank = x.ndim + len(axes)
     new = set(check_axes(n, axes, rank))
     index = tuple(("new",) if i in new else ("slice", None, None, 1) for i in range(rank))
@@ -266,3 +270,14 @@ def _import_tile(imp: Importer, n: Any, attrs: dict) -> list:
     if len(reps) != x.ndim:
         raise GraphError(f"Tile {n.name}: {len(reps)} repeats for a rank-{x.ndim} input {x.type}")
     return [imp.op("tile", [x], {"reps": tuple(reps)}, n.output[0])]
+
+
+@IMPORTERS.register("ConstantOfShape")
+def _import_constant_of_shape(imp: Importer, n: Any, attrs: dict) -> list:
+    # PyTorch spells an RNN's zero initial state this way, with a shape read from the input (symbolic dims kept).
+    dims = _dims(imp.need_const(n.input[0], "the shape"))
+    fill = numpy_helper.to_array(attrs["value"]).reshape(-1) if "value" in attrs else np.zeros(1, np.float32)
+    if all(isinstance(d, int) for d in dims):
+        return [np.full(dims, fill[0], dtype=fill.dtype)]
+    c = constant(fill[0], dtype=fill.dtype, graph=Graph.current() or imp.g)
+    return [imp.op("broadcast_to", [c], {"shape": tuple(dims)}, n.output[0])]
