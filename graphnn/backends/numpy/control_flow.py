@@ -70,6 +70,8 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
 
     def run(*args: Any) -> tuple:
         init, xs, caps = args[:nc], args[nc:nc + nx], args[nc + nx:]
+        # A captured weight is often a transposed view; every step's GEMM runs faster on a contiguous copy (made once).
+        caps = tuple(xp.ascontiguousarray(c) for c in caps)
         length = xs[0].shape[0]
         feeds: dict[str, Any] = dict(zip(names[nc + nx:], caps))
         for nm, x in zip(names[nc:nc + nx], xs):

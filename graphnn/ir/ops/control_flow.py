@@ -7,6 +7,7 @@ Imports only sibling ir modules.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,22 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
     if not (fc or fx or fk) or not (fy or gs or any(gfinal[i] is not None for i in fc)):
         return [None] * len(ins)
 
+    # The forward keeps what the backward reads (a scan of the same body with those values as extra ys; the
+    # merge_scans pass makes it replace the original), so no step is recomputed.
+    wrt = fc + [nc + i for i in fx] + [nc + nx + i for i in fk]
+    keep = subgraph.vjp_residuals(body, fc + [nc + j for j in fy], wrt)
+    if keep:
+        ext = subgraph.from_json(node.attrs["body"])
+        for k, (i, j) in enumerate(keep):
+            ext.output(f"res{node.attrs['n_res'] + k:04d}", ext.nodes[i].outputs[j])
+        attrs = {**node.attrs, "body": subgraph.encode(ext), "n_res": node.attrs["n_res"] + len(keep),
+                 "base": hashlib.sha1(node.attrs["body"].encode()).hexdigest()}
+        fouts = list(apply("scan", ins, attrs))
+        res_seq = fouts[nc + ny:nc + ny + len(keep)]
+        saved = fouts[nc + ny + len(keep):]
+    else:
+        res_seq = []
+
     def step(c: tuple[Value, ...], x: tuple[Value, ...]) -> tuple[Any, Any]:
         it = iter((*c, *x))
         gc = [next(it) for _ in fc]
@@ -180,20 +197,23 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
         xt = [next(it) for _ in range(nx)]
         gy = [next(it) for _ in fy]
         gsv = [next(it) for _ in gs]
+        kept = [next(it) for _ in keep]
         cin = [apply("identity", [c])[0] for c in caps]  # captured inside this body; the vjp's targets
-        outs = subgraph.inline(body, sc + xt + cin)
+        m = subgraph.inline_map(body, sc + xt + cin)
+        outs = [m[v.id] for v in body.outputs.values()]
         seeds = [*gc, *gy]
-        grads = subgraph.vjp([outs[i] for i in fc] + [outs[nc + j] for j in fy], seeds,
-                             [sc[i] for i in fc] + [xt[i] for i in fx] + [cin[i] for i in fk])
-        grads = [g if g is not None else zeros_like(w) for g, w in
-                 zip(grads, [sc[i] for i in fc] + [xt[i] for i in fx] + [cin[i] for i in fk])]
+        targets = [sc[i] for i in fc] + [xt[i] for i in fx] + [cin[i] for i in fk]
+        grads = subgraph.vjp([outs[i] for i in fc] + [outs[nc + j] for j in fy], seeds, targets)
+        swap = {m[body.nodes[i].outputs[j].id].id: r for (i, j), r in zip(keep, kept)}
+        Graph.current().replace_uses(swap)  # the recomputed forward values are now dead: the body drops them
+        grads = [swap.get(g.id, g) if g is not None else zeros_like(w) for g, w in zip(grads, targets)]
         gcs, gxs, gks = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
         gcs = [g + gsv[gs.index(i)] if i in gs else g for g, i in zip(gcs, fc)]
         return (*gcs, *[s + g for s, g in zip(acc, gks)]), tuple(gxs)
 
     step.__name__ = f"{body.name}_vjp"
     carry0 = [gfinal[i] if gfinal[i] is not None else zeros_like(init[i]) for i in fc] + [zeros_like(caps[i]) for i in fk]
-    seq = list(saved) + xs + [gys[j] for j in fy] + [gsaved[i] for i in gs]
+    seq = list(saved) + xs + [gys[j] for j in fy] + [gsaved[i] for i in gs] + res_seq
     outs = scan_values(step, carry0, seq, not node.attrs["reverse"], "scan_grad")
     res: list[Value | None] = [None] * len(ins)
     k = 0
@@ -211,7 +231,8 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
 
 
 OPS.append(Op("scan", _scan_rule, (1, None),
-              {"body": REQUIRED, "n_carry": REQUIRED, "n_xs": REQUIRED, "reverse": False, "body_nodes": 0},
+              {"body": REQUIRED, "n_carry": REQUIRED, "n_xs": REQUIRED, "reverse": False, "body_nodes": 0,
+               "n_res": 0, "base": ""},
               grad=_scan_grad,
               doc="scan(*init, *xs, *captures): run the body subgraph over the leading axis of xs; outputs the final "
                   "carries, the stacked ys and the stacked carries each step started from"))
