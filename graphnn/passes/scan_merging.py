@@ -12,34 +12,40 @@ from ..ir.graph import Graph, Node
 
 
 def merge_scans(g: Graph) -> Graph:
-    """Replace every scan whose body hash is another scan's `base` (same inputs) by that scan. O(n + E)."""
+    """Replace every scan whose body hash is another scan's `base` (same inputs) by that scan. O(n + E) per
+    round; a chain (a gradient of a gradient extends the extension) takes one round per link."""
+    while _merge_once(g):
+        pass
+    return g
+
+
+def _merge_once(g: Graph) -> bool:
     ext = {(n.attrs["base"], tuple(v.id for v in n.inputs)): n for n in g.nodes
            if n.op == "scan" and n.attrs.get("base")}
     if not ext:
-        return g
-    mapping = {}
-    moved: dict[int, Node] = {}  # id of the replaced scan -> the extended scan that takes its place
+        return False
+    pairs: dict[int, tuple[Node, Node]] = {}
+    claimed: set[int] = set()  # one original per extension (duplicates are CSE's business)
     for n in g.nodes:
-        if n.op != "scan":
-            continue
-        key = (hashlib.sha1(n.attrs["body"].encode()).hexdigest(), tuple(v.id for v in n.inputs))
-        big = ext.get(key)
-        if big is None or big.id in moved or any(m is big for m in moved.values()):
-            continue
+        if n.op == "scan":
+            big = ext.get((hashlib.sha1(n.attrs["body"].encode()).hexdigest(), tuple(v.id for v in n.inputs)))
+            if big is not None and big is not n and big.id not in claimed:
+                pairs[n.id] = (n, big)
+                claimed.add(big.id)
+    # A scan that is itself extended further merges first; its own smaller copy waits for the next round.
+    pairs = {k: (n, big) for k, (n, big) in pairs.items() if big.id not in pairs}
+    if not pairs:
+        return False
+    mapping = {}
+    for n, big in pairs.values():
         nc = n.attrs["n_carry"]
         ny = len(n.outputs) - 2 * nc
         extra = len(big.outputs) - len(n.outputs)
         for k, o in enumerate(n.outputs):  # finals and ys keep their positions; saved carries come after the extras
             mapping[o.id] = big.outputs[k if k < nc + ny else k + extra]
-        moved[n.id] = big
-    if not mapping:
-        return g
+            g.producer.pop(o.id, None)
     # The extended scan reads the same inputs, so it can run where the original did (keeping the order topological).
-    taken = {m.id for m in moved.values()}
-    for n in g.nodes:
-        if n.id in moved:
-            for o in n.outputs:
-                g.producer.pop(o.id, None)
-    g.nodes = [moved.get(n.id, n) for n in g.nodes if n.id not in taken]
+    taken = {big.id for _, big in pairs.values()}
+    g.nodes = [pairs[n.id][1] if n.id in pairs else n for n in g.nodes if n.id not in taken]
     g.replace_uses(mapping)
-    return g
+    return True
