@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...ir import subgraph
 from ...ir.graph import Node
 from ...passes.pipeline import run_pipeline
@@ -66,7 +68,7 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
     names = [v.name for v in body.inputs]
     outs_k = list(body.outputs)
     carry_k, y_k = outs_k[:nc], outs_k[nc:]
-    plans: dict[tuple, tuple[Plan, list, list]] = {}
+    plans: dict[tuple, tuple[Any, list]] = {}
 
     def run(*args: Any) -> tuple:
         init, xs, caps = args[:nc], args[nc:nc + nx], args[nc + nx:]
@@ -84,8 +86,14 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
             _, benv = bind_feeds(body, feeds, lambda a, dt: a)
             plan = build_plan(body, xp, kernels, benv, out_kernels=out_kernels)
             yshapes = [(shape_of(body.outputs[k].type.shape, benv), body.outputs[k].dtype) for k in y_k]
-            entry = plans[key] = (plan, yshapes, [v.name for v in body.inputs])
-        plan, yshapes, _ = entry
+            em = plan.emitter
+            assert em is not None
+            # The same straight-line code without copying planned outputs out of their buffers: every step copies
+            # them into the stacked arrays itself before the next step reuses the buffers.
+            step_fn = em.compile_run(plan.steps, plan.input_regs, plan.store_regs, plan.output_refs, set(),
+                                     plan.copy_updates, plan.bound, False, xp.copyto, xp.may_share_memory)
+            entry = plans[key] = (step_fn, yshapes)
+        step, yshapes = entry
         # saved[t] is the carry step t starts from; one more slot holds the final carry
         saved = [xp.empty((length + 1, *c.shape), c.dtype) for c in init]
         ys = [xp.empty((length, *shp), dt) for shp, dt in yshapes]
@@ -93,19 +101,19 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
         first = length - 1 if reverse else 0
         for s, c in zip(saved, init):
             s[first + 1 if reverse else 0] = c
-        step = plan.run_fast
         cnames, xnames = names[:nc], names[nc:nc + nx]
-        for t in order:
-            src, dst = (t + 1, t) if reverse else (t, t + 1)
-            for nm, s in zip(cnames, saved):
-                feeds[nm] = s[src]
-            for nm, x in zip(xnames, xs):
-                feeds[nm] = x[t]
-            out = step(feeds, {}, None)
-            for k, s in zip(carry_k, saved):
-                s[dst] = out[k]
-            for k, y in zip(y_k, ys):
-                y[t] = out[k]
+        with np.errstate(all="ignore"):  # as around every plan: non-finite values are check_numerics' business
+            for t in order:
+                src, dst = (t + 1, t) if reverse else (t, t + 1)
+                for nm, s in zip(cnames, saved):
+                    feeds[nm] = s[src]
+                for nm, x in zip(xnames, xs):
+                    feeds[nm] = x[t]
+                out = step(feeds, {}, None)
+                for k, s in zip(carry_k, saved):
+                    s[dst] = out[k]
+                for k, y in zip(y_k, ys):
+                    y[t] = out[k]
         if reverse:  # saved[t + 1] is the carry the step at t starts from; the final carry sits at 0
             final = [s[0].copy() for s in saved]
             stacked = [s[1:] for s in saved]
