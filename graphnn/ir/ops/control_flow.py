@@ -127,7 +127,9 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *
 # ---- scan: a loop over the leading axis, its body traced once (jax.lax.scan) ----------------------------------
 # Node inputs: init carries (n_carry), scanned xs (n_xs), captures. Body inputs: carries, x_t, captures; body
 # outputs: new carries, y_t. Node outputs: final carries, ys stacked on a new leading axis, and the carries each
-# step started from ("saved", stacked): the backward scan reads them, so the forward is never recomputed.
+# step started from ("saved", stacked). The gradient rule extends the forward with the values its backward reads
+# (`n_res` extra ys; `base` = hash of the body it extends; passes/scan_merging.py runs the extension in its place),
+# so the backward scan reads saved carries and residuals and never recomputes a step.
 
 
 def _scan_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
