@@ -135,6 +135,6 @@ def test_xs_with_different_lengths_are_refused() -> None:
     with gn.Graph("s"):
         a = gn.input("a", (5, 3), "float32")
         b = gn.input("b", (4, 3), "float32")
-        with pytest.raises(gn.ShapeError, match="leading dims"):
+        with pytest.raises(gn.ShapeError, match="leading dims differ"):
             gn.scan(lambda c, x: (c + x[0] * x[1], c), a[0], (a, b))
 

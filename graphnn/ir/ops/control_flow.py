@@ -279,6 +279,10 @@ def scan_values(body: Callable[..., Any], init: list[Any], xs: list[Any], revers
     for k, x in enumerate(seq):
         if x.ndim < 1:
             raise ShapeError(f"gn.scan: xs[{k}] is a scalar ({x.type}); xs are scanned over their leading axis")
+    lengths = {x.shape[0] for x in seq if isinstance(x.shape[0], int)}
+    if len(lengths) > 1:
+        raise ShapeError(f"gn.scan: the scanned inputs' leading dims differ ({', '.join(str(x.type) for x in seq)}); "
+                         "every xs is scanned over the same steps")
     carry_tuple, xs_tuple = structure
     given = tuple(carry) if carry_tuple else carry[0]
 
