@@ -7,16 +7,31 @@ Imports only graphnn.ir.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from ..ir.graph import Graph, Node
 
 
 def merge_scans(g: Graph) -> Graph:
     """Replace every scan whose body hash is another scan's `base` (same inputs) by that scan. O(n + E) per
-    round; a chain (a gradient of a gradient extends the extension) takes one round per link."""
+    round; a chain (a gradient of a gradient extends the extension) takes one round per link. Then a scan whose
+    stacked saved carries nobody reads (no gradient goes through it) is told not to stack them."""
     while _merge_once(g):
         pass
+    _drop_unread_saves(g)
     return g
+
+
+def _drop_unread_saves(g: Graph) -> None:
+    """After autodiff no pass adds readers, so a saved output unread now stays unread. O(n + E)."""
+    read = {v.id for n in g.nodes for v in n.inputs} | g.live_ids()
+    for i, n in enumerate(g.nodes):
+        if n.op != "scan" or not n.attrs.get("keep_saved", True):
+            continue
+        if not any(o.id in read for o in n.outputs[len(n.outputs) - n.attrs["n_carry"]:]):
+            g.nodes[i] = replace(n, attrs={**n.attrs, "keep_saved": False})  # a new node: copies share attrs
+            for o in n.outputs:
+                g.producer[o.id] = g.nodes[i]
 
 
 def _merge_once(g: Graph) -> bool:

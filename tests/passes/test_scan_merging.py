@@ -46,3 +46,14 @@ def test_merge_is_a_no_op_without_extended_scans() -> None:
         gn.scan(lambda c, xt: (c + xt, c), x[0], x)
     n = len(g.nodes)
     assert merge_scans(g) is g and len(g.nodes) == n
+
+
+def test_scans_whose_saved_carries_nobody_reads_do_not_keep_them() -> None:
+    g, outs = _graph()
+    fn = gn.compile(g, outputs=outs)
+    fwd, bwd = [n for n in fn.graph.nodes if n.op == "scan"]
+    assert fwd.attrs["keep_saved"] is True  # its backward reads them
+    assert bwd.attrs["keep_saved"] is False  # nothing differentiates the backward
+    assert g.nodes[[n.op for n in g.nodes].index("scan")].attrs.get("keep_saved", True)  # the user's graph untouched
+    infer = gn.compile(g, outputs={"loss": outs["loss"]})
+    assert [n.attrs["keep_saved"] for n in infer.graph.nodes if n.op == "scan"] == [False]

@@ -63,6 +63,7 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
     # The body was traced raw; it gets the same optimization as a whole graph (fusing its elementwise chains).
     body, _ = run_pipeline(subgraph.decode(node.attrs["body"]), "inference", stability="off")
     nc, nx, reverse = node.attrs["n_carry"], node.attrs["n_xs"], node.attrs["reverse"]
+    keep = node.attrs.get("keep_saved", True)
     names = [v.name for v in body.inputs]
     outs_k = list(body.outputs)
     carry_k, y_k = outs_k[:nc], outs_k[nc:]
@@ -92,16 +93,22 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
                                      plan.copy_updates, plan.bound, False, xp.copyto, xp.may_share_memory)
             entry = plans[key] = (step_fn, yshapes)
         step, yshapes = entry
-        # saved[t] is the carry step t starts from; one more slot holds the final carry
-        saved = [xp.empty((length + 1, *c.shape), c.dtype) for c in init]
         ys = [xp.empty((length, *shp), dt) for shp, dt in yshapes]
         order = range(length - 1, -1, -1) if reverse else range(length)
-        first = length - 1 if reverse else 0
-        for s, c in zip(saved, init):
-            s[first + 1 if reverse else 0] = c
         cnames, xnames = names[:nc], names[nc:nc + nx]
-        for t in order:  # (floating-point warnings are quiet here: the calling plan runs under np.errstate)
-            src, dst = (t + 1, t) if reverse else (t, t + 1)
+        if keep:  # saved[t] is the carry step t starts from; one more slot holds the final carry
+            saved = [xp.empty((length + 1, *c.shape), c.dtype) for c in init]
+            for s, c in zip(saved, init):
+                s[length if reverse else 0] = c
+        else:  # two buffers per carry, swapped every step
+            saved = [xp.empty((2, *c.shape), c.dtype) for c in init]
+            for s, c in zip(saved, init):
+                s[0] = c
+        for i, t in enumerate(order):  # (floating-point warnings are quiet here: the calling plan runs under errstate)
+            if keep:
+                src, dst = (t + 1, t) if reverse else (t, t + 1)
+            else:
+                src, dst = i % 2, (i + 1) % 2
             for nm, s in zip(cnames, saved):
                 feeds[nm] = s[src]
             for nm, x in zip(xnames, xs):
@@ -111,7 +118,10 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
                 s[dst] = out[k]
             for k, y in zip(y_k, ys):
                 y[t] = out[k]
-        if reverse:  # saved[t + 1] is the carry the step at t starts from; the final carry sits at 0
+        if not keep:  # the saved outputs are read by nobody (keep_saved=False): broadcast views stand for them
+            final = [s[length % 2].copy() for s in saved]
+            stacked = [xp.broadcast_to(f, (length, *f.shape)) for f in final]
+        elif reverse:  # saved[t + 1] is the carry the step at t starts from; the final carry sits at 0
             final = [s[0].copy() for s in saved]
             stacked = [s[1:] for s in saved]
         else:

@@ -129,7 +129,8 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *
 # outputs: new carries, y_t. Node outputs: final carries, ys stacked on a new leading axis, and the carries each
 # step started from ("saved", stacked). The gradient rule extends the forward with the values its backward reads
 # (`n_res` extra ys; `base` = hash of the body it extends; passes/scan_merging.py runs the extension in its place),
-# so the backward scan reads saved carries and residuals and never recomputes a step.
+# so the backward scan reads saved carries and residuals and never recomputes a step. `keep_saved=False` (set
+# when no gradient reads them) lets a backend skip stacking the carries; those outputs are then undefined.
 
 
 def _scan_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
@@ -234,7 +235,7 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
 
 OPS.append(Op("scan", _scan_rule, (1, None),
               {"body": REQUIRED, "n_carry": REQUIRED, "n_xs": REQUIRED, "reverse": False, "body_nodes": 0,
-               "n_res": 0, "base": ""},
+               "n_res": 0, "base": "", "keep_saved": True},
               grad=_scan_grad,
               doc="scan(*init, *xs, *captures): run the body subgraph over the leading axis of xs; outputs the final "
                   "carries, the stacked ys and the stacked carries each step started from"))
