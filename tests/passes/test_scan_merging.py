@@ -55,5 +55,16 @@ def test_scans_whose_saved_carries_nobody_reads_do_not_keep_them() -> None:
     assert fwd.attrs["keep_saved"] is True  # its backward reads them
     assert bwd.attrs["keep_saved"] is False  # nothing differentiates the backward
     assert g.nodes[[n.op for n in g.nodes].index("scan")].attrs.get("keep_saved", True)  # the user's graph untouched
-    infer = gn.compile(g, outputs={"loss": outs["loss"]})
+    with gn.Graph("inference") as h:  # no gradient anywhere: the forward stacks nothing it does not return
+        x = gn.input("x", (5, 2, 3), "float64")
+        c, ys = gn.scan(lambda c, xt: (gn.tanh(c + xt), c), x[0], x)
+    infer = gn.compile(h, outputs={"c": c, "ys": ys})
     assert [n.attrs["keep_saved"] for n in infer.graph.nodes if n.op == "scan"] == [False]
+    X = np.random.default_rng(1).standard_normal((5, 2, 3))
+    ref, refs = X[0], []
+    for t in range(5):
+        refs.append(ref)
+        ref = np.tanh(ref + X[t])
+    out = infer(x=X)
+    np.testing.assert_allclose(out["c"], ref, rtol=1e-12)
+    np.testing.assert_allclose(out["ys"], np.stack(refs), rtol=1e-12)
