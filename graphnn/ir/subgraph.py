@@ -172,8 +172,14 @@ def vjp_residuals(g: Graph, seeded: Sequence[int], wrt: Sequence[int]) -> list[t
         first = len(probe.nodes)
         outs = [m[v.id] for v in g.outputs.values()]
         seeds = [probe.new_value(f"seed{k}", outs[k].type, "input") for k in seeded]
-        vjp([outs[k] for k in seeded], seeds, [args[i] for i in wrt])
-    read = {v.id for n in probe.nodes[first:] for v in n.inputs}
+        grads = vjp([outs[k] for k in seeded], seeds, [args[i] for i in wrt])
+    # Only the gradient nodes the results need count (a rule also emits gradients of constants, which die).
+    live = {gv.id for gv in grads if gv is not None}
+    read: set[int] = set(live)
+    for n in reversed(probe.nodes[first:]):
+        if any(o.id in live for o in n.outputs):
+            live.update(v.id for v in n.inputs)
+            read.update(v.id for v in n.inputs)
     return [(i, j) for i, n in enumerate(g.nodes) for j, o in enumerate(n.outputs) if m[o.id].id in read]
 
 
