@@ -21,14 +21,14 @@ if "--threads" in sys.argv:
         os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 B, T, F, H, V = 32, 32, 64, 128, 64
 LR = 0.01

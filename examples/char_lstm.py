@@ -16,8 +16,14 @@ import numpy as np
 
 import graphnn as gn
 from graphnn import nn
-from graphnn.training.text import (CharVocab, bits_per_char, python_docs_corpus, sample_next,
-                                   unigram_bits_per_char, windows)
+from graphnn.training.text import (
+    CharVocab,
+    bits_per_char,
+    python_docs_corpus,
+    sample_next,
+    unigram_bits_per_char,
+    windows,
+)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -94,7 +94,7 @@ def test_backward_is_a_scan_that_reads_the_saved_carries() -> None:
     with gn.Graph("s") as g:
         x = gn.input("x", (6, 4), "float32")
         w = gn.param("w", (4, 4), init=gn.init.zeros())
-        h, ys = gn.scan(lambda h, xt: (gn.tanh(h @ w + xt), h), x[0] * 0.0, x)
+        _, ys = gn.scan(lambda h, xt: (gn.tanh(h @ w + xt), h), x[0] * 0.0, x)
         loss = gn.sum(ys)
     fn = gn.compile(g, outputs={"loss": loss}, updates=gn.optim.SGD(0.1).updates(loss, g.params))
     scans = [n for n in fn.graph.nodes if n.op == "scan"]

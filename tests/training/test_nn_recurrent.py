@@ -99,7 +99,7 @@ def test_matches_a_numpy_loop_in_float64(kind: str, layers: int, bi: bool) -> No
 def test_lstm_gradient_matches_finite_differences() -> None:
     def f(x):
         lstm = gn.nn.LSTM(3, 4, bidirectional=True, dtype="float64")
-        out, (h, c) = lstm(x)
+        out, (_, c) = lstm(x)
         return gn.sum(out * out) + gn.sum(c)
 
     assert gn.check_grad(f, RNG.standard_normal((2, 3, 3)), tol=1e-6).errors

@@ -13,10 +13,10 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 from ...ir import subgraph
-from ...ir.graph import Graph, Node
 from ...ir.errors import GraphError
+from ...ir.graph import Graph, Node
 from ...ir.ops import shape_ops
-from ...ir.ops.control_flow import scan_values, cond
+from ...ir.ops.control_flow import cond, scan_values
 from .emitter import Emitter, dim_names, lowering_table, onnx_dtype
 from .import_context import Importer, importer_table
 from .rnn_import import import_recurrent
