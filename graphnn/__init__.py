@@ -114,9 +114,9 @@ from .frontends.eager import (  # noqa: E402
     tensor,
 )
 from .frontends.tracing import TracedFunction, function, trace  # noqa: E402
-from .ir.ops.control_flow import cond  # noqa: E402
+from .ir.ops.control_flow import cond, scan  # noqa: E402
 
-__all__ += ["EagerTensor", "TracedFunction", "cond", "eager", "function", "tensor", "trace"]
+__all__ += ["EagerTensor", "TracedFunction", "cond", "scan", "eager", "function", "tensor", "trace"]
 
 # ---- onnx: export/import (gn.onnx.export, gn.onnx.load) ----
 from . import onnx  # noqa: E402 - graphnn/onnx.py; `import onnx` elsewhere still means the onnx package

@@ -81,7 +81,8 @@ def format_graph(g: "Graph") -> str:
         outs = ", ".join(f"%{o.name}" for o in n.outputs)
         ins = ", ".join(("%" if v.kind == "node" else "") + v.name for v in n.inputs)
         attrs = ", ".join(f"body: {format_body(v)}" if n.op == "fused_elementwise" and k == "body"
-                          else f"{k}={_fmt_attr(v)}" for k, v in n.attrs.items() if k != "subgraph")
+                          else f"{k}={_fmt_attr(v)}" for k, v in n.attrs.items()
+                          if k != "subgraph" and not (n.op == "scan" and k in ("body", "base")))  # JSON: body_nodes says
         types = ", ".join(str(o.type) for o in n.outputs)
         tags = f" [{','.join(sorted(n.tags))}]" if n.tags else ""
         text = f"  {outs} = {n.op}({ins})" + (f" {{{attrs}}}" if attrs else "") + f" : {types}{tags}"

@@ -107,7 +107,7 @@ def trace_branch(fn: Callable[..., Any], operands: Sequence[Value], parent: Grap
                     o = as_value(o, None, g)
                 if o.graph is not g:  # an outer (or eager) value returned as is: route it through the hooks
                     o = apply("identity", [o])[0]
-                g.output(f"out{i}", o)
+                g.output(f"out{i:04d}", o)  # zero-padded: the JSON form sorts output names
     finally:
         _active.pop()
         builder.trace_stack.pop()
@@ -143,6 +143,12 @@ def decode(text: str) -> Graph:
 
 def inline(g: Graph, inputs: Sequence[Value]) -> list[Value]:
     """Re-apply the nodes of `g` to `inputs` in the current graph; returns the values of g's outputs."""
+    m = inline_map(g, inputs)
+    return [m[v.id] for v in g.outputs.values()]
+
+
+def inline_map(g: Graph, inputs: Sequence[Value]) -> dict[int, Any]:
+    """`inline`, returning the map from every value id of `g` to the value standing for it now."""
     if len(inputs) != len(g.inputs):
         raise GraphError(f"inline {g.name}: {len(g.inputs)} inputs expected, got {len(inputs)}")
     target = next((x.graph for x in inputs if isinstance(x, Value)), None) or Graph.current()
@@ -152,7 +158,29 @@ def inline(g: Graph, inputs: Sequence[Value]) -> list[Value]:
     for n in g.nodes:
         outs = apply(n.op, [m[v.id] for v in n.inputs], n.attrs)
         m.update({o.id: r for o, r in zip(n.outputs, outs)})
-    return [m[v.id] for v in g.outputs.values()]
+    return m
+
+
+def vjp_residuals(g: Graph, seeded: Sequence[int], wrt: Sequence[int]) -> list[tuple[int, int]]:
+    """The (node index, output index) of every value of `g` its vector-Jacobian product reads (outputs
+    `seeded` seeded, inputs `wrt` differentiated): what a forward pass must keep so a backward never recomputes."""
+    probe = Graph(f"{g.name}_probe")
+    with probe:
+        args = [probe.new_value(f"arg{i}", v.type, "input") for i, v in enumerate(g.inputs)]
+        probe.inputs.extend(args)
+        m = inline_map(g, args)
+        first = len(probe.nodes)
+        outs = [m[v.id] for v in g.outputs.values()]
+        seeds = [probe.new_value(f"seed{k}", outs[k].type, "input") for k in seeded]
+        grads = vjp([outs[k] for k in seeded], seeds, [args[i] for i in wrt])
+    # Only the gradient nodes the results need count (a rule also emits gradients of constants, which die).
+    live = {gv.id for gv in grads if gv is not None}
+    read: set[int] = set(live)
+    for n in reversed(probe.nodes[first:]):
+        if any(o.id in live for o in n.outputs):
+            live.update(v.id for v in n.inputs)
+            read.update(v.id for v in n.inputs)
+    return [(i, j) for i, n in enumerate(g.nodes) for j, o in enumerate(n.outputs) if m[o.id].id in read]
 
 
 def vjp(ys: Sequence[Value], gys: Sequence[Value | None], xs: Sequence[Value]) -> list[Value | None]:

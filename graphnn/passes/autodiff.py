@@ -13,6 +13,7 @@ from ..ir.errors import GraphError
 from ..ir.gradutil import ones_like, zeros_like
 from ..ir.graph import Graph, Node, Provenance, Value, next_id
 from ..ir.op_registry import get_op
+from .scan_merging import merge_scans
 
 DISCONNECTED = ("raise", "zeros", "ignore")
 
@@ -187,6 +188,7 @@ def _expand(g: Graph, upto: Node | None = None) -> dict[int, Value]:
 
 def expand_gradients(g: Graph) -> Graph:
     """The autodiff pass: replace every `grad` request node (inner ones first) by backward nodes. Per request:
-    one forward and one backward walk over the path and one pruning walk, O(n + E); O(r (n + E)) for r requests."""
+    one forward and one backward walk over the path and one pruning walk, O(n + E); O(r (n + E)) for r requests.
+    A forward scan is then replaced by the copy its gradient extended with residuals (scan_merging.py)."""
     _expand(g)
-    return g
+    return merge_scans(g)

@@ -38,4 +38,4 @@ for _fam in FAMILIES:
     if _fam is not control_flow:
         KERNELS.merge(_fam.KERNELS)
     OUT_KERNELS.merge(_fam.OUT_KERNELS)
-KERNELS.merge(control_flow.kernels_with_cond(KERNELS))  # cond's branches run over this whole table
+KERNELS.merge(control_flow.kernels_with_cond(KERNELS, OUT_KERNELS))  # subgraphs run over these whole tables

@@ -1,12 +1,15 @@
 """Control flow inside the graph: `cond(pred, true_fn, false_fn, *operands)`, both branches traced into
 subgraphs kept (as JSON text) in the node's `subgraph` attr; only the taken branch runs and gets gradient.
+`scan(body, init, xs)`: a loop over the leading axis whose body is one traced subgraph; its gradient is a scan.
 
 Imports only sibling ir modules.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .. import subgraph
@@ -119,3 +122,224 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *
              "then_nodes": len(tb.graph.nodes), "else_nodes": len(fb.graph.nodes)}
     outs = apply("cond", [pred_v, *ops, *captures], attrs)
     return tuple(outs) if tb.multi else outs[0]
+
+
+# ---- scan: a loop over the leading axis, its body traced once (jax.lax.scan) ----------------------------------
+# Node inputs: init carries (n_carry), scanned xs (n_xs), captures. Body inputs: carries, x_t, captures; body
+# outputs: new carries, y_t. Node outputs: final carries, ys stacked on a new leading axis, and the carries each
+# step started from ("saved", stacked). The gradient rule extends the forward with the values its backward reads
+# (`n_res` extra ys; `base` = hash of the body it extends; passes/scan_merging.py runs the extension in its place),
+# so the backward scan reads saved carries and residuals and never recomputes a step. `keep_saved=False` (set
+# when no gradient reads them) lets a backend skip stacking the carries; those outputs are then undefined.
+
+
+def _scan_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    body = subgraph.decode(attrs["body"])
+    nc, nx = attrs["n_carry"], attrs["n_xs"]
+    if nx < 1:
+        raise GraphError("scan needs at least one scanned input (xs) to take its trip count from")
+    length: Any = None
+    for k, xt in enumerate(t[nc:nc + nx]):
+        if xt.rank < 1:
+            raise ShapeError(f"scanned input {k} is a scalar {xt}; xs are scanned over their leading axis")
+        length = xt.shape[0] if length is None else ctx.dim_eq(length, xt.shape[0],
+                                                               f"scanned inputs' leading dims (input {k} is {xt})")
+    step = t[:nc] + [TensorType(x.dtype, x.shape[1:]) for x in t[nc:nc + nx]] + t[nc + nx:]
+    outs = _branch_types(body, step, "scan body")
+    if len(outs) < nc:
+        raise ShapeError(f"the scan body returns {len(outs)} value(s) but the carry has {nc}")
+    for k, (got, want) in enumerate(zip(outs[:nc], t[:nc])):
+        if got.dtype != want.dtype or got.rank != want.rank or any(
+                isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(got.shape, want.shape)):
+            raise ShapeError(f"the scan body changes carry {k} from {want} to {got}; the carry must keep its type")
+    ys = [TensorType(y.dtype, (length, *y.shape)) for y in outs[nc:]]
+    saved = [TensorType(c.dtype, (length, *c.shape)) for c in t[:nc]]
+    return list(t[:nc]) + ys + saved
+
+
+def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
+    # Backpropagation through time as a graph: a scan in the opposite direction over (saved carry, x_t, gy_t,
+    # g_saved_t), carrying the carries' cotangents and the captures' accumulated gradients; each step is the
+    # vector-Jacobian product of the body at the carry that step started from.
+    nc, nx = node.attrs["n_carry"], node.attrs["n_xs"]
+    ins = list(node.inputs)
+    init, xs, caps = ins[:nc], ins[nc:nc + nx], ins[nc + nx:]
+    ny = len(node.outputs) - 2 * nc
+    gfinal, gys, gsaved = gouts[:nc], gouts[nc:nc + ny], gouts[nc + ny:]
+    saved = node.outputs[nc + ny:]
+    body = subgraph.decode(node.attrs["body"])
+    fc = [i for i in range(nc) if init[i].type.is_float]
+    fx = [i for i in range(nx) if xs[i].type.is_float]
+    fk = [i for i in range(len(caps)) if caps[i].type.is_float]
+    fy = [j for j in range(ny) if gys[j] is not None]
+    gs = [i for i in fc if gsaved[i] is not None]
+    if not (fc or fx or fk) or not (fy or gs or any(gfinal[i] is not None for i in fc)):
+        return [None] * len(ins)
+
+    # The forward keeps what the backward reads (a scan of the same body with those values as extra ys; the
+    # merge_scans pass makes it replace the original), so no step is recomputed.
+    wrt = fc + [nc + i for i in fx] + [nc + nx + i for i in fk]
+    keep = subgraph.vjp_residuals(body, fc + [nc + j for j in fy], wrt)
+    if keep:
+        ext = subgraph.from_json(node.attrs["body"])
+        for k, (i, j) in enumerate(keep):
+            ext.output(f"res{node.attrs['n_res'] + k:04d}", ext.nodes[i].outputs[j])
+        attrs = {**node.attrs, "body": subgraph.encode(ext), "n_res": node.attrs["n_res"] + len(keep),
+                 "base": hashlib.sha1(node.attrs["body"].encode()).hexdigest()}
+        fouts = list(apply("scan", ins, attrs))
+        res_seq = fouts[nc + ny:nc + ny + len(keep)]
+        saved = fouts[nc + ny + len(keep):]
+    else:
+        res_seq = []
+
+    def step(c: tuple[Value, ...], x: tuple[Value, ...]) -> tuple[Any, Any]:
+        it = iter((*c, *x))
+        gc = [next(it) for _ in fc]
+        acc = [next(it) for _ in fk]
+        sc = [next(it) for _ in range(nc)]
+        xt = [next(it) for _ in range(nx)]
+        gy = [next(it) for _ in fy]
+        gsv = [next(it) for _ in gs]
+        kept = [next(it) for _ in keep]
+        cin = [apply("identity", [c])[0] for c in caps]  # captured inside this body; the vjp's targets
+        m = subgraph.inline_map(body, sc + xt + cin)
+        outs = [m[v.id] for v in body.outputs.values()]
+        seeds = [*gc, *gy]
+        targets = [sc[i] for i in fc] + [xt[i] for i in fx] + [cin[i] for i in fk]
+        grads = subgraph.vjp([outs[i] for i in fc] + [outs[nc + j] for j in fy], seeds, targets)
+        swap = {m[body.nodes[i].outputs[j].id].id: r for (i, j), r in zip(keep, kept)}
+        Graph.current().replace_uses(swap)  # the recomputed forward values are now dead: the body drops them
+        grads = [swap.get(g.id, g) if g is not None else zeros_like(w) for g, w in zip(grads, targets)]
+        gcs, gxs, gks = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
+        gcs = [g + gsv[gs.index(i)] if i in gs else g for g, i in zip(gcs, fc)]
+        return (*gcs, *[s + g for s, g in zip(acc, gks)]), tuple(gxs)
+
+    step.__name__ = f"{body.name}_vjp"
+    carry0 = [gfinal[i] if gfinal[i] is not None else zeros_like(init[i]) for i in fc] + [zeros_like(caps[i]) for i in fk]
+    seq = list(saved) + xs + [gys[j] for j in fy] + [gsaved[i] for i in gs] + res_seq
+    outs = scan_values(step, carry0, seq, not node.attrs["reverse"], "scan_grad")
+    res: list[Value | None] = [None] * len(ins)
+    k = 0
+    for i in fc:
+        res[i] = outs[k]
+        k += 1
+    for i in fk:
+        res[nc + nx + i] = outs[k]
+        k += 1
+    k = len(carry0)
+    for i in fx:
+        res[nc + i] = outs[k]
+        k += 1
+    return res
+
+
+OPS.append(Op("scan", _scan_rule, (1, None),
+              {"body": REQUIRED, "n_carry": REQUIRED, "n_xs": REQUIRED, "reverse": False, "body_nodes": 0,
+               "n_res": 0, "base": "", "keep_saved": True},
+              grad=_scan_grad,
+              doc="scan(*init, *xs, *captures): run the body subgraph over the leading axis of xs; outputs the final "
+                  "carries, the stacked ys and the stacked carries each step started from"))
+
+
+def _flat(x: Any) -> tuple[list[Any], bool]:
+    """A carry or y as a flat list, and whether it was a tuple (a lone Value is not)."""
+    if isinstance(x, (tuple, list)):
+        return list(x), True
+    return [x], False
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, (tuple, list)):
+        return "(" + ", ".join(_describe(e) for e in x) + (",)" if len(x) == 1 else ")")
+    return str(x.type) if isinstance(x, Value) else type(x).__name__
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Stands for one step's slice of a scanned input while the body is traced (only its type is read)."""
+
+    type: TensorType
+
+
+def scan_values(body: Callable[..., Any], init: list[Any], xs: list[Any], reverse: bool, label: str,
+                 structure: tuple[bool, bool] = (True, True)) -> list[Value]:
+    """Trace `body` on one step's types and add the scan node; returns all its outputs (saved carries last)."""
+    g = Graph.current() or next((v.graph for v in init + xs if isinstance(v, Value)), None)
+    if g is None:
+        raise GraphError("gn.scan needs graph values (xs) or an active graph")
+    like = next((v for v in xs + init if isinstance(v, Value)), None)
+    vals = []
+    for x in init + xs:
+        v = as_value(x, like, g)
+        if v.graph is not g:  # an outer, captured or eager value: let the hooks bring it in
+            v = apply("identity", [v])[0]
+        vals.append(v)
+    carry, seq = vals[:len(init)], vals[len(init):]
+    if not seq:
+        raise GraphError("gn.scan: xs is empty; the trip count comes from the leading axis of xs")
+    for k, x in enumerate(seq):
+        if x.ndim < 1:
+            raise ShapeError(f"gn.scan: xs[{k}] is a scalar ({x.type}); xs are scanned over their leading axis")
+    lengths = {x.shape[0] for x in seq if isinstance(x.shape[0], int)}
+    if len(lengths) > 1:
+        raise ShapeError(f"gn.scan: the scanned inputs' leading dims differ ({', '.join(str(x.type) for x in seq)}); "
+                         "every xs is scanned over the same steps")
+    carry_tuple, xs_tuple = structure
+    given = tuple(carry) if carry_tuple else carry[0]
+
+    def traced(*a: Value) -> tuple[Value, ...]:
+        c, x = a[:len(carry)], a[len(carry):]
+        out = body(tuple(c) if carry_tuple else c[0], tuple(x) if xs_tuple else x[0])
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ShapeError(f"gn.scan: the body must return a pair (carry, y), got {_describe(out)}")
+        new_c, y = out
+        flat, is_tuple = _flat(new_c)
+        if is_tuple != carry_tuple or len(flat) != len(carry):
+            raise ShapeError(f"gn.scan: the body returns carry {_describe(new_c)} but was given carry "
+                             f"{_describe(given)}; the carry must keep its structure")
+        for k, (o, i) in enumerate(zip(flat, carry)):
+            if isinstance(o, Value) and (o.dtype != i.dtype or o.ndim != i.ndim or any(
+                    isinstance(p, int) and isinstance(q, int) and p != q for p, q in zip(o.shape, i.shape))):
+                raise ShapeError(f"gn.scan: the body changes carry {k} from {i.type} to {o.type}; "
+                                 "the carry must keep its type")
+        ys = [] if y is None else _flat(y)[0]
+        return (*flat, *ys)
+
+    name = getattr(body, "__name__", label)
+    traced.__name__ = label if name == "<lambda>" else name
+    captures: list[Value] = []
+    step_types = [*carry, *[_Step(TensorType(x.dtype, tuple(x.shape[1:]))) for x in seq]]
+    br = subgraph.trace_branch(traced, step_types, g, captures, traced.__name__)  # type: ignore[arg-type]
+    subgraph.finalize(br)
+    attrs = {"body": subgraph.encode(br.graph), "n_carry": len(carry), "n_xs": len(seq), "reverse": bool(reverse),
+             "body_nodes": len(br.graph.nodes)}
+    return list(apply("scan", [*carry, *seq, *captures], attrs))
+
+
+@atomic
+def scan(body: Callable[..., Any], init: Any, xs: Any, *, reverse: bool = False) -> tuple[Any, Any]:
+    """`jax.lax.scan`: `body(carry, x_t) -> (carry, y_t)` traced once into a subgraph and run over the leading axis
+    of `xs` (a Value or tuple); returns `(final_carry, ys)` with the ys stacked on a new leading axis.
+
+    `reverse=True` runs from the last step to the first (ys stay indexed by step), as in jax.
+    """
+    init_l, carry_tuple = _flat(init)
+    xs_l, xs_tuple = _flat(xs)
+    ys_shape: list[Any] = []
+
+    def probe(c: Any, x: Any) -> Any:  # remembers whether the body's y is a tuple, a Value or None
+        out = body(c, x)
+        if isinstance(out, (tuple, list)) and len(out) == 2:
+            ys_shape.append(out[1])
+        return out
+
+    probe.__name__ = getattr(body, "__name__", "scan_body")
+    outs = scan_values(probe, init_l, xs_l, reverse, "scan_body", (carry_tuple, xs_tuple))
+    nc = len(init_l)
+    ny = len(outs) - 2 * nc
+    final = tuple(outs[:nc]) if carry_tuple else outs[0]
+    y = ys_shape[0] if ys_shape else None
+    ys = outs[nc:nc + ny]
+    if y is None:
+        return final, None
+    return final, (tuple(ys) if isinstance(y, (tuple, list)) else ys[0])

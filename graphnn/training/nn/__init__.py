@@ -9,6 +9,7 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
 from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
 from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
 from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
+from .recurrent import GRU, LSTM, RNN
 
 __all__ = [
            "SEED",
@@ -22,6 +23,8 @@ __all__ = [
            "Dropout",
            "Embedding",
            "Flatten",
+           "GRU",
+           "LSTM",
            "LayerNorm",
            "LeakyReLU",
            "Linear",
@@ -31,6 +34,7 @@ __all__ = [
            "MultiHeadAttention",
            "PReLU",
            "ReLU",
+           "RNN",
            "Sequential",
            "Sigmoid",
            "Tanh",
