@@ -8,13 +8,13 @@ Written against `xp` (CuPy runs it unchanged). Imports graphnn.ir and the backen
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
+from .special import quiet
 from .support import Factory, Kernel, allocating, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (attention)")
@@ -74,7 +74,7 @@ def probs_fn(xp: Any, node: Node, env: dict) -> Callable[..., None]:
     def probs(s: Any, qa: Any, ka: Any, mask: Any = None) -> None:
         qs = logits(s, qa, ka)
         if mask is None:
-            with getattr(xp, "errstate", contextlib.nullcontext)(all="ignore"):  # inf/nan: the exact path decides
+            with quiet(xp, all="ignore"):  # inf/nan: the exact path decides
                 shift = row_norms(qs)
                 shift *= row_norms(ka).max(axis=-2, keepdims=True)
                 s -= shift

@@ -118,11 +118,17 @@ def _gelu_block(xp: Any, x: Any, out: Any) -> None:
     out -= p
 
 
+def quiet(xp: Any, **kw: str) -> Any:
+    """xp.errstate(**kw) where the array module has one (NumPy), else a context that does nothing."""
+    errstate = getattr(xp, "errstate", None)
+    return errstate(**kw) if errstate is not None else contextlib.nullcontext()
+
+
 def _blocked(xp: Any, fn: Any, x: Any) -> Any:
     out = xp.empty(x.shape, x.dtype)
     flat, dst = xp.ascontiguousarray(x).reshape(-1), out.reshape(-1)
     # A result below float32's range rounds to a subnormal or 0, as the function's value does: not an error.
-    with getattr(xp, "errstate", contextlib.nullcontext)(under="ignore"):
+    with quiet(xp, under="ignore"):
         for i in range(0, flat.size, BLOCK):
             fn(xp, flat[i:i + BLOCK], dst[i:i + BLOCK])
     return out
