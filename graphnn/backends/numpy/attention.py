@@ -14,28 +14,39 @@ from typing import Any
 from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
+from .special import quiet
 from .support import Factory, Kernel, allocating, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (attention)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (attention)")
 
 
+SHIFT_SLACK = 20.0  # the bound may exceed a row's max by this much (exp(-20) = 2e-9 of headroom lost) before the
+# exact row max is used instead
+
+
 def probs_fn(xp: Any, node: Node, env: dict) -> Callable[..., None]:
     """`probs(out, q, k, mask=None)` writes the attention weights into `out`, with masked keys exactly 0 and rows
-    with no allowed key all 0 (decided at plan time: the causal pattern for the bound Tq, Tk, the scale)."""
+    with no allowed key all 0 (decided at plan time: the causal pattern for the bound Tq, Tk, the scale).
+
+    Without a mask the rows are shifted by an upper bound of their logits instead of their max (a max along a
+    short contiguous axis costs NumPy about twice an exp): |scale| |q_i| max_j |k_j| >= scale q_i·k_j (Cauchy-
+    Schwarz), and sums run as products with a ones vector. Where the bound overshoots a row's max by more than
+    SHIFT_SLACK (or anything is not finite), the step falls back to the exact max."""
     q, k = node.inputs[0], node.inputs[1]
     tq, tk = shape_of(q.type.shape, env)[-2], shape_of(k.type.shape, env)[-2]
+    d = shape_of(q.type.shape, env)[-1]
     scale = node.attrs["scale"]
+    dt = q.dtype
     # Causal: query i sees keys j <= i (top-left aligned, as PyTorch's is_causal and ONNX's Attention).
     hidden = xp.triu(xp.ones((tq, tk), bool), 1) if node.attrs["causal"] else None
-    lowest = float(xp.finfo(q.dtype).min)
+    bias = xp.where(hidden, -xp.inf, 0.0).astype(dt) if hidden is not None else None
+    ones_d, ones_k = xp.ones((d, 1), dt), xp.ones((tk, 1), dt)
+    lowest = float(xp.finfo(dt).min)
     neg_inf = float("-inf")
+    tiny = float(xp.exp(-SHIFT_SLACK))
 
-    def probs(s: Any, qa: Any, ka: Any, mask: Any = None) -> None:
-        xp.matmul(qa, xp.swapaxes(ka, -1, -2), out=s)
-        s *= s.dtype.type(scale)
-        if hidden is not None:
-            xp.copyto(s, neg_inf, where=hidden)
+    def exact(s: Any, mask: Any) -> None:
         if mask is not None:
             xp.copyto(s, neg_inf, where=~mask)
         m = s.max(axis=-1, keepdims=True)
@@ -47,6 +58,34 @@ def probs_fn(xp: Any, node: Node, env: dict) -> Callable[..., None]:
         if mask is not None:  # the row max contributes exp(0) = 1, so t < 1 only when the row has no key: 0 / 1
             xp.maximum(t, 1.0, out=t)
         s /= t
+
+    def logits(s: Any, qa: Any, ka: Any) -> Any:
+        qs = qa * qa.dtype.type(scale)  # scaling q (Tq·d) is cheaper than scaling the logits (Tq·Tk)
+        xp.matmul(qs, xp.swapaxes(ka, -1, -2), out=s)
+        if bias is not None:
+            s += bias
+        return qs
+
+    def row_norms(a: Any) -> Any:
+        """|a_i| over the last axis, as (..., T, 1): one matrix-vector product over all rows."""
+        sq = a * a
+        return xp.sqrt(xp.matmul(sq.reshape(-1, sq.shape[-1]), ones_d).reshape(sq.shape[:-1] + (1,)))
+
+    def probs(s: Any, qa: Any, ka: Any, mask: Any = None) -> None:
+        qs = logits(s, qa, ka)
+        if mask is None:
+            with quiet(xp, all="ignore"):  # inf/nan: the exact path decides
+                shift = row_norms(qs)
+                shift *= row_norms(ka).max(axis=-2, keepdims=True)
+                s -= shift
+                xp.exp(s, out=s)
+                t = xp.matmul(s, ones_k)
+            if bool((t >= tiny).all()) and bool(xp.isfinite(t).all()):
+                xp.reciprocal(t, out=t)
+                s *= t
+                return
+            logits(s, qa, ka)  # rare: start again with the exact row max
+        exact(s, mask)
 
     return probs
 

@@ -13,6 +13,7 @@ from ..destination import OutKernel
 from ..table import Table
 from .elementwise import special_function, stable_sigmoid
 from .reduction import reducer, sum_by_dot
+from .special import gelu32
 from .support import Factory, Kernel, allocating, label_check, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (nn)")
@@ -116,6 +117,8 @@ def _gelu(xp: Any, node: Node, env: dict) -> Kernel:
     dt = node.outputs[0].dtype
     if node.attrs["approximate"] == "none":
         erfc = special_function(xp, "erfc")  # Phi(x) = erfc(-x/sqrt(2))/2 keeps the left tail (1 + erf would cancel)
+        if dt == "float32":  # one blocked pass of the erfc fit (special.py), ~8x faster than through erfc32
+            return lambda x: gelu32(xp, x)
         return lambda x: (0.5 * x * erfc(x * -0.7071067811865476)).astype(dt, copy=False)
     k, c = 2 * 0.7978845608028654, 0.044715  # 2 sqrt(2/pi) and the tanh form's cubic coefficient
     # (1 + tanh(u)) / 2 = sigmoid(2u): the same function without the cancellation of 1 + tanh in the left tail

@@ -67,15 +67,41 @@ def _batch_norm_infer(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
+def row_sums(xp: Any, a2: Any, ones: Any) -> Any:
+    """Sums of the rows of a 2-D array as a product with a ones column (n, 1): NumPy's reduction along a short
+    contiguous axis pays per row; a matrix-vector product does not."""
+    return xp.matmul(a2, ones)
+
+
 @KERNELS.register("layer_norm")
 def _layer_norm(xp: Any, node: Node, env: dict) -> Kernel:
     ax, eps = node.attrs["axis"], node.attrs["eps"]
     r = tuple(range(ax, node.inputs[0].ndim))
+    dt = node.inputs[0].dtype
+    n = 1
+    for d in node.inputs[0].shape[ax:]:
+        n = n * d if isinstance(d, int) else 0
+    ones = xp.ones((n, 1), dt) if n else None
 
     def f(x: Any, gamma: Any, beta: Any) -> Any:
-        mean = xp.mean(x, axis=r, keepdims=True)
-        xc = x - mean
-        var = xp.mean(xc * xc, axis=r, keepdims=True)
-        return (xc / xp.sqrt(var + eps) * gamma + beta).astype(x.dtype, copy=False)
+        if ones is None or x.dtype != dt or x.size == 0:  # symbolic normalized dims, or nothing to do: plain
+            mean = xp.mean(x, axis=r, keepdims=True)
+            xc = x - mean
+            var = xp.mean(xc * xc, axis=r, keepdims=True)
+            return (xc / xp.sqrt(var + eps) * gamma + beta).astype(x.dtype, copy=False)
+        x2 = x.reshape(-1, n)
+        mean = row_sums(xp, x2, ones)
+        mean /= n
+        xc = x2 - mean
+        var = row_sums(xp, xc * xc, ones)  # two-pass: no cancellation for large means
+        var /= n
+        var += eps
+        xp.sqrt(var, out=var)
+        xp.reciprocal(var, out=var)
+        xc *= var
+        y = xc.reshape(x.shape)
+        y *= gamma
+        y += beta
+        return y
 
     return f
