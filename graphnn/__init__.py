@@ -70,7 +70,8 @@ __all__ = [
 ]
 
 # ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------
-from .ir.ops.conv import conv2d, max_pool2d  # noqa: E402
+from .ir.ops.conv import conv2d  # noqa: E402
+from .ir.ops.pool import max_pool2d  # noqa: E402
 from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
 from .ir.ops.stochastic import dropout  # noqa: E402
 from .training import init  # noqa: E402

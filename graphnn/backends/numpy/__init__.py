@@ -21,6 +21,7 @@ from . import (
     loss,
     nn,
     norm,
+    pool,
     reduction,
     shape_ops,
     stochastic,
@@ -30,6 +31,7 @@ from .support import Factory
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
+FAMILIES += (pool,)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

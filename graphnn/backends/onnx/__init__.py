@@ -23,6 +23,7 @@ from . import (
     loss,
     nn,
     norm,
+    pool,
     reduction,
     shape_ops,
     stochastic,
@@ -32,6 +33,7 @@ from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
+FAMILIES += (pool,)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

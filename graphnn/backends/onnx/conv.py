@@ -1,5 +1,5 @@
-"""ONNX export and import of the conv family: conv2d <-> Conv (a bias input imports as an add), max_pool2d <->
-MaxPool; the backward ops are not exported. Imports graphnn.ir and the onnx room's emitter and import context.
+"""ONNX export and import of the conv family: conv2d <-> Conv (a bias input imports as an add); the backward
+ops are not exported (pooling is in pool.py). Imports graphnn.ir and the onnx room's emitter and import context.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ _BACKWARD = "a backward op: it appears only in training graphs, and an ONNX expo
 UNSUPPORTED: dict[str, str] = {
     "conv2d_input_grad": _BACKWARD,
     "conv2d_weight_grad": _BACKWARD,
-    "max_pool2d_grad": _BACKWARD,
-    "max_pool2d_select": _BACKWARD,
 }
 NOT_IMPORTED: dict[str, str] = {}
 
@@ -31,12 +29,6 @@ def _pads(padding: tuple) -> list[int]:
 @LOWERINGS.register("conv2d", onnx_ops="Conv (NCHW, OIHW, no bias; group 1)")
 def _conv2d(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("Conv", ins, outs, strides=list(n.attrs["stride"]), pads=_pads(n.attrs["padding"]))
-
-
-@LOWERINGS.register("max_pool2d", onnx_ops="MaxPool (padding is -inf, floor mode)")
-def _max_pool2d(e: Emitter, n: Node, ins: list, outs: list) -> None:
-    e.emit("MaxPool", ins, outs, kernel_shape=list(n.attrs["kernel_size"]), strides=list(n.attrs["stride"]),
-           pads=_pads(n.attrs["padding"]))
 
 
 # ---- import ------------------------------------------------------------------------------------------------
@@ -64,12 +56,3 @@ def _import_conv(imp: Importer, n: Any, attrs: dict) -> list:
     if len(ins) == 3:
         y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1, 1, 1)})], {}, n.output[0])
     return [y]
-
-
-@IMPORTERS.register("MaxPool")
-def _import_max_pool(imp: Importer, n: Any, attrs: dict) -> list:
-    if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])) or len(n.output) > 1:
-        raise GraphError(f"MaxPool {n.name}: ceil_mode, dilations and the Indices output are not supported")
-    k = tuple(attrs["kernel_shape"])
-    a = {"kernel_size": k, "stride": tuple(attrs.get("strides", [1, 1])), "padding": _pads2(attrs, n)}
-    return [imp.op("max_pool2d", [imp.value(n.input[0])], a, n.output[0])]

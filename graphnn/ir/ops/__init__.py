@@ -18,6 +18,7 @@ from . import (
                loss,
                nn,
                norm,
+               pool,
                reduction,
                shape_ops,
                stochastic,
@@ -25,3 +26,4 @@ from . import (
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
+FAMILIES += (pool,)

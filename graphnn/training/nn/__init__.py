@@ -4,10 +4,11 @@ Parameters are made on the first call, in the graph of the value the layer is ca
 again shares its parameters. User-level library: may import anything from graphnn. One file per family.
 """
 
-from .conv import Conv2d, MaxPool2d
+from .conv import Conv2d
 from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
 from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
 from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
+from .pool import MaxPool2d
 
 __all__ = [
            "SEED",

@@ -1,4 +1,4 @@
-"""Convolution and pooling layers."""
+"""Convolution layers (pooling layers are in pool.py)."""
 
 from __future__ import annotations
 
@@ -36,16 +36,3 @@ class Conv2d(Module):
     def forward(self, x: Value) -> Value:
         y = convops.conv2d(x, self.weight, self.stride, self.padding)
         return y + self.b if self.b is not None else y
-
-
-class MaxPool2d(Module):
-    """Max pooling over NCHW windows; stride defaults to the kernel size."""
-
-    base_name = "max_pool2d"
-
-    def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-    def forward(self, x: Value) -> Value:
-        return convops.max_pool2d(x, self.kernel_size, self.stride, self.padding)
