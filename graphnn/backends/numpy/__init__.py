@@ -10,6 +10,7 @@ from typing import Any
 
 from ..table import Table
 from . import (
+    activation,
     collective,
     control_flow,
     conv,
@@ -31,7 +32,7 @@ from .support import Factory
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
-FAMILIES += (pool,)
+FAMILIES += (pool, activation)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

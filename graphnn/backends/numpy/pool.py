@@ -94,8 +94,8 @@ def _pooled_hw(node: Node) -> tuple[int, int]:
 class Argmax:
     """Per window, the flat position (in the padded input) of its first maximum, and the max itself: one pass
     per kernel offset over whole-tensor strided slices (a compare, a maximum and a branch-free index update;
-    an `argmax` over a copied window axis, or a masked copy, was about 3x slower). Ties keep the first; padding is -inf and
-    never wins (the type rule keeps every window partly inside the input)."""
+    an `argmax` over a copied window axis, or a masked copy, was about 3x slower). Ties keep the first; padding is
+    -inf and never wins (the type rule keeps every window partly inside the input)."""
 
     def __init__(self, xp: Any, g: Geom, dtype: str) -> None:
         self.xp, self.g = xp, g
@@ -110,8 +110,8 @@ class Argmax:
         self.better = xp.empty(shape, "bool")
         self.spare = xp.empty(shape, self.idx.dtype)
         self.best = xp.empty(shape, dtype)
-        self.slices = [(slice(a * dh, a * dh + sh * (g.ho - 1) + 1, sh), slice(b * dw, b * dw + sw * (g.wo - 1) + 1, sw))
-                       for a in range(g.k[0]) for b in range(g.k[1])]
+        self.slices = [(slice(a * dh, a * dh + sh * (g.ho - 1) + 1, sh),
+                        slice(b * dw, b * dw + sw * (g.wo - 1) + 1, sw)) for a in range(g.k[0]) for b in range(g.k[1])]
         self.ks = [xp.asarray(k, dtype=self.idx.dtype) for k in range(kk)]
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..table import Table
 from . import (
+    activation,
     collective,
     control,
     control_flow,
@@ -33,7 +34,7 @@ from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
-FAMILIES += (pool,)
+FAMILIES += (pool, activation)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

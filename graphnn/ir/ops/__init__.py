@@ -6,6 +6,7 @@ Imports only sibling ir modules.
 from __future__ import annotations
 
 from . import (
+               activation,
                collective,
                control,
                control_flow,
@@ -26,4 +27,4 @@ from . import (
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
-FAMILIES += (pool,)
+FAMILIES += (pool, activation)
