@@ -24,6 +24,7 @@ from . import (
     norm,
     pool,
     reduction,
+    resample,
     shape_ops,
     stochastic,
 )
@@ -32,7 +33,7 @@ from .support import Factory
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
-FAMILIES += (pool, activation)
+FAMILIES += (pool, activation, resample)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

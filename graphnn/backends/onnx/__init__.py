@@ -26,6 +26,7 @@ from . import (
     norm,
     pool,
     reduction,
+    resample,
     shape_ops,
     stochastic,
 )
@@ -34,7 +35,7 @@ from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
-FAMILIES += (pool, activation)
+FAMILIES += (pool, activation, resample)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

@@ -21,10 +21,11 @@ from . import (
                norm,
                pool,
                reduction,
+               resample,
                shape_ops,
                stochastic,
 )
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing)
-FAMILIES += (pool, activation)
+FAMILIES += (pool, activation, resample)
