@@ -177,7 +177,7 @@ def resize(x: Any, size: Any = None, scales: Any = None, mode: str = "nearest", 
                 raise ShapeError(f"resize: scales {scales!r} must be {k} positive finite numbers")
             if not all(isinstance(d, int) for d in spatial):
                 raise ShapeError(f"resize: spatial dims of {x.type} must be static")
-            out = tuple(int(math.floor(d * s)) for d, s in zip(spatial, sc))
+            out = tuple(math.floor(d * s) for d, s in zip(spatial, sc))
         else:
             out = (int(size),) * k if isinstance(size, int) else tuple(int(s) for s in size)
             if len(out) != k or not all(isinstance(d, int) for d in spatial):
