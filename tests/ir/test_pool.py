@@ -183,3 +183,20 @@ def test_pool_errors_at_build_time():
             pool.max_pool1d(x, 2)
         with pytest.raises(gn.ShapeError, match="static"):
             gn.max_pool2d(gn.input("xs", (1, 3, "h", 4)), 2)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5])  # odd: for even sizes PyTorch's window leans the other way from ONNX's
+def test_lrn_matches_torch(size):
+    x = np.random.default_rng(10).normal(size=(2, 6, 3, 4))
+    y, gx = _run(lambda v: pool.lrn(v, size, 1e-2, 0.75, 2.0), x)
+    ty, tgx = _torch(lambda t: F.local_response_norm(t, size, 1e-2, 0.75, 2.0), x, y.shape)
+    np.testing.assert_allclose(y, ty, rtol=1e-10)
+    np.testing.assert_allclose(gx, tgx, rtol=1e-9, atol=1e-12)
+
+
+def test_lrn_even_size_uses_onnx_window():
+    x = np.random.default_rng(11).normal(size=(1, 5, 2, 2))
+    y, _ = _run(lambda v: pool.lrn(v, 4, 0.1, 0.5, 1.0), x)
+    sq = np.pad(x * x, ((0, 0), (1, 2), (0, 0), (0, 0)))  # floor(3/2) = 1 channel before, ceil(3/2) = 2 after
+    s = np.stack([sq[:, c:c + 4].sum(axis=1) for c in range(5)], axis=1)
+    np.testing.assert_allclose(y, x / (1.0 + 0.1 / 4 * s) ** 0.5, rtol=1e-12)

@@ -141,3 +141,10 @@ def _import_gap(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_gmp(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])
     return [imp.op("identity", [reduce_max(x, tuple(range(2, x.ndim)), keepdims=True)], {}, n.output[0])]
+
+
+@IMPORTERS.register("LRN")
+def _import_lrn(imp: Importer, n: Any, attrs: dict) -> list:
+    y = P.lrn(imp.value(n.input[0]), int(attrs["size"]), float(attrs.get("alpha", 1e-4)),
+              float(attrs.get("beta", 0.75)), float(attrs.get("bias", 1.0)))
+    return [imp.op("identity", [y], {}, n.output[0])]

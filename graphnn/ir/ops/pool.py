@@ -331,3 +331,25 @@ def avg_pool1d(x: Any, kernel_size: int, stride: int | None = None, padding: Any
                    (1, dilation))
     return _back_1d(y)
 
+
+
+# ---- local response normalization: an average pool over the channel axis ----------------------------------
+@atomic
+def lrn(x: Any, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0) -> Value:
+    """x / (bias + alpha/size * sum of x^2 over `size` neighbouring channels)^beta (ONNX LRN, PyTorch's
+    LocalResponseNorm for odd sizes; for even ones ONNX's window, one more channel after than before): the channel
+    window is an avg_pool2d over a (N, 1, C, H*W) view."""
+    if not isinstance(x, Value) or x.ndim < 3 or not all(isinstance(d, int) for d in x.shape[1:]):
+        with checking("lrn", [x], {"size": size}):
+            raise ShapeError(f"lrn: x must be (N, C, spatial...) with static C and spatial dims, got "
+                             f"{getattr(x, 'type', x)!r}")
+    if size <= 0:
+        with checking("lrn", [x], {"size": size}):
+            raise ShapeError(f"lrn: size {size} must be positive")
+    c, rest = x.shape[1], x.shape[2:]
+    hw = int(np.prod(rest, dtype=np.int64))
+    sq = reshape(x * x, (-1, 1, c, hw))
+    before, after = (size - 1) // 2, size // 2  # ONNX: floor((size-1)/2) channels before, ceil((size-1)/2) after
+    avg = avg_pool2d(sq, (size, 1), 1, (before, 0, after, 0), count_include_pad=True)  # sum / size
+    den = reshape(avg * alpha + bias, (-1, c, *rest)) ** beta
+    return x / den
