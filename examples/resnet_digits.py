@@ -4,6 +4,8 @@ plus the skip, a strided 1x1 projection where the shape changes), global average
 Trains with a progress bar, reports test accuracy and wall time, exports the eval-mode network to ONNX (parity
 against onnxruntime in the export report) and draws the training step as an HTML page.
     python examples/resnet_digits.py [--epochs 20] [--out out/resnet_digits] [--backend cupy]
+The default budget (20 epochs, batch 32, width 16, all 1347 training images) reached 0.9889 test accuracy in
+150 s on a loaded 2-core machine (load ~8); ONNX parity against onnxruntime: max abs diff < 1e-6.
 """
 
 from __future__ import annotations
