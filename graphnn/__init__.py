@@ -16,6 +16,7 @@ from .ir.errors import (
     TraceError,
 )
 from .ir.graph import Graph, Node, Value
+from .ir.ops.attention import attention
 from .ir.ops.elementwise import (
     abs,
     add,
@@ -47,7 +48,6 @@ from .ir.ops.elementwise import (
     tanh,
     where,
 )
-from .ir.ops.attention import attention
 from .ir.ops.indexing import gather
 from .ir.ops.linalg import matmul
 from .ir.ops.loss import binary_cross_entropy, cross_entropy, kl_div, mae, mse
@@ -72,8 +72,9 @@ __all__ = [
 ]
 
 # ---- nn ops and initializers (conv/pool, norms, dropout, gn.init) ----------------------------
-from .ir.ops.conv import conv1d, conv2d, conv_transpose2d, max_pool2d  # noqa: E402
+from .ir.ops.conv import conv1d, conv2d, conv_transpose2d  # noqa: E402
 from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
+from .ir.ops.pool import max_pool2d  # noqa: E402
 from .ir.ops.stochastic import dropout  # noqa: E402
 from .training import init  # noqa: E402
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from .. import numpy as numpy_backend
 from ..table import Table
-from . import elementwise, fused, fused_elementwise, indexing, loss, nn, reduction
+from . import activation, elementwise, fused, fused_elementwise, indexing, loss, nn, reduction
 
 FAMILIES = (elementwise, reduction, nn, loss, fused, fused_elementwise, indexing)
+FAMILIES += (activation,)
 
 CUPY_KERNELS: Table[Any] = Table("cupy kernel")
 CUPY_OUT_KERNELS: Table[Any] = Table("cupy out= kernel")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..table import Table
 from . import (
+    activation,
     attention,
     collective,
     control_flow,
@@ -22,7 +23,9 @@ from . import (
     loss,
     nn,
     norm,
+    pool,
     reduction,
+    resample,
     shape_ops,
     stochastic,
 )
@@ -30,7 +33,8 @@ from .support import Factory
 
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing, attention)
+            fused_elementwise, collective, indexing, attention,
+            pool, activation, resample)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from ...ir.graph import Node
+from ...ir.op_registry import family_of
 from ..destination import UFUNCS, OutKernel
 from ..table import Table
 from .special import erf32, erfc32
@@ -31,9 +32,15 @@ def _ufunc_out(name: str) -> Any:
     return f
 
 
-for _op, _uf in UFUNCS.items():
-    KERNELS.register(_op)(_ufunc(_uf))
-    OUT_KERNELS.register(_op)(_ufunc_out(_uf))
+def register_ufuncs(family: str, kernels: Table[Factory], out_kernels: Table[Any]) -> None:
+    """Register the plain and destination-passing kernels of every op of `family` that has a `ufunc` trait."""
+    for op, uf in UFUNCS.items():
+        if family_of(op) == family:
+            kernels.register(op)(_ufunc(uf))
+            out_kernels.register(op)(_ufunc_out(uf))
+
+
+register_ufuncs("elementwise", KERNELS, OUT_KERNELS)
 KERNELS.register("where")(_ufunc("where"))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..table import Table
 from . import (
+    activation,
     attention,
     collective,
     control,
@@ -24,7 +25,9 @@ from . import (
     loss,
     nn,
     norm,
+    pool,
     reduction,
+    resample,
     shape_ops,
     stochastic,
 )
@@ -32,7 +35,8 @@ from .emitter import Lowering
 from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing, attention)
+            fused_elementwise, collective, indexing, attention,
+            pool, activation, resample)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

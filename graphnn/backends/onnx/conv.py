@@ -1,6 +1,6 @@
 """ONNX export and import of the conv family: conv2d <-> Conv (1-D and 2-D, groups, dilations, asymmetric pads,
-auto_pad; a bias input imports as an add), conv2d_input_grad <-> ConvTranspose, max_pool2d <-> MaxPool; the other
-backward ops are not exported. Imports graphnn.ir and the onnx room's emitter and import context.
+auto_pad; a bias input imports as an add), conv2d_input_grad <-> ConvTranspose (pooling is in pool.py); the
+weight gradient is not exported. Imports graphnn.ir and the onnx room's emitter and import context.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ IMPORTERS = importer_table("conv")
 _BACKWARD = "a backward op: it appears only in training graphs, and an ONNX export is an inference graph"
 UNSUPPORTED: dict[str, str] = {
     "conv2d_weight_grad": _BACKWARD,
-    "max_pool2d_grad": _BACKWARD,
-    "max_pool2d_select": _BACKWARD,
 }
 NOT_IMPORTED: dict[str, str] = {}
 
@@ -50,12 +48,6 @@ def _conv2d_input_grad(e: Emitter, n: Node, ins: list, outs: list) -> None:
             + a["dilation"][ax] * (w.shape[2 + ax] - 1) + 1
         pad[ax] = a["input_size"][ax] - base
     e.emit("ConvTranspose", ins, outs, output_padding=pad, **_conv_attrs(n))
-
-
-@LOWERINGS.register("max_pool2d", onnx_ops="MaxPool (padding is -inf, floor mode)")
-def _max_pool2d(e: Emitter, n: Node, ins: list, outs: list) -> None:
-    e.emit("MaxPool", ins, outs, kernel_shape=list(n.attrs["kernel_size"]), strides=list(n.attrs["stride"]),
-           pads=_pads(n.attrs["padding"]))
 
 
 # ---- import ------------------------------------------------------------------------------------------------
@@ -143,12 +135,3 @@ def _import_conv_transpose(imp: Importer, n: Any, attrs: dict) -> list:
     y = conv_transpose2d(x, w, a["stride"], a["padding"], tuple([0] + op if r == 1 else op), a["groups"],
                          a["dilation"])
     return [_finish(imp, y, ins, r)]
-
-
-@IMPORTERS.register("MaxPool")
-def _import_max_pool(imp: Importer, n: Any, attrs: dict) -> list:
-    if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])) or len(n.output) > 1:
-        raise GraphError(f"MaxPool {n.name}: ceil_mode, dilations and the Indices output are not supported")
-    k = tuple(attrs["kernel_shape"])
-    a = {"kernel_size": k, "stride": tuple(attrs.get("strides", [1, 1])), "padding": _pads2(attrs, n)}
-    return [imp.op("max_pool2d", [imp.value(n.input[0])], a, n.output[0])]

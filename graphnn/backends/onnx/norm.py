@@ -10,6 +10,7 @@ from typing import Any
 
 from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
+from ...ir.ops import norm as normops
 from .emitter import Emitter, lowering_table
 from .import_context import Importer, check_axis, importer_table, inputs
 
@@ -68,3 +69,23 @@ def _import_layer_norm(imp: Importer, n: Any, attrs: dict) -> list:
     beta = ins[2] if len(ins) > 2 else imp.op("mul", [ins[1], 0.0])
     return [imp.op("layer_norm", [x, ins[1], beta], {"axis": axis, "eps": float(attrs.get("epsilon", 1e-5))},
                    n.output[0])]
+
+
+# ---- InstanceNormalization and GroupNormalization import as group_norm (ir/ops/norm.py); export decomposes ----
+@IMPORTERS.register("InstanceNormalization")
+def _import_instance_norm(imp: Importer, n: Any, attrs: dict) -> list:
+    x, scale, bias = (imp.value(i) for i in n.input[:3])
+    y = normops.instance_norm(x, scale, bias, float(attrs.get("epsilon", 1e-5)))
+    return [imp.op("identity", [y], {}, n.output[0])]
+
+
+@IMPORTERS.register("GroupNormalization")
+def _import_group_norm(imp: Importer, n: Any, attrs: dict) -> list:
+    x, scale, bias = (imp.value(i) for i in n.input[:3])
+    g = int(attrs["num_groups"])
+    if imp.opset < 21 and g != x.shape[1]:  # GroupNormalization-18: scale and bias per group, not per channel
+        rep = x.shape[1] // g
+        scale, bias = (imp.op("reshape", [imp.op("tile", [imp.op("reshape", [v], {"shape": (g, 1)})],
+                                                 {"reps": (1, rep)})], {"shape": (-1,)}) for v in (scale, bias))
+    y = normops.group_norm(x, g, scale, bias, float(attrs.get("epsilon", 1e-5)))
+    return [imp.op("identity", [y], {}, n.output[0])]

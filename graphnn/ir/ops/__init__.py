@@ -6,6 +6,7 @@ Imports only sibling ir modules.
 from __future__ import annotations
 
 from . import (
+               activation,
                attention,
                collective,
                control,
@@ -19,10 +20,13 @@ from . import (
                loss,
                nn,
                norm,
+               pool,
                reduction,
+               resample,
                shape_ops,
                stochastic,
 )
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing, attention)
+            fused_elementwise, collective, indexing, attention,
+            pool, activation, resample)

@@ -1,5 +1,5 @@
-"""Convolution and pooling on NCHW tensors: conv2d (strides, 4-sided padding, dilation, groups; conv1d and
-conv_transpose2d are built on it), max_pool2d, and the backward ops their gradients emit.
+"""Convolution on NCHW tensors: conv2d (strides, 4-sided padding, dilation, groups; conv1d and conv_transpose2d
+are built on it) and the backward ops its gradients emit (pooling is in pool.py).
 
 The backward ops are ops of their own (each the transpose of a forward one), so gradients of any order close
 over this family. Imports only sibling ir modules.
@@ -250,90 +250,3 @@ def conv2d_weight_grad(x: Any, gy: Any, kernel_size: Any, stride: Any = 1, paddi
     """The gradient of conv2d with respect to w, shaped (O, C/groups, *kernel_size)."""
     return apply1("conv2d_weight_grad", [x, gy], {**geometry(stride, padding, dilation, groups),
                                                   "kernel_size": pair(tuple(kernel_size), "kernel_size")})
-
-
-# ---- max pooling -------------------------------------------------------------------------------------
-# Pooling picks, per window, the first position holding the max (row-major within the window). Three ops
-# share that choice: max_pool2d (take x there), max_pool2d_select (take z there) and max_pool2d_grad (send
-# gy back there). grad and select are each other's transpose, so gradients of any order stay in the family;
-# their gradient in x is zero (the choice is piecewise constant in x).
-_POOL = {"kernel_size": REQUIRED, "stride": REQUIRED, "padding": (0, 0)}
-
-
-def _pool_out(ctx: InferCtx, x: TensorType, attrs: dict, what: str) -> tuple[Dim, ...]:
-    _need_rank(x, 4, f"{what} input")
-    ctx.need_float(x, "x")
-    (kh, kw), (sh, sw), (ph, pw) = attrs["kernel_size"], attrs["stride"], attrs["padding"]
-    if ph > kh // 2 or pw > kw // 2:
-        raise ShapeError(f"{what}: padding {attrs['padding']} must be at most half the kernel {attrs['kernel_size']}")
-    return (x.shape[0], x.shape[1], out_size(x.shape[2], kh, sh, ph, f"{what} H"),
-            out_size(x.shape[3], kw, sw, pw, f"{what} W"))
-
-
-def _max_pool2d_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
-    return [t[0].with_shape(_pool_out(ctx, t[0], attrs, "max_pool2d"))]
-
-
-def _max_pool2d_grad(node: Node, g: list[Value | None]) -> list[Value | None]:
-    return [None if g[0] is None else max_pool2d_grad(node.inputs[0], g[0], **node.attrs)]
-
-
-OPS.append(Op("max_pool2d", _max_pool2d_rule, 1, dict(_POOL), grad=_max_pool2d_grad,
-              doc="max over each kH x kW window (padding is -inf); gradient to the first max of a window"))
-
-
-def _pool_attrs(kernel_size: Any, stride: Any, padding: Any) -> dict:
-    k = pair(kernel_size, "kernel_size")
-    return {"kernel_size": k, "stride": k if stride is None else pair(stride, "stride"),
-            "padding": pair(padding, "padding")}
-
-
-@atomic
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Value:
-    """Max pooling over NCHW windows; stride defaults to the kernel size."""
-    return apply1("max_pool2d", [x], _pool_attrs(kernel_size, stride, padding))
-
-
-def _two_rule(ctx: InferCtx, t: list[TensorType], attrs: dict, what: str, small: int) -> list[TensorType]:
-    x, other = t
-    ctx.same_dtype([x, other], f"{what} inputs")
-    out = _pool_out(ctx, x, attrs, what)
-    want = out if small == 1 else x.shape
-    _need_rank(other, 4, f"{what} second input")
-    for i, (a, b) in enumerate(zip(other.shape, want)):
-        ctx.dim_eq(a, b, f"{what}: second input axis {i}")
-    return [x.with_shape(x.shape if small == 1 else out)]
-
-
-def _max_pool2d_grad_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
-    return _two_rule(ctx, t, attrs, "max_pool2d_grad", 1)
-
-
-def _max_pool2d_grad_grad(node: Node, g: list[Value | None]) -> list[Value | None]:
-    return [None, None if g[0] is None else max_pool2d_select(node.inputs[0], g[0], **node.attrs)]
-
-
-OPS.append(Op("max_pool2d_grad", _max_pool2d_grad_rule, 2, dict(_POOL), grad=_max_pool2d_grad_grad,
-              doc="(x, gy) -> gx: gy routed to each window's first max in x, summed where windows overlap"))
-
-
-def max_pool2d_grad(x: Any, gy: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Value:
-    """The gradient of max_pool2d(x) for output gradient gy (shaped like x)."""
-    return apply1("max_pool2d_grad", [x, gy], _pool_attrs(kernel_size, stride, padding))
-
-
-def _max_pool2d_select_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
-    return _two_rule(ctx, t, attrs, "max_pool2d_select", 0)
-
-
-def _max_pool2d_select_grad(node: Node, g: list[Value | None]) -> list[Value | None]:
-    return [None, None if g[0] is None else max_pool2d_grad(node.inputs[0], g[0], **node.attrs)]
-
-
-OPS.append(Op("max_pool2d_select", _max_pool2d_select_rule, 2, dict(_POOL), grad=_max_pool2d_select_grad,
-              doc="(x, z) -> z at each window's first max in x (the transpose of max_pool2d_grad)"))
-
-
-def max_pool2d_select(x: Any, z: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Value:
-    """Pool z by the positions where x is maximal (used by second-order gradients of max pooling)."""
-    return apply1("max_pool2d_select", [x, z], _pool_attrs(kernel_size, stride, padding))

@@ -227,3 +227,35 @@ def layer_norm(x: Any, gamma: Any = None, beta: Any = None, axis: int = -1, eps:
     if beta is None:
         beta = constant(np.zeros(norm_shape, x.dtype), name="ln_beta", graph=x.graph)
     return apply1("layer_norm", [x, gamma, beta], {"axis": int(ax), "eps": float(eps)})
+
+
+# ---- group and instance normalization: layer_norm over (C/G, *spatial) of a (N, G, -1) view ----------------------
+@atomic
+def group_norm(x: Any, num_groups: int, gamma: Any = None, beta: Any = None, eps: float = 1e-5) -> Value:
+    """Normalize each sample's channels in `num_groups` groups (statistics over the group's channels and all
+    spatial positions), then scale and shift per channel by gamma/beta (C,), which default to 1/0."""
+    if not isinstance(x, Value) or x.ndim < 2:
+        raise ShapeError("group_norm: x must be a graph value of shape (N, C, ...)")
+    c, rest = x.shape[1], x.shape[2:]
+    if not isinstance(c, int) or not all(isinstance(d, int) for d in rest):
+        raise ShapeError(f"group_norm: channels and spatial dims of {x.type} must be static")
+    if num_groups <= 0 or c % num_groups:
+        raise ShapeError(f"group_norm: {num_groups} groups do not divide the {c} channels of {x.type}")
+    per = (c // num_groups) * int(np.prod(rest, dtype=np.int64))
+    ones = constant(np.ones(per, x.dtype), name="gn_one", graph=x.graph)
+    zeros = constant(np.zeros(per, x.dtype), name="gn_zero", graph=x.graph)
+    xg = shape_ops.reshape(x, (-1, num_groups, per))
+    y = shape_ops.reshape(layer_norm(xg, ones, zeros, axis=2, eps=eps), (-1, c, *rest))
+    bshape = (c,) + (1,) * len(rest)
+    if gamma is not None:
+        y = y * shape_ops.reshape(gamma, bshape)
+    if beta is not None:
+        y = y + shape_ops.reshape(beta, bshape)
+    return y
+
+
+def instance_norm(x: Any, gamma: Any = None, beta: Any = None, eps: float = 1e-5) -> Value:
+    """Normalize each sample's channels separately over their spatial positions (group_norm with C groups)."""
+    if not isinstance(x, Value) or x.ndim < 3 or not isinstance(x.shape[1], int):
+        raise ShapeError("instance_norm: x must be a graph value of shape (N, C, spatial...) with static C")
+    return group_norm(x, x.shape[1], gamma, beta, eps)

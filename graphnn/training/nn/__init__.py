@@ -4,11 +4,13 @@ Parameters are made on the first call, in the graph of the value the layer is ca
 again shares its parameters. User-level library: may import anything from graphnn. One file per family.
 """
 
+from .activations import ELU, GELU, SELU, Hardsigmoid, Hardswish, Mish, ReLU6, SiLU, Softsign
 from .attention import MultiHeadAttention, TransformerBlock
-from .conv import Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
+from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dense import Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, PReLU
 from .module import SEED, Activation, Module, ReLU, Sequential, Sigmoid, Tanh, default_init, state_updates
-from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
+from .norm import BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool1d, MaxPool2d, Upsample
 from .recurrent import GRU, LSTM, RNN
 
 __all__ = [
@@ -41,4 +43,22 @@ __all__ = [
            "TransformerBlock",
            "default_init",
            "state_updates",
+]
+__all__ += [
+           "ELU",
+           "GELU",
+           "SELU",
+           "AdaptiveAvgPool2d",
+           "AvgPool2d",
+           "GlobalAvgPool2d",
+           "GroupNorm",
+           "Hardsigmoid",
+           "Hardswish",
+           "InstanceNorm2d",
+           "MaxPool1d",
+           "Mish",
+           "ReLU6",
+           "SiLU",
+           "Softsign",
+           "Upsample",
 ]

@@ -90,16 +90,3 @@ class ConvTranspose2d(_ConvBase):
     def conv(self, x: Value) -> Value:
         return convops.conv_transpose2d(x, self.weight, self.stride, self.padding, self.output_padding, self.groups,
                                         self.dilation)
-
-
-class MaxPool2d(Module):
-    """Max pooling over NCHW windows; stride defaults to the kernel size."""
-
-    base_name = "max_pool2d"
-
-    def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-    def forward(self, x: Value) -> Value:
-        return convops.max_pool2d(x, self.kernel_size, self.stride, self.padding)

@@ -78,3 +78,43 @@ class LayerNorm(Module):
 
     def forward(self, x: Value) -> Value:
         return normops.layer_norm(x, self.gamma, self.beta, axis=x.ndim - len(self.shape), eps=self.eps)
+
+
+class GroupNorm(Module):
+    """Group normalization (Wu & He): per sample, statistics over each group of channels and all positions, then a
+    learnable per-channel scale and shift (PyTorch's nn.GroupNorm)."""
+
+    base_name = "group_norm"
+
+    def __init__(self, num_groups: int, num_channels: int, *, eps: float = 1e-5, affine: bool = True,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        if num_groups <= 0 or num_channels % num_groups:
+            raise ShapeError(f"GroupNorm: {num_groups} groups do not divide {num_channels} channels")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+
+    def build(self, x: Value) -> None:
+        c = _feature_dim(x, 1, type(self).__name__)
+        if c != self.num_channels:
+            raise ShapeError(f"{type(self).__name__}({self.num_channels}) at {self.scope}: input {x.name}: {x.type} "
+                             f"has {c} channels")
+        self.gamma = self.add_param("gamma", (c,), 1.0, x.dtype) if self.affine else None
+        self.beta = self.add_param("beta", (c,), 0.0, x.dtype) if self.affine else None
+
+    def forward(self, x: Value) -> Value:
+        return normops.group_norm(x, self.num_groups, self.gamma, self.beta, self.eps)
+
+
+class InstanceNorm2d(GroupNorm):
+    """Instance normalization of NCHW input (one group per channel); affine=False by default, as PyTorch's, and no
+    running statistics (PyTorch's track_running_stats=False)."""
+
+    base_name = "instance_norm2d"
+
+    def __init__(self, num_features: int, *, eps: float = 1e-5, affine: bool = False, **kw: Any) -> None:
+        super().__init__(num_features, num_features, eps=eps, affine=affine, **kw)
+
+    def build(self, x: Value) -> None:
+        if x.ndim != 4:
+            raise ShapeError(f"InstanceNorm2d at {self.scope}: input {x.name}: {x.type} is not NCHW (rank 4)")
+        super().build(x)

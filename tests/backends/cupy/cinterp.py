@@ -30,9 +30,11 @@ def _per_element(f: Callable[[float], float]) -> Callable[[Any], Any]:
 
 FUNCS: dict[str, Callable[..., Any]] = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
                                         "log1p": np.log1p, "fabs": np.abs, "pow": np.power,
-                                        "erf": _per_element(math.erf), "erfc": _per_element(math.erfc)}
+                                        "erf": _per_element(math.erf), "erfc": _per_element(math.erfc),
+                                        "floor": np.floor, "ceil": np.ceil, "rint": np.rint, "sin": np.sin,
+                                        "cos": np.cos, "fmod": np.fmod, "expm1": np.expm1}
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:e[+-]?\d+)?f?|\d+e[+-]?\d+f?|\d+(?:LL)?)|([A-Za-z_]\w*)|"
-                    r"(\|\||&&|==|!=|<=|>=|[-+*/<>!?:()\[\],=]))")
+                    r"(\|\||&&|==|!=|<=|>=|[-+*/%<>!?:()\[\],=]))")
 _TYPE_WORDS = {"float", "double", "int", "long", "signed", "unsigned", "char", "bool", "float16"}
 
 
@@ -136,11 +138,15 @@ class _Parser:
 
     def term(self) -> Any:
         x = self.unary()
-        while self.peek() in ("*", "/"):
+        while self.peek() in ("*", "/", "%"):
             op = self.eat()
             y = self.unary()
             if op == "*":
                 x = np.multiply(_arith(x), _arith(y))
+            elif op == "%":  # C's remainder truncates toward zero: the sign of the dividend
+                if np.asarray(x).dtype.kind not in "iub" or np.asarray(y).dtype.kind not in "iub":
+                    raise CSyntaxError("% of floating-point operands does not compile in C (use fmod)")
+                x = np.fmod(_arith(x), _arith(y))
             else:
                 if np.asarray(x).dtype.kind in "iub" and np.asarray(y).dtype.kind in "iub":
                     raise CSyntaxError("integer division is not used by the generator (C truncates)")

@@ -98,7 +98,8 @@ def test_nvrtc_check_is_not_vacuous() -> None:
         nvrtc_compile(wrap(KernelSource("float32 in0", "float32 out0", "out0 = expq(in0);", "bad")))
 
 
-FLOAT_ONLY = {"div", "exp", "log", "sqrt", "tanh", "pow", "relu", "sign"}  # type rules refuse int (pow: C has no int pow)
+FLOAT_ONLY = {"div", "exp", "log", "sqrt", "tanh", "pow", "relu", "sign",  # type rules refuse int (pow: C has no int pow)
+              "floor", "ceil", "round", "reciprocal", "sin", "cos"}
 
 
 def test_every_member_op_compiles_in_every_dtype() -> None:
@@ -112,7 +113,7 @@ def test_every_member_op_compiles_in_every_dtype() -> None:
             elif op == "cast":
                 body, ins = tuple((op, (("dtype", to),), (("in", 0),)) for to in ("float32", "int64", "bool")), [dt]
             elif op in ("greater", "less", "greater_equal", "less_equal", "equal", "add", "sub", "mul", "div", "pow",
-                        "maximum", "minimum"):
+                        "maximum", "minimum", "mod", "fmod"):
                 body, ins = ((op, (), (("in", 0), ("c", 3, dt))),), [dt]
             else:
                 body, ins = ((op, (), (("in", 0),)),), [dt]

@@ -36,14 +36,14 @@ def _same_as_onnxruntime(m: onnx.ModelProto, feeds: dict) -> gn.Graph:
 
 def test_unsupported_ops_are_all_listed_with_node_names() -> None:
     m = helper.make_model(helper.make_graph(
-        [helper.make_node("Cos", ["x"], ["a"], name="cos1"), helper.make_node("Relu", ["a"], ["b"], name="ok"),
+        [helper.make_node("Tan", ["x"], ["a"], name="tan1"), helper.make_node("Relu", ["a"], ["b"], name="ok"),
          helper.make_node("TopK", ["b", "k"], ["c", "i"], name="top"),
          helper.make_node("Fancy", ["c"], ["y"], name="custom", domain="com.example")],
         "m", [_vi("x", [2, 3]), _vi("k", [1], TensorProto.INT64)], [_vi("y", [2, 3])]))
     with pytest.raises(gn.GraphError) as ei:
         gn.onnx.load(m)
     msg = str(ei.value)
-    assert "3 node(s)" in msg and "Cos (cos1)" in msg and "TopK (top)" in msg and "Fancy (custom)" in msg
+    assert "3 node(s)" in msg and "Tan (tan1)" in msg and "TopK (top)" in msg and "Fancy (custom)" in msg
     assert "ok" not in msg.split("express:")[1]
 
 
