@@ -218,3 +218,23 @@ def test_range_over_a_symbolic_length_is_the_positions_of_a_sequence() -> None:
                [("one", _i64(1).reshape(())), ("zero", _i64(0).reshape(())), ("step", _i64(1).reshape(()))])
     g = _like_onnxruntime(m, lambda b: {"x": np.random.default_rng(b).standard_normal((2, b + 1)).astype(np.float32)})
     assert g.outputs["pos"].shape == ("T",)
+
+
+def test_integer_mod_in_shape_arithmetic_folds() -> None:
+    """TorchScript's attention exports compute head sizes with Mod; on static ints it folds (Python's sign rule;
+    fmod=1 takes the dividend's sign, as C)."""
+    def const(name: str, v: list) -> onnx.NodeProto:
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(v, np.int64)))
+
+    nodes = [const("a", [-10]), const("b", [4]), const("three", [-3]), const("m1", [-1]),
+             helper.make_node("Mod", ["a", "b"], ["r"]),                 # -10 mod 4 = 2
+             helper.make_node("Mod", ["a", "three"], ["f"], fmod=1),     # fmod(-10, -3) = -1
+             helper.make_node("Mul", ["r", "f"], ["rf"]),                # -2
+             helper.make_node("Mul", ["rf", "three"], ["six"]),          # 6
+             helper.make_node("Concat", ["m1", "six"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = gn.onnx.load(helper.make_model(helper.make_graph(nodes, "m", [x], [y])))
+    xs = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(gn.compile(g)(x=xs)["y"], xs.reshape(2, 6))

@@ -1,6 +1,6 @@
 """ONNX's model groups through onnx's backend-test runner with graphnn's adapter (which never skips a model: it
-runs or fails): the nine light reference CNNs (the ones that cannot pass yet are expected failures, with the
-reason, in suites/__init__.py), and the pytorch-converted and pytorch-operator groups as committed lists (what
+runs or fails): the nine light reference CNNs (all nine pass; one that could not would be an expected failure with
+its reason in suites/__init__.py), and the pytorch-converted and pytorch-operator groups as committed lists (what
 passes must keep passing; each exclusion has a named reason in suites/<group>_excluded.txt)."""
 
 from __future__ import annotations

@@ -28,28 +28,36 @@ REASONS: dict[str, str] = {
     r"select_last_index": "ArgMax/ArgMin select_last_index=1 (graphnn picks the first max)",
     r"training_mode|training_dropout|dropout_default_mask|_mask$|_mask_": "training-mode BatchNormalization/"
         "Dropout and a mask that is read",
-    r"^test_identity_(opt|sequence)|optional|sequence_|_seq_|^test_loop|^test_scan|^test_if_seq": "optional and "
-        "sequence types, Loop and Scan (graphnn values are tensors; scan arrives with the recurrence work)",
+    r"^test_identity_(opt|sequence)|optional|sequence_|_seq_|^test_loop|^test_if_seq": "optional and sequence "
+        "types and Loop (graphnn values are tensors; its loop is gn.scan)",
     r"^test_(nllloss|sce)_.*(weight|_ii)": "class weights and ignore_index of NLL/SoftmaxCrossEntropyLoss",
     r"^test_sce_.*log_prob": "SoftmaxCrossEntropyLoss's second (log_prob) output",
     r"^test_layer_normalization": "LayerNormalization's Mean and InvStdDev outputs",
     r"^test_reduce_(max|min)_(bool_inputs|empty_set)": "max/min of bool tensors or of empty sets",
     r"^test_Conv3d|^test_MaxPool3d|^test_AvgPool3d|^test_(conv|maxpool|averagepool)_3d": "3-D convolution and "
         "pooling (graphnn's conv family is 1-D and 2-D)",
-    r"^test_Conv1d|^test_Conv2d_(depthwise|dilated|groups)": "1-D, grouped (depthwise) and dilated Conv (being "
-        "added by the convolution work)",
-    r"^test_MaxPool1d|^test_MaxPool2d_stride_padding_dilation|^test_operator_maxpool$": "1-D and dilated MaxPool "
-        "(being added by the pooling work)",
+    r"^test_convtranspose_3d": "3-D convolution and pooling (graphnn's conv family is 1-D and 2-D)",
+    r"^test_maxpool_with_argmax": "MaxPool's Indices output (graphnn's max pooling returns values only)",
+    r"^test_resize_.*cubic": "Resize mode 'cubic' (graphnn resizes nearest and linear, the modes PyTorch's "
+        "Upsample and interpolate export for images)",
+    r"^test_resize_.*(antialias|axes_|not_larger|not_smaller)": "Resize antialias, axes and "
+        "keep_aspect_ratio_policy (not written by PyTorch's exporters)",
+    r"^test_resize_.*(tf_crop_and_resize|half_pixel_symmetric)": "Resize coordinate modes tf_crop_and_resize and "
+        "half_pixel_symmetric (TensorFlow's; PyTorch uses asymmetric, half_pixel, pytorch_half_pixel, align_corners)",
+    r"^test_(resize_(up|down)sample_scales_(linear|nearest)$|resize_(up|down)sample_scales_linear_align_corners|"
+    r"upsample_nearest)": "Resize/Upsample scales fed as a graph input at run time (graphnn fixes output shapes at "
+        "build time; exporters write them as constants)",
+    r"^test_(constant_pad|center_crop_pad)": "Pad amounts or the constant value fed at run time (graphnn fixes "
+        "shapes at build time), and CenterCropPad built on them",
+    r"^test_wrap_pad": "Pad mode 'wrap' (graphnn pads constant, reflect and edge, the modes PyTorch exports)",
+    r"^test_linear_attention_.*_expanded": "LinearAttention's function bodies (onnx 1.23 preview op) feed a (1,) "
+        "ScaleFactor where the function declares a scalar",
 }
 # error pattern -> family, for failures the name does not place
 ERROR_REASONS: dict[str, str] = {
     r"element type \w+ is not one graphnn supports": "element types graphnn lacks",
     r"only tensor types are supported": "optional and sequence types, Loop and Scan (graphnn values are tensors; "
         "scan arrives with the recurrence work)",
-    r"\(Conv\).*(only 2-D, group 1|auto_pad)": "1-D, grouped (depthwise) and dilated Conv, auto_pad (being added by "
-        "the convolution work)",
-    r"\(MaxPool\).*(ceil_mode|auto_pad|pads|rank 4|padding)": "MaxPool with ceil mode, dilation, Indices, auto_pad, "
-        "1-D or pads over half the kernel (being added by the pooling work)",
     r"max_pool2d: x must be floating point": "MaxPool of integer tensors (graphnn pools floats)",
     r"\(Range\).*must be a constant": "Range over float bounds fed at run time (graphnn needs static lengths)",
 }
