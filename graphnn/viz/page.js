@@ -163,6 +163,10 @@
     var L = lay(M.root), r = svg.getBoundingClientRect();
     T.s = Math.min(1.5, Math.max(1, fitScale(L)));
     T.x = Math.max(10, (r.width - (L.width + 40) * T.s) / 2); T.y = 10; apply();
+    if ((L.width + 40) * T.s > r.width) {  // wider than the view (a row of many parameters): the data input in view
+      var a = vp.querySelector(".box.node.input") || vp.querySelector(".box"), b = a && a.getBoundingClientRect();
+      if (b) { T.x += r.left + r.width / 2 - (b.left + b.width / 2); apply(); }
+    }
   }
   function center(el) {
     var b = el.getBoundingClientRect(), r = svg.getBoundingClientRect();
