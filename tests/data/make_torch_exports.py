@@ -73,10 +73,72 @@ class ChunkGate(nn.Module):
         return p * torch.sigmoid(q)
 
 
+class AvgLeNet(nn.Module):
+    """LeNet with average pooling (one with count_include_pad padding, one ceil-mode) and ReLU6."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 6, 3)
+        self.fc = nn.Linear(6 * 2 * 2, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool2d(F.relu6(self.c1(x)), 3, stride=2, padding=1)
+        x = F.avg_pool2d(F.relu(self.c2(x)), 3, stride=2, ceil_mode=True)  # 4x4 -> 2x2 (floor mode: 1x1)
+        return self.fc(x.view(x.size(0), -1))
+
+
+class GapResNet(nn.Module):
+    """A residual block with a strided 1x1 projection, then global average pooling and a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c0, self.b0 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.c1, self.b1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.proj = nn.Conv2d(8, 16, 1, stride=2)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.b0(self.c0(x)))
+        h = F.relu(self.proj(h) + self.b1(self.c1(h)))
+        return self.fc(torch.flatten(self.pool(h), 1))
+
+
+class MobileBlock(nn.Module):
+    """MobileNet-v3-style inverted residual: 1x1 expand, depthwise 3x3 (groups=C), hardswish, 1x1 project."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expand, self.b0 = nn.Conv2d(4, 12, 1, bias=False), nn.BatchNorm2d(12)
+        self.dw, self.b1 = nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False), nn.BatchNorm2d(12)
+        self.project, self.b2 = nn.Conv2d(12, 4, 1, bias=False), nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.hardswish(self.b0(self.expand(x)))
+        h = F.hardswish(self.b1(self.dw(h)))
+        return x + self.b2(self.project(h)) * F.hardsigmoid(x)
+
+
+class UNetDecoder(nn.Module):
+    """A U-Net decoder step: transposed convolution up, concatenated skip, conv, then bilinear and nearest upsampling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(2, 6, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1)
+        self.fuse = nn.Conv2d(6, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(F.relu(self.down(x)))
+        h = F.relu(self.fuse(torch.cat([h, x], dim=1)))
+        h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        return F.interpolate(h, scale_factor=2, mode="nearest")
+
+
 # name -> (model class, the per-example input shape)
 MODELS: dict[str, tuple[type, tuple[int, ...]]] = {
     "gelu_mlp": (GeluMLP, (6,)), "lenet": (LeNet, (1, 12, 12)), "tiny_resnet": (TinyResNet, (2, 6, 6)),
-    "chunk_gate": (ChunkGate, (6,)),
+    "chunk_gate": (ChunkGate, (6,)), "avg_lenet": (AvgLeNet, (1, 12, 12)), "gap_resnet": (GapResNet, (3, 8, 8)),
+    "mobile_block": (MobileBlock, (4, 6, 6)), "unet_decoder": (UNetDecoder, (2, 6, 6)),
 }
 EXPORTERS = ("torchscript", "dynamo")
 

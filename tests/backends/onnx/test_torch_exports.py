@@ -17,7 +17,7 @@ import graphnn as gn
 from graphnn.backends.onnx.parity import run_onnxruntime
 
 HERE = os.path.join(os.path.dirname(__file__), "..", "..", "data", "torch_exports")
-NAMES = ("gelu_mlp", "lenet", "tiny_resnet", "chunk_gate")
+NAMES = ("gelu_mlp", "lenet", "tiny_resnet", "chunk_gate", "avg_lenet", "gap_resnet", "mobile_block", "unet_decoder")
 EXPORTERS = ("torchscript", "dynamo")
 BATCHES = (2, 5)
 
