@@ -114,12 +114,26 @@ def _place(body: tuple, shapes: list, dtypes: list, aliased: set[int], clobber: 
     return where, scratch
 
 
-def _zero_select(args: tuple, xs: list, dst: Any, dtype: str) -> bool:
-    """where(c, a, +0.0) with a, c and the destination all arrays known at plan time (views are taken then)."""
+def _zero_select(args: tuple, xs: list, dst: Any, dtype: str, late: bool = False) -> bool:
+    """where(c, a, +0.0) with a, c and the destination all arrays known at plan time (views are taken then); with
+    `late`, a is a run-time value instead (a kernel's fresh result: the ReLU gradient's gy from a convolution)."""
     c = args[2]
+    known = (xs[0], dst) if late else (xs[0], xs[1], dst)
     return (c[0] == "c" and c[1] == 0.0 and str(c[1]) != "-0.0" and dtype in ("float32", "float64")
-            and all(hasattr(x, "view") and hasattr(x, "dtype") for x in (xs[0], xs[1], dst))
-            and xs[0].dtype == bool and xs[1].dtype == dst.dtype and tuple(xs[1].shape) == tuple(dst.shape))
+            and all(hasattr(x, "view") and hasattr(x, "dtype") for x in known) and xs[0].dtype == bool
+            and (not hasattr(xs[1], "view") if late else
+                 xs[1].dtype == dst.dtype and tuple(xs[1].shape) == tuple(dst.shape)))
+
+
+def _zero_select_late(xp: Any, cond: Any, a: Any, dst: Any, bits: Any, izero: Any) -> None:
+    """dst = where(cond, a, +0.0) as a bit mask, for an `a` known only now (the masked copy when its dtype or
+    shape is not dst's)."""
+    if a.dtype != dst.dtype or a.shape != dst.shape:
+        xp.copyto(dst, 0)
+        xp.copyto(dst, a, where=cond)
+        return
+    xp.subtract(izero, cond, out=bits, dtype=bits.dtype)
+    xp.bitwise_and(a.view(bits.dtype), bits, out=dst.view(bits.dtype))
 
 
 def _scalar_guard(body: Any, ins: list, out: Any) -> tuple[int, int] | None:
@@ -215,6 +229,10 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
                 res.append((xp.subtract, (consts.setdefault(("izero", it), xp.zeros((), it)), xs[0]),
                             {"out": bits, "dtype": it}))
                 res.append((xp.bitwise_and, (xs[1].view(it), bits), {"out": dst.view(it)}))
+            elif op == "where" and _zero_select(args, xs, dst, dtypes[k], late=True):
+                it = "int32" if dtypes[k] == "float32" else "int64"  # the same, with a's view taken at run time
+                izero = consts.setdefault(("izero", it), xp.zeros((), it))
+                res.append((_zero_select_late, (xp, xs[0], xs[1], dst, xp.empty(shapes[k], it), izero), {}))
             elif op == "where":
                 res.append((xp.copyto, (dst, xs[2]), {}))
                 res.append((xp.copyto, (dst, xs[1]), {"where": xs[0]}))
