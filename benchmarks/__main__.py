@@ -1,4 +1,5 @@
-"""`python -m benchmarks`: graphnn against every installed peer, interleaved, medians; writes RESULTS.md.
+"""`python -m benchmarks`: graphnn against every installed peer, interleaved, medians; prints the report (and writes
+it to --out PATH when given: RESULTS.md is curated by hand from such runs, never overwritten by default).
 
 Clears OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (re-executing itself before NumPy loads) so NumPy runs as it does
 on a user's machine, and reports the BLAS kernel threadpoolctl sees. Ends with the eager-vs-compiled row
@@ -241,7 +242,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks")
     ap.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
     ap.add_argument("--cases", default="", help="semicolon-separated substrings of case names (default: all)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
+    ap.add_argument("--out", default=None, help="also write the report to this file")
     ap.add_argument("--threads", type=int, default=0, help="threads for every library (default: theirs)")
     ap.add_argument("--spin", action="store_true", help="leave the libraries' busy-waiting idle workers as they are")
     ap.add_argument("--eager-steps", type=int, default=None,
@@ -268,8 +269,9 @@ def main() -> None:
         print(format_rows(eager), flush=True)
     text = report(results, peak, peers, import_seconds(), load, eager)
     print(text)
-    with open(args.out, "w") as f:
-        f.write(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
 
 
 if __name__ == "__main__":
