@@ -1,4 +1,4 @@
-"""ONNX export and import of the conv family: conv2d <-> Conv (1-D and 2-D, groups, dilations, asymmetric pads,
+"""ONNX export and import of the conv family: conv2d <-> Conv (1-D, 2-D; 3-D imports as gn.conv3d; groups, dilations, asymmetric pads,
 auto_pad; a bias input imports as an add), conv2d_input_grad <-> ConvTranspose (pooling is in pool.py); the
 weight gradient is not exported. Imports graphnn.ir and the onnx room's emitter and import context.
 """
@@ -11,6 +11,7 @@ from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
 from ...ir.ops.conv import conv_transpose2d
 from ...ir.ops.shape_ops import squeeze, unsqueeze
+from ...ir.ops.volume import conv3d
 from .emitter import Emitter, lowering_table
 from .import_context import Importer, importer_table, inputs
 
@@ -65,8 +66,9 @@ def _pads2(attrs: dict, n: Any) -> tuple[int, int]:
 def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
     """(spatial rank, conv2d attrs) of an ONNX Conv/ConvTranspose node, with auto_pad resolved for Conv."""
     r = x.ndim - 2
-    if r not in (1, 2) or w.ndim != x.ndim:
-        raise GraphError(f"{n.op_type} {n.name}: only 1-D and 2-D convolutions are supported; input {x.type}, "
+    if r not in ((1, 2, 3) if n.op_type == "Conv" else (1, 2)) or w.ndim != x.ndim:
+        what = "1-D, 2-D and 3-D" if n.op_type == "Conv" else "1-D and 2-D"
+        raise GraphError(f"{n.op_type} {n.name}: only {what} convolutions are supported; input {x.type}, "
                          f"weight {w.type}")
     k = [int(d) for d in w.shape[2:]]
     if "kernel_shape" in attrs and list(attrs["kernel_shape"]) != k:
@@ -98,7 +100,7 @@ def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
 def _finish(imp: Importer, y: Value, ins: list, r: int) -> Value:
     """Add the optional bias (per channel) and drop the height axis a 1-D convolution was given."""
     if len(ins) == 3:
-        y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1, 1, 1)})], {})
+        y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1) + (1,) * (y.ndim - 2)})], {})
     return squeeze(y, 2) if r == 1 else y
 
 
@@ -106,6 +108,8 @@ def _finish(imp: Importer, y: Value, ins: list, r: int) -> Value:
 def _import_conv(imp: Importer, n: Any, attrs: dict) -> list:
     ins = inputs(imp, n)
     r, a = _conv_geometry(n, attrs, ins[0], ins[1])
+    if r == 3:  # no 3-D op: conv2d per depth tap over the depth-folded input (ir/ops/volume.py)
+        return [_finish(imp, conv3d(ins[0], ins[1], a["stride"], a["padding"], a["dilation"], a["groups"]), ins, r)]
     x, w = (unsqueeze(ins[0], 2), unsqueeze(ins[1], 2)) if r == 1 else ins[:2]
     return [_finish(imp, imp.op("conv2d", [x, w], a), ins, r)]
 
