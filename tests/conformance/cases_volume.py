@@ -1,4 +1,4 @@
-"""Conformance cases of the 3-D convolution and pooling builders (graphnn/ir/ops/volume.py, composites of the 2-D
+"""Conformance cases of the 3-D convolution, transposed convolution and pooling builders (graphnn/ir/ops/volume.py, composites of the 2-D
 ops): values against plain NumPy loops over every output position and tap, written here from the definitions."""
 
 from __future__ import annotations
@@ -33,6 +33,20 @@ def ref_conv3d(x: np.ndarray, w: np.ndarray, s: tuple, p: tuple, d: tuple, group
     return y
 
 
+def ref_conv_transpose3d(x: np.ndarray, w: np.ndarray, s: tuple, p: tuple, op: tuple, groups: int) -> np.ndarray:
+    """Scatter each input voxel times its kernel into the uncropped output, then crop the pads: the definition."""
+    full = [(x.shape[2 + a] - 1) * s[a] + w.shape[2 + a] + op[a] for a in range(3)]
+    og, cg = w.shape[1], x.shape[1] // groups
+    y = np.zeros((x.shape[0], og * groups, *full), x.dtype)
+    for c in range(x.shape[1]):
+        g = c // cg
+        for idx in itertools.product(*[range(n) for n in x.shape[2:]]):
+            for tap in itertools.product(*[range(k) for k in w.shape[2:]]):
+                i, j, l = (idx[a] * s[a] + tap[a] for a in range(3))
+                y[:, g * og:(g + 1) * og, i, j, l] += x[:, c, idx[0], idx[1], idx[2], None] * w[c, :, *tap]
+    return y[:, :, p[0]:full[0] - p[3], p[1]:full[1] - p[4], p[2]:full[2] - p[5]]
+
+
 def ref_pool3d(x: np.ndarray, k: tuple, s: tuple, p: tuple, kind: str, include_pad: bool = True) -> np.ndarray:
     """Max or mean over each window's taps inside x (mean divisor: taps inside the padded x, or inside x)."""
     starts = [_starts(x.shape[2 + a], k[a], s[a], p[a], p[a + 3], 1) for a in range(3)]
@@ -53,6 +67,10 @@ CASES: list[Case] = [
     Case("conv2d", (In(("B", 4, 4, 5, 3)), In((2, 2, 2, 3, 2))),
          lambda x, w: gn.conv3d(x, w, (2, 1, 1), (1, 1, 0, 0, 1, 1), (1, 1, 2), 2),
          lambda x, w: ref_conv3d(x, w, (2, 1, 1), (1, 1, 0, 0, 1, 1), (1, 1, 2), 2), "conv3d-groups-asym-dil"),
+    Case("conv2d_input_grad", (In(("B", 4, 3, 2, 3)), In((4, 2, 2, 3, 2))),
+         lambda x, w: gn.conv_transpose3d(x, w, (2, 1, 2), (1, 0, 1, 0, 1, 0), (1, 0, 1), 2),
+         lambda x, w: ref_conv_transpose3d(x, w, (2, 1, 2), (1, 0, 1, 0, 1, 0), (1, 0, 1), 2),
+         "conv_transpose3d-groups-outpad"),
     Case("max_pool2d", (In(("B", 2, 5, 4, 5), draw="distinct"),),
          lambda x: gn.max_pool3d(x, (3, 2, 2), (2, 1, 2), (1, 0, 1, 1, 1, 0)),
          lambda x: ref_pool3d(x, (3, 2, 2), (2, 1, 2), (1, 0, 1, 1, 1, 0), "max"), "max_pool3d-asym-pad"),

@@ -1,5 +1,5 @@
-"""gn.conv3d, gn.max_pool3d, gn.avg_pool3d (the 2-D ops over depth-folded planes): values against PyTorch's
-Conv3d / MaxPool3d / AvgPool3d, gradients against float64 finite differences, build-time errors."""
+"""gn.conv3d, gn.conv_transpose3d, gn.max_pool3d, gn.avg_pool3d (the 2-D ops over depth-folded planes): values
+against PyTorch's conv3d / conv_transpose3d / max_pool3d / avg_pool3d, gradients against float64 finite differences, build-time errors."""
 
 from __future__ import annotations
 
@@ -45,6 +45,23 @@ def test_conv3d_asymmetric_pads_match_padded_torch():
     np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
 
 
+CT_CASES = [  # x shape, w shape, stride, padding, output_padding, dilation, groups
+    ((2, 4, 3, 4, 3), (4, 3, 3, 2, 3), (2, 1, 2), (1, 0, 1), (1, 0, 0), (1, 1, 1), 2),
+    ((1, 2, 4, 3, 3), (2, 2, 2, 3, 2), (1, 2, 1), (0, 1, 0), (0, 1, 0), (2, 1, 1), 1),
+    ((2, 3, 2, 3, 4), (3, 1, 3, 2, 2), (3, 1, 2), (2, 0, 1), (2, 0, 1), (1, 1, 2), 3),
+]
+
+
+@pytest.mark.parametrize("xs,ws,s,p,op,d,g", CT_CASES, ids=["groups-outpad", "dilated", "depthwise-stride3"])
+def test_conv_transpose3d_matches_torch(xs, ws, s, p, op, d, g):
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal(xs).astype("float32"), rng.standard_normal(ws).astype("float32")
+    out = _run(lambda a, b: gn.conv_transpose3d(a, b, s, p, op, g, d), x, w)
+    ref = F.conv_transpose3d(torch.from_numpy(x), torch.from_numpy(w), None, s, p, op, g, d).numpy()
+    assert out.shape == ref.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
 POOL_CASES = [  # x shape, kernel, stride, padding (torch: symmetric), ceil_mode
     ((2, 3, 6, 6, 5), (2, 2, 2), (2, 2, 2), (0, 0, 0), False),
     ((1, 2, 7, 5, 6), (3, 2, 3), (2, 1, 2), (1, 1, 1), False),
@@ -83,6 +100,9 @@ def test_gradients_by_finite_differences():
     x, w = rng.standard_normal((1, 4, 4, 4, 3)), rng.standard_normal((2, 2, 2, 2, 2))
     gn.check_grad(lambda a, b: gn.conv3d(a, b, (2, 1, 1), (1, 0, 1, 0, 1, 0), (1, 2, 1), 2), x, w, tol=1e-6)
     gn.check_grad(lambda a: gn.avg_pool3d(a, 2, (1, 2, 1), 1, True, False), x, tol=1e-6)
+    wt = rng.standard_normal((4, 1, 2, 2, 2))
+    gn.check_grad(lambda a, b: gn.conv_transpose3d(a, b, (2, 1, 2), (1, 0, 0, 0, 1, 1), (1, 0, 0), 2, (1, 2, 1)),
+                  x, wt, tol=1e-6)
     xd = rng.permutation(192).reshape(1, 4, 4, 4, 3) / 7.0  # distinct values: max is differentiable there
     gn.check_grad(lambda a: gn.max_pool3d(a, (2, 3, 2), (2, 1, 2), (1, 1, 0)), xd, tol=1e-6)
 
@@ -111,6 +131,9 @@ def test_gradients_match_torch():
     (lambda x: gn.max_pool3d(x, (5, 2, 2)), "larger than the padded"),
     (lambda x: gn.avg_pool3d(x, 2, 1, (2, 0, 0)), "smaller than the"),
     (lambda x: gn.max_pool3d(x, (2, 9, 2)), "larger than the padded"),
+    (lambda x: gn.conv_transpose3d(x, gn.constant(np.zeros((4, 1, 2, 2, 2), "float32")), 1, (3, 0, 0)),
+     "output depth -1 does not fit"),
+    (lambda x: gn.conv_transpose3d(x, gn.constant(np.zeros((4, 1, 2, 2, 2), "float32")), groups=3), "groups 3"),
 ])
 def test_bad_input_is_a_shape_error_at_build_time(build, match):
     with gn.Graph():

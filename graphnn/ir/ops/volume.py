@@ -14,7 +14,7 @@ import numpy as np
 from ..builder import atomic, checking
 from ..errors import ShapeError
 from ..graph import Value
-from .conv import conv2d
+from .conv import conv2d, conv_transpose2d
 from .elementwise import maximum
 from .pool import avg_pool2d, axis_out, max_pool2d
 from .resample import pad
@@ -102,6 +102,48 @@ def conv3d(x: Any, w: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
         yi = conv2d(_planes(xs), getitem(w, (slice(None), slice(None), i)), s[1:], hw, d[1:], groups)
         y = yi if y is None else y + yi
     return _unplanes(y, n_out)
+
+
+@atomic
+def conv_transpose3d(x: Any, w: Any, stride: Any = 1, padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Value:
+    """Transposed 3-D convolution of x (N, C, D, H, W) with w (C, O/groups, kD, kH, kW), as torch and ONNX
+    ConvTranspose: per depth tap, conv_transpose2d of every input plane, spread to every stride-th output depth
+    (zero planes between) at the tap's offset, summed, then the depth padding cropped."""
+    attrs = {"stride": stride, "padding": padding, "output_padding": output_padding, "groups": groups,
+             "dilation": dilation}
+    with checking("conv_transpose3d", [x, w], attrs):
+        _need_5d(x, "conv_transpose3d")
+        _need_5d(w, "conv_transpose3d", "w (C, O/groups, kD, kH, kW)")
+        s, d, p = triple(stride, "stride"), triple(dilation, "dilation"), pads6(padding)
+        op = triple(output_padding, "output_padding")
+        if min(s) <= 0 or min(d) <= 0:
+            raise ShapeError(f"conv_transpose3d: stride {s} and dilation {d} must be positive")
+        if not isinstance(groups, int) or groups <= 0 or x.shape[1] % groups or x.shape[1] != w.shape[0]:
+            raise ShapeError(f"conv_transpose3d: groups {groups} must divide the input channels {x.shape[1]}, "
+                             f"and the weight {w.type} must have one row per input channel")
+        if not 0 <= op[0] < max(s[0], d[0]):
+            raise ShapeError(f"conv_transpose3d: output_padding {op} must be >= 0 and smaller than the stride "
+                             f"{s[0]} or dilation {d[0]} in depth")
+        depth, kd = x.shape[2], w.shape[2]
+        full = (depth - 1) * s[0] + d[0] * (kd - 1) + 1 + op[0]
+        if full - p[0] - p[3] <= 0:
+            raise ShapeError(f"conv_transpose3d: output depth {full - p[0] - p[3]} does not fit: input {depth}, "
+                             f"kernel {kd}, stride {s[0]}, dilation {d[0]}, padding ({p[0]}, {p[3]})")
+    planes = _planes(transpose(x, _TO_NDCHW))
+    reach = (depth - 1) * s[0] + 1  # the output depths one tap writes, first to last
+    y = None
+    for i in range(kd):
+        z = conv_transpose2d(planes, getitem(w, (slice(None), slice(None), i)), s[1:], (p[1], p[2], p[4], p[5]),
+                             op[1:], groups, d[1:])
+        z = reshape(z, (-1, depth, 1, *z.shape[1:]))  # (N, D, 1, O, H, W): stride-1 zero planes after each
+        if s[0] > 1:
+            z = pad(z, ((0, 0), (0, 0), (0, s[0] - 1), (0, 0), (0, 0), (0, 0)))
+        z = getitem(reshape(z, (-1, depth * s[0], *z.shape[3:])), (slice(None), slice(0, reach)))
+        z = pad(z, ((0, 0), (i * d[0], full - reach - i * d[0]), (0, 0), (0, 0), (0, 0)))
+        y = z if y is None else y + z
+    y = getitem(y, (slice(None), slice(p[0], full - p[3])))
+    return transpose(y, _TO_NDCHW)
 
 
 def _pool3d_geometry(x: Any, what: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any,

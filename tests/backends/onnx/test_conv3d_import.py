@@ -1,4 +1,4 @@
-"""Rank-5 Conv, MaxPool and AveragePool at import (issue 15 item 3), each against onnxruntime: strides, dilations,
+"""Rank-5 Conv, ConvTranspose, MaxPool and AveragePool at import (issue 15 item 3), each against onnxruntime: strides, dilations,
 groups, asymmetric pads, auto_pad, ceil_mode, count_include_pad, with and without bias; bad input is a graphnn
 error naming the node."""
 
@@ -49,6 +49,22 @@ def _check(op: str, xs: tuple, ws: tuple | None = None, bias: bool = False, **at
 def test_conv3d(attrs: dict, bias: bool) -> None:
     g = attrs.get("group", 1)
     _check("Conv", (2, 4, 6, 7, 5), (8, 4 // g, 3, 2, 3), bias, **attrs)
+
+
+@pytest.mark.parametrize("attrs,bias", [
+    ({"strides": [2, 1, 2], "pads": [1, 0, 1, 0, 1, 1], "output_padding": [1, 0, 1]}, True),
+    ({"strides": [2, 2, 1], "group": 2, "dilations": [2, 1, 2], "pads": [0, 1, 1, 1, 0, 0]}, False),
+    ({"strides": [2, 2, 2], "output_shape": [9, 10, 7]}, True),
+    ({"strides": [3, 2, 1], "auto_pad": "SAME_UPPER"}, False),
+], ids=["outpad", "groups-dilated", "output-shape", "same-upper"])
+def test_conv_transpose3d(attrs: dict, bias: bool) -> None:
+    m, feeds = _model("ConvTranspose", (2, 4, 4, 5, 3), (4, 3, 3, 2, 3), False, **attrs)
+    if bias:  # ConvTranspose's bias has one entry per output channel: w.shape[1] * group
+        m.graph.initializer.append(numpy_helper.from_array(np.arange(3 * attrs.get("group", 1), dtype="float32"), "b"))
+        m.graph.node[0].input.append("b")
+    ours, ref = run_graph(gn.onnx.load(m), feeds), run_onnxruntime(m, feeds)
+    assert ours["y"].shape == ref["y"].shape
+    np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("attrs", [
