@@ -34,8 +34,6 @@ REASONS: dict[str, str] = {
     r"^test_sce_.*log_prob": "SoftmaxCrossEntropyLoss's second (log_prob) output",
     r"^test_layer_normalization": "LayerNormalization's Mean and InvStdDev outputs",
     r"^test_reduce_(max|min)_(bool_inputs|empty_set)": "max/min of bool tensors or of empty sets",
-    r"^test_Conv3d|^test_MaxPool3d|^test_AvgPool3d|^test_(conv|maxpool|averagepool)_3d": "3-D convolution and "
-        "pooling (graphnn's conv family is 1-D and 2-D)",
     r"^test_Conv1d|^test_Conv2d_(depthwise|dilated|groups)": "1-D, grouped (depthwise) and dilated Conv (being "
         "added by the convolution work)",
     r"^test_MaxPool1d|^test_MaxPool2d_stride_padding_dilation|^test_operator_maxpool$": "1-D and dilated MaxPool "
