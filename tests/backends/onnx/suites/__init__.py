@@ -17,16 +17,7 @@ SUITES = {"node": "Node", "pytorch-converted": "PyTorchConverted", "pytorch-oper
 # adapter never skips); the ones that cannot pass yet are expected failures with the reason, in this one place.
 LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
                 "squeezenet", "vgg19", "zfnet512")
-LIGHT_EXPECTED_FAILURES: dict[str, str] = {
-    "bvlc_alexnet": "LRN (being added by the pooling/normalization work)",
-    "densenet121": "AveragePool, GlobalAveragePool (being added by the pooling work)",
-    "inception_v1": "LRN, AveragePool (being added by the pooling/normalization work)",
-    "inception_v2": "AveragePool, MaxPool with asymmetric pads (being added by the pooling work)",
-    "resnet50": "AveragePool (being added by the pooling work)",
-    "shufflenet": "AveragePool (pooling work), grouped Conv (convolution work)",
-    "squeezenet": "GlobalAveragePool (being added by the pooling work)",
-    "zfnet512": "LRN (being added by the pooling/normalization work)",
-}
+LIGHT_EXPECTED_FAILURES: dict[str, str] = {}  # all nine light CNNs pass since the pooling and conv merges
 
 
 def list_path(suite: str, what: str) -> str:
