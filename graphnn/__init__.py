@@ -76,9 +76,11 @@ from .ir.ops.conv import conv1d, conv2d, conv_transpose2d  # noqa: E402
 from .ir.ops.norm import batch_norm, layer_norm  # noqa: E402
 from .ir.ops.pool import max_pool2d  # noqa: E402
 from .ir.ops.stochastic import dropout  # noqa: E402
+from .ir.ops.volume import avg_pool3d, conv3d, conv_transpose3d, max_pool3d  # noqa: E402
 from .training import init  # noqa: E402
 
-__all__ += ["batch_norm", "conv1d", "conv2d", "conv_transpose2d", "dropout", "init", "layer_norm", "max_pool2d"]
+__all__ += ["batch_norm", "conv1d", "conv2d", "conv_transpose2d", "dropout", "init", "layer_norm", "max_pool2d",
+            "avg_pool3d", "conv3d", "conv_transpose3d", "max_pool3d"]
 
 # ---- passes: fused stable losses, gn.optimize, validate mode --------------------------------------------
 from .checking.validate import ValidationError  # noqa: E402

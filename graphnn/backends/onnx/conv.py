@@ -1,6 +1,7 @@
 """ONNX export and import of the conv family: conv2d <-> Conv (1-D and 2-D, groups, dilations, asymmetric pads,
 auto_pad; a bias input imports as an add), conv2d_input_grad <-> ConvTranspose (pooling is in pool.py); the
-weight gradient is not exported. Imports graphnn.ir and the onnx room's emitter and import context.
+weight gradient is not exported. 3-D Conv and ConvTranspose import as gn.conv3d / gn.conv_transpose3d, built from
+the 2-D ops. Imports graphnn.ir and the onnx room's emitter and import context.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from ...ir.errors import GraphError
 from ...ir.graph import Node, Value
 from ...ir.ops.conv import conv_transpose2d
 from ...ir.ops.shape_ops import squeeze, unsqueeze
+from ...ir.ops.volume import conv3d, conv_transpose3d
 from .emitter import Emitter, lowering_table
 from .import_context import Importer, importer_table, inputs
 
@@ -65,8 +67,8 @@ def _pads2(attrs: dict, n: Any) -> tuple[int, int]:
 def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
     """(spatial rank, conv2d attrs) of an ONNX Conv/ConvTranspose node, with auto_pad resolved for Conv."""
     r = x.ndim - 2
-    if r not in (1, 2) or w.ndim != x.ndim:
-        raise GraphError(f"{n.op_type} {n.name}: only 1-D and 2-D convolutions are supported; input {x.type}, "
+    if r not in (1, 2, 3) or w.ndim != x.ndim:
+        raise GraphError(f"{n.op_type} {n.name}: only 1-D, 2-D and 3-D convolutions are supported; input {x.type}, "
                          f"weight {w.type}")
     k = [int(d) for d in w.shape[2:]]
     if "kernel_shape" in attrs and list(attrs["kernel_shape"]) != k:
@@ -98,7 +100,7 @@ def _conv_geometry(n: Any, attrs: dict, x: Value, w: Value) -> tuple[int, dict]:
 def _finish(imp: Importer, y: Value, ins: list, r: int) -> Value:
     """Add the optional bias (per channel) and drop the height axis a 1-D convolution was given."""
     if len(ins) == 3:
-        y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1, 1, 1)})], {})
+        y = imp.op("add", [y, imp.op("reshape", [ins[2]], {"shape": (1, -1) + (1,) * (y.ndim - 2)})], {})
     return squeeze(y, 2) if r == 1 else y
 
 
@@ -106,6 +108,8 @@ def _finish(imp: Importer, y: Value, ins: list, r: int) -> Value:
 def _import_conv(imp: Importer, n: Any, attrs: dict) -> list:
     ins = inputs(imp, n)
     r, a = _conv_geometry(n, attrs, ins[0], ins[1])
+    if r == 3:  # no 3-D op: conv2d per depth tap over the depth-folded input (ir/ops/volume.py)
+        return [_finish(imp, conv3d(ins[0], ins[1], a["stride"], a["padding"], a["dilation"], a["groups"]), ins, r)]
     x, w = (unsqueeze(ins[0], 2), unsqueeze(ins[1], 2)) if r == 1 else ins[:2]
     return [_finish(imp, imp.op("conv2d", [x, w], a), ins, r)]
 
@@ -120,11 +124,11 @@ def _import_conv_transpose(imp: Importer, n: Any, attrs: dict) -> list:
     auto = auto.decode() if isinstance(auto, bytes) else auto
     want = list(attrs["output_shape"])[-r:] if "output_shape" in attrs else None
     if want is None and auto in ("SAME_UPPER", "SAME_LOWER"):  # ONNX: output size = input size * stride
-        want = [x.shape[2 + i + 2 - r] * a["stride"][i + 2 - r] for i in range(r)]
+        want = [x.shape[2 + i + (r == 1)] * a["stride"][i + (r == 1)] for i in range(r)]
     if want is not None:  # the pads follow from the requested size; a negative total is more output padding
         p = []
         for i in range(r):
-            ax = i + 2 - r
+            ax = i + 1 if r == 1 else i  # the axis of x and of a's lists (a 1-D convolution's are 2-D)
             total = (x.shape[2 + ax] - 1) * a["stride"][ax] + op[i] + a["dilation"][ax] * (w.shape[2 + ax] - 1) + 1 \
                 - want[i]
             op[i] -= min(total, 0)
@@ -132,6 +136,6 @@ def _import_conv_transpose(imp: Importer, n: Any, attrs: dict) -> list:
         lo = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in p]
         pads = [*lo, *[t - q for t, q in zip(p, lo)]]
         a["padding"] = tuple([0, pads[0], 0, pads[1]] if r == 1 else pads)
-    y = conv_transpose2d(x, w, a["stride"], a["padding"], tuple([0] + op if r == 1 else op), a["groups"],
-                         a["dilation"])
+    build = conv_transpose3d if r == 3 else conv_transpose2d  # 3-D: composed of 2-D ones (ir/ops/volume.py)
+    y = build(x, w, a["stride"], a["padding"], tuple([0] + op if r == 1 else op), a["groups"], a["dilation"])
     return [_finish(imp, y, ins, r)]

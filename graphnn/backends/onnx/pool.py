@@ -1,6 +1,6 @@
 """ONNX export and import of the pool family: max_pool2d <-> MaxPool, avg_pool2d <-> AveragePool,
 adaptive_avg_pool2d -> GlobalAveragePool / AveragePool (even bins) or two MatMuls with its bin matrices;
-GlobalAveragePool, GlobalMaxPool, 1-D MaxPool/AveragePool and LRN import through the builders. The backward
+GlobalAveragePool, GlobalMaxPool, 1-D and 3-D MaxPool/AveragePool and LRN import through the builders. The backward
 ops are not exported. Imports graphnn.ir and the onnx room's emitter and import context.
 """
 
@@ -14,6 +14,7 @@ from ...ir.errors import GraphError
 from ...ir.graph import Node
 from ...ir.ops import pool as P
 from ...ir.ops.reduction import max as reduce_max
+from ...ir.ops.volume import avg_pool3d, max_pool3d
 from .emitter import Emitter, lowering_table
 from .import_context import Importer, importer_table
 
@@ -98,8 +99,8 @@ def _geometry(imp: Importer, n: Any, attrs: dict, rank: int) -> dict:
 
 def _rank(imp: Importer, n: Any) -> int:
     r = imp.value(n.input[0]).ndim - 2
-    if r not in (1, 2):
-        raise GraphError(f"{n.op_type} {n.name}: only 1-D and 2-D pooling are supported (input rank {r + 2})")
+    if r not in (1, 2, 3):
+        raise GraphError(f"{n.op_type} {n.name}: only 1-D, 2-D and 3-D pooling are supported (input rank {r + 2})")
     return r
 
 
@@ -113,6 +114,8 @@ def _import_max_pool(imp: Importer, n: Any, attrs: dict) -> list:
     x, g = imp.value(n.input[0]), _geometry(imp, n, attrs, r)
     if r == 1:
         y = P.max_pool1d(x, g["k"][0], g["s"][0], tuple(g["p"]), g["d"][0], g["ceil"])
+    elif r == 3:
+        y = max_pool3d(x, tuple(g["k"]), tuple(g["s"]), tuple(g["p"]), tuple(g["d"]), g["ceil"])
     else:
         y = P.max_pool2d(x, tuple(g["k"]), tuple(g["s"]), tuple(g["p"]), tuple(g["d"]), g["ceil"])
     return [imp.op("identity", [y], {}, n.output[0])]
@@ -125,6 +128,8 @@ def _import_avg_pool(imp: Importer, n: Any, attrs: dict) -> list:
     inc = bool(attrs.get("count_include_pad", 0))
     if r == 1:
         y = P.avg_pool1d(x, g["k"][0], g["s"][0], tuple(g["p"]), g["ceil"], inc, g["d"][0])
+    elif r == 3:
+        y = avg_pool3d(x, tuple(g["k"]), tuple(g["s"]), tuple(g["p"]), g["ceil"], inc, tuple(g["d"]))
     else:
         y = P.avg_pool2d(x, tuple(g["k"]), tuple(g["s"]), tuple(g["p"]), g["ceil"], inc, tuple(g["d"]))
     return [imp.op("identity", [y], {}, n.output[0])]

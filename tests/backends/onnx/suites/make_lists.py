@@ -34,9 +34,6 @@ REASONS: dict[str, str] = {
     r"^test_sce_.*log_prob": "SoftmaxCrossEntropyLoss's second (log_prob) output",
     r"^test_layer_normalization": "LayerNormalization's Mean and InvStdDev outputs",
     r"^test_reduce_(max|min)_(bool_inputs|empty_set)": "max/min of bool tensors or of empty sets",
-    r"^test_Conv3d|^test_MaxPool3d|^test_AvgPool3d|^test_(conv|maxpool|averagepool)_3d": "3-D convolution and "
-        "pooling (graphnn's conv family is 1-D and 2-D)",
-    r"^test_convtranspose_3d": "3-D convolution and pooling (graphnn's conv family is 1-D and 2-D)",
     r"^test_maxpool_with_argmax": "MaxPool's Indices output (graphnn's max pooling returns values only)",
     r"^test_resize_.*cubic": "Resize mode 'cubic' (graphnn resizes nearest and linear, the modes PyTorch's "
         "Upsample and interpolate export for images)",
