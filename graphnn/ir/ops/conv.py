@@ -27,17 +27,6 @@ def pair(v: Any, what: str) -> tuple[int, int]:
     return (int(t[0]), int(t[1]))
 
 
-def out_size(size: Dim, k: int, s: int, p: int, what: str) -> int:
-    """floor((size + 2p - k) / s) + 1, the number of window positions along one axis."""
-    if not isinstance(size, int):
-        raise ShapeError(f"{what}: spatial dim {size!r} must be static (conv/pool shapes are decided at build time)")
-    if s <= 0 or p < 0 or k <= 0:
-        raise ShapeError(f"{what}: need kernel > 0, stride > 0, padding >= 0; got {k}, {s}, {p}")
-    if size + 2 * p < k:
-        raise ShapeError(f"{what}: kernel {k} is larger than the padded input {size} + 2*{p}")
-    return (size + 2 * p - k) // s + 1
-
-
 def _need_rank(t: TensorType, rank: int, what: str) -> None:
     if t.rank != rank:
         raise ShapeError(f"{what} must have rank {rank} (NCHW / OIHW), got {t}")

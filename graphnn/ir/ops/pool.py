@@ -16,27 +16,10 @@ from ..errors import ShapeError
 from ..graph import Node, Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType
+from .conv import pads4, pair  # the same argument forms as convolution's
 from .shape_ops import reshape
 
 OPS: list[Op] = []
-
-
-def pair(v: Any, what: str) -> tuple[int, int]:
-    """An int or a pair of ints -> a pair of ints (stride, kernel size, dilation)."""
-    t = (v, v) if isinstance(v, int) else tuple(v)
-    if len(t) != 2 or not all(isinstance(i, int) for i in t):
-        raise ShapeError(f"{what} must be an int or a pair of ints, got {v!r}")
-    return (int(t[0]), int(t[1]))
-
-
-def pads4(v: Any) -> tuple[int, int, int, int]:
-    """Padding as (top, left, bottom, right), ONNX's order: an int, a symmetric (h, w) pair, or four ints."""
-    t = (v,) * 4 if isinstance(v, int) else tuple(v)
-    if len(t) == 2:
-        t = t + t
-    if len(t) != 4 or not all(isinstance(i, int) for i in t):
-        raise ShapeError(f"padding must be an int, an (h, w) pair or (top, left, bottom, right), got {v!r}")
-    return tuple(int(i) for i in t)  # type: ignore[return-value]
 
 
 def axis_out(size: int, k: int, s: int, pb: int, pe: int, d: int, ceil_mode: bool) -> int:
