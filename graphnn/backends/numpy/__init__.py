@@ -21,6 +21,7 @@ from . import (
     linalg,
     loss,
     nn,
+    nn_grads,
     norm,
     reduction,
     shape_ops,
@@ -30,7 +31,7 @@ from .support import Factory
 
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing, attention)
+            fused_elementwise, collective, indexing, attention, nn_grads)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

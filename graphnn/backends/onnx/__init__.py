@@ -23,6 +23,7 @@ from . import (
     linalg,
     loss,
     nn,
+    nn_grads,
     norm,
     reduction,
     shape_ops,
@@ -32,7 +33,7 @@ from .emitter import Lowering
 from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing, attention)
+            fused_elementwise, collective, indexing, attention, nn_grads)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

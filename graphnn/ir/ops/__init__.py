@@ -18,6 +18,7 @@ from . import (
                linalg,
                loss,
                nn,
+               nn_grads,
                norm,
                reduction,
                shape_ops,
@@ -25,4 +26,4 @@ from . import (
 )
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
-            fused_elementwise, collective, indexing, attention)
+            fused_elementwise, collective, indexing, attention, nn_grads)
