@@ -24,8 +24,8 @@ _INV_SQRT2, _INV_SQRT_2PI = 0.7071067811865476, 0.3989422804014327
 _P_HALF = tuple(c * 0.5 for c in ERFCX32_P)
 
 
-def _gelu_slope_block(xp: Any, x: Any, out: Any) -> None:
-    """out = gelu'(x) for a float32 block (see the module docstring)."""
+def _gelu_slope_block(xp: Any, x: Any, out: Any, g: Any = None) -> None:
+    """out = gelu'(x) (times g when given) for a float32 block (see the module docstring)."""
     a = xp.abs(x)
     xp.minimum(a, GELU_CLIP, out=a)  # r is 0 in float32 beyond; inf becomes finite (slope 1 or 0, not nan)
     z = a * _INV_SQRT2
@@ -36,18 +36,27 @@ def _gelu_slope_block(xp: Any, x: Any, out: Any) -> None:
     a *= a
     a *= -0.5
     xp.exp(a, out=a)
-    p *= a
-    xp.subtract(1.0, p, out=out)
-    xp.copyto(out, p, where=~(x >= 0))  # x < 0, and nan stays nan
+    p *= a  # r
+    # 1 - r where x >= 0, r elsewhere (nan included), as r + [x >= 0] (1 - 2r): exact where x < 0, where r can
+    # be tiny; a masked copy (copyto where=) costs three times these four passes
+    xp.greater_equal(x, 0.0, out=z)
+    xp.multiply(p, -2.0, out=out)
+    out += 1.0
+    out *= z
+    out += p
+    if g is not None:
+        out *= g
 
 
-def gelu_slope32(xp: Any, x: Any) -> Any:
-    """gelu'(x) of a float32 array (exact form), blockwise so that the temporaries stay in cache."""
+def gelu_slope32(xp: Any, x: Any, g: Any = None) -> Any:
+    """gelu'(x) (times g, of x's shape, when given) of a float32 array (exact form), blockwise so that the
+    temporaries stay in cache."""
     out = xp.empty(x.shape, x.dtype)
     flat, dst = xp.ascontiguousarray(x).reshape(-1), out.reshape(-1)
+    gf = None if g is None else xp.ascontiguousarray(g).reshape(-1)
     with quiet(xp, under="ignore"):
         for i in range(0, flat.size, BLOCK):
-            _gelu_slope_block(xp, flat[i:i + BLOCK], dst[i:i + BLOCK])
+            _gelu_slope_block(xp, flat[i:i + BLOCK], dst[i:i + BLOCK], None if gf is None else gf[i:i + BLOCK])
     return out
 
 
@@ -72,6 +81,8 @@ def _gelu_grad(xp: Any, node: Node, env: dict) -> Kernel:
     slope = _gelu_slope if node.attrs["approximate"] == "none" else _gelu_slope_tanh
 
     def f(x: Any, g: Any) -> Any:
+        if x.dtype == xp.float32 and g.shape == x.shape and node.attrs["approximate"] == "none":
+            return gelu_slope32(xp, x, g)  # the product with g inside the blocks, while they are in cache
         d = slope(xp, x, dt)
         if d.shape == g.shape:
             d *= g
