@@ -103,12 +103,18 @@ def _pieces(v: Value) -> Pieces | None:
             return None
         return ax, _concat_pieces(v, ax, 0), tuple(v.shape)
     idx, shape = tuple(n.attrs["index"]), tuple(n.attrs["shape"])
-    if len(idx) > len(shape) or any(i[0] != "slice" or i[3] != 1 for i in idx):
+    if len(idx) > len(shape) or any(i[0] not in ("slice", "int") or (i[0] == "slice" and i[3] != 1) for i in idx):
         return None
     cut = [k for k, i in enumerate(idx) if i != _FULL]
     if len(cut) != 1:
         return None
     ax = cut[0]
+    if idx[ax][0] == "int":  # x[..., k, ...] (q, k, v of one packed projection): a piece of extent 1
+        d, k = shape[ax], idx[ax][1]
+        if not isinstance(d, int) or not -d <= k < d:
+            return None
+        k %= d
+        return ax, [(k, k + 1, apply1("slice", [n.inputs[0]], {"index": (_FULL,) * ax + (("new",),)}))], shape
     _, start, stop, _ = idx[ax]
     d = shape[ax]
     start = 0 if start is None else start
@@ -141,7 +147,7 @@ def add_grads(a: Value, b: Value) -> Value:
     for lo, hi, x in filled:
         if x is None:
             like = filled[0][2]
-            gap = tuple(hi - lo if k == ax else like.shape[k] for k in range(like.ndim))
+            gap = tuple(hi - lo if k == ax else d for k, d in enumerate(shape))
             x = apply1("broadcast_to", [constant(0.0, dtype=like.dtype, name="fill", graph=like.graph)],
                        {"shape": gap})
         arrays.append(x)

@@ -65,3 +65,22 @@ def test_first_and_second_order_by_finite_differences(layout: str) -> None:
         return gn.sum(gz * gz)
 
     gn.check_grad(grad_norm, Z, tol=1e-6)
+
+
+@pytest.mark.parametrize("picks", [(2, 0, 1), (2, 0), (-1, 1)])
+def test_integer_picks_of_one_axis_are_stacked(picks: tuple[int, ...]) -> None:
+    """q, k, v = qkv[0], qkv[1], qkv[2] (a packed projection): the gradient is one stack, zeros where unpicked."""
+    with gn.Graph("s") as g:
+        z = gn.input("z", (3, None, 4), "float64")
+        loss = sum((gn.sum(gn.tanh(z[p]) * float(k + 1)) for k, p in enumerate(picks)), gn.constant(0.0, dtype="float64"))
+        (gz,) = gn.grad(loss, [z])
+    nodes = expand_gradients(g.copy()).nodes
+    assert "concat" in [n.op for n in nodes]
+    assert not [n for n in nodes if n.op == "add" and n.outputs[0].ndim == 3]  # no zero-padded arrays added
+    Z = RNG.standard_normal((3, 2, 4))
+    want = np.zeros_like(Z)
+    for k, p in enumerate(picks):
+        want[p] += (k + 1) * (1 - np.tanh(Z[p]) ** 2)
+    np.testing.assert_allclose(gn.compile(g, outputs={"gz": gz})(z=Z)["gz"], want, rtol=1e-12, atol=1e-14)
+    gn.check_grad(lambda v: gn.sum(gn.grad(sum((gn.sum(gn.tanh(v[p]) * float(k + 1)) for k, p in enumerate(picks)),
+                                                   gn.constant(0.0, dtype="float64")), [v])[0] ** 2), Z, tol=1e-6)
