@@ -16,6 +16,7 @@ from typing import Any
 from . import builder
 from .builder import apply, as_value, constant
 from .errors import GraphError
+from .gradutil import add_grads
 from .graph import Graph, Value
 from .op_registry import get_op
 from .serialize import from_json, to_dict
@@ -205,5 +206,5 @@ def vjp(ys: Sequence[Value], gys: Sequence[Value | None], xs: Sequence[Value]) -
             continue
         for v, gi in zip(n.inputs, get_op(n.op).grad(n, gouts)):  # type: ignore[misc]
             if gi is not None and v.type.is_float:
-                grads[v.id] = gi if v.id not in grads else grads[v.id] + gi
+                grads[v.id] = gi if v.id not in grads else add_grads(grads[v.id], gi)
     return [grads.get(x.id) for x in xs]

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from ..ir.builder import apply, user_location
 from ..ir.errors import GraphError
-from ..ir.gradutil import ones_like, zeros_like
+from ..ir.gradutil import add_grads, ones_like, zeros_like
 from ..ir.graph import Graph, Node, Provenance, Value, next_id
 from ..ir.op_registry import get_op
 from .scan_merging import merge_scans
@@ -136,7 +136,7 @@ def _backprop(g: Graph, y: Value, xs: Sequence[Value]) -> list[Value]:
                 if gi.type != v.type:
                     raise GraphError(f"gradient rule of {n.op} returned {gi.type} for input {v.name}: {v.type}")
                 # A value used several times gets the sum of its uses' gradients.
-                grads[v.id] = gi if v.id not in grads else grads[v.id] + gi
+                grads[v.id] = gi if v.id not in grads else add_grads(grads[v.id], gi)
     out = []
     for x in xs:
         if x.id in grads:

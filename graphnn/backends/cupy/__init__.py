@@ -9,10 +9,9 @@ from typing import Any
 
 from .. import numpy as numpy_backend
 from ..table import Table
-from . import activation, elementwise, fused, fused_elementwise, indexing, loss, nn, reduction
+from . import activation, elementwise, fused, fused_elementwise, indexing, loss, nn, nn_grads, reduction
 
-FAMILIES = (elementwise, reduction, nn, loss, fused, fused_elementwise, indexing)
-FAMILIES += (activation,)
+FAMILIES = (elementwise, reduction, nn, loss, fused, fused_elementwise, indexing, activation, nn_grads)
 
 CUPY_KERNELS: Table[Any] = Table("cupy kernel")
 CUPY_OUT_KERNELS: Table[Any] = Table("cupy out= kernel")

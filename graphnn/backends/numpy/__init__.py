@@ -22,6 +22,7 @@ from . import (
     linalg,
     loss,
     nn,
+    nn_grads,
     norm,
     pool,
     reduction,
@@ -34,7 +35,7 @@ from .support import Factory
 # The family modules with kernels, in the order of graphnn/ir/ops FAMILIES (the gradient request `grad` has none).
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing, attention,
-            pool, activation, resample)
+            pool, activation, resample, nn_grads)
 
 KERNELS: Table[Factory] = Table("numpy kernel")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel")

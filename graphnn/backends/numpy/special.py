@@ -38,7 +38,7 @@ ERFC_CLIP = 27.3  # exp(-27.3²) is 0 in float64: erfc and x Φ(x) are exactly 0
 BLOCK = 32768  # elements per block (float64 temporaries of 256 KiB)
 
 
-def _horner(xp: Any, u: Any, coefs: tuple[float, ...], out: Any) -> Any:
+def horner(xp: Any, u: Any, coefs: tuple[float, ...], out: Any) -> Any:
     """out = sum coefs[i] u**i, in place (coefficients are Python floats: they take u's dtype)."""
     xp.multiply(u, coefs[-1], out=out)
     out += coefs[-2]
@@ -54,8 +54,8 @@ def _erf_block(xp: Any, x: Any, out: Any) -> None:
     a = _float64(xp, x)
     xp.clip(a, -ERF_CLIP, ERF_CLIP, out=a)  # nan stays nan
     s = a * a
-    p = _horner(xp, s, _ERF_P, xp.empty_like(s))
-    p /= _horner(xp, s, _ERF_Q, xp.empty_like(s))
+    p = horner(xp, s, _ERF_P, xp.empty_like(s))
+    p /= horner(xp, s, _ERF_Q, xp.empty_like(s))
     p *= a
     xp.copyto(out, p, casting="same_kind")
 
@@ -63,8 +63,8 @@ def _erf_block(xp: Any, x: Any, out: Any) -> None:
 def _erfc_nonneg64(xp: Any, z: Any, scale: float = 1.0) -> Any:
     """scale * erfc(z) in float64 for a float64 z >= 0 (or nan), overwriting z."""
     xp.minimum(z, ERFC_CLIP, out=z)
-    p = _horner(xp, z, tuple(c * scale for c in _ERFCX_P), xp.empty_like(z))
-    p /= _horner(xp, z, _ERFCX_Q, xp.empty_like(z))
+    p = horner(xp, z, tuple(c * scale for c in _ERFCX_P), xp.empty_like(z))
+    p /= horner(xp, z, _ERFCX_Q, xp.empty_like(z))
     z *= z
     xp.negative(z, out=z)
     xp.exp(z, out=z)  # z is a float32 value, so z² is exact in float64
@@ -86,8 +86,8 @@ def _erfc_block(xp: Any, x: Any, out: Any) -> None:
 
 _INV_SQRT2 = 0.7071067811865476
 # erfcx(z) = P(z) / Q(z) on [0, 10.5] for float32 evaluation (fit error 1.6e-7, float32 rounding adds ~3e-7).
-_ERFCX32_P = (0.9999998422741901, 0.971887293576715, 0.43835471990489683, 0.08372623292713106, 1.486673515802607e-06)
-_ERFCX32_Q = (1.0, 2.100254564225862, 1.8083821002260705, 0.7755760604692516, 0.14849427208903526)
+ERFCX32_P = (0.9999998422741901, 0.971887293576715, 0.43835471990489683, 0.08372623292713106, 1.486673515802607e-06)
+ERFCX32_Q = (1.0, 2.100254564225862, 1.8083821002260705, 0.7755760604692516, 0.14849427208903526)
 GELU_CLIP = 14.8  # |x| Φ(-|x|) is below float32's range beyond (and 14.8/√2 is inside the fit)
 
 
@@ -98,8 +98,8 @@ def _gelu_block(xp: Any, x: Any, out: Any) -> None:
     a = xp.abs(x)
     xp.minimum(a, GELU_CLIP, out=a)  # also takes inf to a finite value: |x| Φ(-|x|) is 0 there, not inf · 0
     z = a * _INV_SQRT2
-    p = _horner(xp, z, tuple(c * 0.5 for c in _ERFCX32_P), xp.empty_like(z))
-    p /= _horner(xp, z, _ERFCX32_Q, xp.empty_like(z))
+    p = horner(xp, z, tuple(c * 0.5 for c in ERFCX32_P), xp.empty_like(z))
+    p /= horner(xp, z, ERFCX32_Q, xp.empty_like(z))
     p *= a
     h = z.view(xp.uint32)  # z's buffer is free now
     xp.bitwise_and(a.view(xp.uint32), xp.uint32(0xFFFFF000), out=h)

@@ -24,6 +24,7 @@ from . import (
     linalg,
     loss,
     nn,
+    nn_grads,
     norm,
     pool,
     reduction,
@@ -36,7 +37,7 @@ from .import_context import ImportFn
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing, attention,
-            pool, activation, resample)
+            pool, activation, resample, nn_grads)
 
 LOWERINGS: Table[Lowering] = Table("ONNX lowerings")
 IMPORTERS: Table[ImportFn] = Table("ONNX importers")

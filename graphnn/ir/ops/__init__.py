@@ -19,6 +19,7 @@ from . import (
                linalg,
                loss,
                nn,
+               nn_grads,
                norm,
                pool,
                reduction,
@@ -29,4 +30,4 @@ from . import (
 
 FAMILIES = (elementwise, reduction, shape_ops, linalg, nn, loss, fused, control, conv, norm, stochastic, control_flow,
             fused_elementwise, collective, indexing, attention,
-            pool, activation, resample)
+            pool, activation, resample, nn_grads)

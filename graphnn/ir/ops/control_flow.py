@@ -19,6 +19,9 @@ from ..gradutil import zeros_like
 from ..graph import Graph, Node, Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import TensorType
+from .linalg import matmul
+from .reduction import sum as rsum
+from .shape_ops import reshape, transpose
 
 OPS: list[Op] = []
 
@@ -192,10 +195,14 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
     else:
         res_seq = []
 
+    hoist = _hoistable(body, nc + nx, fk)
+    fa = [i for i in fk if i not in hoist]  # captures whose gradient is accumulated in a carry
+    plan: dict[int, tuple] = {}  # hoisted capture -> where its factors (or per-step gradients) come out
+
     def step(c: tuple[Value, ...], x: tuple[Value, ...]) -> tuple[Any, Any]:
         it = iter((*c, *x))
         gc = [next(it) for _ in fc]
-        acc = [next(it) for _ in fk]
+        acc = [next(it) for _ in fa]
         sc = [next(it) for _ in range(nc)]
         xt = [next(it) for _ in range(nx)]
         gy = [next(it) for _ in fy]
@@ -212,25 +219,80 @@ def _scan_grad(node: Node, gouts: list[Value | None]) -> list[Value | None]:
         grads = [swap.get(g.id, g) if g is not None else zeros_like(w) for g, w in zip(grads, targets)]
         gcs, gxs, gks = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
         gcs = [g + gsv[gs.index(i)] if i in gs else g for g, i in zip(gcs, fc)]
-        return (*gcs, *[s + g for s, g in zip(acc, gks)]), tuple(gxs)
+        outer = {v.id: s for v, s in zip(sc + xt + kept, list(saved) + xs + res_seq)}
+        extra = _hoisted_ys(dict(zip(fk, gks)), hoist, outer, len(gxs), plan)
+        return (*gcs, *[s + gks[fk.index(i)] for s, i in zip(acc, fa)]), (*gxs, *extra)
 
     step.__name__ = f"{body.name}_vjp"
-    carry0 = [gfinal[i] if gfinal[i] is not None else zeros_like(init[i]) for i in fc] + [zeros_like(caps[i]) for i in fk]
+    carry0 = [gfinal[i] if gfinal[i] is not None else zeros_like(init[i]) for i in fc] + [zeros_like(caps[i]) for i in fa]
     seq = list(saved) + xs + [gys[j] for j in fy] + [gsaved[i] for i in gs] + res_seq
     outs = scan_values(step, carry0, seq, not node.attrs["reverse"], "scan_grad")
+    hoisted = {i: _sum_over_steps(plan[i], outs[len(carry0):]) for i in hoist}
     res: list[Value | None] = [None] * len(ins)
     k = 0
     for i in fc:
         res[i] = outs[k]
         k += 1
-    for i in fk:
+    for i in fa:
         res[nc + nx + i] = outs[k]
         k += 1
+    for i in hoist:
+        res[nc + nx + i] = hoisted[i]
     k = len(carry0)
     for i in fx:
         res[nc + i] = outs[k]
         k += 1
     return res
+
+
+def _hoistable(body: Graph, first_cap: int, fk: list[int]) -> set[int]:
+    """The float captures whose only use in the body is as the weight of a 2-D product `u @ w` (a recurrent
+    weight): their gradient, sum over steps of uᵀ dz, becomes one product over the stacked steps after the loop
+    instead of a small product and an accumulation in every step of the backward scan."""
+    users = body.consumers()
+    outs = {v.id for v in body.outputs.values()}
+    found = set()
+    for i in fk:
+        w = body.inputs[first_cap + i]
+        use = users.get(w.id, [])
+        if (len(use) == 1 and use[0].op == "matmul" and use[0].inputs[1] is w and use[0].inputs[0] is not w
+                and w.ndim == 2 and use[0].inputs[0].ndim == 2 and w.id not in outs):
+            found.add(i)
+    return found
+
+
+def _hoisted_ys(grads: dict[int, Value], hoist: set[int], outer: dict[int, Value], first: int,
+                plan: dict[int, tuple]) -> list[Value]:
+    """Inside the backward step: for each hoisted capture, the factors u and dz of its step gradient uᵀ dz as
+    extra ys (u read from the outer sequence it already is, when it is a scanned input), recorded in `plan`;
+    a gradient of another form comes out whole and is summed over the steps."""
+    ys: list[Value] = []
+    for i in sorted(hoist):
+        g = grads[i]
+        mm = g.producer
+        tr = mm.inputs[0].producer if mm is not None and mm.op == "matmul" else None
+        if tr is not None and tr.op == "transpose" and tuple(tr.attrs["perm"]) == (1, 0) and g.ndim == 2:
+            u, dz = tr.inputs[0], mm.inputs[1]
+            src: Any = outer.get(u.id)
+            if src is None:
+                ys.append(u)
+                src = first + len(ys) - 1
+            ys.append(dz)
+            plan[i] = ("product", src, first + len(ys) - 1)
+        else:
+            ys.append(g)
+            plan[i] = ("sum", first + len(ys) - 1)
+    return ys
+
+
+def _sum_over_steps(entry: tuple, ys: list[Value]) -> Value:
+    """After the backward loop: sum_t u_tᵀ dz_t as one 2-D product over the stacked (steps · rows), or the
+    stacked per-step gradients summed over the steps."""
+    if entry[0] == "sum":
+        return rsum(ys[entry[1]], axis=0)
+    u = entry[1] if isinstance(entry[1], Value) else ys[entry[1]]
+    dz = ys[entry[2]]
+    return matmul(transpose(reshape(u, (-1, u.shape[-1])), (1, 0)), reshape(dz, (-1, dz.shape[-1])))
 
 
 OPS.append(Op("scan", _scan_rule, (1, None),
@@ -311,6 +373,9 @@ def scan_values(body: Callable[..., Any], init: list[Any], xs: list[Any], revers
     step_types = [*carry, *[_Step(TensorType(x.dtype, tuple(x.shape[1:]))) for x in seq]]
     br = subgraph.trace_branch(traced, step_types, g, captures, traced.__name__)  # type: ignore[arg-type]
     subgraph.finalize(br)
+    # Nodes no output reads run every step otherwise: a gradient body leaves its recomputed forward (replaced by
+    # residuals) and the per-step weight products it hoisted out of the loop (_hoisted_ys) behind.
+    br.graph.prune_constants(br.graph.drop_unneeded(br.graph.live_ids()))
     attrs = {"body": subgraph.encode(br.graph), "n_carry": len(carry), "n_xs": len(seq), "reverse": bool(reverse),
              "body_nodes": len(br.graph.nodes)}
     return list(apply("scan", [*carry, *seq, *captures], attrs))

@@ -52,7 +52,12 @@ def _matmul_grad(node: Any, gouts: list) -> list:
     else:
         g2 = g
     ga = sum_to_shape(matmul(g2, _swap(b2)), a2.shape)
-    gb = sum_to_shape(matmul(_swap(a2), g2), b2.shape)
+    if b2.ndim == 2 and a2.ndim > 2:
+        # A weight shared over the batch: dB = A^T dC over the stacked batch rows is one 2-D product, not
+        # batched products summed over the batch (no (..., k, n) intermediate, one GEMM).
+        gb = matmul(_swap(reshape(a2, (-1, a2.shape[-1]))), reshape(g2, (-1, g2.shape[-1])))
+    else:
+        gb = sum_to_shape(matmul(_swap(a2), g2), b2.shape)
     return [reshape(ga, a.shape) if a.ndim == 1 else ga, reshape(gb, b.shape) if b.ndim == 1 else gb]
 
 

@@ -140,15 +140,10 @@ def _float_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorT
 def _gelu_grad(node: Any, gouts: list) -> list:
     # exact: d/dx x*Phi(x) = Phi(x) + x*phi(x); tanh form: with u = k(x + c x^3), t = tanh(u),
     # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2). Both in differentiable ops.
-    from .elementwise import erf, exp, tanh
+    # One closed-form op (nn_grads.py) instead of these formulas as graph ops (erf plus a 9-op product chain).
+    from .nn_grads import gelu_grad
 
-    x, g = node.inputs[0], gouts[0]
-    if node.attrs["approximate"] == "none":
-        cdf = (erf(x * 0.7071067811865476) + 1.0) * 0.5
-        pdf = exp(x * x * -0.5) * 0.3989422804014327  # 1/sqrt(2 pi)
-        return [g * (cdf + x * pdf)]
-    t = tanh((x + x * x * x * GELU_CUBIC) * SQRT_2_OVER_PI)
-    return [g * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t * t) * SQRT_2_OVER_PI * (x * x * (3 * GELU_CUBIC) + 1.0))]
+    return [gelu_grad(node.inputs[0], gouts[0], node.attrs["approximate"])]
 
 
 OPS.append(Op("gelu", _float_rule, 1, {"approximate": "none"}, grad=_gelu_grad, elementwise=True, flops=10,
