@@ -81,8 +81,8 @@ def _import_if(imp: Importer, n: Any, attrs: dict) -> list:
     return list(res) if isinstance(res, tuple) else [res]
 
 
-@LOWERINGS.register("scan", onnx_ops="LSTM / GRU / RNN for a gn.nn recurrent layer's scan (rnn_export.py); "
-                    "otherwise Scan (the body a subgraph: carries and one step of each xs in, new carries, "
+# A gn.nn.LSTM/GRU/RNN layer's scan becomes ONNX's LSTM/GRU/RNN op instead (rnn_export.py).
+@LOWERINGS.register("scan", onnx_ops="Scan (the body a subgraph: carries and one step of each xs in, new carries, "
                     "y_t and the carry the step started from out; captures read from the outer scope)", min_opset=9)
 def _scan(e: Emitter, n: Node, ins: list, outs: list) -> None:
     if lower_recurrent(e, n, ins, outs):  # a gn.nn.LSTM/GRU/RNN layer's scan: ONNX's LSTM/GRU/RNN op
