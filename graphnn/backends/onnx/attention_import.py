@@ -1,9 +1,9 @@
 """Import of ONNX's `Attention` (opset 23) in its common form: 4-D (B, H, T, d) or 3-D (B, T, H·d) q, k, v, an
-optional bool or additive float mask, is_causal (query i sees keys j <= i: the spec's offset without a cache), scale, and grouped
-key/value heads (each repeated for its group of query heads). A bool mask becomes `gn.attention`; a float mask is
-added to the scores before the softmax. Refused with the reason: a KV cache (past_key/past_value, present
-outputs, nonpad_kv_seqlen), a sliding window, softcap, the qk_matmul output, a softmax precision other than the input's, and a mask
-shorter than the keys. Registered in the attention family's table.
+optional bool or additive float mask, is_causal (query i sees keys j <= i: the spec's offset without a cache),
+scale, and grouped key/value heads (each repeated for its group of query heads). A bool mask becomes
+`gn.attention`; a float mask is added to the scores before the softmax. Refused with the reason: a KV cache
+(past_key/past_value, present outputs, nonpad_kv_seqlen), a sliding window, softcap, the qk_matmul output, a
+softmax precision other than the input's, and a mask shorter than the keys. Registered in the attention family.
 
 Imports graphnn.ir and the onnx room's import context (and the onnx package).
 """

@@ -179,7 +179,8 @@ _INT_DIV = _binary(_div)
 FOLDERS.update({"Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _binary(np.multiply),
                 "Div": _INT_DIV, "Equal": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x == y)),
                 "Less": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x < y)),
-                "Greater": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x > y))})
+                "Greater": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x > y)),
+                "And": _binary(np.logical_and), "Or": _binary(np.logical_or), "Xor": _binary(np.logical_xor)})
 
 
 def _elementwise_bool(a: np.ndarray, b: np.ndarray, f: Callable[[Any, Any], bool]) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""ONNX both ways for recurrence: gn.nn.LSTM/GRU/RNN export (as ONNX LSTM/GRU/RNN) and run in onnxruntime; PyTorch's exports
-of nn.LSTM/GRU/RNN (ONNX LSTM/GRU/RNN ops) load with dynamic batch and length and match PyTorch; ONNX LSTM with
-per-row sequence_lens matches onnxruntime."""
+"""ONNX both ways for recurrence: gn.nn.LSTM/GRU/RNN export (as ONNX LSTM/GRU/RNN; gn.scan as Scan) and run in
+onnxruntime; PyTorch's exports of nn.LSTM/GRU/RNN (ONNX LSTM/GRU/RNN ops) load with dynamic batch and length and
+match PyTorch; ONNX LSTM with per-row sequence_lens matches onnxruntime."""
 
 from __future__ import annotations
 

@@ -37,8 +37,8 @@ def test_logical_ops_match_onnxruntime(op: str) -> None:
 @pytest.mark.parametrize("upper,k", [(0, 0), (1, 0), (0, -1), (1, 2)])
 def test_trilu_over_symbolic_rows_and_columns_matches_onnxruntime(upper: int, k: int) -> None:
     kk = helper.make_tensor("k", TensorProto.INT64, [], [k])
-    m = _model([helper.make_node("Trilu", ["x", "k"], ["y"], upper=upper)], [_info("x", TensorProto.FLOAT, [2, "R", "C"])],
-               [_info("y", TensorProto.FLOAT, None)], inits=[kk])
+    m = _model([helper.make_node("Trilu", ["x", "k"], ["y"], upper=upper)],
+               [_info("x", TensorProto.FLOAT, [2, "R", "C"])], [_info("y", TensorProto.FLOAT, None)], inits=[kk])
     fn = gn.compile(gn.onnx.load(m))
     for r, c in ((3, 5), (6, 2)):
         x = RNG.standard_normal((2, r, c)).astype("float32")
