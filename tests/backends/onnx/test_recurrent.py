@@ -27,7 +27,10 @@ def test_layer_exports_as_onnx_recurrent_op_and_matches_onnxruntime(kind: str) -
         outputs = {"out": out} | ({"h": state[0], "c": state[1]} if kind == "LSTM" else {"h": state})
     rep = export_and_compare(g, outputs, lambda n: {"x": RNG.standard_normal((n, n + 2, 3)).astype("float32")})
     ops = [nd.op_type for nd in rep.model.graph.node]
-    assert ops.count(kind) == 4 and "Scan" not in ops  # one op per layer and direction
+    assert ops.count(kind) == 2 and "Scan" not in ops  # one op per layer, both directions in it
+    ops_dirs = [a.s.decode() for nd in rep.model.graph.node if nd.op_type == kind for a in nd.attribute
+                if a.name == "direction"]
+    assert ops_dirs == ["bidirectional", "bidirectional"]
     assert "MatMul" not in ops  # the hoisted input projection is folded into the op's W and B
 
 
