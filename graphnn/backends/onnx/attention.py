@@ -1,6 +1,7 @@
 """ONNX export of the attention family, decomposed into standard ops (MatMul, Mul, Where, Softmax, and a row
 guard so rows with no allowed key give 0 as in graphnn); it imports back as those ops (without a mask's row guard,
-the attention fusion pass folds them into `attention` again when the graph is compiled).
+the attention fusion pass folds them into `attention` again when the graph is compiled). ONNX's `Attention`
+(opset 23) imports as `attention` (attention_import.py).
 
 Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
 """
@@ -11,12 +12,14 @@ import numpy as np
 
 from ...ir.graph import Node
 from .emitter import Emitter, lowering_table, onnx_dtype
+from .attention_import import import_attention
 from .import_context import importer_table
 
 LOWERINGS = lowering_table("attention")
 IMPORTERS = importer_table("attention")
 UNSUPPORTED: dict[str, str] = {}
 NOT_IMPORTED: dict[str, str] = {}
+IMPORTERS.register("Attention")(import_attention)
 
 
 def _scalar_dim(e: Emitter, d: object, hint: str) -> str:

@@ -19,6 +19,7 @@ from ...ir.ops import shape_ops
 from ...ir.ops.control_flow import cond, scan_values
 from .emitter import Emitter, dim_names, lowering_table, onnx_dtype
 from .import_context import Importer, importer_table
+from .rnn_export import lower_recurrent
 from .rnn_import import import_recurrent
 
 LOWERINGS = lowering_table("control_flow")
@@ -80,9 +81,12 @@ def _import_if(imp: Importer, n: Any, attrs: dict) -> list:
     return list(res) if isinstance(res, tuple) else [res]
 
 
+# A gn.nn.LSTM/GRU/RNN layer's scan becomes ONNX's LSTM/GRU/RNN op instead (rnn_export.py).
 @LOWERINGS.register("scan", onnx_ops="Scan (the body a subgraph: carries and one step of each xs in, new carries, "
                     "y_t and the carry the step started from out; captures read from the outer scope)", min_opset=9)
 def _scan(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    if lower_recurrent(e, n, ins, outs):  # a gn.nn.LSTM/GRU/RNN layer's scan: ONNX's LSTM/GRU/RNN op
+        return
     body = subgraph.decode(n.attrs["body"])
     nc, nx = n.attrs["n_carry"], n.attrs["n_xs"]
     names = {bi.id: o for bi, o in zip(body.inputs[nc + nx:], ins[nc + nx:])}  # captures: outer names

@@ -76,6 +76,24 @@ for _onnx in sorted(IMPORTED_DIRECTLY):
     IMPORTERS.register(_onnx)(_simple(_BY_ONNX[_onnx]))
 
 
+@IMPORTERS.register("Not")
+def _import_not(imp: Importer, n: Any, attrs: dict) -> list:
+    # graphnn has no logical_not op: on bool, not x is (x == False)
+    x = imp.value(n.input[0])
+    return [imp.op("equal", [x, np.asarray(False)], {}, n.output[0])]
+
+
+@IMPORTERS.register("And", "Or", "Xor")
+def _import_logical(imp: Importer, n: Any, attrs: dict) -> list:
+    # on bool: a and b = where(a, b, False); a or b = where(a, True, b); a xor b = (a != b) = ((a == b) == False)
+    a, b = inputs(imp, n)
+    if n.op_type == "Xor":
+        return [imp.op("equal", [imp.op("equal", [a, b]), np.asarray(False)], {}, n.output[0])]
+    fill = np.asarray(n.op_type == "Or")
+    args = [a, fill, b] if n.op_type == "Or" else [a, b, fill]
+    return [imp.op("where", args, {}, n.output[0])]
+
+
 @IMPORTERS.register("LeakyRelu")
 def _import_leaky_relu(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("leaky_relu", inputs(imp, n), {"alpha": float(attrs.get("alpha", 0.01))}, n.output[0])]

@@ -82,6 +82,28 @@ def _tensor_info(name: str, v: Value, dims: dict[str, str]) -> Any:
     return helper.make_tensor_value_info(name, onnx_dtype(v.dtype), shape)
 
 
+def _reads(node: Any) -> set[str]:
+    """The tensor names a node reads, including those its subgraphs (If/Scan/Loop bodies) read from outside."""
+    names = {i for i in node.input if i}
+    for a in node.attribute:
+        for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            inner = {i.name for i in sub.input} | {t.name for t in sub.initializer}
+            for nd in sub.node:
+                names |= _reads(nd) - inner
+                inner |= set(nd.output)
+    return names
+
+
+def prune_dead(nodes: list, outputs: set[str]) -> list:
+    """`nodes` without those whose outputs nothing reads (a lowering that folds its producers in leaves them)."""
+    live, keep = set(outputs), []
+    for nd in reversed(nodes):
+        if any(o in live for o in nd.output):
+            keep.append(nd)
+            live |= _reads(nd)
+    return keep[::-1]
+
+
 def to_model(g: Graph, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     """Lower `g` (optimized for export, with named outputs) to an ONNX ModelProto; no checks."""
     names, identities = _value_names(g)
@@ -100,9 +122,11 @@ def to_model(g: Graph, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         e.emit("Identity", [names[v.id]], [key])
     outputs = [_tensor_info(k, v, dims) for k, v in g.outputs.items()]
     out_names = set(g.outputs)
+    nodes = prune_dead(e.nodes, out_names)
+    made = {o for nd in nodes for o in nd.output}
     value_info = [_tensor_info(names[o.id], o, dims) for n in g.nodes for o in n.outputs
-                  if names[o.id] not in out_names]
-    graph = helper.make_graph(e.nodes, g.name, [_tensor_info(names[v.id], v, dims) for v in g.inputs], outputs,
+                  if names[o.id] not in out_names and names[o.id] in made]
+    graph = helper.make_graph(nodes, g.name, [_tensor_info(names[v.id], v, dims) for v in g.inputs], outputs,
                               initializer=inits + e.initializers, value_info=value_info)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="graphnn",

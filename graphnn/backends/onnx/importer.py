@@ -18,14 +18,17 @@ from ...ir.graph import Graph, Value
 from . import IMPORTERS
 from .import_context import Importer, one_line
 from .model_checks import check_graph, elem_dtype
-from .shape_folding import fold
+from .shape_folding import FOLDERS, fold, fold_only
+
+# Ops graphnn evaluates only at import, on known inputs (shape arithmetic): importable when their inputs are known.
+ROWS = {**IMPORTERS, **{t: fold_only for t in FOLDERS if t not in IMPORTERS}}
 
 
 def unsupported_ops(graph: onnx.GraphProto) -> list[str]:
     """'OpType (node name)' for every node graphnn cannot express, subgraphs included."""
     bad = []
     for i, n in enumerate(graph.node):
-        if not (n.domain in ("", "ai.onnx") and n.op_type in IMPORTERS):
+        if not (n.domain in ("", "ai.onnx") and n.op_type in ROWS):
             bad.append(f"{n.op_type} ({n.name or f'node #{i}'})")
         for a in n.attribute:
             if a.type == onnx.AttributeProto.GRAPH:
@@ -90,10 +93,10 @@ def _import(model: onnx.ModelProto, name: str | None, static_inputs: dict[str, n
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
     if not 1 <= opset <= onnx.defs.onnx_opset_version():
         raise GraphError(f"opset {opset} is not an ONNX opset (1..{onnx.defs.onnx_opset_version()})")
-    check_graph(model.graph, opset, importable=lambda n: n.domain in ("", "ai.onnx") and n.op_type in IMPORTERS)
+    check_graph(model.graph, opset, importable=lambda n: n.domain in ("", "ai.onnx") and n.op_type in ROWS)
     g = Graph(name or model.graph.name or "onnx")
     with g:
-        imp = Importer(model, g, IMPORTERS, fold)
+        imp = Importer(model, g, ROWS, fold)
         imp.problems = []
         g.names.update(imp.initializers)
         imp.static.update({k: np.asarray(v) for k, v in (static_inputs or {}).items()})

@@ -179,7 +179,8 @@ _INT_DIV = _binary(_div)
 FOLDERS.update({"Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _binary(np.multiply),
                 "Div": _INT_DIV, "Equal": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x == y)),
                 "Less": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x < y)),
-                "Greater": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x > y))})
+                "Greater": _binary(lambda a, b: _elementwise_bool(a, b, lambda x, y: x > y)),
+                "And": _binary(np.logical_and), "Or": _binary(np.logical_or), "Xor": _binary(np.logical_xor)})
 
 
 @folds("Mod")
@@ -208,6 +209,25 @@ def _identity(imp: Importer, n: Any, attrs: dict, xs: list) -> list:
 @folds("Not")
 def _not(imp: Importer, n: Any, attrs: dict, xs: list) -> list:
     return [np.logical_not(xs[0])]
+
+
+@folds("Mod")
+def _mod(imp: Importer, n: Any, attrs: dict, xs: list) -> list:
+    # TorchScript's MultiheadAttention writes `embed_dim % num_heads` of constants; a symbolic operand is not folded
+    a, b = xs
+    if a.dtype == object or b.dtype == object:
+        return []
+    if a.dtype.kind in "iu" and np.any(b == 0):
+        raise GraphError(f"Mod {n.name}: integer division by zero in {a.tolist()} % {b.tolist()}")
+    return [(np.fmod if int(attrs.get("fmod", 0)) else np.mod)(a, b)]
+
+
+@folds("Trilu")
+def _trilu(imp: Importer, n: Any, attrs: dict, xs: list) -> list:
+    if xs[0].dtype == object or xs[0].ndim < 2:
+        return []  # not foldable here: the importer row builds it (or says why not)
+    k = int(xs[1].reshape(()).item()) if len(xs) > 1 else 0
+    return [np.triu(xs[0], k) if int(attrs.get("upper", 1)) else np.tril(xs[0], k)]
 
 
 @folds("Where")
@@ -369,6 +389,12 @@ def fold(imp: Importer, n: Any, attrs: dict) -> list | None:
         xs.append(arr)
     out = f(imp, n, attrs, xs)
     return [_tidy(a) for a in out] if out else None
+
+
+def fold_only(imp: Importer, n: Any, attrs: dict) -> list:
+    """The importer row of an op graphnn evaluates only at import: reached when an input is known only at run time."""
+    raise GraphError(f"{n.op_type} {n.name}: graphnn evaluates {n.op_type} only at import, on inputs known there "
+                     "(constants, shapes); here an input is computed at run time")
 
 
 def _static(imp: Importer, name: str) -> np.ndarray | None:

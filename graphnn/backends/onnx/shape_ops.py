@@ -155,6 +155,27 @@ def _import_range(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("cumsum", [ones], {"axis": 0, "exclusive": True, "reverse": False}, n.output[0])]
 
 
+def _positions(n: Dim, dtype: str) -> Any:
+    """0, 1, ..., n-1 as a graphnn value (an exclusive running sum of n ones), for a static or symbolic n."""
+    ones = builder.apply1("broadcast_to", [builder.constant(np.ones((), dtype=dtype))], {"shape": (n,)})
+    return builder.apply1("cumsum", [ones], {"axis": 0, "exclusive": True, "reverse": False})
+
+
+@IMPORTERS.register("Trilu")
+def _import_trilu(imp: Importer, n: Any, attrs: dict) -> list:
+    # Keep x where column - row >= k (upper) or <= k (lower), zero elsewhere; rows and columns may be symbolic
+    # (a causal mask over the sequence length). A static x was folded already (shape_folding).
+    x = imp.value(n.input[0])
+    if x.ndim < 2:
+        raise GraphError(f"Trilu {n.name}: input {x.type} has rank {x.ndim}; it needs a matrix (rank >= 2)")
+    k = int(imp.need_const(n.input[1], "k").reshape(()).item()) if len(n.input) > 1 and n.input[1] else 0
+    rows, cols = _positions(x.shape[-2], "int64"), _positions(x.shape[-1], "int64")
+    offset = builder.apply1("sub", [shape_ops.unsqueeze(cols, 0), shape_ops.unsqueeze(rows, 1)], {})
+    keep = builder.apply1("greater_equal" if int(attrs.get("upper", 1)) else "less_equal",
+                          [offset, np.asarray(k, dtype=np.int64)], {})
+    return [imp.op("where", [keep, x, np.zeros((), dtype=x.dtype)], {}, n.output[0])]
+
+
 @IMPORTERS.register("Reshape")
 def _import_reshape(imp: Importer, n: Any, attrs: dict) -> list:
     x = imp.value(n.input[0])

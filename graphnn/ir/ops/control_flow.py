@@ -134,6 +134,7 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *
 # (`n_res` extra ys; `base` = hash of the body it extends; passes/scan_merging.py runs the extension in its place),
 # so the backward scan reads saved carries and residuals and never recomputes a step. `keep_saved=False` (set
 # when no gradient reads them) lets a backend skip stacking the carries; those outputs are then undefined.
+# `cell`/`hidden`/`activation` are set by gn.nn's RNN/LSTM/GRU layers so the ONNX exporter emits ONNX's op.
 
 
 def _scan_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
@@ -297,7 +298,7 @@ def _sum_over_steps(entry: tuple, ys: list[Value]) -> Value:
 
 OPS.append(Op("scan", _scan_rule, (1, None),
               {"body": REQUIRED, "n_carry": REQUIRED, "n_xs": REQUIRED, "reverse": False, "body_nodes": 0,
-               "n_res": 0, "base": "", "keep_saved": True},
+               "n_res": 0, "base": "", "keep_saved": True, "cell": "", "hidden": 0, "activation": ""},
               grad=_scan_grad,
               doc="scan(*init, *xs, *captures): run the body subgraph over the leading axis of xs; outputs the final "
                   "carries, the stacked ys and the stacked carries each step started from"))

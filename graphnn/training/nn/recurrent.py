@@ -28,6 +28,13 @@ def _gate(x: Value) -> Value:
     return ew.tanh(x * 0.5) * 0.5 + 0.5
 
 
+def _tag(ys: Value, cell: str, hidden: int, **more: str) -> None:
+    """Record on the scan node which layer cell it runs, so the ONNX exporter emits the LSTM/GRU/RNN op."""
+    node = ys.producer
+    if node is not None and node.op == "scan":
+        node.attrs.update(cell=cell, hidden=hidden, **more)
+
+
 def _uniform(name: str, bound: float) -> Any:
     """PyTorch's recurrent init, U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias, seeded by the name."""
 
@@ -116,6 +123,7 @@ class RNN(_Recurrent):
             return h2, h2
 
         h, ys = scan(rnn_cell, zero, xp, reverse=reverse)
+        _tag(ys, "rnn", self.hidden_size, activation=self.nonlinearity)
         return (h,), ys
 
 
@@ -140,6 +148,7 @@ class LSTM(_Recurrent):
             return (hn, c), hn
 
         (hT, cT), ys = scan(lstm_cell, (zero, zero), xp, reverse=reverse)
+        _tag(ys, "lstm", h)
         return (hT, cT), ys
 
 
@@ -164,4 +173,5 @@ class GRU(_Recurrent):
             return hn, hn
 
         hT, ys = scan(gru_cell, zero, xp, reverse=reverse)
+        _tag(ys, "gru", h)
         return (hT,), ys

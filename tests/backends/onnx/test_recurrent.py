@@ -1,6 +1,6 @@
-"""ONNX both ways for recurrence: gn.nn.LSTM/GRU/RNN export (as Scan) and run in onnxruntime; PyTorch's exports
-of nn.LSTM/GRU/RNN (ONNX LSTM/GRU/RNN ops) load with dynamic batch and length and match PyTorch; ONNX LSTM with
-per-row sequence_lens matches onnxruntime."""
+"""ONNX both ways for recurrence: gn.nn.LSTM/GRU/RNN export (as ONNX LSTM/GRU/RNN; gn.scan as Scan) and run in
+onnxruntime; PyTorch's exports of nn.LSTM/GRU/RNN (ONNX LSTM/GRU/RNN ops) load with dynamic batch and length and
+match PyTorch; ONNX LSTM with per-row sequence_lens matches onnxruntime."""
 
 from __future__ import annotations
 
@@ -20,13 +20,36 @@ RNG = np.random.default_rng(0)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-def test_layer_exports_as_scan_and_matches_onnxruntime(kind: str) -> None:
+def test_layer_exports_as_onnx_recurrent_op_and_matches_onnxruntime(kind: str) -> None:
     with gn.Graph("rec") as g:
         x = gn.input("x", (None, None, 3), "float32")
         out, state = getattr(gn.nn, kind)(3, 4, num_layers=2, bidirectional=True)(x)
-        h = state[0] if isinstance(state, tuple) else state
+        outputs = {"out": out} | ({"h": state[0], "c": state[1]} if kind == "LSTM" else {"h": state})
+    rep = export_and_compare(g, outputs, lambda n: {"x": RNG.standard_normal((n, n + 2, 3)).astype("float32")})
+    ops = [nd.op_type for nd in rep.model.graph.node]
+    assert ops.count(kind) == 2 and "Scan" not in ops  # one op per layer, both directions in it
+    ops_dirs = [a.s.decode() for nd in rep.model.graph.node if nd.op_type == kind for a in nd.attribute
+                if a.name == "direction"]
+    assert ops_dirs == ["bidirectional", "bidirectional"]
+    assert "MatMul" not in ops  # the hoisted input projection is folded into the op's W and B
+
+
+def test_relu_rnn_exports_with_relu_activation() -> None:
+    with gn.Graph("rec") as g:
+        x = gn.input("x", (None, None, 3), "float32")
+        out, h = gn.nn.RNN(3, 5, nonlinearity="relu")(x)
     rep = export_and_compare(g, {"out": out, "h": h},
-                             lambda n: {"x": RNG.standard_normal((n, n + 2, 3)).astype("float32")})
+                             lambda n: {"x": RNG.standard_normal((n, n + 1, 3)).astype("float32")})
+    (rnn,) = [nd for nd in rep.model.graph.node if nd.op_type == "RNN"]
+    acts = next(a for a in rnn.attribute if a.name == "activations")
+    assert [s.decode() for s in helper.get_attribute_value(acts)] == ["Relu"]
+
+
+def test_generic_scan_still_exports_as_scan() -> None:
+    with gn.Graph("cumprod") as g:
+        x = gn.input("x", (None, 3), "float32")
+        _, ys = gn.scan(lambda c, xt: (c * xt, c * xt), x[0], x)
+    rep = export_and_compare(g, {"ys": ys}, lambda n: {"x": RNG.standard_normal((n + 1, 3)).astype("float32")})
     assert "Scan" in {nd.op_type for nd in rep.model.graph.node}
 
 
