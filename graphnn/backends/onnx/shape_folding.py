@@ -183,18 +183,6 @@ FOLDERS.update({"Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _bin
                 "And": _binary(np.logical_and), "Or": _binary(np.logical_or), "Xor": _binary(np.logical_xor)})
 
 
-@folds("Mod")
-def _mod(imp: Importer, n: Any, attrs: dict, xs: list) -> list | None:
-    """Integer Mod of static tensors (fmod=0: the divisor's sign, as Python; fmod=1: the dividend's, as C). Symbolic
-    or float operands are not folded: the `mod` op imports them."""
-    a, b = xs
-    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu":
-        return None
-    if np.any(b == 0):
-        raise GraphError("shape arithmetic: integer Mod by zero")
-    return [np.fmod(a, b) if attrs.get("fmod", 0) else np.mod(a, b)]
-
-
 def _elementwise_bool(a: np.ndarray, b: np.ndarray, f: Callable[[Any, Any], bool]) -> np.ndarray:
     a, b = np.broadcast_arrays(a, b)
     return np.asarray([bool(f(x, y)) for x, y in zip(a.reshape(-1).tolist(), b.reshape(-1).tolist())],

@@ -63,6 +63,8 @@ ERROR_REASONS: dict[str, str] = {
     r"element type \w+ is not one graphnn supports": "element types graphnn lacks",
     r"only tensor types are supported": "optional and sequence types, Loop and Scan (graphnn values are tensors; "
         "scan arrives with the recurrence work)",
+    r"\(Pad\).*(constant_value|pads) \(": "Pad amounts or the constant value computed at run time (graphnn fixes "
+        "shapes at build time); here inside Attention's expanded function body",
     r"max_pool2d: x must be floating point": "MaxPool of integer tensors (graphnn pools floats)",
     r"graphnn evaluates Mod only at import": "Mod of run-time tensors (being added by the pool-ops work)",
     r"\(Range\).*must be a constant": "Range over float bounds fed at run time (graphnn needs static lengths)",
