@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.graph import Node
-from .emitter import Emitter, lowering_table, onnx_dtype
 from .attention_import import import_attention
+from .emitter import Emitter, lowering_table, onnx_dtype
 from .import_context import importer_table
 
 LOWERINGS = lowering_table("attention")
