@@ -43,7 +43,7 @@ def ref_conv_transpose3d(x: np.ndarray, w: np.ndarray, s: tuple, p: tuple, op: t
         for idx in itertools.product(*[range(n) for n in x.shape[2:]]):
             for tap in itertools.product(*[range(k) for k in w.shape[2:]]):
                 i, j, l = (idx[a] * s[a] + tap[a] for a in range(3))
-                y[:, g * og:(g + 1) * og, i, j, l] += x[:, c, idx[0], idx[1], idx[2], None] * w[c, :, *tap]
+                y[:, g * og:(g + 1) * og, i, j, l] += x[:, c, idx[0], idx[1], idx[2], None] * w[(c, slice(None), *tap)]
     return y[:, :, p[0]:full[0] - p[3], p[1]:full[1] - p[4], p[2]:full[2] - p[5]]
 
 
