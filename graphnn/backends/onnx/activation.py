@@ -11,7 +11,7 @@ from typing import Any
 
 from ...ir.graph import Node
 from ...ir.ops.activation import SELU_ALPHA, SELU_SCALE
-from .emitter import Emitter, lowering_table
+from .emitter import Emitter, lowering_table, register_direct
 from .import_context import Importer, importer_table, inputs
 
 LOWERINGS = lowering_table("activation")
@@ -23,15 +23,7 @@ _SAME = {"floor": "Floor", "ceil": "Ceil", "round": "Round", "reciprocal": "Reci
          "softsign": "Softsign"}
 
 
-def _direct(onnx_op: str) -> Any:
-    def lower(e: Emitter, n: Node, ins: list, outs: list) -> None:
-        e.emit(onnx_op, ins, outs)
-
-    return lower
-
-
-for _op, _onnx in _SAME.items():
-    LOWERINGS.register(_op, onnx_ops=_onnx)(_direct(_onnx))
+register_direct(LOWERINGS, _SAME)
 
 
 @LOWERINGS.register("hardsigmoid", onnx_ops="HardSigmoid")

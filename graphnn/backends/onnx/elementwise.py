@@ -11,7 +11,7 @@ import numpy as np
 
 from ...ir.graph import Node
 from ...ir.types import INT_DTYPES
-from .emitter import Emitter, lowering_table, onnx_dtype
+from .emitter import Emitter, lowering_table, onnx_dtype, register_direct
 from .import_context import Importer, elem_dtype, importer_table, inputs
 
 LOWERINGS = lowering_table("elementwise")
@@ -32,15 +32,7 @@ IMPORTED_DIRECTLY = {"Add", "Sub", "Mul", "Greater", "Less", "GreaterOrEqual", "
                      "Where"}
 
 
-def _direct(onnx_op: str) -> Any:
-    def lower(e: Emitter, n: Node, ins: list, outs: list) -> None:
-        e.emit(onnx_op, ins, outs)
-
-    return lower
-
-
-for _op, _onnx in DIRECT.items():
-    LOWERINGS.register(_op, onnx_ops=_onnx)(_direct(_onnx))
+register_direct(LOWERINGS, DIRECT)
 
 
 @LOWERINGS.register("leaky_relu", onnx_ops="LeakyRelu")

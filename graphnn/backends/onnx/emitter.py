@@ -42,6 +42,17 @@ def _make_lowering(fn: LowerFn, onnx_ops: str, min_opset: int = MIN_OPSET) -> Lo
     return Lowering(onnx_ops, fn, min_opset)
 
 
+def register_direct(table: Table[Lowering], ops: dict[str, str]) -> None:
+    """Register graphnn op -> ONNX op lowerings that pass the inputs through unchanged, with no attributes."""
+    def direct(onnx_op: str) -> LowerFn:
+        def lower(e: Emitter, n: Any, ins: list, outs: list) -> None:
+            e.emit(onnx_op, ins, outs)
+        return lower
+
+    for op, onnx_op in ops.items():
+        table.register(op, onnx_ops=onnx_op)(direct(onnx_op))
+
+
 def onnx_dtype(dtype: str) -> int:
     """The TensorProto element type of a graphnn dtype name."""
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
