@@ -15,7 +15,7 @@ from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
 from .special import quiet
-from .support import Factory, Kernel, allocating, shape_of
+from .support import Factory, plain, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (attention)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (attention)")
@@ -125,11 +125,7 @@ def _attention_out(xp: Any, node: Node, env: dict) -> OutKernel:
     return OutKernel(calls, scratch_bytes=p.nbytes, takes_context=True)
 
 
-@KERNELS.register("attention_probs")
-def _attention_probs(xp: Any, node: Node, env: dict) -> Kernel:
-    return allocating(xp, node, env, _attention_probs_out(xp, node, env))
+KERNELS.register("attention_probs")(plain(_attention_probs_out))
 
 
-@KERNELS.register("attention")
-def _attention(xp: Any, node: Node, env: dict) -> Kernel:
-    return allocating(xp, node, env, _attention_out(xp, node, env))
+KERNELS.register("attention")(plain(_attention_out))

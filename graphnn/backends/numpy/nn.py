@@ -14,7 +14,7 @@ from ..table import Table
 from .elementwise import special_function, stable_sigmoid
 from .reduction import reducer, sum_by_dot
 from .special import gelu32
-from .support import Factory, Kernel, allocating, label_check, shape_of
+from .support import Factory, Kernel, label_check, plain, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (nn)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (nn)")
@@ -53,10 +53,7 @@ def _softmax_out(xp: Any, node: Node, env: dict) -> OutKernel:
     return OutKernel(calls, inplace=True, scratch_bytes=2 * m.nbytes, takes_context=True)
 
 
-@KERNELS.register("softmax")
-def _softmax(xp: Any, node: Node, env: dict) -> Kernel:
-    # The one NumPy softmax: the destination-passing calls above, run into a fresh output.
-    return allocating(xp, node, env, _softmax_out(xp, node, env))
+KERNELS.register("softmax")(plain(_softmax_out))
 
 
 @KERNELS.register("log_softmax")
@@ -141,6 +138,4 @@ def _silu_out(xp: Any, node: Node, env: dict) -> OutKernel:
     return OutKernel(_silu_calls(xp, xp.asarray(1, dtype=node.outputs[0].dtype)))  # not in place: x is read last
 
 
-@KERNELS.register("silu")
-def _silu(xp: Any, node: Node, env: dict) -> Kernel:
-    return allocating(xp, node, env, _silu_out(xp, node, env))
+KERNELS.register("silu")(plain(_silu_out))

@@ -17,7 +17,7 @@ from ...ir.graph import Node
 from ...ir.ops.pool import avg_divisors, bin_matrix, window_geometry
 from ..destination import OutKernel
 from ..table import Table
-from .support import Factory, Kernel, allocating, shape_of
+from .support import Factory, Kernel, plain, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (pool)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (pool)")
@@ -155,9 +155,7 @@ def _max_pool2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     return OutKernel(calls, scratch_bytes=am.nbytes, takes_context=True)
 
 
-@KERNELS.register("max_pool2d")
-def _max_pool2d(xp: Any, node: Node, env: dict) -> Kernel:
-    return allocating(xp, node, env, _max_pool2d_out(xp, node, env))
+KERNELS.register("max_pool2d")(plain(_max_pool2d_out))
 
 
 def scatter(xp: Any, g: Geom, pos: Any, gy: Any, out: Any) -> None:
@@ -194,9 +192,7 @@ def _max_pool2d_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
     return OutKernel(calls, scratch_bytes=am.nbytes, takes_context=True)
 
 
-@KERNELS.register("max_pool2d_grad")
-def _max_pool2d_grad(xp: Any, node: Node, env: dict) -> Kernel:
-    return allocating(xp, node, env, _max_pool2d_grad_out(xp, node, env))
+KERNELS.register("max_pool2d_grad")(plain(_max_pool2d_grad_out))
 
 
 @KERNELS.register("max_pool2d_select")

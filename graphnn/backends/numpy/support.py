@@ -40,6 +40,11 @@ def allocating(xp: Any, node: Node, env: dict, ok: OutKernel) -> Kernel:
     return f
 
 
+def plain(out_factory: Callable[[Any, Node, dict], OutKernel]) -> Factory:
+    """The allocating kernel factory of a destination-passing one (`KERNELS.register(op)(plain(_op_out))`)."""
+    return lambda xp, node, env: allocating(xp, node, env, out_factory(xp, node, env))
+
+
 def label_check(xp: Any, depth: int, what: str) -> Callable[[Any], None]:
     """`check(y)` raising FeedError for integer labels outside [0, depth): one max-reduction over y viewed as
     unsigned (so negatives count as huge); min and max are computed only for the message. Any `xp`."""
