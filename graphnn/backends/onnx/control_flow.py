@@ -39,22 +39,29 @@ def _cond(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("If", [ins[0]], outs, then_branch=bodies[0], else_branch=bodies[1])
 
 
+def _emit_body(e: Emitter, n: Node, g: Graph, names: dict, tag: str) -> Emitter:
+    """A subgraph's constants and nodes lowered by a child emitter (`names` holds its inputs' ONNX names already;
+    the rest get fresh ones under `tag`); its node list is the subgraph body of `n`'s If or Scan."""
+    for v in g.const_values + [o for bn in g.nodes for o in bn.outputs]:
+        names[v.id] = e.fresh(f"{tag}/{v.name}")
+    sub = Emitter(g, e.opset, names, dim_names(g), e.lowerings)
+    sub.used = e.used  # tensor names stay unique across the whole model
+    for v in g.const_values:
+        sub.emit("Constant", [], [names[v.id]],
+                 value=numpy_helper.from_array(np.asarray(g.constants[v.id]).reshape(v.type.shape)))
+    for bn in g.nodes:
+        sub.current = bn
+        e.lowerings[bn.op].fn(sub, bn, [names[v.id] for v in bn.inputs], [names[v.id] for v in bn.outputs])
+    sub.current = n
+    return sub
+
+
 def _branch_body(e: Emitter, n: Node, br: Graph, outer: list, tag: str) -> Any:
     """One branch as an ONNX subgraph: no inputs (it reads outer names), its own constants and nodes."""
     names = {bi.id: o for bi, o in zip(br.inputs, outer)}
     saved = e.current
     e.current = n
-    for v in br.const_values + [o for bn in br.nodes for o in bn.outputs]:
-        names[v.id] = e.fresh(f"{tag}/{v.name}")
-    sub = Emitter(br, e.opset, names, dim_names(br), e.lowerings)
-    sub.used = e.used  # tensor names stay unique across the whole model
-    for v in br.const_values:
-        sub.emit("Constant", [], [names[v.id]],
-                 value=numpy_helper.from_array(np.asarray(br.constants[v.id]).reshape(v.type.shape)))
-    for bn in br.nodes:
-        sub.current = bn
-        e.lowerings[bn.op].fn(sub, bn, [names[v.id] for v in bn.inputs], [names[v.id] for v in bn.outputs])
-    sub.current = n
+    sub = _emit_body(e, n, br, names, tag)
     outputs = []
     for (key, v), nv in zip(br.outputs.items(), n.outputs):
         oname = sub.emit("Identity", [names[v.id]], [e.fresh(f"{tag}/out_{key}")])[0]
@@ -97,17 +104,7 @@ def _scan(e: Emitter, n: Node, ins: list, outs: list) -> None:
         names[bi.id] = e.fresh(f"body/{bi.name}")
         formal.append(helper.make_tensor_value_info(names[bi.id], onnx_dtype(bi.dtype),
                                                     [d if isinstance(d, int) else None for d in bi.type.shape]))
-    for v in body.const_values + [o for bn in body.nodes for o in bn.outputs]:
-        names[v.id] = e.fresh(f"body/{v.name}")
-    sub = Emitter(body, e.opset, names, dim_names(body), e.lowerings)
-    sub.used = e.used
-    for v in body.const_values:
-        sub.emit("Constant", [], [names[v.id]],
-                 value=numpy_helper.from_array(np.asarray(body.constants[v.id]).reshape(v.type.shape)))
-    for bn in body.nodes:
-        sub.current = bn
-        e.lowerings[bn.op].fn(sub, bn, [names[v.id] for v in bn.inputs], [names[v.id] for v in bn.outputs])
-    sub.current = n
+    sub = _emit_body(e, n, body, names, "body")
     results = list(body.outputs.values()) + list(body.inputs[:nc])  # new carries, y_t, the carry started from
     outputs = []
     for k, v in enumerate(results):
