@@ -26,23 +26,29 @@ import time
 
 LAYERS = (256, 512, 512, 10)
 GLOBAL_BATCH = 1024
-# name -> (overlap, bucket cap in bytes, calls checked by a separate collective): the blocking all-reduce of one
-# fresh 1.6 MB bucket with the agreement check as its own collective every step (the first version); the same
-# bucket with the check carried in the bucket after 2 steps, started non-blocking into a reused buffer and waited
-# for before the updates; two buckets (the last layers' 1.07 MB, then the first layer's 0.53 MB), the first one
-# in flight while the first layer's weight gradient is computed.
-VARIANTS = {"first version": (False, 25 << 20, 1 << 62), "one bucket": (True, 25 << 20, 2),
-            "overlap": (True, 1_200_000, 2)}
+# name -> (overlap, bucket cap in bytes, calls checked by a separate collective, shared-memory all-reduce): the
+# blocking MPI_Allreduce of one fresh 1.6 MB bucket with the agreement check as its own collective every step (the
+# first version); the same bucket with the check carried in the bucket after 2 steps, started non-blocking into a
+# reused buffer and waited for before the updates, through MPI_Iallreduce or through a shared-memory window
+# (graphnn/distributed/shm.py, the default when all ranks share one machine); two buckets (the last layers'
+# 1.07 MB, then the first layer's 0.53 MB), the first one in flight while the first layer's weight gradient is
+# computed.
+VARIANTS = {"first version": (False, 25 << 20, 1 << 62, False), "one bucket MPI": (True, 25 << 20, 2, False),
+            "one bucket": (True, 25 << 20, 2, True), "overlap": (True, 1_200_000, 2, True)}
 COPIES = 3
 
 
-def _build(data_parallel: bool, overlap: bool = True, cap: int = 25 << 20, checked: int = 2) -> tuple:
+def _build(data_parallel: bool, overlap: bool = True, cap: int = 25 << 20, checked: int = 2,
+           shared: bool = True) -> tuple:
     import graphnn as gn
     import graphnn.backends.numpy.collective as col
     import graphnn.passes.data_parallel as dp
+    from graphnn.distributed import comm
 
-    # Read when the pass runs and when the first call builds the plan (made by the caller right after).
+    # Read when the pass runs and when the first call builds the plan and its bucket (made by the caller right
+    # after); "buffers" is reset so that instances do not share one bucket buffer across variants.
     dp.OVERLAP, dp.BUCKET_BYTES, col.CHECKED_CALLS = overlap, cap, checked
+    comm._state["shm"], comm._state["buffers"] = shared and comm.size() > 1, {}
     with gn.Graph("mlp") as g:
         x = gn.input("x", (None, LAYERS[0]), "float32")
         y = gn.input("y", (None,), "int64")
@@ -87,6 +93,8 @@ def _worker(steps: int) -> None:
     locals_ = [_build(False)[1] for _ in range(COPIES)]  # every rank's half batch, no communication
     _, small = _build(False)  # batch 64: the model's per-step constant
     buf = np.ones(n_grad + 1, dtype=np.float32)
+    comm._state["shm"] = True
+    shared = comm.reduce_buffer("benchmark", n_grad + 1, np.float32)  # a shared-memory window's slot
 
     def solo(one: object) -> None:  # rank 0 alone on the machine: the others sleep in a non-blocking barrier
         if r == 0:
@@ -100,10 +108,14 @@ def _worker(steps: int) -> None:
     def allreduce() -> None:
         comm.allreduce_array(buf, "sum", 1.0 / p)
 
+    def allreduce_shm() -> None:  # the pack copy included: the MPI path's bucket pays it too
+        np.multiply(buf, np.float32(1.0 / p), out=shared)
+        comm.allreduce_array(shared, "sum")
+
     runs = [("one", lambda f=f: solo(f)) for f in ones]
     runs += [(k, lambda f=f: f(**shard)) for k, fs in fns.items() for f in fs]
     runs += [("compute", lambda f=f: f(**shard)) for f in locals_]
-    runs += [("allreduce", allreduce), ("b64", lambda: small(**{k: a[:64] for k, a in full.items()}))]
+    runs += [("allreduce", allreduce), ("allreduce_shm", allreduce_shm), ("b64", lambda: small(**{k: a[:64] for k, a in full.items()}))]
     times: dict[str, list[float]] = {k: [] for k, _ in runs}  # per round: the mean over the instances
     for k in range(steps + 3):
         order = runs if k % 2 else runs[::-1]  # alternate the order: no function always goes first
@@ -122,7 +134,8 @@ def _worker(steps: int) -> None:
         ratio = {k: statistics.median([a / b for a, b in zip(times["one"], times[k])]) for k in VARIANTS}
         print(json.dumps({"ranks": p, "global_batch": GLOBAL_BATCH, "steps": steps, "step_s": med,
                           "speedup": ratio, "allreduce_bytes": buf.nbytes, "grad_floats": n_grad,
-                          "allreduce_share": {k: med["allreduce"] / med[k] for k in VARIANTS},
+                          "allreduce_share": {k: med["allreduce_shm" if VARIANTS[k][3] else "allreduce"] / med[k]
+                                              for k in VARIANTS},
                           "compute_b1024_s": med["one"], "compute_b64_s": med["b64"]}))
 
 
@@ -163,7 +176,8 @@ def main() -> None:
           f"{', SCHED_FIFO' if args.realtime else ''}")
     print(f"one rank (batch {GLOBAL_BATCH}): {med['one'] * 1e3:.2f} ms; half batch on both ranks, no communication: "
           f"{med['compute'] * 1e3:.2f} ms; all-reduce of {row['allreduce_bytes'] / 1e6:.2f} MB alone: "
-          f"{med['allreduce'] * 1e3:.3f} ms")
+          f"MPI_Allreduce {med['allreduce'] * 1e3:.3f} ms, shared memory {med['allreduce_shm'] * 1e3:.3f} ms "
+          "(with its pack copy)")
     print(f"{'2 ranks':>14} {'step ms':>8} {'samples/s':>10} {'speedup':>8} {'overhead ms':>12} "
           f"{'all-reduce share':>17}")
     for k in VARIANTS:

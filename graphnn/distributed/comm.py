@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..ir.errors import GraphError, ShapeError
+from . import shm
 
 # Set by mpiexec (MPICH/Hydra, Intel MPI: PMI_*; Open MPI: OMPI_*; PMIx launchers: PMIX_RANK).
 _LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
-_state: dict[str, Any] = {"resolved": False, "comm": None}
+_state: dict[str, Any] = {"resolved": False, "comm": None, "shm": None}
 
 
 def is_launched() -> bool:
@@ -95,7 +96,11 @@ def allreduce_array(buf: np.ndarray, op: str = "sum", scale: float | None = None
         raise GraphError("allreduce_array needs a C-contiguous buffer")
     from mpi4py import MPI  # only reached with a live communicator
 
-    c.Allreduce(MPI.IN_PLACE, buf, op=_mpi_op(op))
+    node = shm.lookup(buf) if op == "sum" else None
+    if node is not None:
+        node.reduce(buf.size)
+    else:
+        c.Allreduce(MPI.IN_PLACE, buf, op=_mpi_op(op))
     if scale is not None:
         np.multiply(buf, buf.dtype.type(scale), out=buf)
     return buf
@@ -109,9 +114,32 @@ def iallreduce_array(buf: np.ndarray, op: str = "sum") -> Any:
         return None
     if not buf.flags.c_contiguous:
         raise GraphError("iallreduce_array needs a C-contiguous buffer")
+    node = shm.lookup(buf) if op == "sum" else None
+    if node is not None:
+        return shm.Request(node, buf.size)
     from mpi4py import MPI  # only reached with a live communicator
 
     return c.Iallreduce(MPI.IN_PLACE, buf, op=_mpi_op(op))
+
+
+def reduce_buffer(key: str, size: int, dtype: Any) -> np.ndarray:
+    """The flat buffer a bucket packs into and reduces every step: a slot of a shared-memory window when all ranks
+    share this machine (graphnn/distributed/shm.py, about half MPI_Allreduce's time), else an ordinary array.
+    One per (key, size, dtype) for the run, so a plan rebuilt on one rank only (a new batch size) finds its buffer
+    without a collective; the first request of each is collective (every rank's agreement check passed just
+    before it, in the same order on every rank)."""
+    c = world()
+    if c is None or c.Get_size() == 1:
+        return np.empty(size, dtype)
+    if _state["shm"] is None:
+        _state["shm"] = shm.available(c)
+    if not _state["shm"]:
+        return np.empty(size, dtype)
+    pool = _state.setdefault("buffers", {})
+    k = (key, size, np.dtype(dtype).str)
+    if k not in pool:
+        pool[k] = shm.allocate(c, size, dtype)
+    return pool[k]
 
 
 def allreduce(values: Any, op: str = "sum") -> np.ndarray:

@@ -155,6 +155,7 @@ def different_graphs(out: str) -> None:
 def overlap(out: str) -> None:
     """The same steps with several buckets in flight as non-blocking all-reduces, and with blocking all-reduces."""
     import graphnn.passes.data_parallel as dp
+    from graphnn.distributed import shm
 
     x64, y64 = data()
     dp.BUCKET_BYTES = 8 * H * K  # three buckets: the last layer's reduced while the first layer's backward runs
@@ -170,8 +171,9 @@ def overlap(out: str) -> None:
         plan = next(iter(fn._plans.values()))
         started = [st for st in plan.steps if st.node.op == "all_reduce" and st.fast is not None]
         polled = [st for st in plan.steps if st.node.op != "all_reduce" and st.fast is not None]
+        shared = len(shm._by_address)  # buckets packed into shared-memory windows so far
         save(out, f"{name}.npz", {"losses": np.array(losses), "started": np.array(len(started)),
-                                  "polled": np.array(len(polled)), **stored(g)})
+                                  "polled": np.array(len(polled)), "shared": np.array(shared), **stored(g)})
 
 
 def fault_in_flight(out: str, retry: str = "") -> None:

@@ -36,13 +36,15 @@ pytestmark = [
 ]
 
 
-def run(ranks: int | None, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def run(ranks: int | None, *args: str, timeout: float = 60, env_extra: dict | None = None
+        ) -> subprocess.CompletedProcess:
     """`scenarios.py args` under `mpiexec -n ranks` (None: a plain process, no MPI at all)."""
     cmd = [sys.executable, SCRIPT, *args]
     if ranks is not None:
         cmd = [_mpiexec(), "-n", str(ranks), *cmd]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
     env["OPENBLAS_NUM_THREADS"] = env.get("OPENBLAS_NUM_THREADS", "1")
+    env.update(env_extra or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE, check=False)
 
 
@@ -84,11 +86,27 @@ def test_overlapped_all_reduces_give_the_blocking_result_and_the_one_process_res
     # Two ranks: the non-blocking path really ran (buckets started, kernels polled while they were in flight)...
     assert int(ov.pop("started")) >= 2 and int(ov.pop("polled")) >= 1
     assert int(bl.pop("started")) == 0 and int(bl.pop("polled")) == 0
-    for d in (ref, dict(np.load(one / "blocking.npz"))):
-        d.pop("started"), d.pop("polled")
+    for d in (ov, bl, ref, dict(np.load(one / "blocking.npz"))):
+        d.pop("started", None), d.pop("polled", None), d.pop("shared")
     # ... and gave the blocking path's parameters, Adam's moments and losses, and the one-process ones.
     _close(bl, ov, 1e-12)
     _close(ref, ov, 1e-10)
+
+
+def test_the_shared_memory_all_reduce_gives_mpi_s_result(tmp_path: pathlib.Path) -> None:
+    """Ranks on one machine reduce their buckets through a shared-memory window; MPI_Iallreduce (the path across
+    machines, forced here by GRAPHNN_SHM_ALLREDUCE=0) gives the same parameters, moments and losses: with two
+    ranks both add the same two numbers."""
+    shm_dir, mpi_dir = tmp_path / "shm", tmp_path / "mpi"
+    shm_dir.mkdir(), mpi_dir.mkdir()
+    r = run(2, "overlap", str(shm_dir))
+    assert r.returncode == 0, r.stderr
+    r = run(2, "overlap", str(mpi_dir), env_extra={"GRAPHNN_SHM_ALLREDUCE": "0"})
+    assert r.returncode == 0, r.stderr
+    a, b = dict(np.load(shm_dir / "overlap.npz")), dict(np.load(mpi_dir / "overlap.npz"))
+    # One window per bucket (each started non-blocking); none when switched off.
+    assert int(a.pop("shared")) == int(a["started"]) >= 2 and int(b.pop("shared")) == 0
+    _close(b, a, 0.0)
 
 
 def test_a_nan_in_one_rank_s_shard_skips_the_step_on_every_rank(tmp_path: pathlib.Path) -> None:

@@ -70,10 +70,12 @@ class Bucket:
         size = n + (0 if tail is None else tail.size)
         if not keep:
             flat = self.xp.empty(size, dtype=self.dtype)
-        else:
-            if self.kept is None or self.kept.size != size:
-                self.kept = self.xp.empty(size, dtype=self.dtype)
-            flat = self.kept
+        else:  # room for the agreement tail from the start: on the host maybe a shared-memory window's slot
+            if self.kept is None or self.kept.size < size:
+                full = n + (0 if self.tail is None else self.tail.size)
+                self.kept = (comm.reduce_buffer(self.node.name, full, self.dtype) if self.xp is np
+                             else self.xp.empty(full, dtype=self.dtype))
+            flat = self.kept[:size]
         outs, o = [], 0
         for x in xs:  # the mean's 1/P is applied here, on data in this core's cache, not to the reduced buffer
             view = flat[o:o + x.size].reshape(x.shape)
