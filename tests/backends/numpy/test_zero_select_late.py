@@ -40,3 +40,24 @@ def test_late_bit_mask_matches_the_unfused_where(poison: bool, monkeypatch: pyte
         **feeds)
     for k in outs:
         np.testing.assert_array_equal(fused[k], plain[k])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_bit_mask_select_is_where_written_plainly(dtype: str) -> None:
+    """The kernel alone against np.where in the test: kept entries bit for bit (NaN, inf, -0.0 included), dropped
+    ones +0.0 even where `a` holds NaN or inf; and the masked-copy fallback for an `a` of another dtype."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 7)).astype(dtype)
+    a[0, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    a[1, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    cond = rng.random((5, 7)) > 0.5
+    cond[0, :4], cond[1, :4] = True, False
+    it = "int32" if dtype == "float32" else "int64"
+    dst = np.full((5, 7), 7.0, dtype)
+    fe._zero_select_late(np, cond, a, dst, np.empty((5, 7), it), np.zeros((), it))
+    want = np.where(cond, a, np.zeros((), dtype))
+    np.testing.assert_array_equal(dst.view(it), want.view(it))  # bit patterns: +0.0, not -0.0, where dropped
+    other = a.astype("float16")
+    dst[...] = 7.0
+    fe._zero_select_late(np, cond, other, dst, np.empty((5, 7), it), np.zeros((), it))
+    np.testing.assert_array_equal(dst, np.where(cond, other.astype(dtype), 0.0))
