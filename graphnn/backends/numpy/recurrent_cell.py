@@ -134,9 +134,10 @@ _SHIFT = (0.5, 0.5, 0.0, 0.5)  # gate = HALF·tanh + SHIFT (the g block stays ta
 _DERIV = (0.25, 0.25, 1.0, 0.25)  # d gate / dz = DERIV·(1 - tanh²)
 
 
-def _blocks(xp: Any, vals: tuple, dt: Any) -> Any:
-    """A per-gate constant as a (4, 1, 1) array (broadcasts over a gate-major step)."""
-    return xp.asarray(np.array(vals, dt))[:, None, None]
+def _blocks(xp: Any, vals: tuple, dt: Any, shape: tuple = (1, 1)) -> Any:
+    """A per-gate constant as a (4, *shape) array: full (4, B, H) for the loop, where a broadcast (4, 1, 1)
+    operand makes a ufunc call take 4 us instead of 2 (measured at (4, 32, 128) float32)."""
+    return xp.asarray(np.broadcast_to(np.array(vals, dt)[:, None, None], (4, *shape)).copy())
 
 
 def _gate_major(xp: Any, w: Any, xs: Any, h: int) -> tuple[Any, Any]:
@@ -161,7 +162,7 @@ def lstm_forward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) -> 
         length, b = xs.shape[0], h0.shape[0]
         dt = xs.dtype
         w4, x4 = _gate_major(xp, w, xs, h)
-        half, shift = _blocks(xp, _HALF, dt), _blocks(xp, _SHIFT, dt)
+        half, shift = _blocks(xp, _HALF, dt, (b, h)), _blocks(xp, _SHIFT, dt, (b, h))
         hs, cs = xp.empty((length + 1, b, h), dt), xp.empty((length + 1, b, h), dt)
         stacked = bool(res)  # residuals: every step's activations kept, else one step's buffers reused
         tz = xp.empty((length if stacked else 1, 4, b, h), dt)
@@ -235,7 +236,7 @@ def lstm_backward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) ->
         length, b = gy.shape[0], dh0.shape[0]
         dt = gy.dtype
         w4t = xp.ascontiguousarray(w.reshape(h, 4, h).transpose(1, 2, 0))  # W_kᵀ per gate
-        deriv = _blocks(xp, _DERIV, dt)
+        deriv = _blocks(xp, _DERIV, dt, (b, h))
         tz = [r[pos[k]] for k in ("ti", "tf", "tg", "to")]
         tz4 = _one_block(tz)
         gi, gf, go, tc = (r[pos[k]] for k in ("i", "f", "o", "tc"))
