@@ -1,7 +1,9 @@
 """`python -m benchmarks.lstm [--threads 1] [--rounds 7]`: an LSTM language-model step (embedding-free: features 64
 -> LSTM hidden 128 -> linear 64 classes, softmax cross-entropy over every step, SGD; T 32, batch 32) in graphnn
 against PyTorch eager and JAX jit, inference against onnxruntime on graphnn's exported file, and the scan's
-per-step overhead (a body of one tiny op). Interleaved rounds, medians, ratios to graphnn printed.
+per-step overhead (a body of one tiny op). Interleaved rounds, medians, ratios to graphnn printed. "graphnn generic"
+is the same model with the fused LSTM loops (backends/numpy/recurrent_cell.py) switched off: the scans run their
+planned bodies step by step.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def data() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     return x, y, {n: a.astype(np.float32) for n, a in w.items()}
 
 
-def graphnn_runners(x: np.ndarray, y: np.ndarray, w: dict) -> tuple[Callable, Callable, str]:
+def graphnn_runners(x: np.ndarray, y: np.ndarray, w: dict, fused: bool = True) -> tuple[Callable, Callable, str]:
     import graphnn as gn
+    from graphnn.backends.numpy import recurrent_cell
 
     with gn.Graph("lstm_lm") as g:
         xi = gn.input("x", (None, T, F))
@@ -63,6 +66,12 @@ def graphnn_runners(x: np.ndarray, y: np.ndarray, w: dict) -> tuple[Callable, Ca
     infer = gn.compile(g, outputs={"logits": logits}, mode="eval")
     path = os.path.join(tempfile.mkdtemp(), "lstm_lm.onnx")
     gn.onnx.export(g, path, outputs={"logits": logits}, check_parity=False)
+    recurrent_cell.ENABLED = fused  # read when a plan is built: on the first call
+    try:
+        train(x=x, y=y)
+        infer(x=x)
+    finally:
+        recurrent_cell.ENABLED = True
     return (lambda: train(x=x, y=y)), (lambda: infer(x=x)), path
 
 
@@ -182,8 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     x, y, w = data()
     g_train, g_infer, path = graphnn_runners(x, y, w)
-    train = {"graphnn": g_train}
-    infer = {"graphnn": g_infer}
+    generic_train, generic_infer, _ = graphnn_runners(x, y, w, fused=False)
+    train = {"graphnn": g_train, "graphnn generic": generic_train}
+    infer = {"graphnn": g_infer, "graphnn generic": generic_infer}
     for name, make in (("torch eager", lambda: torch_runners(x, y, w)), ("jax jit", lambda: (jax_runner(x, y, w),))):
         try:
             made = make()
