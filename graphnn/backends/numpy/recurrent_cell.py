@@ -41,16 +41,15 @@ def lstm_body(h: int, whh: Value, names: dict[str, str] | None = None) -> Callab
     def lstm_cell(carry: tuple[Value, Value], x: Value) -> tuple[tuple[Value, Value], Value]:
         hp, cp = carry
         z = x + hp @ whh
-        # one activation per gate slice (views), so each line fuses into one elementwise kernel
-        ti, tf, to = (ew.tanh(z[:, a * h:(a + 1) * h] * 0.5) for a in (0, 1, 3))
-        i, f, o = (t * 0.5 + 0.5 for t in (ti, tf, to))
+        # sigmoid, whose gradient reads only its output: the backward keeps 5 values per step (i, f, o, tanh(g),
+        # tanh(c)) where tanh-spelled gates kept 8
+        i, f, o = (ew.sigmoid(z[:, a * h:(a + 1) * h]) for a in (0, 1, 3))
         tg = ew.tanh(z[:, 2 * h: 3 * h])
         c = f * cp + i * tg
         tc = ew.tanh(c)
         hn = o * tc
         if names is not None:
-            names.update({v.name: k for k, v in dict(ti=ti, tf=tf, to=to, i=i, f=f, o=o, tg=tg, c=c, tc=tc,
-                                                      h=hn).items()})
+            names.update({v.name: k for k, v in dict(i=i, f=f, o=o, tg=tg, c=c, tc=tc, h=hn).items()})
         return (hn, c), hn
 
     return lstm_cell
@@ -102,8 +101,10 @@ def fused_scan(xp: Any, node: Any) -> Kernel | None:
     """The fused kernel for a scan node whose body is the reference LSTM cell's (forward or backward), else None."""
     a = node.attrs
     body = subgraph.decode(a["body"])
-    # cheap gates first: a layer-tagged forward (4 body inputs) or a gradient scan of its shape (15 inputs)
-    shaped = (a.get("cell") == "lstm" and len(body.inputs) == 4) or (a["n_carry"] == 2 and len(body.inputs) == 15)
+    # cheap gates first: a layer-tagged forward (4 body inputs) or a gradient scan of its shape (two carried
+    # cotangents, one capture: W_hh)
+    shaped = (a.get("cell") == "lstm" and len(body.inputs) == 4) or (
+        a["n_carry"] == 2 and a["n_xs"] >= 4 and len(body.inputs) == a["n_xs"] + 3)
     if not ENABLED or not shaped or body.inputs[0].ndim != 2 or not body.inputs[0].type.is_float:
         return None
     hidden, dtype = body.inputs[0].shape[-1], body.inputs[0].dtype
@@ -122,7 +123,7 @@ def fused_scan(xp: Any, node: Any) -> Kernel | None:
     return None
 
 
-_FORWARD_RES = ("ti", "tf", "tg", "to", "i", "f", "o", "tc", "c", "h")
+_FORWARD_RES = ("i", "f", "tg", "o", "tc", "c", "h")
 
 
 # Internally the gates are stored gate-major, (4, B, H) per step in the layer's order (i, f, g, o): every block
@@ -131,7 +132,6 @@ _FORWARD_RES = ("ti", "tf", "tg", "to", "i", "f", "o", "tc", "c", "h")
 # batched GEMM (38 us against 49 us for (32, 128) @ (128, 512), measured).
 _HALF = (0.5, 0.5, 1.0, 0.5)  # the factor before tanh per gate block: z/2 for the sigmoid gates
 _SHIFT = (0.5, 0.5, 0.0, 0.5)  # gate = HALF·tanh + SHIFT (the g block stays tanh(g))
-_DERIV = (0.25, 0.25, 1.0, 0.25)  # d gate / dz = DERIV·(1 - tanh²)
 
 
 def _blocks(xp: Any, vals: tuple, dt: Any, shape: tuple = (1, 1)) -> Any:
@@ -161,9 +161,9 @@ def lstm_forward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) -> 
         xsv = xs.reshape(length, b, 4, h).transpose(0, 2, 1, 3)  # step t as (4, B, H) gate blocks (strided)
         half, shift = _blocks(xp, _HALF, dt, (b, h)), _blocks(xp, _SHIFT, dt, (b, h))
         hs, cs = xp.empty((length + 1, b, h), dt), xp.empty((length + 1, b, h), dt)
-        stacked = bool(res)  # residuals: every step's activations kept, else one step's buffers reused
-        tz = xp.empty((length if stacked else 1, 4, b, h), dt)
-        gv = xp.empty_like(tz)
+        stacked = bool(res)  # residuals: every step's gates kept, else one step's buffers reused
+        tz = xp.empty((4, b, h), dt)
+        gv = xp.empty((length if stacked else 1, 4, b, h), dt)
         tc = xp.empty((length if stacked else 1, b, h), dt)
         zb = xp.empty((4, b, h), dt)
         ig = xp.empty((b, h), dt)
@@ -172,22 +172,21 @@ def lstm_forward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) -> 
         for t in (range(length - 1, -1, -1) if reverse else range(length)):
             src, dst = (t + 1, t) if reverse else (t, t + 1)
             k = t if stacked else 0
-            z, g, cn = tz[k], gv[k], cs[dst]
+            z, g, cn = tz, gv[k], cs[dst]
             xp.matmul(hs[src], w4, out=zb)
             xp.multiply(xsv[t], half, out=z)
             xp.add(z, zb, out=z)
             xp.tanh(z, out=z)  # tanh(i/2), tanh(f/2), tanh(g), tanh(o/2)
             xp.multiply(z, half, out=g)
-            xp.add(g, shift, out=g)  # gates i, f, o (and tanh(g) again)
+            xp.add(g, shift, out=g)  # gates i, f, tanh(g), o
             xp.multiply(g[1], cs[src], out=cn)
-            xp.multiply(g[0], z[2], out=ig)
+            xp.multiply(g[0], g[2], out=ig)
             xp.add(cn, ig, out=cn)
             xp.tanh(cn, out=tc[k])
             xp.multiply(g[3], tc[k], out=hs[dst])
         final = (hs[0].copy(), cs[0].copy()) if reverse else (hs[length].copy(), cs[length].copy())
         ys_h = hs[:length] if reverse else hs[1:]
-        named = {"ti": (tz, 0), "tf": (tz, 1), "tg": (tz, 2), "to": (tz, 3), "i": (gv, 0), "f": (gv, 1),
-                 "o": (gv, 3)}
+        named = {"i": (gv, 0), "f": (gv, 1), "tg": (gv, 2), "o": (gv, 3)}
         outs = []
         for r in res:
             if r in named:
@@ -226,7 +225,9 @@ def lstm_backward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) ->
     """Reverse loop of the LSTM's gradient: per step the gate cotangents as one gate-major (4, B, H) expression
     written into row t of the stacked dz (B, 4H) (a strided view), and the previous h's cotangent as one batched
     GEMM dz_t,k · W_kᵀ summed over the gates. Inputs as the gradient rule orders them: carries' cotangents, saved
-    h and c, x_t, gy_t, residuals, W_hh."""
+    h and c, x_t, gy_t, residuals, W_hh. The four gates' slopes in one expression of u = (i, f, tanh(g), o):
+    (1 - u)·(u + (0, 0, 1, 0)), i.e. s·(1 - s) and (1 - t)·(1 + t); u is read as one block where the residuals
+    are one array's blocks (as lstm_forward hands them out), else gathered per step."""
     pos = {r: k for k, r in enumerate(res)}
 
     def run(dh0: Any, dc0: Any, hs: Any, cs: Any, xs: Any, gy: Any, *rest: Any) -> tuple:
@@ -234,40 +235,43 @@ def lstm_backward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) ->
         length, b = gy.shape[0], dh0.shape[0]
         dt = gy.dtype
         w4t = xp.ascontiguousarray(w.reshape(h, 4, h).transpose(1, 2, 0))  # W_kᵀ per gate
-        deriv = _blocks(xp, _DERIV, dt, (b, h))
-        tz = [r[pos[k]] for k in ("ti", "tf", "tg", "to")]
-        tz4 = _one_block(tz)
-        gi, gf, go, tc = (r[pos[k]] for k in ("i", "f", "o", "tc"))
+        gates = [r[pos[k]] for k in ("i", "f", "tg", "o")]
+        gi, gf, tg, go = gates
+        tc = r[pos["tc"]]
+        u4 = _one_block(gates)
+        one_g = _blocks(xp, (0.0, 0.0, 1.0, 0.0), dt, (b, h))
         dz = xp.empty((length, b, 4 * h), dt)
         dzv = dz.reshape(length, b, 4, h).transpose(0, 2, 1, 3)  # row t as (4, B, H) blocks
         dh, dc = dh0.copy(), dc0.copy()
         a = xp.empty((b, h), dt)
-        d4, s4, p4 = xp.empty((4, b, h), dt), xp.empty((4, b, h), dt), xp.empty((4, b, h), dt)
+        d4, s4, p4, g4 = (xp.empty((4, b, h), dt) for _ in range(4))
         for t in (range(length - 1, -1, -1) if reverse else range(length)):
             tct = tc[t]
+            if u4 is not None:
+                u = u4[t]
+            else:
+                u = g4
+                for j, gj in enumerate(gates):
+                    xp.copyto(u[j], gj[t])
             xp.add(dh, gy[t], out=dh)  # the cotangent of this step's h
             xp.multiply(tct, tct, out=a)
             xp.subtract(1, a, out=a)
             xp.multiply(a, dh, out=a)
-            xp.multiply(a, go[t], out=a)
+            xp.multiply(a, u[3], out=a)
             xp.add(dc, a, out=dc)  # the cotangent of this step's c
-            xp.multiply(dc, tz[2][t], out=d4[0])  # d i
+            xp.multiply(dc, u[2], out=d4[0])  # d i
             xp.multiply(dc, cs[t], out=d4[1])  # d f
-            xp.multiply(dc, gi[t], out=d4[2])  # d tanh(g)
+            xp.multiply(dc, u[0], out=d4[2])  # d tanh(g)
             xp.multiply(dh, tct, out=d4[3])  # d o
-            if tz4 is not None:
-                xp.multiply(tz4[t], tz4[t], out=s4)
-            else:
-                for j, tj in enumerate(tz):
-                    xp.multiply(tj[t], tj[t], out=s4[j])
-            xp.subtract(1, s4, out=s4)
-            xp.multiply(s4, deriv, out=s4)
+            xp.subtract(1, u, out=s4)
+            xp.add(u, one_g, out=p4)
+            xp.multiply(s4, p4, out=s4)
             xp.multiply(d4, s4, out=dzv[t])
             xp.matmul(dzv[t], w4t, out=p4)
             xp.add(p4[0], p4[1], out=dh)  # (three adds: 3 us; a sum over the gate axis: 6 us)
             xp.add(dh, p4[2], out=dh)
             xp.add(dh, p4[3], out=dh)
-            xp.multiply(dc, gf[t], out=dc)
+            xp.multiply(dc, u[1], out=dc)
         saved = tuple(xp.broadcast_to(v, (length, *v.shape)) for v in (dh, dc))
         return (dh, dc, dz, dz, *saved)
 
