@@ -207,3 +207,71 @@ def test_fused_path_on_the_cupy_stand_in(monkeypatch) -> None:
     for k in host:
         np.testing.assert_allclose(dev[k], host[k], rtol=1e-5, atol=1e-6, err_msg=k)
     assert len(served) == 4 and all(k is not None for k in served)
+
+
+def test_backward_kernel_reads_separate_residual_arrays_like_one_block() -> None:
+    """The backward loop takes the gates as one array's blocks (the forward's layout) or as separate arrays (any
+    other producer): the same values either way, and against the gradient of a plain NumPy loop (float64)."""
+    b, t_len, h = 3, 4, 5
+    xs = RNG.standard_normal((t_len, b, 4 * h))
+    w = RNG.standard_normal((h, 4 * h)) * 0.4
+    h0, c0 = RNG.standard_normal((b, h)), RNG.standard_normal((b, h))
+    res = ["i", "f", "tg", "o", "tc"]
+    outs = recurrent_cell.lstm_forward(np, h, False, res, True)(h0, c0, xs, w)
+    hT, cT, ys, r, (hs, cs) = outs[0], outs[1], outs[2], outs[3:8], outs[8:10]
+    assert recurrent_cell._one_block(list(r[:4])) is not None
+    gy = RNG.standard_normal((t_len, b, h))
+    back = recurrent_cell.lstm_backward(np, h, True, res, False)
+    zeros = np.zeros((b, h))
+    blocked = back(zeros, zeros, hs, cs, xs, gy, *r, w)
+    separate = [np.array(a, copy=True) for a in r]
+    assert recurrent_cell._one_block(separate[:4]) is None
+    apart = back(zeros, zeros, hs, cs, xs, gy, *separate, w)
+    for p, q in zip(blocked[:3], apart[:3]):
+        np.testing.assert_array_equal(p, q)
+
+    def loss(xs_: np.ndarray) -> float:  # sum(ys * gy) by a plain loop
+        hh, cc, tot = h0, c0, 0.0
+        for k in range(t_len):
+            i, f, g, o = np.split(xs_[k] + hh @ w, 4, axis=-1)
+            cc = _sig(f) * cc + _sig(i) * np.tanh(g)
+            hh = _sig(o) * np.tanh(cc)
+            tot += float(np.sum(hh * gy[k]))
+        return tot
+
+    np.testing.assert_allclose(ys, np.stack([_np_step_h(xs, w, h0, c0, k) for k in range(t_len)]), rtol=1e-12)
+    eps, dz = 1e-6, blocked[2]
+    for idx in [(0, 0, 0), (1, 2, 7), (3, 1, 4 * h - 1), (2, 0, 2 * h + 1)]:
+        e = np.zeros_like(xs)
+        e[idx] = eps
+        fd = (loss(xs + e) - loss(xs - e)) / (2 * eps)
+        assert abs(fd - dz[idx]) < 1e-7 * max(1.0, abs(fd)), idx
+
+
+def _np_step_h(xs: np.ndarray, w: np.ndarray, h0: np.ndarray, c0: np.ndarray, upto: int) -> np.ndarray:
+    """h after step `upto` of a plain loop."""
+    hh, cc = h0, c0
+    for k in range(upto + 1):
+        i, f, g, o = np.split(xs[k] + hh @ w, 4, axis=-1)
+        cc = _sig(f) * cc + _sig(i) * np.tanh(g)
+        hh = _sig(o) * np.tanh(cc)
+    return hh
+
+
+def test_a_loss_on_the_final_state_only_matches_the_generic_body(monkeypatch) -> None:
+    """No gradient reaches the per-step outputs: other residuals and another gradient body (run generic where
+    they differ from the reference), same numbers."""
+    x = RNG.standard_normal((2, 5, 3))
+    got = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(recurrent_cell, "ENABLED", enabled)
+        with gn.Graph("final_only") as g:
+            xi = gn.input("x", (None, None, 3), "float64")
+            m = gn.nn.LSTM(3, 4, dtype="float64")
+            _, (hn, cn) = m(xi)
+            loss = gn.sum(hn * cn)
+            grads = gn.grad(loss, [xi, *m.params])
+        fn = gn.compile(g, outputs={"loss": loss, **{f"g{k}": v for k, v in enumerate(grads)}})
+        got[enabled] = fn(x=x)
+    for k in got[True]:
+        np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
