@@ -15,8 +15,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ...ir import subgraph
 from ...ir.builder import input as graph_input
 from ...ir.graph import Graph, Value
@@ -60,8 +58,8 @@ def _canon(g: Graph) -> tuple:
     rank; constants by value), then the outputs by position. Names and locations are left out. O(n + E)."""
     key: dict[int, tuple] = {v.id: ("in", k, v.dtype, v.ndim) for k, v in enumerate(g.inputs)}
     for v in g.const_values:
-        a = np.asarray(g.constants[v.id])
-        key[v.id] = ("const", str(a.dtype), a.shape, a.tobytes())
+        a = g.constants[v.id]  # a host array (graph constants are NumPy's)
+        key[v.id] = ("const", str(a.dtype), tuple(a.shape), a.tobytes())
     nodes = []
     for i, n in enumerate(g.nodes):
         nodes.append((n.op, repr(sorted(n.attrs.items())), tuple(key.get(v.id, ("?", v.id)) for v in n.inputs)))
@@ -137,7 +135,7 @@ _SHIFT = (0.5, 0.5, 0.0, 0.5)  # gate = HALF·tanh + SHIFT (the g block stays ta
 def _blocks(xp: Any, vals: tuple, dt: Any, shape: tuple = (1, 1)) -> Any:
     """A per-gate constant as a (4, *shape) array: full (4, B, H) for the loop, where a broadcast (4, 1, 1)
     operand makes a ufunc call take 4 us instead of 2 (measured at (4, 32, 128) float32)."""
-    return xp.asarray(np.broadcast_to(np.array(vals, dt)[:, None, None], (4, *shape)).copy())
+    return xp.broadcast_to(xp.asarray(vals, dtype=dt)[:, None, None], (4, *shape)).copy()
 
 
 def _gate_major(xp: Any, w: Any, h: int) -> Any:
