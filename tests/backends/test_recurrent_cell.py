@@ -218,7 +218,7 @@ def test_backward_kernel_reads_separate_residual_arrays_like_one_block() -> None
     h0, c0 = RNG.standard_normal((b, h)), RNG.standard_normal((b, h))
     res = ["i", "f", "tg", "o", "tc"]
     outs = recurrent_cell.lstm_forward(np, h, False, res, True)(h0, c0, xs, w)
-    hT, cT, ys, r, (hs, cs) = outs[0], outs[1], outs[2], outs[3:8], outs[8:10]
+    ys, r, (hs, cs) = outs[2], outs[3:8], outs[8:10]
     assert recurrent_cell._one_block(list(r[:4])) is not None
     gy = RNG.standard_normal((t_len, b, h))
     back = recurrent_cell.lstm_backward(np, h, True, res, False)
@@ -275,3 +275,56 @@ def test_a_loss_on_the_final_state_only_matches_the_generic_body(monkeypatch) ->
         got[enabled] = fn(x=x)
     for k in got[True]:
         np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def _build_rnn(f: int, h: int, layers: int, bi: bool, nonlinearity: str, dtype: str = "float64") -> tuple:
+    with gn.Graph("rnn_cell_test") as g:
+        x = gn.input("x", (None, None, f), dtype)
+        m = gn.nn.RNN(f, h, num_layers=layers, bidirectional=bi, nonlinearity=nonlinearity, dtype=dtype)
+        out, hn = m(x)
+        wy = gn.input("wy", (None, None, h * (2 if bi else 1)), dtype)
+        loss = gn.sum(out * wy) + gn.sum(hn * hn)
+        grads = gn.grad(loss, [x, *m.params])
+    outputs = {"out": out, "hn": hn, "dx": grads[0],
+               **{p.name.rsplit("/", 1)[1]: gr for p, gr in zip(m.params, grads[1:])}}
+    return g, m, gn.compile(g, outputs=outputs)
+
+
+@pytest.mark.parametrize("b,t,f,h,layers,bi", GEOMETRIES)
+def test_fused_rnn_matches_generic_body_and_a_numpy_loop_in_float64(b, t, f, h, layers, bi, monkeypatch) -> None:
+    x = RNG.standard_normal((b, t, f))
+    wy = RNG.standard_normal((b, t, h * (2 if bi else 1)))
+    got = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(recurrent_cell, "ENABLED", enabled)
+        g, m, fn = _build_rnn(f, h, layers, bi, "tanh")
+        assert set(_fused_kinds(fn)) == {"fused" if enabled else "generic"}
+        got[enabled] = fn(x=x, wy=wy)
+    for k in got[True]:
+        np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
+    w = {p.name.rsplit("/", 1)[1]: g.storage.values[p.name] for p in m.params}
+    seq = x
+    for k in range(layers):  # PyTorch's Elman equations, plainly
+        outs = []
+        for d in range(2 if bi else 1):
+            sfx = f"l{k}" + ("_reverse" if d else "")
+            hh, ys = np.zeros((b, h)), [None] * t
+            for s in (range(t - 1, -1, -1) if d else range(t)):
+                hh = np.tanh(seq[:, s] @ w[f"weight_ih_{sfx}"].T + w[f"bias_ih_{sfx}"]
+                             + hh @ w[f"weight_hh_{sfx}"].T + w[f"bias_hh_{sfx}"])
+                ys[s] = hh
+            outs.append(np.stack(ys, axis=1))
+        seq = np.concatenate(outs, axis=-1)
+    np.testing.assert_allclose(got[True]["out"], seq, rtol=1e-10, atol=1e-12)
+
+
+def test_relu_rnn_runs_the_generic_body_and_fused_rnn_gradients_match_finite_differences(monkeypatch) -> None:
+    monkeypatch.setattr(recurrent_cell, "ENABLED", True)
+    _, _, fn = _build_rnn(3, 4, 1, True, "relu")
+    assert _fused_kinds(fn) == ["generic"] * 4
+
+    def f(x):
+        out, hn = gn.nn.RNN(2, 3, bidirectional=True, dtype="float64")(x)
+        return gn.sum(out * out) + gn.sum(hn)
+
+    assert max(gn.check_grad(f, RNG.standard_normal((2, 4, 2)), tol=1e-6).errors.values()) < 1e-6

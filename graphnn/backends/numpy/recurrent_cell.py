@@ -47,10 +47,24 @@ def lstm_body(h: int, whh: Value, names: dict[str, str] | None = None) -> Callab
         tc = ew.tanh(c)
         hn = o * tc
         if names is not None:
-            names.update({v.name: k for k, v in dict(i=i, f=f, o=o, tg=tg, c=c, tc=tc, h=hn).items()})
+            named = {"i": i, "f": f, "o": o, "tg": tg, "c": c, "tc": tc, "h": hn}
+            names.update({v.name: k for k, v in named.items()})
         return (hn, c), hn
 
     return lstm_cell
+
+
+def rnn_body(whh: Value, act: Callable[[Value], Value] = ew.tanh,
+             names: dict[str, str] | None = None) -> Callable[..., Any]:
+    """The Elman cell h' = act(x_t + h·W_hh) (x_t the step's input projection with both biases)."""
+
+    def rnn_cell(h: Value, x: Value) -> tuple[Value, Value]:
+        h2 = act(x + h @ whh)
+        if names is not None:
+            names[h2.name] = "h"
+        return h2, h2
+
+    return rnn_cell
 
 
 def _canon(g: Graph) -> tuple:
@@ -69,19 +83,20 @@ def _canon(g: Graph) -> tuple:
 
 
 @functools.lru_cache(maxsize=32)
-def _reference(hidden: int, dtype: str) -> dict[str, Any]:
-    """Canonical bodies of a reference LSTM scan: plain ("infer"), extended with residuals ("fwd") and its
-    gradient's reverse scan ("bwd"), and what each residual of the extension is (by the cell's names)."""
+def _reference(cell: str, hidden: int, dtype: str) -> dict[str, Any]:
+    """Canonical bodies of a reference scan of `cell` ("lstm" or "rnn", tanh): plain ("infer"), extended with
+    residuals ("fwd") and its gradient's reverse scan ("bwd"), and what each residual of the extension is."""
     names: dict[str, str] = {}
-    with Graph("lstm_reference") as g:
-        h0, c0 = graph_input("h0", (None, hidden), dtype), graph_input("c0", (None, hidden), dtype)
-        xs = graph_input("xs", (None, None, 4 * hidden), dtype)
-        whh = graph_input("whh", (hidden, 4 * hidden), dtype)
-        _, ys = scan(lstm_body(hidden, whh, names), (h0, c0), xs)
+    gates = 4 if cell == "lstm" else 1
+    with Graph(f"{cell}_reference") as g:
+        carry = tuple(graph_input(f"c{k}", (None, hidden), dtype) for k in range(2 if cell == "lstm" else 1))
+        xs = graph_input("xs", (None, None, gates * hidden), dtype)
+        whh = graph_input("whh", (hidden, gates * hidden), dtype)
+        body = lstm_body(hidden, whh, names) if cell == "lstm" else rnn_body(whh, names=names)
+        _, ys = scan(body, carry if cell == "lstm" else carry[0], xs)
         node = ys.producer
-        gy = graph_input("gy", tuple(ys.shape), dtype)
         gouts: list[Value | None] = [None] * len(node.outputs)
-        gouts[2] = gy
+        gouts[len(carry)] = graph_input("gy", tuple(ys.shape), dtype)
         get_op("scan").grad(node, gouts)
     scans = [n for n in g.nodes if n.op == "scan"]
     fwd = next(n for n in scans if n.attrs["n_res"])
@@ -96,32 +111,42 @@ ENABLED = True  # tests switch it off to compare with the generic planned body
 
 
 def fused_scan(xp: Any, node: Any) -> Kernel | None:
-    """The fused kernel for a scan node whose body is the reference LSTM cell's (forward or backward), else None."""
+    """The fused kernel for a scan node whose body is a reference LSTM or tanh-RNN cell's (forward or backward),
+    else None."""
     a = node.attrs
     body = subgraph.decode(a["body"])
-    # cheap gates first: a layer-tagged forward (4 body inputs) or a gradient scan of its shape (two carried
-    # cotangents, one capture: W_hh)
-    shaped = (a.get("cell") == "lstm" and len(body.inputs) == 4) or (
-        a["n_carry"] == 2 and a["n_xs"] >= 4 and len(body.inputs) == a["n_xs"] + 3)
-    if not ENABLED or not shaped or body.inputs[0].ndim != 2 or not body.inputs[0].type.is_float:
+    nc, n_in = a["n_carry"], len(body.inputs)
+    # cheap gates first: a layer-tagged forward, or a gradient scan of its shape (the carried cotangents, W_hh)
+    if a.get("cell") == "lstm" and n_in == 4:
+        cell = "lstm"
+    elif a.get("cell") == "rnn" and a.get("activation") == "tanh" and n_in == 3:
+        cell = "rnn"
+    elif nc in (1, 2) and a["n_xs"] >= 3 and n_in == a["n_xs"] + nc + 1:
+        cell = "lstm" if nc == 2 else "rnn"
+    else:
+        return None
+    if not ENABLED or body.inputs[0].ndim != 2 or not body.inputs[0].type.is_float:
         return None
     hidden, dtype = body.inputs[0].shape[-1], body.inputs[0].dtype
     if not isinstance(hidden, int):
         return None
-    ref = _reference(hidden, dtype)
+    ref = _reference(cell, hidden, dtype)
     c = _canon(body)
     keep = a.get("keep_saved", True)
+    forward, backward = (lstm_forward, lstm_backward) if cell == "lstm" else (rnn_forward, rnn_backward)
     if c == ref["infer"] or c == ref["fwd"]:
         res = ref["res"] if c == ref["fwd"] else []
-        if not all(r in _FORWARD_RES for r in res):
+        if not all(r in _FORWARD_RES[cell] for r in res):
             return None
-        return lstm_forward(xp, hidden, a["reverse"], res, keep)
-    if c == ref["bwd"] and not keep:  # (a kept stack of the cotangents is read by a second-order gradient)
-        return lstm_backward(xp, hidden, a["reverse"], ref["res"], keep)
+        return forward(xp, hidden, a["reverse"], res, keep)
+    if c == ref["bwd"] and not keep and _BACKWARD_RES[cell] <= set(ref["res"]):
+        # (a kept stack of the cotangents is read by a second-order gradient: generic)
+        return backward(xp, hidden, a["reverse"], ref["res"], keep)
     return None
 
 
-_FORWARD_RES = ("i", "f", "tg", "o", "tc", "c", "h")
+_FORWARD_RES = {"lstm": ("i", "f", "tg", "o", "tc", "c", "h"), "rnn": ("h",)}  # what the forward hands out
+_BACKWARD_RES = {"lstm": {"i", "f", "tg", "o", "tc"}, "rnn": {"h"}}  # what the backward reads
 
 
 # Internally the gates are stored gate-major, (4, B, H) per step in the layer's order (i, f, g, o): every block
@@ -234,7 +259,6 @@ def lstm_backward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) ->
         dt = gy.dtype
         w4t = xp.ascontiguousarray(w.reshape(h, 4, h).transpose(1, 2, 0))  # W_kᵀ per gate
         gates = [r[pos[k]] for k in ("i", "f", "tg", "o")]
-        gi, gf, tg, go = gates
         tc = r[pos["tc"]]
         u4 = _one_block(gates)
         one_g = _blocks(xp, (0.0, 0.0, 1.0, 0.0), dt, (b, h))
@@ -272,5 +296,54 @@ def lstm_backward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) ->
             xp.multiply(dc, u[1], out=dc)
         saved = tuple(xp.broadcast_to(v, (length, *v.shape)) for v in (dh, dc))
         return (dh, dc, dz, dz, *saved)
+
+    return run
+
+
+def rnn_forward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) -> Kernel:
+    """The tanh RNN's loop: per step one GEMM, one add and one tanh, in place into the stacked h (the ys, the
+    residual h and the saved carries are views of it)."""
+
+    def run(h0: Any, xs: Any, w: Any) -> tuple:
+        length, b = xs.shape[0], h0.shape[0]
+        w = xp.ascontiguousarray(w)
+        hs = xp.empty((length + 1, b, h), xs.dtype)
+        zb = xp.empty((b, h), xs.dtype)
+        hs[length if reverse else 0] = h0
+        for t in (range(length - 1, -1, -1) if reverse else range(length)):
+            src, dst = (t + 1, t) if reverse else (t, t + 1)
+            xp.matmul(hs[src], w, out=zb)
+            xp.add(zb, xs[t], out=hs[dst])
+            xp.tanh(hs[dst], out=hs[dst])
+        final = hs[0].copy() if reverse else hs[length].copy()
+        ys = hs[:length] if reverse else hs[1:]
+        if keep:
+            saved = hs[1:] if reverse else hs[:length]
+        else:
+            saved = xp.broadcast_to(final, (length, *final.shape))
+        return (final, ys, *[ys for _ in res], saved)
+
+    return run
+
+
+def rnn_backward(xp: Any, h: int, reverse: bool, res: list[str], keep: bool) -> Kernel:
+    """The tanh RNN's gradient loop: dz_t = (dh + gy_t)·(1 - h_t²) into row t of the stacked dz, dh = dz_t·W_hhᵀ.
+    Inputs as the gradient rule orders them: the carry's cotangent, saved h, x_t, gy_t, residuals, W_hh."""
+    k = res.index("h")
+
+    def run(dh0: Any, hs: Any, xs: Any, gy: Any, *rest: Any) -> tuple:
+        r, w = rest[:-1], rest[-1]
+        hn = r[k]
+        length, b = gy.shape[0], dh0.shape[0]
+        wt = xp.ascontiguousarray(w.T)
+        dz = xp.empty((length, b, h), gy.dtype)
+        dh, a = dh0.copy(), xp.empty((b, h), gy.dtype)
+        for t in (range(length - 1, -1, -1) if reverse else range(length)):
+            xp.add(dh, gy[t], out=dh)
+            xp.multiply(hn[t], hn[t], out=a)
+            xp.subtract(1, a, out=a)
+            xp.multiply(dh, a, out=dz[t])
+            xp.matmul(dz[t], wt, out=dh)
+        return (dh, dz, dz, xp.broadcast_to(dh, (length, *dh.shape)))
 
     return run

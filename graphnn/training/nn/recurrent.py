@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends.numpy.recurrent_cell import gate, lstm_body
+from ...backends.numpy.recurrent_cell import gate, lstm_body, rnn_body
 from ...ir.builder import constant
 from ...ir.errors import ShapeError
 from ...ir.graph import Value
@@ -112,12 +112,7 @@ class RNN(_Recurrent):
         xp = seq @ shape_ops.transpose(w_ih) + (b_ih + b_hh)
         whh = shape_ops.transpose(w_hh)
         act = ew.tanh if self.nonlinearity == "tanh" else ew.relu
-
-        def rnn_cell(h: Value, x: Value) -> tuple[Value, Value]:
-            h2 = act(x + h @ whh)
-            return h2, h2
-
-        h, ys = scan(rnn_cell, zero, xp, reverse=reverse)
+        h, ys = scan(rnn_body(whh, act), zero, xp, reverse=reverse)
         _tag(ys, "rnn", self.hidden_size, activation=self.nonlinearity)
         return (h,), ys
 
