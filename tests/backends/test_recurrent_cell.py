@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.backends.numpy import recurrent_cell
+from graphnn.backends.numpy import recurrent_cell, recurrent_loops
 
 RNG = np.random.default_rng(7)
 
@@ -217,15 +217,15 @@ def test_backward_kernel_reads_separate_residual_arrays_like_one_block() -> None
     w = RNG.standard_normal((h, 4 * h)) * 0.4
     h0, c0 = RNG.standard_normal((b, h)), RNG.standard_normal((b, h))
     res = ["i", "f", "tg", "o", "tc"]
-    outs = recurrent_cell.lstm_forward(np, h, False, res, True)(h0, c0, xs, w)
+    outs = recurrent_loops.lstm_forward(np, h, False, res, True)(h0, c0, xs, w)
     ys, r, (hs, cs) = outs[2], outs[3:8], outs[8:10]
-    assert recurrent_cell._one_block(list(r[:4])) is not None
+    assert recurrent_loops._one_block(list(r[:4])) is not None
     gy = RNG.standard_normal((t_len, b, h))
-    back = recurrent_cell.lstm_backward(np, h, True, res, False)
+    back = recurrent_loops.lstm_backward(np, h, True, res, False)
     zeros = np.zeros((b, h))
     blocked = back(zeros, zeros, hs, cs, xs, gy, *r, w)
     separate = [np.array(a, copy=True) for a in r]
-    assert recurrent_cell._one_block(separate[:4]) is None
+    assert recurrent_loops._one_block(separate[:4]) is None
     apart = back(zeros, zeros, hs, cs, xs, gy, *separate, w)
     for p, q in zip(blocked[:3], apart[:3]):
         np.testing.assert_array_equal(p, q)
@@ -325,6 +325,55 @@ def test_relu_rnn_runs_the_generic_body_and_fused_rnn_gradients_match_finite_dif
 
     def f(x):
         out, hn = gn.nn.RNN(2, 3, bidirectional=True, dtype="float64")(x)
+        return gn.sum(out * out) + gn.sum(hn)
+
+    assert max(gn.check_grad(f, RNG.standard_normal((2, 4, 2)), tol=1e-6).errors.values()) < 1e-6
+
+
+@pytest.mark.parametrize("b,t,f,h,layers,bi", GEOMETRIES)
+def test_fused_gru_matches_generic_body_and_a_numpy_loop_in_float64(b, t, f, h, layers, bi, monkeypatch) -> None:
+    x = RNG.standard_normal((b, t, f))
+    wy = RNG.standard_normal((b, t, h * (2 if bi else 1)))
+    got = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(recurrent_cell, "ENABLED", enabled)
+        with gn.Graph("gru_cell_test") as g:
+            xi = gn.input("x", (None, None, f), "float64")
+            m = gn.nn.GRU(f, h, num_layers=layers, bidirectional=bi, dtype="float64")
+            out, hn = m(xi)
+            wyi = gn.input("wy", (None, None, h * (2 if bi else 1)), "float64")
+            loss = gn.sum(out * wyi) + gn.sum(hn * hn)
+            grads = gn.grad(loss, [xi, *m.params])
+        fn = gn.compile(g, outputs={"out": out, "hn": hn, "dx": grads[0],
+                                    **{p.name.rsplit("/", 1)[1]: gr for p, gr in zip(m.params, grads[1:])}})
+        assert set(_fused_kinds(fn)) == {"fused" if enabled else "generic"}
+        got[enabled] = fn(x=x, wy=wy)
+    for k in got[True]:
+        np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
+    w = {p.name.rsplit("/", 1)[1]: g.storage.values[p.name] for p in m.params}
+    seq = x
+    for k in range(layers):  # PyTorch's GRU equations, plainly
+        outs = []
+        for dd in range(2 if bi else 1):
+            sfx = f"l{k}" + ("_reverse" if dd else "")
+            hh, ys = np.zeros((b, h)), [None] * t
+            for s in (range(t - 1, -1, -1) if dd else range(t)):
+                gi = seq[:, s] @ w[f"weight_ih_{sfx}"].T + w[f"bias_ih_{sfx}"]
+                gh = hh @ w[f"weight_hh_{sfx}"].T + w[f"bias_hh_{sfx}"]
+                r, z = _sig(gi[:, :h] + gh[:, :h]), _sig(gi[:, h:2 * h] + gh[:, h:2 * h])
+                nn_ = np.tanh(gi[:, 2 * h:] + r * gh[:, 2 * h:])
+                hh = (1 - z) * nn_ + z * hh
+                ys[s] = hh
+            outs.append(np.stack(ys, axis=1))
+        seq = np.concatenate(outs, axis=-1)
+    np.testing.assert_allclose(got[True]["out"], seq, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_gru_gradients_match_finite_differences(monkeypatch) -> None:
+    monkeypatch.setattr(recurrent_cell, "ENABLED", True)
+
+    def f(x):
+        out, hn = gn.nn.GRU(2, 3, bidirectional=True, dtype="float64")(x)
         return gn.sum(out * out) + gn.sum(hn)
 
     assert max(gn.check_grad(f, RNG.standard_normal((2, 4, 2)), tol=1e-6).errors.values()) < 1e-6

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...backends.numpy.recurrent_cell import gate, lstm_body, rnn_body
+from ...backends.numpy.recurrent_cell import gru_body, lstm_body, rnn_body
 from ...ir.builder import constant
 from ...ir.errors import ShapeError
 from ...ir.graph import Value
@@ -146,14 +146,6 @@ class GRU(_Recurrent):
         xp = seq @ shape_ops.transpose(w_ih) + b_ih
         whh = shape_ops.transpose(w_hh)
 
-        def gru_cell(hp: Value, x: Value) -> tuple[Value, Value]:
-            gh = hp @ whh + b_hh
-            rz = gate(x[:, : 2 * h] + gh[:, : 2 * h])
-            r, z = rz[:, :h], rz[:, h:]
-            n = ew.tanh(x[:, 2 * h:] + r * gh[:, 2 * h:])
-            hn = n + z * (hp - n)
-            return hn, hn
-
-        hT, ys = scan(gru_cell, zero, xp, reverse=reverse)
+        hT, ys = scan(gru_body(h, whh, b_hh), zero, xp, reverse=reverse)
         _tag(ys, "gru", h)
         return (hT,), ys
