@@ -4,8 +4,9 @@ Weight layout and gate order are PyTorch's, so a `state_dict` copies over by nam
 `_reverse` for the backward direction) `weight_ih_l{k}` (G·H, F), `weight_hh_l{k}` (G·H, H), `bias_ih_l{k}` and
 `bias_hh_l{k}` (G·H,), with the G gate blocks stacked in the order LSTM (i, f, g, o), GRU (r, z, n), RNN (one).
 The input projection of all steps is one matrix product before the scan; each step only multiplies the carry by
-`weight_hh` (measured: benchmarks/lstm.py). The LSTM cell body is `lstm_body` of backends/numpy/recurrent_cell.py,
-whose scans (and their gradients) the NumPy backend runs as a fused loop when the body is exactly that cell's. User-level library: may import anything from graphnn.
+`weight_hh` (measured: benchmarks/lstm.py). The cell bodies are `lstm_body`, `gru_body` and `rnn_body` of
+backends/numpy/recurrent_cell.py, whose scans (and their gradients) the NumPy backend runs as fused loops when a
+body is exactly that cell's. User-level library: may import anything from graphnn.
 """
 
 from __future__ import annotations
