@@ -1,7 +1,9 @@
-"""`python -m benchmarks.lstm [--threads 1] [--rounds 7]`: an LSTM language-model step (embedding-free: features 64
+"""`python -m benchmarks.lstm [--threads 1] [--rounds 7] [--clock wall|cpu]`: an LSTM language-model step (embedding-free: features 64
 -> LSTM hidden 128 -> linear 64 classes, softmax cross-entropy over every step, SGD; T 32, batch 32) in graphnn
 against PyTorch eager and JAX jit, inference against onnxruntime on graphnn's exported file, and the scan's
-per-step overhead (a body of one tiny op). Interleaved rounds, medians, ratios to graphnn printed.
+per-step overhead (a body of one tiny op). Interleaved rounds, medians, ratios to graphnn printed. "graphnn generic"
+is the same model with the fused LSTM loops (backends/numpy/recurrent_cell.py) switched off: the scans run their
+planned bodies step by step.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def data() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     return x, y, {n: a.astype(np.float32) for n, a in w.items()}
 
 
-def graphnn_runners(x: np.ndarray, y: np.ndarray, w: dict) -> tuple[Callable, Callable, str]:
+def graphnn_runners(x: np.ndarray, y: np.ndarray, w: dict, fused: bool = True) -> tuple[Callable, Callable, str]:
     import graphnn as gn
+    from graphnn.backends.numpy import recurrent_cell
 
     with gn.Graph("lstm_lm") as g:
         xi = gn.input("x", (None, T, F))
@@ -63,6 +66,12 @@ def graphnn_runners(x: np.ndarray, y: np.ndarray, w: dict) -> tuple[Callable, Ca
     infer = gn.compile(g, outputs={"logits": logits}, mode="eval")
     path = os.path.join(tempfile.mkdtemp(), "lstm_lm.onnx")
     gn.onnx.export(g, path, outputs={"logits": logits}, check_parity=False)
+    recurrent_cell.ENABLED = fused  # read when a plan is built: on the first call
+    try:
+        train(x=x, y=y)
+        infer(x=x)
+    finally:
+        recurrent_cell.ENABLED = True
     return (lambda: train(x=x, y=y)), (lambda: infer(x=x)), path
 
 
@@ -156,21 +165,27 @@ def scan_overhead(steps: int = 2000) -> float:
     return best / steps
 
 
-def _time(fn: Callable, n: int) -> float:
-    t0 = time.perf_counter()
+# "cpu" counts the process's CPU seconds (every thread): with --threads 1 on a machine other jobs share, it
+# leaves out the time this process waited for a core (idle pools do not spin: OMP_WAIT_POLICY=PASSIVE).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _time(fn: Callable, n: int, clock: str = "wall") -> float:
+    now = CLOCKS[clock]
+    t0 = now()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - t0) / n
+    return (now() - t0) / n
 
 
-def interleaved(runners: dict[str, Callable], rounds: int, per: int) -> dict[str, float]:
+def interleaved(runners: dict[str, Callable], rounds: int, per: int, clock: str = "wall") -> dict[str, float]:
     for r in runners.values():  # warm up: plans, jit compiles, allocator
         r()
         r()
     times: dict[str, list[float]] = {k: [] for k in runners}
     for _ in range(rounds):
         for k, r in runners.items():
-            times[k].append(_time(r, per))
+            times[k].append(_time(r, per, clock))
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -179,11 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", default=os.environ.get("OMP_NUM_THREADS", "1"))
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--per", type=int, default=5, help="calls per timed round")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall: elapsed time; cpu: this process's CPU time (robust to other jobs on the cores)")
     args = ap.parse_args(argv)
     x, y, w = data()
     g_train, g_infer, path = graphnn_runners(x, y, w)
-    train = {"graphnn": g_train}
-    infer = {"graphnn": g_infer}
+    generic_train, generic_infer, _ = graphnn_runners(x, y, w, fused=False)
+    train = {"graphnn": g_train, "graphnn generic": generic_train}
+    infer = {"graphnn": g_infer, "graphnn generic": generic_infer}
     for name, make in (("torch eager", lambda: torch_runners(x, y, w)), ("jax jit", lambda: (jax_runner(x, y, w),))):
         try:
             made = make()
@@ -197,9 +215,10 @@ def main(argv: list[str] | None = None) -> dict:
         infer["onnxruntime"] = ort_runner(path, x)
     except ImportError as e:
         print(f"onnxruntime: skipped ({e})")
-    res = {"train": interleaved(train, args.rounds, args.per), "infer": interleaved(infer, args.rounds, args.per)}
+    res = {"train": interleaved(train, args.rounds, args.per, args.clock),
+           "infer": interleaved(infer, args.rounds, args.per, args.clock)}
     print(f"LSTM F {F} -> H {H} -> {V} classes, T {T}, batch {B}, float32, {args.threads} thread(s), "
-          f"median of {args.rounds} interleaved rounds of {args.per} calls")
+          f"median of {args.rounds} interleaved rounds of {args.per} calls, {args.clock} clock")
     for what, row in res.items():
         base = row["graphnn"]
         cells = ", ".join(f"{k} {v * 1e3:.2f} ms (graphnn/{k} = {base / v:.2f}x)" for k, v in row.items() if k != "graphnn")

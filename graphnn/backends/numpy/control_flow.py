@@ -15,6 +15,7 @@ from ...ir.graph import Node
 from ...passes.pipeline import run_pipeline
 from ..executor import Plan, bind_feeds, build_plan, run_plan
 from ..table import Table
+from . import recurrent_cell
 from .support import Factory, Kernel, shape_of
 
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (control_flow)")
@@ -51,7 +52,7 @@ def kernels_with_cond(kernels: dict[str, Factory], out_kernels: dict[str, Any] |
 
     @table.register("scan")
     def _scan(xp: Any, node: Node, env: dict) -> Kernel:
-        return _scan_kernel(xp, node, kernels, out_kernels)
+        return recurrent_cell.fused_scan(xp, node) or _scan_kernel(xp, node, kernels, out_kernels)
 
     return table
 

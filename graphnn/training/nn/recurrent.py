@@ -4,7 +4,9 @@ Weight layout and gate order are PyTorch's, so a `state_dict` copies over by nam
 `_reverse` for the backward direction) `weight_ih_l{k}` (G·H, F), `weight_hh_l{k}` (G·H, H), `bias_ih_l{k}` and
 `bias_hh_l{k}` (G·H,), with the G gate blocks stacked in the order LSTM (i, f, g, o), GRU (r, z, n), RNN (one).
 The input projection of all steps is one matrix product before the scan; each step only multiplies the carry by
-`weight_hh` (measured: benchmarks/lstm.py). User-level library: may import anything from graphnn.
+`weight_hh` (measured: benchmarks/lstm.py). The cell bodies are `lstm_body`, `gru_body` and `rnn_body` of
+backends/numpy/recurrent_cell.py, whose scans (and their gradients) the NumPy backend runs as fused loops when a
+body is exactly that cell's. User-level library: may import anything from graphnn.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...backends.numpy.recurrent_cell import gru_body, lstm_body, rnn_body
 from ...ir.builder import constant
 from ...ir.errors import ShapeError
 from ...ir.graph import Value
@@ -19,13 +22,6 @@ from ...ir.ops import elementwise as ew
 from ...ir.ops import shape_ops
 from ...ir.ops.control_flow import scan
 from .module import Module, _feature_dim, _rng
-
-
-def _gate(x: Value) -> Value:
-    """sigmoid(x) as 0.5·tanh(x/2) + 0.5: the same function, in ops the elementwise fusion joins into one kernel
-    with the rest of the cell (the stable sigmoid kernel is five array passes on its own; measured 2x per step).
-    Near 0 the absolute error is that of tanh near -1 (about 1 ulp of 1), which is all a gate multiplies."""
-    return ew.tanh(x * 0.5) * 0.5 + 0.5
 
 
 def _tag(ys: Value, cell: str, hidden: int, **more: str) -> None:
@@ -117,12 +113,7 @@ class RNN(_Recurrent):
         xp = seq @ shape_ops.transpose(w_ih) + (b_ih + b_hh)
         whh = shape_ops.transpose(w_hh)
         act = ew.tanh if self.nonlinearity == "tanh" else ew.relu
-
-        def rnn_cell(h: Value, x: Value) -> tuple[Value, Value]:
-            h2 = act(x + h @ whh)
-            return h2, h2
-
-        h, ys = scan(rnn_cell, zero, xp, reverse=reverse)
+        h, ys = scan(rnn_body(whh, act), zero, xp, reverse=reverse)
         _tag(ys, "rnn", self.hidden_size, activation=self.nonlinearity)
         return (h,), ys
 
@@ -139,15 +130,7 @@ class LSTM(_Recurrent):
         xp = seq @ shape_ops.transpose(w_ih) + (b_ih + b_hh)
         whh = shape_ops.transpose(w_hh)
 
-        def lstm_cell(carry: tuple[Value, Value], x: Value) -> tuple[tuple[Value, Value], Value]:
-            hp, cp = carry
-            z = x + hp @ whh
-            # one activation per gate slice (views), so each line fuses into one elementwise kernel
-            c = _gate(z[:, h: 2 * h]) * cp + _gate(z[:, :h]) * ew.tanh(z[:, 2 * h: 3 * h])
-            hn = _gate(z[:, 3 * h:]) * ew.tanh(c)
-            return (hn, c), hn
-
-        (hT, cT), ys = scan(lstm_cell, (zero, zero), xp, reverse=reverse)
+        (hT, cT), ys = scan(lstm_body(h, whh), (zero, zero), xp, reverse=reverse)
         _tag(ys, "lstm", h)
         return (hT, cT), ys
 
@@ -164,14 +147,6 @@ class GRU(_Recurrent):
         xp = seq @ shape_ops.transpose(w_ih) + b_ih
         whh = shape_ops.transpose(w_hh)
 
-        def gru_cell(hp: Value, x: Value) -> tuple[Value, Value]:
-            gh = hp @ whh + b_hh
-            rz = _gate(x[:, : 2 * h] + gh[:, : 2 * h])
-            r, z = rz[:, :h], rz[:, h:]
-            n = ew.tanh(x[:, 2 * h:] + r * gh[:, 2 * h:])
-            hn = n + z * (hp - n)
-            return hn, hn
-
-        hT, ys = scan(gru_cell, zero, xp, reverse=reverse)
+        hT, ys = scan(gru_body(h, whh, b_hh), zero, xp, reverse=reverse)
         _tag(ys, "gru", h)
         return (hT,), ys
