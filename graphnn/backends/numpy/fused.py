@@ -8,12 +8,13 @@ Written against `xp`. Imports graphnn.ir, the backend records and the loss helpe
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
-from .loss import int_labels_2d_mean, pick_labels, reduce_loss
+from .loss import int_labels_last_axis_mean, pick_labels, reduce_loss
 from .reduction import reducer
 from .support import Factory, Kernel, label_check, shape_of
 
@@ -40,9 +41,11 @@ def _softmax_cross_entropy(xp: Any, node: Node, env: dict) -> Kernel:
 
 @OUT_KERNELS.register("softmax_cross_entropy")
 def _softmax_cross_entropy_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
-    if not int_labels_2d_mean(node):
+    if not int_labels_last_axis_mean(node):
         return None
-    n, c = shape_of(node.inputs[0].type.shape, env)
+    full = shape_of(node.inputs[0].type.shape, env)  # (..., c): the leading dims are the rows, flattened
+    c = full[-1]
+    n = math.prod(full[:-1])
     dt = node.outputs[0].dtype
     rows = xp.arange(n) * c
     idx = xp.empty(n, "int64")
@@ -57,7 +60,10 @@ def _softmax_cross_entropy_out(xp: Any, node: Node, env: dict) -> OutKernel | No
     z_flat = z.reshape(-1)
     e_take, m_flat = e.reshape(-1).take, m.reshape(-1)  # views and bound methods taken once
 
+    e_full, z_full = e.reshape(full), z.reshape(full[:-1] + (1,))  # the facts in the logits' own shape
+
     def sce(x: Any, y: Any, out: Any) -> None:
+        x, y = x.reshape(n, c), y.reshape(n)  # views of contiguous operands
         check(y)
         # mean(logsumexp(x) - x[y]) = mean(log(sum(exp(x - m))) - (x - m)[y]), with m the row max;
         # e = exp(x - m) and z = its row sums stay for the backward's softmax (see calls)
@@ -73,7 +79,7 @@ def _softmax_cross_entropy_out(xp: Any, node: Node, env: dict) -> OutKernel | No
 
     def calls(ins: list, out: Any, ctx: Any = None) -> list:
         if ctx is not None and len(ctx.ids) == 2:
-            ctx.facts[("softmax", ctx.ids[0], 1)] = (e, z)
+            ctx.facts[("softmax", ctx.ids[0], len(full) - 1)] = (e_full, z_full)
             ctx.facts[("label_index", ctx.ids[1], c)] = idx
         return [(sce, (ins[0], ins[1], out), {})]
 

@@ -34,6 +34,13 @@ def pick_labels(xp: Any, a: Any, y: Any, ax: int, what: str) -> Any:
     return xp.squeeze(xp.take_along_axis(a, xp.expand_dims(y, ax).astype("int64"), axis=ax), axis=ax)
 
 
+def int_labels_last_axis_mean(node: Node) -> bool:
+    """Integer labels, scores of any rank with the class axis last, mean: the rows are the leading dims flattened."""
+    x_t, y_t = node.inputs[0], node.inputs[1]
+    return (y_t.dtype.startswith(("int", "uint")) and x_t.ndim >= 2 and node.attrs["axis"] in (-1, x_t.ndim - 1)
+            and node.attrs["reduction"] == "mean")
+
+
 def int_labels_2d_mean(node: Node) -> bool:
     """The case the destination-passing label losses handle: integer labels, 2-d scores, class axis last, mean."""
     x_t, y_t = node.inputs[0], node.inputs[1]

@@ -88,10 +88,11 @@ def _one_hot_out(xp: Any, node: Node, env: dict) -> OutKernel:
         xp.equal(y.reshape(label_shape), classes, out=out, casting="unsafe")
 
     def calls(ins: list, out: Any, ctx: Any = None) -> list:
-        if ctx is not None and ctx.ids and len(shp) == 2:
-            # The labels were checked and turned into flat indices (row * depth + label) earlier this step
+        if ctx is not None and ctx.ids:
+            # The labels were checked and turned into flat indices (row * depth + label, the leading dims
+            # flattened into rows) earlier this step
             idx = ctx.facts.get(("label_index", ctx.ids[0], depth))
-            if idx is not None and idx.shape[0] == shp[0]:
+            if idx is not None and idx.shape[0] * depth == out.size:
                 return [(out.fill, (0,), {}), (out.reshape(-1).put, (idx, one), {})]
         return [(fill, (ins[0], out), {})]
 

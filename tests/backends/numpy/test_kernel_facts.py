@@ -103,3 +103,39 @@ def test_same_results_without_memory_planning(probs: bool) -> None:
         np.testing.assert_allclose(ra[k], rb[k], rtol=1e-6, atol=1e-7)
     for k, arr in sa.items():
         np.testing.assert_allclose(arr, sb[k], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("time_major", [False, True])  # True: the logits reach the loss as a transposed view
+def test_sequence_logits_reuse_the_loss_s_softmax_and_label_indices(time_major: bool) -> None:
+    """(B, T, C) logits with (B, T) labels, the way a sequence model's loss is written: the fused loss's fast path
+    flattens the leading dims into rows; loss and SGD step equal plain NumPy on the flattened rows."""
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((5, 4)) * 0.7).astype(np.float32)
+    with gn.Graph("seq") as g:
+        x = gn.input("x", ("t", "b", 5) if time_major else ("b", "t", 5))
+        y = gn.input("y", ("b", "t"), "int64")
+        p = gn.param("w", (5, 4), init=w)
+        logits = x @ p
+        if time_major:
+            logits = gn.transpose(logits, (1, 0, 2))
+        loss = gn.cross_entropy(gn.softmax(logits), y)
+        (gw,) = gn.grad(loss, [p])
+    fn = gn.compile(g, {"loss": loss}, {p: p - 0.5 * gw})
+    ref = w.astype(np.float64)
+    for b, t in ((3, 4), (1, 1), (2, 5)):
+        X = rng.standard_normal((b, t, 5)).astype(np.float32) * 3
+        Y = rng.integers(0, 4, (b, t))
+        Xr = X.reshape(-1, 5).astype(np.float64)
+        z = Xr @ ref
+        q = np.exp(z - z.max(1, keepdims=True))
+        q /= q.sum(1, keepdims=True)
+        n = b * t
+        want = -np.log(q[np.arange(n), Y.reshape(-1)]).mean()
+        d = q.copy()
+        d[np.arange(n), Y.reshape(-1)] -= 1
+        ref = ref - 0.5 * (Xr.T @ d) / n
+        got = fn(x=X.transpose(1, 0, 2) if time_major else X, y=Y)
+        np.testing.assert_allclose(got["loss"], want, rtol=1e-5)
+        np.testing.assert_allclose(g.storage["w"], ref, rtol=1e-4, atol=1e-6)
+    with pytest.raises(gn.FeedError, match="softmax_cross_entropy"):
+        fn(x=X.transpose(1, 0, 2) if time_major else X, y=np.full((2, 5), 4))
