@@ -94,6 +94,25 @@ def _transpose_transpose(m: Match) -> Value | None:
     return x if perm == tuple(range(x.ndim)) else shape_ops.transpose(x, perm)
 
 
+@rule("transpose(a @ b) -> transpose(b) @ transpose(a)", "transpose", "matmul")
+def _transpose_matmul(m: Match) -> Value | None:
+    # The product lands in the layout its reader wants: the operands' transposes are views that BLAS reads as
+    # they are, where the transposed product was a strided view every later pass reads slowly (an optimizer
+    # update of a (4H, H) weight whose gradient came out (H, 4H): 181 us against a contiguous read's fraction).
+    mm, perm, nd = m.args[0], m.node.attrs["perm"], m.out.ndim
+    a, b = mm.inputs
+    if nd < 2 or a.ndim < 2 or b.ndim < 2 or tuple(perm) != (*range(nd - 2), nd - 1, nd - 2):
+        return None
+    product = mm.outputs[0]
+    if len(m.users(product)) != 1 or product.id in m.cache.setdefault("sinks", m.g.sink_ids()):
+        return None  # the product is needed as it is too: rewriting would compute it twice
+
+    def swap(v: Value) -> Value:
+        return shape_ops.transpose(v, (*range(v.ndim - 2), v.ndim - 1, v.ndim - 2))
+
+    return _same(m, apply1("matmul", [swap(b), swap(a)]))
+
+
 @rule("transpose(x, identity)", "transpose")
 def _transpose_identity(m: Match) -> Value | None:
     return m.inputs[0] if m.node.attrs["perm"] == tuple(range(m.inputs[0].ndim)) else None
@@ -183,7 +202,7 @@ def _log_exp(m: Match) -> Value | None:
 
 RULES: list[Rule] = [
     _mul_one, _add_zero, _sub_zero, _div_one, _zero_sub, _sub_self, _add_neg, _sub_neg, _neg_neg,
-    _transpose_transpose, _transpose_identity, _reshape_reshape, _reshape_same, _broadcast_same, _cast_same,
+    _transpose_transpose, _transpose_matmul, _transpose_identity, _reshape_reshape, _reshape_same, _broadcast_same, _cast_same,
     _identity, _where_same, *_REDUCE_RULES, *_RESHAPE_RULES, _exp_log, _log_exp,
 ]
 

@@ -117,3 +117,30 @@ def test_reshape_of_keepdims_reduction_is_one_reduction() -> None:
     # a reshape that moves the kept 1 elsewhere is a different value layout: left alone
     _case(lambda v: gn.reshape(gn.sum(v, axis=1, keepdims=True), (2, 4, 1)),
           lambda v: gn.reshape(gn.sum(v, axis=1, keepdims=True), (2, 4, 1)), x)
+
+
+def test_transposed_product_is_the_product_of_transposed_operands() -> None:
+    """transpose(a @ b) becomes bᵀ @ aᵀ (the operands' transposes are views BLAS reads as they are); batched
+    products too, and a product that is also read as it is stays one product."""
+    w = np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32)
+    with gn.Graph("t") as g:
+        x = gn.input("x", (2, 3))
+        out = gn.transpose(x @ gn.constant(w), (1, 0))
+    got = run_pass(g, "simplify", out=out)
+    assert ops(got).count("matmul") == 1 and got.outputs["out"].producer.op == "matmul"
+    np.testing.assert_allclose(evaluate(got, x=X)["out"], (X @ w).T, rtol=1e-6)
+
+    xb = np.random.default_rng(3).standard_normal((5, 2, 3)).astype(np.float32)
+    with gn.Graph("b") as g:
+        x = gn.input("x", (5, 2, 3))
+        out = gn.transpose(x @ gn.constant(w), (0, 2, 1))
+    got = run_pass(g, "simplify", out=out)
+    assert got.outputs["out"].producer.op == "matmul"
+    np.testing.assert_allclose(evaluate(got, x=xb)["out"], np.swapaxes(xb @ w, 1, 2), rtol=1e-6)
+
+    with gn.Graph("shared") as g:
+        x = gn.input("x", (2, 3))
+        p = x @ gn.constant(w)
+        out = gn.transpose(p, (1, 0)) + 1.0
+    got = run_pass(g, "simplify", out=out, also=p)
+    assert ops(got).count("matmul") == 1 and "transpose" in ops(got)
