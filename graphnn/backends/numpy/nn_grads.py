@@ -5,15 +5,18 @@ r = Phi(-|x|) - |x| phi(x) = exp(-x²/2) (erfcx(|x|/√2)/2 - |x|/√(2π)), fro
 forward (special.py), in cache-sized blocks; no erf, and neither branch cancels. Other dtypes and the tanh form
 go through whole-array expressions.
 
-Written against `xp`. Imports graphnn.ir, the backend records and the special-function helpers.
+Written against `xp`. Imports graphnn.ir, the backend records and the special-function helpers (and the optional compiled path).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...ir.graph import Node
 from ..table import Table
+from . import gelu_numba
 from .elementwise import special_function, stable_sigmoid
 from .special import BLOCK, ERFCX32_P, ERFCX32_Q, GELU_CLIP, horner, quiet
 from .support import Factory, Kernel
@@ -27,7 +30,8 @@ _P_HALF = tuple(c * 0.5 for c in ERFCX32_P)
 def _gelu_slope_block(xp: Any, x: Any, out: Any, g: Any = None) -> None:
     """out = gelu'(x) (times g when given) for a float32 block (see the module docstring)."""
     a = xp.abs(x)
-    xp.minimum(a, GELU_CLIP, out=a)  # r is 0 in float32 beyond; inf becomes finite (slope 1 or 0, not nan)
+    xp.clip(a, 0.0, GELU_CLIP, out=a)  # r is 0 in float32 beyond; inf becomes finite (slope 1 or 0, not nan);
+    # clip with both bounds: NumPy's minimum with a scalar is ~4x slower
     z = a * _INV_SQRT2
     p = horner(xp, z, _P_HALF, xp.empty_like(z))
     p /= horner(xp, z, ERFCX32_Q, xp.empty_like(z))
@@ -50,7 +54,9 @@ def _gelu_slope_block(xp: Any, x: Any, out: Any, g: Any = None) -> None:
 
 def gelu_slope32(xp: Any, x: Any, g: Any = None) -> Any:
     """gelu'(x) (times g, of x's shape, when given) of a float32 array (exact form), blockwise so that the
-    temporaries stay in cache."""
+    temporaries stay in cache; one compiled pass (gelu_numba.py) when numba is there and not switched off."""
+    if g is not None and xp is np and gelu_numba.available():
+        return gelu_numba.gelu_slope32(x, g)
     out = xp.empty(x.shape, x.dtype)
     flat, dst = xp.ascontiguousarray(x).reshape(-1), out.reshape(-1)
     gf = None if g is None else xp.ascontiguousarray(g).reshape(-1)

@@ -1,0 +1,60 @@
+"""The numba kernels behind gelu_numba.py (imported only when numba is installed and wanted: this module imports
+numba at its top). Every element is computed in float64 and rounded once; see gelu_numba.py for the method.
+
+Imports nothing from graphnn but the fit's coefficients (gelu_fit.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+from .gelu_fit import ERFCX32_P, ERFCX32_Q, GELU_CLIP
+
+STEPS = 256.0  # h = round(256 a) / 256 indexes the table
+TABLE = np.exp(-0.5 * (np.arange(int(GELU_CLIP * STEPS) + 2) / STEPS) ** 2)  # exp(-h²/2), float64
+_P0, _P1, _P2, _P3, _P4 = (c * 0.5 for c in ERFCX32_P)
+_Q1, _Q2, _Q3, _Q4 = ERFCX32_Q[1:]
+_CLIP = GELU_CLIP
+_INV_SQRT2, _INV_SQRT_2PI = 0.7071067811865476, 0.3989422804014327
+
+
+@numba.njit(inline="always", cache=True)
+def _tail(a: float) -> tuple[float, float]:
+    """(exp(-a²/2), erfcx(a/√2)/2) in float64 for 0 <= a <= GELU_CLIP."""
+    k = math.floor(a * STEPS + 0.5)
+    h = k * (1.0 / STEPS)
+    d = (a - h) * (a + h) * -0.5  # |d| < 0.03: the Taylor polynomial's error is below 1e-11
+    e = TABLE[int(k)] * (1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6 + d * (1.0 / 24 + d * (1.0 / 120))))))
+    z = a * _INV_SQRT2
+    p = _P0 + z * (_P1 + z * (_P2 + z * (_P3 + z * _P4)))
+    q = 1.0 + z * (_Q1 + z * (_Q2 + z * (_Q3 + z * _Q4)))
+    return e, p / q
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gelu(x: Any, out: Any) -> None:
+    """out = x Φ(x) = relu(x) - |x| Φ(-|x|) over 1-D arrays (no cancellation in the left tail)."""
+    for i in range(x.size):
+        v = np.float64(x[i])
+        nan = math.isnan(v)
+        a = 0.0 if nan else min(abs(v), _CLIP)  # inf: Φ(-|x|) is 0 far before; nan: a placeholder
+        e, c = _tail(a)
+        r = max(0.0, v) - a * e * c
+        out[i] = v if nan else r
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def slope(x: Any, g: Any, out: Any) -> None:
+    """out = g gelu'(x), gelu'(x) = 1 - r for x >= 0 and r below, r = Φ(-|x|) - |x| φ(x) (neither cancels)."""
+    for i in range(x.size):
+        v = np.float64(x[i])
+        nan = math.isnan(v)
+        a = 0.0 if nan else min(abs(v), _CLIP)
+        e, c = _tail(a)
+        r = e * (c - a * _INV_SQRT_2PI)
+        s = 1.0 - r if v >= 0.0 else r
+        out[i] = (v if nan else s) * np.float64(g[i])
