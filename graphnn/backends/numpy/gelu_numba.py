@@ -7,49 +7,31 @@ degree-5 Taylor polynomial; Φ(-|x|) = exp(-x²/2) erfcx(|x|/√2)/2 from specia
 so the loop vectorizes (the table read is a gather; a split with NumPy's float32 exp for the coarse factor, in
 three passes, measured slower: 1.2 vs 0.87 ms on 2^19 elements). Kernels: gelu_numba_kernels.py.
 
-`available()` is False without numba or with GRAPHNN_NO_NUMBA=1 set; callers then keep the NumPy path. numba is
-imported on first use, not with graphnn (its import costs ~0.25 s), and the kernels are cached on disk.
+`available()` is False without numba or with GRAPHNN_NO_NUMBA=1 set (compiled.py); callers then keep the NumPy
+path.
 
 Imports nothing from graphnn outside backends/numpy.
 """
 
 from __future__ import annotations
 
-import os
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-_STATE: dict[str, Any] = {}
-
-
-def enabled_by_env() -> bool:
-    """False when GRAPHNN_NO_NUMBA is set to a true value (1, true, yes, on)."""
-    return os.environ.get("GRAPHNN_NO_NUMBA", "").strip().lower() not in ("1", "true", "yes", "on")
-
-
-def _kernels() -> ModuleType | None:
-    if "mod" not in _STATE:
-        try:
-            # why: numba is optional (extra `fast`) and slow to import; loaded on the first GELU, not with graphnn
-            from . import gelu_numba_kernels as mod
-        except ImportError:
-            mod = None
-        _STATE["mod"] = mod
-    return _STATE["mod"]
+from . import compiled
 
 
 def available() -> bool:
     """Whether the compiled path runs: numba importable and GRAPHNN_NO_NUMBA not set."""
-    return enabled_by_env() and _kernels() is not None
+    return compiled.kernels("gelu") is not None
 
 
 def gelu32(x: Any) -> np.ndarray:
     """The exact GELU of a float32 NumPy array, compiled (call only when available())."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(flat.shape, np.float32)
-    _kernels().gelu(flat, out)
+    compiled.kernels("gelu").gelu(flat, out)  # type: ignore[union-attr]
     return out.reshape(x.shape)
 
 
@@ -57,5 +39,5 @@ def gelu_slope32(x: Any, g: Any) -> np.ndarray:
     """g * gelu'(x) of two float32 NumPy arrays of one shape, compiled (call only when available())."""
     flat, gf = np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(g).reshape(-1)
     out = np.empty(flat.shape, np.float32)
-    _kernels().slope(flat, gf, out)
+    compiled.kernels("gelu").slope(flat, gf, out)  # type: ignore[union-attr]
     return out.reshape(x.shape)
