@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.backends.numpy import compiled
+from graphnn.backends import compiled
 from graphnn.ir.ops.norm import layer_norm_grad
 from graphnn.passes.autodiff import expand_gradients
 

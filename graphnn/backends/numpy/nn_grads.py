@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ...ir.graph import Node
+from .. import compiled
 from ..table import Table
-from . import gelu_numba
 from .elementwise import special_function, stable_sigmoid
 from .special import BLOCK, ERFCX32_P, ERFCX32_Q, GELU_CLIP, horner, quiet
 from .support import Factory, Kernel
@@ -54,9 +52,10 @@ def _gelu_slope_block(xp: Any, x: Any, out: Any, g: Any = None) -> None:
 
 def gelu_slope32(xp: Any, x: Any, g: Any = None) -> Any:
     """gelu'(x) (times g, of x's shape, when given) of a float32 array (exact form), blockwise so that the
-    temporaries stay in cache; one compiled pass (gelu_numba.py) when numba is there and not switched off."""
-    if g is not None and xp is np and gelu_numba.available():
-        return gelu_numba.gelu_slope32(x, g)
+    temporaries stay in cache; one compiled pass (backends/compiled) when numba is there and not switched off."""
+    fast = None if g is None else compiled.gelu_slope32(xp, x, g)
+    if fast is not None:
+        return fast
     out = xp.empty(x.shape, x.dtype)
     flat, dst = xp.ascontiguousarray(x).reshape(-1), out.reshape(-1)
     gf = None if g is None else xp.ascontiguousarray(g).reshape(-1)

@@ -1,18 +1,16 @@
 """NumPy kernels of graphnn/ir/ops/norm.py: batch_norm (train semantics), batch_norm_train/_infer, layer_norm.
 
 Written against `xp` so CuPy reuses them; layer_norm and layer_norm_grad run the optional compiled kernels
-(norm_numba_kernels.py, through compiled.py) on NumPy float arrays when numba is there. Imports graphnn.ir.
+(backends/compiled) on NumPy float arrays when numba is there. Imports graphnn.ir.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ...ir.graph import Node
+from .. import compiled
 from ..table import Table
-from . import compiled
 from .support import Factory, Kernel
 
 KERNELS: Table[Factory] = Table("numpy kernel (norm)")
@@ -71,19 +69,6 @@ def _batch_norm_infer(xp: Any, node: Node, env: dict) -> Kernel:
     return f
 
 
-def _compiled_rows(xp: Any, x: Any, n: int) -> Any:
-    """The compiled norm kernels when they apply: NumPy arrays of float32/float64, a static row length n, and
-    numba there and not switched off (GRAPHNN_NO_NUMBA=1); else None."""
-    if xp is not np or n == 0 or x.size == 0 or x.dtype not in (np.float32, np.float64):
-        return None
-    return compiled.kernels("norm")
-
-
-def _vec(xp: Any, v: Any, n: int, dt: Any) -> Any:
-    """gamma or beta as a contiguous (n,) array of x's dtype."""
-    return xp.ascontiguousarray(v, dtype=dt).reshape(n)
-
-
 def row_sums(xp: Any, a2: Any, ones: Any) -> Any:
     """Sums of the rows of a 2-D array as a product with a ones column (n, 1): NumPy's reduction along a short
     contiguous axis pays per row; a matrix-vector product does not."""
@@ -101,12 +86,9 @@ def _layer_norm(xp: Any, node: Node, env: dict) -> Kernel:
     ones = xp.ones((n, 1), dt) if n else None
 
     def f(x: Any, gamma: Any, beta: Any) -> Any:
-        fast = _compiled_rows(xp, x, n)
-        if fast is not None:  # one compiled pass per row (norm_numba_kernels.py)
-            out = xp.empty(x.shape, x.dtype)
-            fast.layer_norm(xp.ascontiguousarray(x).reshape(-1, n), _vec(xp, gamma, n, x.dtype),
-                            _vec(xp, beta, n, x.dtype), eps, out.reshape(-1, n))
-            return out
+        fast = compiled.layer_norm(xp, x, gamma, beta, n, eps)  # one compiled pass per row, when numba is there
+        if fast is not None:
+            return fast
         if ones is None or x.dtype != dt or x.size == 0:  # symbolic normalized dims, or nothing to do: plain
             mean = xp.mean(x, axis=r, keepdims=True)
             xc = x - mean
@@ -144,12 +126,9 @@ def _layer_norm_grad(xp: Any, node: Node, env: dict) -> Kernel:
             n *= d
         if x.size == 0:
             return xp.zeros(x.shape, dt), xp.zeros(gamma.shape, dt)
-        fast = _compiled_rows(xp, x, n)
-        if fast is not None:  # one compiled kernel, two passes per row (norm_numba_kernels.py)
-            gx, gg = xp.empty(x.shape, x.dtype), xp.empty(n, x.dtype)
-            fast.layer_norm_grad(xp.ascontiguousarray(x).reshape(-1, n), _vec(xp, gamma, n, x.dtype),
-                                 xp.ascontiguousarray(gy, dtype=x.dtype).reshape(-1, n), eps, gx.reshape(-1, n), gg)
-            return gx, gg.reshape(gamma.shape)
+        fast = compiled.layer_norm_grad(xp, x, gamma, gy, n, eps)  # two compiled passes per row, when numba is there
+        if fast is not None:
+            return fast
         ones = xp.ones((n, 1), dt)
         x2, g2 = x.reshape(-1, n), gy.reshape(-1, n)
         mean = row_sums(xp, x2, ones)

@@ -15,7 +15,7 @@ tests/backends/numpy/test_special_float32.py. Cost on 2^19 elements, one thread:
 former Numerical Recipes form: 4.5 and 4.9 ms). Arrays go
 through in cache-sized blocks so that the temporaries of a block stay in L2.
 
-Written against `xp`. Imports nothing from graphnn but the optional compiled GELU (gelu_numba.py).
+Written against `xp`. Imports nothing from graphnn but the optional compiled kernels (backends/compiled).
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import numpy as np
-
-from . import gelu_numba
-from .gelu_fit import ERFCX32_P, ERFCX32_Q, GELU_CLIP
+from .. import compiled
+from ..compiled.gelu_fit import ERFCX32_P, ERFCX32_Q, GELU_CLIP
 
 # erf(x) / x = P(x²) / Q(x²), lowest power first.
 _ERF_P = (1.1283791399415561, 0.19350785310542135, 0.0530960771131316, 0.0038815415148064207,
@@ -149,7 +147,6 @@ def erfc32(xp: Any, x: Any) -> Any:
 
 def gelu32(xp: Any, x: Any) -> Any:
     """The exact GELU x Φ(x) of a float32 array, Φ from the erfc fit (no cancellation in the left tail); one
-    compiled pass (gelu_numba.py) when numba is installed and not switched off (GRAPHNN_NO_NUMBA=1)."""
-    if xp is np and gelu_numba.available():
-        return gelu_numba.gelu32(x)
-    return _blocked(xp, _gelu_block, x)
+    compiled pass (backends/compiled) when numba is installed and not switched off (GRAPHNN_NO_NUMBA=1)."""
+    fast = compiled.gelu32(xp, x)
+    return fast if fast is not None else _blocked(xp, _gelu_block, x)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.backends.numpy import gelu_numba
+from graphnn.backends import compiled
 from graphnn.backends.numpy.nn_grads import gelu_slope32
 from graphnn.backends.numpy.special import gelu32
 
@@ -21,11 +21,11 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     """Run the test on one path; the compiled one skips when numba is not installed."""
     if request.param == "numba":
         monkeypatch.delenv("GRAPHNN_NO_NUMBA", raising=False)
-        if not gelu_numba.available():
+        if compiled.kernels("gelu") is None:
             pytest.skip("numba is not installed (extra `fast`)")
     else:
         monkeypatch.setenv("GRAPHNN_NO_NUMBA", "1")
-        assert not gelu_numba.available()
+        assert compiled.kernels("gelu") is None
     return request.param
 
 

@@ -1,5 +1,12 @@
-"""The numba kernels behind gelu_numba.py (imported only when numba is installed and wanted: this module imports
-numba at its top). Every element is computed in float64 and rounded once; see gelu_numba.py for the method.
+"""numba kernels of the exact float32 GELU and its slope (loaded through compiled/__init__.py only when numba is
+installed and wanted: this module imports numba at its top): one pass over the elements instead of ~20 NumPy
+passes with two exps (on 2^19 elements, one thread: 0.87 vs 2.1-2.5 ms each).
+
+Each element is computed in float64 and rounded once: with a = min(|x|, 14.8) and h = round(256 a) / 256,
+exp(-x²/2) = T[256 h] exp(-(a - h)(a + h)/2), T a float64 table of exp(-(k/256)²/2) and the second factor a
+degree-5 Taylor polynomial; Φ(-|x|) = exp(-x²/2) erfcx(|x|/√2)/2 from the float32 erfcx fit (gelu_fit.py).
+Measured alternatives, no faster: NumPy's float32 exp for the coarse factor between two compiled passes (1.2 ms),
+a vectorizable polynomial exp with 2^n from the exponent bits instead of the table (0.88 ms).
 
 Imports nothing from graphnn but the fit's coefficients (gelu_fit.py).
 """

@@ -1,5 +1,5 @@
-"""The float32 erfcx fit shared by the exact GELU's NumPy kernels (special.py, nn_grads.py) and the optional compiled
-ones (gelu_numba_kernels.py), kept apart so that the compiled module needs nothing else. Imports nothing.
+"""The float32 erfcx fit shared by the exact GELU's NumPy kernels (backends/numpy/special.py, nn_grads.py) and the
+optional compiled ones (gelu_kernels.py), kept apart so that the compiled module needs nothing else. Imports nothing.
 """
 
 # erfcx(z) = P(z) / Q(z) on [0, 10.5] for float32 evaluation (fit error 1.6e-7, float32 rounding adds ~3e-7),

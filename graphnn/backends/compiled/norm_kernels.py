@@ -1,5 +1,5 @@
-"""numba kernels for layer_norm and layer_norm_grad over (rows, n) float arrays (loaded through compiled.py only
-when numba is installed and wanted: this module imports numba at its top). Per row: the mean, then the centred
+"""numba kernels for layer_norm and layer_norm_grad over (rows, n) float arrays (loaded through compiled/__init__.py
+only when numba is installed and wanted: this module imports numba at its top). Per row: the mean, then the centred
 sum of squares (two-pass, no cancellation for large means), accumulated in float64; then one pass writing the
 result. NumPy needs ~10 whole-array passes for the same, five of them broadcasting a per-row scalar, which costs
 it twice a plain pass.
