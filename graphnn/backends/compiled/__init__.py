@@ -74,6 +74,12 @@ def gelu_slope32(xp: Any, x: Any, g: Any) -> np.ndarray | None:
     return out.reshape(x.shape)
 
 
+def gelu_tail_kernels(xp: Any, dtype: Any) -> ModuleType | None:
+    """The gelu kernel module when the forward can leave its tail r for the backward (gelu_and_tail,
+    slope_from_tail on contiguous float32 NumPy buffers), else None. Decided at plan time."""
+    return kernels("gelu") if xp is np and np.dtype(dtype) == np.float32 else None
+
+
 def layer_norm(xp: Any, x: Any, gamma: Any, beta: Any, n: int, eps: float) -> np.ndarray | None:
     """layer_norm over rows of length n (the trailing axes) compiled, or None where it does not apply."""
     ok = n > 0 and x.size > 0 and _host(xp, x, gamma, beta, dtypes=(np.float32, np.float64))

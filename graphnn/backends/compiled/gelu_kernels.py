@@ -65,3 +65,26 @@ def slope(x: Any, g: Any, out: Any) -> None:
         r = e * (c - a * _INV_SQRT_2PI)
         s = 1.0 - r if v >= 0.0 else r
         out[i] = (v if nan else s) * np.float64(g[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gelu_and_tail(x: Any, out: Any, tail: Any) -> None:
+    """gelu into out and, for the backward of the same x, tail = r = Φ(-|x|) - |x| φ(x) (rounded to x's float32:
+    the slope is 1 - r or r, so r keeps its relative accuracy where it is the slope)."""
+    for i in range(x.size):
+        v = np.float64(x[i])
+        nan = math.isnan(v)
+        a = 0.0 if nan else min(abs(v), _CLIP)
+        e, c = _tail(a)
+        r = max(0.0, v) - a * e * c
+        out[i] = v if nan else r
+        tail[i] = v if nan else e * (c - a * _INV_SQRT_2PI)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def slope_from_tail(x: Any, tail: Any, g: Any, out: Any) -> None:
+    """out = g gelu'(x) from gelu_and_tail's r: 1 - r where x >= 0, r below (nan stays nan through r)."""
+    for i in range(x.size):
+        r = np.float64(tail[i])
+        s = 1.0 - r if x[i] >= 0 else r
+        out[i] = s * np.float64(g[i])

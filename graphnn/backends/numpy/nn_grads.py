@@ -14,10 +14,11 @@ from typing import Any
 
 from ...ir.graph import Node
 from .. import compiled
+from ..destination import OutKernel
 from ..table import Table
 from .elementwise import special_function, stable_sigmoid
 from .special import BLOCK, ERFCX32_P, ERFCX32_Q, GELU_CLIP, horner, quiet
-from .support import Factory, Kernel
+from .support import Factory, Kernel, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (nn_grads)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (nn_grads)")
@@ -95,3 +96,55 @@ def _gelu_grad(xp: Any, node: Node, env: dict) -> Kernel:
         return (d * g).astype(dt, copy=False)
 
     return f
+
+
+def _tail_key(x_id: int) -> tuple:
+    return ("gelu_tail", x_id)
+
+
+def gelu_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
+    """gelu's out= kernel when the compiled path runs (float32, exact form): it also leaves r = Φ(-|x|) - |x|φ(x)
+    as a CallContext fact, so gelu_grad of the same x is one multiply-select pass instead of a second evaluation
+    of the erfcx fit and exp (0.9 ms -> ~0.1 ms on 2^19 elements). Declines (None) otherwise: the plain kernel."""
+    dt = node.outputs[0].dtype
+    k = compiled.gelu_tail_kernels(xp, dt) if node.attrs["approximate"] == "none" else None
+    if k is None:
+        return None
+    tail = xp.empty(shape_of(node.outputs[0].type.shape, env), dt)
+
+    def run(x: Any, out: Any) -> None:
+        k.gelu_and_tail(xp.ascontiguousarray(x).reshape(-1), out.reshape(-1), tail.reshape(-1))
+
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        if ctx is not None and ctx.ids:
+            ctx.facts[_tail_key(ctx.ids[0])] = tail
+        return [(run, (ins[0], out), {})]
+
+    return OutKernel(calls, scratch_bytes=tail.nbytes, takes_context=True)
+
+
+@OUT_KERNELS.register("gelu_grad")
+def _gelu_grad_out(xp: Any, node: Node, env: dict) -> OutKernel | None:
+    """With the forward's tail (gelu_out) for this x, one compiled pass; otherwise the plain kernel (declines)."""
+    dt = node.outputs[0].dtype
+    k = compiled.gelu_tail_kernels(xp, dt) if node.attrs["approximate"] == "none" else None
+    if k is None or node.inputs[0].type.shape != node.inputs[1].type.shape:
+        return None
+    plain_f = _gelu_grad(xp, node, env)
+
+    def from_tail(tail: Any, x: Any, g: Any, out: Any) -> None:
+        k.slope_from_tail(xp.ascontiguousarray(x).reshape(-1), tail.reshape(-1), xp.ascontiguousarray(g).reshape(-1),
+                          out.reshape(-1))
+
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        tail = ctx.facts.get(_tail_key(ctx.ids[0])) if ctx is not None and ctx.ids else None
+        if tail is not None and tail.shape == out.shape:
+            return [(from_tail, (tail, ins[0], ins[1], out), {})]
+        return [(_into, (out, plain_f, *ins), {})]
+
+    return OutKernel(calls, takes_context=True)
+
+
+def _into(out: Any, f: Any, *ins: Any) -> None:
+    """out[...] = f(*ins): the plain kernel's result written into the planned buffer (no forward tail here)."""
+    out[...] = f(*ins)

@@ -87,18 +87,31 @@ def test_special_values_and_shapes(path: str) -> None:
                                rtol=2e-6, atol=1e-7)
 
 
-def test_compiled_graph_gradient_matches_float64(path: str) -> None:
+def test_compiled_graph_gradient_matches_float64(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A graph's gelu forward and backward (the gelu_grad op) in float32 equal the float64 formulas on a
     (batch 1, odd length) input (the float64 op's own gradients are checked by finite differences in
     tests/ir/test_gelu_grad.py; float64 never takes the compiled path)."""
     rng = np.random.default_rng(4)
     xv = (rng.standard_normal((1, 37, 5)) * 3).astype(np.float32)
+    xv[0, :8, 0] = [np.inf, -np.inf, 0.0, -0.0, -0.7518, 14.9, -14.9, -30.0]  # limits and the slope's zero
     with gn.Graph("g") as g:
         x = gn.input("x", (None, 37, 5))
         y = gn.gelu(x)
         (gx,) = gn.grad(gn.sum(y * y), [x])
+    used: list[int] = []
+    if path == "numba":  # the backward must reuse the forward's tail (a CallContext fact), not recompute it
+        mod = compiled.kernels("gelu")
+        real = mod.slope_from_tail
+        monkeypatch.setattr(mod, "slope_from_tail", lambda *a: (used.append(1), real(*a)))
     out = gn.compile(g, outputs={"y": y, "gx": gx})(x=xv)
+    assert used == ([1] if path == "numba" else [])
     x64 = xv.astype(np.float64)
-    want_y = np.vectorize(_gelu64, otypes=[float])(x64)
+    with np.errstate(invalid="ignore"):  # the formulas give nan at ±inf; the limits are set below
+        want_y = np.vectorize(_gelu64, otypes=[float])(x64)
+        slope = np.vectorize(_slope64, otypes=[float])(x64)
+    want_y[0, :2, 0] = [np.inf, 0.0]
+    slope[0, :2, 0] = [1.0, 0.0]
     np.testing.assert_allclose(out["y"], want_y, rtol=1e-6, atol=1e-37)
-    np.testing.assert_allclose(out["gx"], 2 * want_y * np.vectorize(_slope64, otypes=[float])(x64), rtol=1e-5, atol=1e-6)
+    fin = np.isfinite(want_y)
+    np.testing.assert_allclose(out["gx"][fin], (2 * want_y * slope)[fin], rtol=1e-5, atol=1e-6)
+    assert np.isinf(out["gx"][0, 0, 0])  # 2 y y' at +inf
