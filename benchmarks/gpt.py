@@ -176,6 +176,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     import graphnn as gn
 
     p0, (x, y) = init_params(), data()
+    numba_off = os.environ.get("GRAPHNN_NO_NUMBA", "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        import numba  # noqa: F401  (only asked whether it is there: graphnn's optional compiled kernels)
+        compiled = "off (GRAPHNN_NO_NUMBA)" if numba_off else "on (numba)"
+    except ImportError:
+        compiled = "off (numba not installed)"
+    print(f"graphnn's compiled kernels (extra `fast`): {compiled}")
     g_train, g_infer, (g, out) = graphnn_steps(p0, x, y)
     train: dict[str, Step] = {"graphnn": g_train}
     try:

@@ -19,6 +19,7 @@ from .attention_fusion import fuse_attention
 from .autodiff import expand_gradients
 from .batchnorm_folding import fold_batchnorm
 from .common_subexpression_elimination import eliminate_common_subexpressions
+from .concat_layout import concat_in_layout
 from .constant_folding import fold_constants
 from .dead_code_elimination import eliminate_dead_code
 from .elementwise_fusion import fuse_elementwise
@@ -39,6 +40,7 @@ PASSES: dict[str, Pass] = {
     "autodiff": expand_gradients,  # expand gn.grad requests into backward nodes
     "constant_folding": fold_constants,  # evaluate constant subgraphs and shape arithmetic
     "simplify": simplify_algebra,  # algebraic identities: x*1, x+0, x-x, transpose/reshape chains, ...
+    "concat_layout": concat_in_layout,  # transpose(concat(xs)) -> concat of transposed views: one copy, not two
     "dead_code": eliminate_dead_code,  # drop nodes that reach no output or update
     "fuse_elementwise": fuse_elementwise,  # chains of elementwise nodes -> one fused kernel each (runtime)
 }
@@ -56,6 +58,7 @@ TRAINING = [
     "simplify",  # drop the x*1, x+0, reshape chains that folding and gradient rules leave
     "cse",  # forward and backward often recompute the same values (softmax, transposes)
     "simplify",  # identities exposed by merging (x - x on merged operands)
+    "concat_layout",  # after the backward's concats exist: write them in the layout their readers take
     "dead_code",  # remove what the requested outputs and updates do not need
     "fuse_elementwise",  # last: fuses forward, backward and update arithmetic alike (runtime)
 ]

@@ -12,6 +12,7 @@ from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
 from .elementwise import special_function, stable_sigmoid
+from .nn_grads import gelu_out
 from .reduction import reducer, sum_by_dot
 from .special import gelu32
 from .support import Factory, Kernel, label_check, plain, shape_of
@@ -108,6 +109,10 @@ def _maxout(xp: Any, node: Node, env: dict) -> Kernel:
         return xp.max(x.reshape(s[:ax] + (s[ax] // k, k) + s[ax + 1:]), axis=ax + 1)
 
     return f
+
+
+# float32 exact form with the compiled kernels: also leaves the tail the backward (gelu_grad) reuses; else declines
+OUT_KERNELS.register("gelu")(gelu_out)
 
 
 @KERNELS.register("gelu")

@@ -31,7 +31,16 @@ def _transpose(xp: Any, node: Node, env: dict) -> Kernel:
 @KERNELS.register("concat")
 def _concat(xp: Any, node: Node, env: dict) -> Kernel:
     ax = node.attrs["axis"]
-    return lambda *xs: xp.concatenate(xs, axis=ax)
+    dt = node.outputs[0].dtype
+
+    def f(*xs: Any) -> Any:
+        # Into a C-ordered result: concatenate alone keeps the inputs' layout (transposed views give a transposed
+        # result), and a reshape after it would copy again (passes/concat_layout.py relies on this).
+        shape = list(xs[0].shape)
+        shape[ax] = sum(x.shape[ax] for x in xs)
+        return xp.concatenate(xs, axis=ax, out=xp.empty(tuple(shape), dt))
+
+    return f
 
 
 def index_tuple(index: tuple) -> tuple:

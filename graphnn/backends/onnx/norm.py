@@ -1,5 +1,5 @@
 """ONNX export and import of the norm family: batch_norm_infer <-> BatchNormalization (inference mode),
-layer_norm <-> LayerNormalization; why batch_norm and batch_norm_train are not exported.
+layer_norm <-> LayerNormalization, layer_norm_grad as standard ops; why batch_norm and batch_norm_train are not exported.
 
 Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
 """
@@ -48,6 +48,33 @@ def _batch_norm_infer(e: Emitter, n: Node, ins: list, outs: list) -> None:
 @LOWERINGS.register("layer_norm", onnx_ops="LayerNormalization", min_opset=17)
 def _layer_norm(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("LayerNormalization", ins, outs[:1], axis=int(n.attrs["axis"]), epsilon=float(n.attrs["eps"]))
+
+
+@LOWERINGS.register("layer_norm_grad", onnx_ops="ReduceMean, ReduceSum, Sub, Mul, Add, Sqrt, Div")
+def _layer_norm_grad(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    """gx = rstd (g gamma - mean(g gamma) - xhat mean(g gamma xhat)), ggamma = sum over the leading axes of
+    g xhat, as standard ops (a training graph's backward exported for inspection or for onnxruntime)."""
+    x, ax = n.inputs[0], n.attrs["axis"]
+    r, lead = list(range(ax, x.ndim)), list(range(ax))
+
+    def op(kind: str, *a: str) -> str:
+        return e.emit(kind, list(a))[0]
+
+    def mean(v: str) -> str:
+        return e.reduce("ReduceMean", v, r, True)
+
+    xc = op("Sub", ins[0], mean(ins[0]))
+    var = op("Add", mean(op("Mul", xc, xc)), e.scalar_like(float(n.attrs["eps"]), x, "eps"))
+    rstd = op("Div", e.scalar_like(1.0, x, "one"), op("Sqrt", var))
+    xhat = op("Mul", xc, rstd)
+    gxh = op("Mul", ins[2], ins[1])
+    inner = op("Sub", op("Sub", gxh, mean(gxh)), op("Mul", xhat, mean(op("Mul", gxh, xhat))))
+    e.emit("Mul", [rstd, inner], outs[:1])
+    gxhat = op("Mul", ins[2], xhat)
+    if lead:
+        e.reduce("ReduceSum", gxhat, lead, False, outs[1:2])
+    else:
+        e.emit("Identity", [gxhat], outs[1:2])
 
 
 @IMPORTERS.register("BatchNormalization")

@@ -1,6 +1,6 @@
-"""The unmasked NumPy attention kernel shifts each row by an upper bound of its logits (|scale| |q_i| max_j |k_j|)
-instead of the row max, and falls back to the max where that bound overshoots: both regimes against a plain
-NumPy softmax written here in float64, gradients by finite differences."""
+"""The unmasked NumPy attention kernel exponentiates the logits unshifted (softmax does not depend on a row's shift)
+and falls back to the exact row max where a row sum overflows or underflows (a row max above ~88 or below ~-69 in
+float32): both regimes against a plain NumPy softmax written here in float64, gradients by finite differences."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float | None,
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype, tol", [("float32", 2e-6), ("float64", 1e-13)])
 @pytest.mark.parametrize("scale", [None, -0.7])
-def test_bound_shift_matches_a_plain_softmax(causal: bool, dtype: str, tol: float, scale: float | None) -> None:
+def test_unshifted_softmax_matches_a_plain_softmax(causal: bool, dtype: str, tol: float, scale: float | None) -> None:
     rng = np.random.default_rng(3)
     q, k, v = ((rng.standard_normal((2, 3, 7, 5)) * 2).astype(dtype) for _ in range(3))
     got = _attention(q, k, v, scale, causal)
@@ -38,26 +38,31 @@ def test_bound_shift_matches_a_plain_softmax(causal: bool, dtype: str, tol: floa
                                atol=tol)
 
 
-def _overshooting() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # q is long and orthogonal to every key: the bound 100·|k| exceeds every logit (0 or ±0.01) by ~100 > SLACK.
+def _far(offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Every logit is offset + (0 or ±0.01·j): exp of all of them overflows (offset 1000) or underflows (-1000).
     q = np.zeros((1, 4, 2), np.float32)
-    q[..., 0] = 200.0
+    q[..., 0] = 1.0
+    q[..., 1] = np.float32(offset)
     k = np.zeros((1, 4, 2), np.float32)
-    k[..., 1] = [1.0, -1.0, 2.0, 0.5]
-    k[..., 0] = [0.0, 1e-4, -1e-4, 0.0]
+    k[..., 0] = [0.0, 0.01, -0.02, 0.03]
+    k[..., 1] = 1.0
     v = np.arange(8, dtype=np.float32).reshape(1, 4, 2)
     return q, k, v
 
 
-def test_an_overshooting_bound_falls_back_to_the_row_max() -> None:
-    q, k, v = _overshooting()
-    np.testing.assert_allclose(_attention(q, k, v, 1.0, False), _reference(q, k, v, 1.0, False), rtol=1e-5)
+@pytest.mark.parametrize("offset", [1000.0, -1000.0, 85.0, -90.0])
+@pytest.mark.parametrize("causal", [False, True])
+def test_overflowing_or_underflowing_rows_fall_back_to_the_row_max(offset: float, causal: bool) -> None:
+    q, k, v = _far(offset)
+    got = _attention(q, k, v, 1.0, causal)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, _reference(q, k, v, 1.0, causal), rtol=1e-5, atol=1e-6)
 
 
-def test_without_the_fallback_that_input_would_break(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The test above exercises the fallback: accepting any bound (slack 1e9) loses the rows to 0/0.
-    monkeypatch.setattr(kernels, "SHIFT_SLACK", 1e9)
-    q, k, v = _overshooting()
+def test_without_the_fallback_an_underflowing_row_would_break(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test above exercises the fallback: accepting any row sum (LOW_SUM 0) loses the rows to 0/0.
+    monkeypatch.setattr(kernels, "LOW_SUM", 0.0)
+    q, k, v = _far(-1000.0)
     with np.errstate(all="ignore"):
         assert not np.isfinite(_attention(q, k, v, 1.0, False)).all()
 
@@ -74,7 +79,7 @@ def test_non_finite_inputs_take_the_exact_path() -> None:
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_gradients_through_the_bound_shift(causal: bool) -> None:
+def test_gradients_through_the_unshifted_softmax(causal: bool) -> None:
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((2, 5, 3)) for _ in range(3))
     gn.check_grad(lambda a, b, c: gn.attention(a, b, c, causal=causal), q, k, v, tol=1e-6)
