@@ -11,28 +11,15 @@ from __future__ import annotations
 import os
 import sys
 
-PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(k in os.environ for k in PINS):  # before numpy is imported anywhere in this process
-    env = {k: v for k, v in os.environ.items() if k not in PINS}
-    os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
+from benchmarks.env import prepare  # before NumPy is imported anywhere in this process
+
 if "--spin" not in sys.argv:
     # Interleaved runners share the cores: a library's idle workers that busy-wait after each call (torch's
     # OpenMP, onnxruntime's pool) would steal them from the next runner (one comparison, 2 threads: the batch-128
     # step of graphnn and NumPy took 31 ms and 23 ms with spinning pools beside them, 3.1 and 3.0 ms without).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ["BENCH_NO_SPIN"] = "1"
-if "--threads" in sys.argv:  # every library gets the same thread count, set before any of them loads
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    os.environ["BENCH_THREADS"] = _n
-    for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_k] = _n
-    if _n == "1":
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-                                   " intra_op_parallelism_threads=1").strip()
-        # Those flags do not keep JAX's CPU client off the second core (a 1024x784 @ 784x512 jit GEMM measured
-        # 1.8 CPU-seconds per wall second, 190 GFLOP/s against one core's 105): one CPU for the whole process
-        # makes one thread mean one core for every library.
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+prepare("benchmarks")
 
 import argparse
 import datetime

@@ -7,19 +7,11 @@ Same weights everywhere (the first losses must agree); medians of interleaved ro
 from __future__ import annotations
 
 import os
-import sys
 
-PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if __name__ == "__main__" and any(k in os.environ for k in PINS):  # before NumPy loads, as benchmarks/__main__
-    os.execve(sys.executable, [sys.executable, "-m", "benchmarks.gpt", *sys.argv[1:]],
-              {k: v for k, v in os.environ.items() if k not in PINS})
-if __name__ == "__main__" and "--threads" in sys.argv:  # one thread count for every library, set before they load
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_k] = _n
-    if _n == "1":
-        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle pools must not spin on the shared cores
+if __name__ == "__main__":  # before NumPy loads
+    from benchmarks.env import prepare
+
+    prepare("benchmarks.gpt")
 
 import argparse
 import statistics

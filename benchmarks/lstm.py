@@ -9,19 +9,10 @@ planned bodies step by step.
 from __future__ import annotations
 
 import os
-import sys
 
-PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(k in os.environ for k in PINS):  # before numpy loads: run as a user's NumPy would
-    env = {k: v for k, v in os.environ.items() if k not in PINS}
-    os.execve(sys.executable, [sys.executable, "-m", "benchmarks.lstm", *sys.argv[1:]], env)
-if "--threads" in sys.argv:
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_k] = _n
-    if _n == "1":
-        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from benchmarks.env import prepare  # before NumPy loads
+
+prepare("benchmarks.lstm")
 
 import argparse
 import statistics
