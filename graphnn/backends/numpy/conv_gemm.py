@@ -9,6 +9,7 @@ Written against `xp` so CuPy reuses it. Imports graphnn.ir.
 
 from __future__ import annotations
 
+import ctypes
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -171,10 +172,11 @@ def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0) -> int:
     ranges = [(s, min(s + bs, n)) for s in range(0, n, bs)]
     small = len(ranges) == 1 and flops < SMALL_GEMM
     libs = blas_libs() if getattr(xp, "__name__", "") == "numpy" and (len(ranges) > 1 or small) else []
-    before = [lib.get_num_threads() for lib in libs]
+    before = [lib.get_num_threads() for lib, _ in libs]
     nw = min(max(before, default=1), len(ranges))
-    for lib in libs if max(before, default=1) > 1 else []:
-        lib.set_num_threads(1)
+    pinned = [(lib, k, quiet) for (lib, quiet), k in zip(libs, before) if k > 1]
+    for lib, _, quiet in pinned:
+        (quiet or lib.set_num_threads)(1)
     try:
         if nw <= 1:
             for s, e in ranges:
@@ -189,8 +191,8 @@ def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0) -> int:
             f.result()
         return nw
     finally:
-        for lib, k in zip(libs, before):
-            lib.set_num_threads(k)
+        for lib, k, quiet in pinned:
+            (quiet or lib.set_num_threads)(k)
 
 
 _LIBS: list = []
@@ -198,16 +200,32 @@ _POOLS: dict[int, Any] = {}
 
 
 def blas_libs() -> list:
-    """threadpoolctl's handles on the loaded BLAS libraries (their thread counts are read and set per call in
-    a microsecond); none without threadpoolctl, and then blocks run one after another."""
+    """(threadpoolctl handle, quiet setter or None) per loaded BLAS library: thread counts are read and set per
+    call in a microsecond; none without threadpoolctl, and then blocks run one after another. The quiet setter is
+    OpenBLAS's `openblas_set_num_threads_local`: raising the count back through `openblas_set_num_threads` wakes
+    its idle worker, which then spins ~0.1 s (2^28 cycles) and took a core from the next kernel's blocks (a conv
+    after such a restore ran 2x slower, RESULTS.md); the local setter changes the count without the wake-up."""
     if not _LIBS:
         try:
             from threadpoolctl import ThreadpoolController  # optional: only to run blocks on several threads
         except ImportError:
             _LIBS.append([])
         else:
-            _LIBS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+            _LIBS.append([(lib, quiet_setter(lib)) for lib in
+                          ThreadpoolController().select(user_api="blas").lib_controllers])
     return _LIBS[0]
+
+
+def quiet_setter(lib: Any) -> Any:
+    """OpenBLAS's thread-count setter that does not wake its workers (`int f(int)`), or None."""
+    if getattr(lib, "internal_api", "") != "openblas":
+        return None
+    try:
+        f = ctypes.CDLL(lib.filepath).openblas_set_num_threads_local
+    except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = [ctypes.c_int], ctypes.c_int
+    return f
 
 
 def pool(n: int) -> Any:

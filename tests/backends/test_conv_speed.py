@@ -1,0 +1,92 @@
+"""The speed paths of the CNN kernels keep their values: max pooling without the argmax in plans that have no
+pooling gradient (inference), against explicit window loops, and the BLAS thread count restored after a conv
+kernel pinned it (through OpenBLAS's non-waking setter where there is one)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphnn as gn
+from graphnn.backends.numpy import conv_gemm
+from graphnn.backends.numpy.pool import MaxPool
+
+POOLS = [  # x shape, kernel, stride, padding (top, left, bottom, right), dilation, ceil_mode
+    ((1, 1, 5, 7), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),  # batch 1, odd sizes (last row/col dropped)
+    ((2, 3, 7, 8), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True),  # padding (-inf) and ceil mode
+    ((2, 2, 9, 9), (2, 3), (2, 1), (1, 0, 0, 1), (2, 1), False),  # dilation, asymmetric pads
+    ((3, 2, 6, 5), (3, 2), (1, 1), (0, 0, 0, 0), (1, 1), False),  # overlapping windows
+]
+
+
+def loop_max_pool(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, ho: int, wo: int) -> np.ndarray:
+    """Max over each window, written as loops over output pixels; positions outside x never win."""
+    n, c, h, w = x.shape
+    y = np.full((n, c, ho, wo), -np.inf, x.dtype)
+    for i in range(ho):
+        for j in range(wo):
+            for a in range(k[0]):
+                for b in range(k[1]):
+                    r, q = i * s[0] + a * d[0] - p[0], j * s[1] + b * d[1] - p[1]
+                    if 0 <= r < h and 0 <= q < w:
+                        y[:, :, i, j] = np.maximum(y[:, :, i, j], x[:, :, r, q])
+    return y
+
+
+@pytest.mark.parametrize("xs,k,s,p,d,ceil", POOLS)
+def test_inference_max_pool_matches_window_loops_and_the_training_plan(xs, k, s, p, d, ceil) -> None:
+    x = np.round(np.random.default_rng(0).normal(size=xs), 1).astype("float32")  # ties included
+    with gn.Graph() as g:
+        xv = gn.input("x", (None,) + xs[1:], "float32")
+        y = gn.max_pool2d(xv, k, s, p, d, ceil)
+        (gx,) = gn.grad(gn.sum(y * y), [xv])
+    infer = gn.compile(g, outputs={"y": y})(x=x)["y"]  # no max_pool2d_grad in the plan: maxima only
+    train = gn.compile(g, outputs={"y": y, "gx": gx})(x=x)  # the argmax path
+    np.testing.assert_array_equal(infer, loop_max_pool(x, k, s, p, d, *infer.shape[2:]))
+    np.testing.assert_array_equal(train["y"], infer)
+    assert np.isfinite(infer).all()
+
+
+def test_inference_plan_skips_the_argmax_and_training_plan_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.random.default_rng(1).normal(size=(2, 3, 6, 6)).astype("float32")
+    with gn.Graph() as g:
+        xv = gn.input("x", x.shape, "float32")
+        y = gn.max_pool2d(xv, 2)
+        (gx,) = gn.grad(gn.sum(y), [xv])
+    seen: list[bool] = []
+    real = MaxPool.__call__
+    monkeypatch.setattr(MaxPool, "__call__", lambda self, a, b: (seen.append(self.wanted), real(self, a, b))[1])
+    gn.compile(g, outputs={"y": y})(x=x)
+    gn.compile(g, outputs={"y": y, "gx": gx})(x=x)
+    assert seen == [False, True]
+
+
+def ref_conv(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
+    """Stride-1 convolution as a sum over kernel offsets of shifted windows (plain NumPy, float64)."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    kh, kw = w.shape[2:]
+    ho, wo = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
+    return sum(np.einsum("nchw,oc->nohw", xp[:, :, a:a + ho, b:b + wo], w[:, :, a, b].astype(np.float64))
+               for a in range(kh) for b in range(kw))
+
+
+def test_conv_kernel_restores_the_blas_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="thread counts are read through threadpoolctl")
+    libs = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not libs.lib_controllers:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    x = np.random.default_rng(2).normal(size=(6, 4, 9, 9)).astype("float32")
+    w = np.random.default_rng(3).normal(size=(5, 4, 3, 3)).astype("float32")
+    with gn.Graph() as g:
+        y = gn.conv2d(gn.input("x", x.shape, "float32"), gn.constant(w), padding=1)
+    fn = gn.compile(g, outputs={"y": y})
+    monkeypatch.setattr(conv_gemm, "CACHE_BYTES", 4 * 36 * 99 * 2)  # blocks of 2 samples: the pinned path
+    for k in (2, 1):
+        with threadpoolctl.threadpool_limits(k, user_api="blas"):
+            before = [c.get_num_threads() for c in libs.lib_controllers]
+            out = fn(x=x)["y"]
+            assert [c.get_num_threads() for c in libs.lib_controllers] == before
+        np.testing.assert_allclose(out, ref_conv(x, w, 1), rtol=1e-4, atol=1e-4)
+    openblas = [c for c in libs.lib_controllers if c.internal_api == "openblas"]
+    if openblas and tuple(int(p) for p in openblas[0].version.split(".")[:3]) >= (0, 3, 27):  # the release that added openblas_set_num_threads_local
+        assert conv_gemm.quiet_setter(openblas[0]) is not None
