@@ -90,3 +90,61 @@ def test_conv_kernel_restores_the_blas_thread_count(monkeypatch: pytest.MonkeyPa
     openblas = [c for c in libs.lib_controllers if c.internal_api == "openblas"]
     if openblas and tuple(int(p) for p in openblas[0].version.split(".")[:3]) >= (0, 3, 27):  # the release that added openblas_set_num_threads_local
         assert conv_gemm.quiet_setter(openblas[0]) is not None
+
+
+def _conv_dense_step() -> tuple[gn.Graph, dict, dict]:
+    """conv -> relu -> dense -> cross-entropy, with the conv and dense weights' SGD updates: a dense GEMM sits
+    between the forward conv and the backward convs (inside the plan's BLAS pin)."""
+    with gn.Graph() as g:
+        x = gn.input("x", (None, 3, 8, 8), "float32")
+        y = gn.input("y", (None,), "int64")
+        h = gn.relu(gn.nn.Conv2d(3, 4, 3, padding=1)(x))
+        logits = gn.nn.Linear(4 * 8 * 8, 5)(gn.reshape(h, (-1, 4 * 8 * 8)))
+        loss = gn.cross_entropy(gn.softmax(logits), y)
+        ps = list(g.params)
+        ups = {p: p - 0.1 * d for p, d in zip(ps, gn.grad(loss, ps))}
+    return g, {"loss": loss}, ups
+
+
+def test_a_plans_blas_pin_is_released_after_the_run_and_after_a_failed_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="thread counts are read through threadpoolctl")
+    libs = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not libs.lib_controllers:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    monkeypatch.setattr(conv_gemm, "CACHE_BYTES", 4 * 27 * 80 * 2)  # blocks of 2 samples
+    g, outs, ups = _conv_dense_step()
+    fn = gn.compile(g, outs, ups)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 3, 8, 8)).astype("float32"), rng.integers(0, 5, 6)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = [c.get_num_threads() for c in libs.lib_controllers]
+        loss = float(fn(x=x, y=y)["loss"])
+        assert [c.get_num_threads() for c in libs.lib_controllers] == before
+        with pytest.raises(gn.FeedError):
+            fn(x=x, y=np.full(6, 7))  # labels out of range: raised by a kernel between the convs
+        assert np.isfinite(float(fn(x=x, y=y)["loss"])) and np.isfinite(loss)
+        assert [c.get_num_threads() for c in libs.lib_controllers] == before
+
+
+@pytest.mark.parametrize("stride,pad,groups,k", [(1, 1, 1, 3), (2, 1, 1, 3), (1, 0, 2, 1), (1, 2, 2, 5)])
+def test_planned_conv_kernels_on_two_workers_match_torch(monkeypatch: pytest.MonkeyPatch, stride, pad, groups,
+                                                          k) -> None:
+    torch = pytest.importorskip("torch", reason="torch is the reference convolution")
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="the workers follow BLAS's thread count")
+    monkeypatch.setattr(conv_gemm, "CACHE_BYTES", 1)  # one sample per block: blocks on both workers
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(5, 4, 9, 7)).astype("float32")  # odd sizes
+    w = rng.normal(size=(6, 4 // groups, k, k)).astype("float32")
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=pad, groups=groups)
+    r = rng.normal(size=tuple(yt.shape)).astype("float32")
+    (yt * torch.tensor(r)).sum().backward()
+    with gn.Graph() as g:
+        xv, wv = gn.input("x", x.shape, "float32"), gn.input("w", w.shape, "float32")
+        y = gn.conv2d(xv, wv, stride=stride, padding=pad, groups=groups)
+        gx, gw = gn.grad(gn.sum(y * gn.constant(r)), [xv, wv])
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        out = gn.compile(g, outputs={"y": y, "gx": gx, "gw": gw})(x=x, w=w)
+    np.testing.assert_allclose(out["y"], yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["gx"], xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["gw"], wt.grad.numpy(), rtol=1e-4, atol=1e-3)
