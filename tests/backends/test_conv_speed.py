@@ -126,14 +126,15 @@ def test_a_plans_blas_pin_is_released_after_the_run_and_after_a_failed_run(monke
         assert [c.get_num_threads() for c in libs.lib_controllers] == before
 
 
+@pytest.mark.parametrize("batch", [5, 1])  # 5: one sample per worker's block; 1: one block
 @pytest.mark.parametrize("stride,pad,groups,k", [(1, 1, 1, 3), (2, 1, 1, 3), (1, 0, 2, 1), (1, 2, 2, 5)])
-def test_planned_conv_kernels_on_two_workers_match_torch(monkeypatch: pytest.MonkeyPatch, stride, pad, groups,
-                                                          k) -> None:
+def test_planned_conv_kernels_on_two_workers_match_torch(monkeypatch: pytest.MonkeyPatch, stride, pad, groups, k,
+                                                          batch) -> None:
     torch = pytest.importorskip("torch", reason="torch is the reference convolution")
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="the workers follow BLAS's thread count")
     monkeypatch.setattr(conv_gemm, "CACHE_BYTES", 1)  # one sample per block: blocks on both workers
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(5, 4, 9, 7)).astype("float32")  # odd sizes
+    x = rng.normal(size=(batch, 4, 9, 7)).astype("float32")  # odd sizes
     w = rng.normal(size=(6, 4 // groups, k, k)).astype("float32")
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=pad, groups=groups)

@@ -167,19 +167,25 @@ def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0, threads: i
     """fn(s, e, slot) over the blocks of bs samples; returns the number of slots (workers) used. With several BLAS
     threads on the CPU, blocks run on that many Python threads with BLAS pinned to one thread: one GEMM per sample
     meeting a multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md). A
-    single block (batch 1) whose GEMMs total under SMALL_GEMM FLOPs (`flops`: the kernel's) also runs on one BLAS
-    thread: splitting it gains microseconds and can wait milliseconds for a descheduled thread. `threads`: BLAS's
-    thread count before a BlasSession pinned it to one (the blocks then use that many workers, no pinning here)."""
+    single block (batch 1) runs on BLAS's own threads when its GEMMs total SMALL_GEMM FLOPs or more (`flops`: the
+    kernel's), on one BLAS thread below: splitting it gains microseconds and can wait milliseconds for a
+    descheduled thread. `threads`: BLAS's thread count before the plan's BlasSession pinned it to one (None: not
+    in a session, pin around this call)."""
     ranges = [(s, min(s + bs, n)) for s in range(0, n, bs)]
-    small = len(ranges) == 1 and flops < SMALL_GEMM
-    libs = blas_libs() if threads is None and getattr(xp, "__name__", "") == "numpy" and (len(ranges) > 1 or small) \
-        else []
-    before = [lib.get_num_threads() for lib, _ in libs]
-    nw = min(max(before, default=1) if threads is None else threads, len(ranges))
-    pinned = [(lib, k, quiet) for (lib, quiet), k in zip(libs, before) if k > 1]
-    for lib, _, quiet in pinned:
-        (quiet or lib.set_num_threads)(1)
+    lone_big = len(ranges) == 1 and flops >= SMALL_GEMM
+    libs = blas_libs() if getattr(xp, "__name__", "") == "numpy" else []
+    if threads is None:
+        libs = [] if lone_big else libs
+        counts = [lib.get_num_threads() for lib, _ in libs]
+        threads, pin, back = max(counts, default=1), 1, counts
+    else:  # pinned by the session: a lone big block gets BLAS's threads back for its GEMMs
+        libs = libs if lone_big and threads > 1 else []
+        pin, back = threads, [1] * len(libs)
+    changed = [(lib, quiet, k) for (lib, quiet), k in zip(libs, back) if k != pin]
+    for lib, quiet, _ in changed:
+        (quiet or lib.set_num_threads)(pin)
     try:
+        nw = 1 if lone_big else min(threads, len(ranges))
         if nw <= 1:
             for s, e in ranges:
                 fn(s, e, 0)
@@ -193,7 +199,7 @@ def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0, threads: i
             f.result()
         return nw
     finally:
-        for lib, k, quiet in pinned:
+        for lib, quiet, k in changed:
             (quiet or lib.set_num_threads)(k)
 
 
