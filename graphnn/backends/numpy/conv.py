@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.graph import Node
-from ..table import Table
 from ..destination import OutKernel
-from .conv_gemm import (BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks,
-                        transposed_as_conv)
-from .support import Factory, Kernel, plain
+from ..table import Table
+from .conv_gemm import BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
+from .support import Factory, plain
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (conv)")
@@ -133,7 +132,7 @@ def _conv2d_input_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
 
 @OUT_KERNELS.register("conv2d_weight_grad")
 def _conv2d_weight_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
-    o, cg, kh, kw = node.outputs[0].type.shape
+    o, _, kh, kw = node.outputs[0].type.shape
     geo = geo_of(node, kh, kw)
     ho, wo = node.inputs[1].type.shape[2:]
 
