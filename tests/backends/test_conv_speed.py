@@ -9,7 +9,9 @@ import pytest
 
 import graphnn as gn
 from graphnn.backends.numpy import conv_gemm
+from graphnn.backends.numpy.conv import algorithm as conv_algorithm
 from graphnn.backends.numpy.pool import MaxPool
+from graphnn.ir.ops import conv as conv_ops
 
 POOLS = [  # x shape, kernel, stride, padding (top, left, bottom, right), dilation, ceil_mode
     ((1, 1, 5, 7), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),  # batch 1, odd sizes (last row/col dropped)
@@ -149,3 +151,28 @@ def test_planned_conv_kernels_on_two_workers_match_torch(monkeypatch: pytest.Mon
     np.testing.assert_allclose(out["y"], yt.detach().numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out["gx"], xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out["gw"], wt.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("xs,o,stride,pad,groups", [((3, 4, 3, 3), 16, 1, 1, 1), ((2, 4, 4, 5), 12, 2, 1, 2),
+                                                      ((1, 6, 2, 2), 8, 1, 0, 1)])
+def test_weight_grad_of_small_maps_sums_samples_in_one_gemm(monkeypatch: pytest.MonkeyPatch, xs, o, stride, pad,
+                                                             groups) -> None:
+    torch = pytest.importorskip("torch", reason="torch is the reference convolution")
+    monkeypatch.setattr(conv_gemm, "CACHE_BYTES", 4 * 200)  # a few samples per block, several blocks
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=xs)
+    w = rng.normal(size=(o, xs[1] // groups, 3 if pad else 1, 3 if pad else 1))
+    k = w.shape[2]
+    ho, wo = ((xs[2] + 2 * pad - k) // stride + 1), ((xs[3] + 2 * pad - k) // stride + 1)
+    r = rng.normal(size=(xs[0], o, ho, wo))
+    with gn.Graph() as g:
+        xv, gyv = gn.input("x", xs, "float64"), gn.input("gy", r.shape, "float64")
+        gw = conv_ops.conv2d_weight_grad(xv, gyv, (k, k), stride, pad, 1, groups)
+    node = next(n for n in g.nodes if n.op == "conv2d_weight_grad")
+    assert "one (K, N*L)" in conv_algorithm(node)  # the path under test
+    got = gn.compile(g, outputs={"gw": gw})(x=x, gy=r)["gw"]
+    wt = torch.tensor(w, requires_grad=True)
+    (torch.nn.functional.conv2d(torch.tensor(x), wt, stride=stride, padding=pad, groups=groups)
+     * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(got, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    gn.check_grad(lambda w_: gn.conv2d(gn.constant(x), w_, stride=stride, padding=pad, groups=groups), w, tol=1e-6)

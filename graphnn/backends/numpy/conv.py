@@ -136,19 +136,26 @@ def _conv2d_weight_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
     geo = geo_of(node, kh, kw)
     ho, wo = node.inputs[1].type.shape[2:]
 
+    og = o // geo.g
+
     def f(threads: int | None, x: Any, gy: Any, out: Any) -> None:
         src = Columns(xp, x, geo, ho, wo)
         parts: dict[int, Any] = {}
+        joint = joint_weight_grad(og, ho * src.lw)
 
         def block(s: int, e: int, slot: int) -> None:  # per worker: sum over its samples of cols[n] @ gy[n].T
-            g_blk = gy[s:e]
+            g_blk, nb = gy[s:e], e - s
             if src.lw != wo:  # whole padded rows: gy gets zero columns where the columns hold junk
-                gyw = src.buffer(slot, "gy", (src.bs, o, ho, src.lw), gy.dtype, zero=True)[:e - s]
+                gyw = src.buffer(slot, "gy", (src.bs, o, ho, src.lw), gy.dtype, zero=True)[:nb]
                 gyw[..., :wo] = g_blk
                 g_blk = gyw
-            gyt = g_blk.reshape(e - s, geo.g, o // geo.g, -1).transpose(0, 1, 3, 2)
-            # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
-            part = xp.matmul(src.cols(s, e, slot), gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
+            cols = src.cols(s, e, slot)
+            if joint:  # (K, nb*L) @ (nb*L, O): the sum over samples inside one GEMM
+                ln = cols.shape[-1]
+                cj = cols.transpose(1, 2, 0, 3).reshape(geo.g, -1, nb * ln)
+                part = xp.matmul(cj, g_blk.reshape(nb, geo.g, og, ln).transpose(1, 0, 3, 2).reshape(geo.g, -1, og))
+            else:  # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
+                part = xp.matmul(cols, g_blk.reshape(nb, geo.g, og, -1).transpose(0, 1, 3, 2)).sum(axis=0)
             parts[slot] = part if slot not in parts else xp.add(parts[slot], part, out=parts[slot])
 
         src.run(block, 2.0 * x.shape[0] * o * ho * wo * src.k / geo.g, threads)
@@ -165,6 +172,14 @@ KERNELS.register("conv2d_input_grad")(plain(_conv2d_input_grad_out))
 KERNELS.register("conv2d_weight_grad")(plain(_conv2d_weight_grad_out))
 
 
+def joint_weight_grad(og: int, length: int) -> bool:
+    """Whether the weight gradient sums over a block's samples inside one (K, n*L) @ (n*L, O/g) GEMM instead of
+    per-sample (K, L) @ (L, O/g) products summed after: when O/g > L/4 (deep layers on small maps) the per-sample
+    results (K x O/g each) outweigh the columns' transposed copy; the 512-channel 4x4 layer of the ResNet-18
+    step: 35 -> 85 GFLOP/s (RESULTS.md)."""
+    return 4 * og > length
+
+
 def algorithm(node: Node) -> str:
     """How the kernels above run a conv-family node, in words, with its layout (for fn.profile and the viewer)."""
     kh, kw = node.attrs["kernel_size"] if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape[2:]
@@ -174,5 +189,16 @@ def algorithm(node: Node) -> str:
     how = {"conv2d": cols,
            "conv2d_input_grad": cols.replace("GEMM", "GEMM with the flipped kernel", 1)
            if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
-           "conv2d_weight_grad": cols + ", (K, L) @ gy.T"}[node.op]
+           "conv2d_weight_grad": cols + (", one (K, N*L) @ gy.T per block" if _joint(node, geo) else
+                                         ", (K, L) @ gy.T")}[node.op]
     return f"{how}; NCHW, per-sample GEMMs, groups {geo.g}"
+
+
+def _joint(node: Node, geo: Geo) -> bool:
+    """joint_weight_grad for a conv2d_weight_grad node (L: output rows times the columns' row width)."""
+    if node.op != "conv2d_weight_grad":
+        return False
+    ho, wo = node.inputs[1].type.shape[2:]
+    flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
+    width = node.inputs[0].type.shape[3] + geo.pl + geo.pr if flat else wo
+    return joint_weight_grad(node.outputs[0].type.shape[0] // geo.g, ho * width)
