@@ -176,3 +176,28 @@ def test_weight_grad_of_small_maps_sums_samples_in_one_gemm(monkeypatch: pytest.
      * torch.tensor(r)).sum().backward()
     np.testing.assert_allclose(got, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
     gn.check_grad(lambda w_: gn.conv2d(gn.constant(x), w_, stride=stride, padding=pad, groups=groups), w, tol=1e-6)
+
+
+@pytest.mark.parametrize("xs,o,stride,pad,groups", [((5, 4, 3, 3), 6, 1, 1, 1), ((3, 4, 4, 5), 6, 2, 1, 2),
+                                                      ((1, 3, 2, 3), 4, 1, 2, 1)])
+def test_small_maps_share_one_forward_gemm_per_block(monkeypatch: pytest.MonkeyPatch, xs, o, stride, pad,
+                                                      groups) -> None:
+    torch = pytest.importorskip("torch", reason="torch is the reference convolution")
+    monkeypatch.setattr(conv_gemm, "CACHE_BYTES", 4 * 300)  # a few samples per block, several blocks
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=xs)
+    w = rng.normal(size=(o, xs[1] // groups, 3, 3))
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w)
+    yt = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=pad, groups=groups)
+    r = rng.normal(size=tuple(yt.shape))
+    (yt * torch.tensor(r)).sum().backward()
+    with gn.Graph() as g:
+        xv, gyv = gn.input("x", xs, "float64"), gn.input("gy", r.shape, "float64")
+        y = gn.conv2d(xv, gn.constant(w), stride=stride, padding=pad, groups=groups)
+        gx = conv_ops.conv2d_input_grad(gyv, gn.constant(w), xs[2:], stride, pad, 1, groups)
+    fwd = next(n for n in g.nodes if n.op == "conv2d")
+    assert "one GEMM per block" in conv_algorithm(fwd)  # the path under test
+    out = gn.compile(g, outputs={"y": y, "gx": gx})(x=x, gy=r)
+    np.testing.assert_allclose(out["y"], yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out["gx"], xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    gn.check_grad(lambda x_: gn.conv2d(x_, gn.constant(w), stride=stride, padding=pad, groups=groups), x, tol=1e-6)

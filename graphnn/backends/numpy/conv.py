@@ -53,8 +53,16 @@ def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int, y: Any = N
     y = xp.empty((n, o, ho, wo), dtype=x.dtype) if y is None else y
     src = Columns(xp, x, geo, ho, wo)
 
+    joint = ho * src.lw < JOINT_FORWARD
+
     def block(s: int, e: int, slot: int) -> None:
         cols = src.cols(s, e, slot)
+        if joint:  # small maps: one (O, K) @ (K, nb*L) GEMM per block, then back to (nb, O, Ho, Wo)
+            nb, ln = e - s, cols.shape[-1]
+            yj = src.buffer(slot, "yj", (o * src.bs * ln,), x.dtype)[:o * nb * ln].reshape(geo.g, og, nb * ln)
+            xp.matmul(wg, cols.transpose(1, 2, 0, 3).reshape(geo.g, -1, nb * ln), out=yj)
+            y[s:e] = yj.reshape(o, nb, ho, src.lw).transpose(1, 0, 2, 3)[..., :wo]
+            return
         if src.lw == wo:
             xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, og, -1))
             return
@@ -64,6 +72,11 @@ def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int, y: Any = N
 
     src.run(block, 2.0 * n * o * ho * wo * src.k / geo.g, threads)
     return y
+
+
+JOINT_FORWARD = 64  # output positions per sample (Ho * row width) below which a block's samples share one GEMM:
+# per-sample (512, 4608) @ (4608, 24) re-read the 9 MB weight per sample at 57-61 GFLOP/s, one GEMM over 4-8
+# samples ran at 83-90; at 80 positions the two were even (RESULTS.md)
 
 
 def in_session(xp: Any, work: Any) -> OutKernel:
@@ -186,6 +199,9 @@ def algorithm(node: Node) -> str:
     geo = geo_of(node, kh, kw)
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
+    if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
+            (node.op == "conv2d" or (geo.sh, geo.sw) == (1, 1)):
+        cols += ", one GEMM per block of samples"
     how = {"conv2d": cols,
            "conv2d_input_grad": cols.replace("GEMM", "GEMM with the flipped kernel", 1)
            if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
@@ -195,10 +211,17 @@ def algorithm(node: Node) -> str:
 
 
 def _joint(node: Node, geo: Geo) -> bool:
-    """joint_weight_grad for a conv2d_weight_grad node (L: output rows times the columns' row width)."""
-    if node.op != "conv2d_weight_grad":
-        return False
-    ho, wo = node.inputs[1].type.shape[2:]
+    """joint_weight_grad for a conv2d_weight_grad node."""
+    return node.op == "conv2d_weight_grad" and joint_weight_grad(node.outputs[0].type.shape[0] // geo.g,
+                                                                 _positions(node, geo))
+
+
+def _positions(node: Node, geo: Geo) -> int:
+    """Output rows times the columns' row width (the padded width for stride 1) of the node's GEMMs: for the
+    stride-1 input gradient, those of its convolution of gy with the flipped kernel."""
+    if node.op == "conv2d_input_grad":  # gy padded to width W + d*(k-1) (transposed_as_conv)
+        h, w = node.attrs["input_size"]
+        return h * (w + geo.dw * (geo.kw - 1))
+    ho, wo = node.outputs[0].type.shape[2:] if node.op == "conv2d" else node.inputs[1].type.shape[2:]
     flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
-    width = node.inputs[0].type.shape[3] + geo.pl + geo.pr if flat else wo
-    return joint_weight_grad(node.outputs[0].type.shape[0] // geo.g, ho * width)
+    return ho * (node.inputs[0].type.shape[3] + geo.pl + geo.pr if flat else wo)
