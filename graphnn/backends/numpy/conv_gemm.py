@@ -289,8 +289,10 @@ def blas_libs() -> list:
 
 
 def quiet_setter(lib: Any) -> Any:
-    """OpenBLAS's thread-count setter that does not wake its workers (`int f(int)`), or None."""
-    if getattr(lib, "internal_api", "") != "openblas":
+    """OpenBLAS's thread-count setter that does not wake its workers (`int f(int)`), or None. Only for its
+    pthreads build, where the count it sets is the process-wide one (measured: set from one thread, read in
+    another); an OpenMP build may keep it per thread."""
+    if getattr(lib, "internal_api", "") != "openblas" or getattr(lib, "threading_layer", "") != "pthreads":
         return None
     try:
         f = ctypes.CDLL(lib.filepath).openblas_set_num_threads_local
