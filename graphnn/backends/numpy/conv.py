@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...ir.graph import Node
+from ..destination import OutKernel
 from ..table import Table
-from .conv_gemm import Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
-from .support import Factory, Kernel
+from .conv_gemm import BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
+from .support import Factory, plain
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (conv)")
@@ -42,16 +43,26 @@ def _out_hw(node: Node) -> tuple[int, int]:
 
 # Each conv kernel is a batch of per-sample GEMMs (one per sample and group) over patch columns made a cache-sized
 # block of samples at a time (conv_gemm.py); a 1x1 stride-1 convolution multiplies the NCHW arrays directly.
-def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
-    """y = conv2d(x, w) for NCHW x and (O, C/g, kH, kW) w: W @ cols[n] per sample and group."""
+# The kernels write into planned buffers and share their plan's BlasSession (one BLAS pin for all of them).
+def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int, y: Any = None,
+                 threads: int | None = None) -> Any:
+    """y = conv2d(x, w) for NCHW x and (O, C/g, kH, kW) w: W @ cols[n] per sample and group (into `y` if given)."""
     n, o = x.shape[0], w.shape[0]
     og = o // geo.g
     wg = w.reshape(geo.g, og, -1)
-    y = xp.empty((n, o, ho, wo), dtype=x.dtype)
+    y = xp.empty((n, o, ho, wo), dtype=x.dtype) if y is None else y
     src = Columns(xp, x, geo, ho, wo)
+
+    joint = ho * src.lw < JOINT_FORWARD
 
     def block(s: int, e: int, slot: int) -> None:
         cols = src.cols(s, e, slot)
+        if joint:  # small maps: one (O, K) @ (K, nb*L) GEMM per block, then back to (nb, O, Ho, Wo)
+            nb, ln = e - s, cols.shape[-1]
+            yj = src.buffer(slot, "yj", (o * src.bs * ln,), x.dtype)[:o * nb * ln].reshape(geo.g, og, nb * ln)
+            xp.matmul(wg, cols.transpose(1, 2, 0, 3).reshape(geo.g, -1, nb * ln), out=yj)
+            y[s:e] = yj.reshape(o, nb, ho, src.lw).transpose(1, 0, 2, 3)[..., :wo]
+            return
         if src.lw == wo:
             xp.matmul(wg, cols, out=y[s:e].reshape(e - s, geo.g, og, -1))
             return
@@ -59,38 +70,63 @@ def conv_forward(xp: Any, x: Any, w: Any, geo: Geo, ho: int, wo: int) -> Any:
         xp.matmul(wg, cols, out=yb)
         y[s:e] = yb.reshape(e - s, o, ho, src.lw)[..., :wo]  # drop the junk columns
 
-    src.run(block, 2.0 * n * o * ho * wo * src.k / geo.g)
+    src.run(block, 2.0 * n * o * ho * wo * src.k / geo.g, threads)
     return y
 
 
-@KERNELS.register("conv2d")
-def _conv2d(xp: Any, node: Node, env: dict) -> Kernel:
+JOINT_FORWARD = 64  # output positions per sample (Ho * row width) below which a block's samples share one GEMM:
+# per-sample (512, 4608) @ (4608, 24) re-read the 9 MB weight per sample at 57-61 GFLOP/s, one GEMM over 4-8
+# samples ran at 83-90; at 80 positions the two were even (RESULTS.md)
+
+
+def in_session(xp: Any, work: Any) -> OutKernel:
+    """The destination-passing kernel of `work(threads, *ins, out)`: inside the plan's BlasSession when planned,
+    pinning around itself when called plainly (threads None)."""
+
+    def calls(ins: list, out: Any, ctx: Any = None) -> list:
+        sess, me = BlasSession.of(xp, ctx)
+        fn = sess.call(me, work) if sess is not None else (lambda *a: work(None, *a))
+        return [(fn, (*ins, out), {})]
+
+    return OutKernel(calls, takes_context=True)
+
+
+@OUT_KERNELS.register("conv2d")
+def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
     ho, wo = _out_hw(node)
-    return lambda x, w: conv_forward(xp, x, w, geo, ho, wo)
+    return in_session(xp, lambda threads, x, w, out: conv_forward(xp, x, w, geo, ho, wo, out, threads))
 
 
-@KERNELS.register("conv2d_input_grad")
-def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
+@OUT_KERNELS.register("conv2d_input_grad")
+def _conv2d_input_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
     o, cg, kh, kw = node.inputs[1].type.shape
     geo = geo_of(node, kh, kw)
     h, w_ = node.attrs["input_size"]
     ho, wo = node.inputs[0].type.shape[2:]
+    og = o // geo.g
     if (geo.sh, geo.sw) == (1, 1) and not geo.pointwise:
         # A forward convolution of gy with the flipped kernel: one GEMM with the long (O*kH*kW) contraction
         # instead of a short-contraction GEMM plus the overlapping col2im sums (half the time, RESULTS.md).
         tgeo = transposed_as_conv(geo, h, w_, ho, wo)
-        return lambda gy, w: conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_)
+        return in_session(xp, lambda threads, gy, w, out:
+                          conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_, out, threads))
 
-    def f(gy: Any, w: Any) -> Any:
+    def f(threads: int | None, gy: Any, w: Any, out: Any) -> None:
         n = gy.shape[0]
-        og = o // geo.g
         wt = w.reshape(geo.g, og, -1).transpose(0, 2, 1)  # (g, C/g*kH*kW, O/g)
-        if geo.pointwise:
-            return xp.matmul(wt, gy.reshape(n, geo.g, og, -1)).reshape(n, cg * geo.g, h, w_)
-        out = xp.zeros((n, cg * geo.g, *geo.padded(h, w_)), dtype=gy.dtype)
         k = cg * kh * kw
         bs = block_of(xp, n, k * geo.g, ho * wo, gy.dtype.itemsize)
+        if geo.pointwise:
+            def dot(s: int, e: int, slot: int) -> None:
+                xp.matmul(wt, gy[s:e].reshape(e - s, geo.g, og, -1), out=out[s:e].reshape(e - s, geo.g, cg, -1))
+
+            run_blocks(xp, n, bs, dot, 2.0 * n * o * ho * wo * k, threads)
+            return
+        padded = bool(geo.pt or geo.pl or geo.pb or geo.pr)
+        acc = xp.zeros((n, cg * geo.g, *geo.padded(h, w_)), dtype=gy.dtype) if padded else out
+        if not padded:
+            acc[...] = 0
         bufs: dict[int, Any] = {}
 
         def block(s: int, e: int, slot: int) -> None:  # GEMM into this worker's columns, then col2im from cache
@@ -98,44 +134,63 @@ def _conv2d_input_grad(xp: Any, node: Node, env: dict) -> Kernel:
                 bufs[slot] = xp.empty((bs, geo.g, k, ho * wo), dtype=gy.dtype)
             cols = bufs[slot][:e - s]
             xp.matmul(wt, gy[s:e].reshape(e - s, geo.g, og, -1), out=cols)
-            col2im(xp, cols, geo, out[s:e], ho, wo)
+            col2im(xp, cols, geo, acc[s:e], ho, wo)
 
-        run_blocks(xp, n, bs, block, 2.0 * n * o * ho * wo * k)
-        if not (geo.pt or geo.pl or geo.pb or geo.pr):
-            return out
-        return xp.ascontiguousarray(out[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w_])
+        run_blocks(xp, n, bs, block, 2.0 * n * o * ho * wo * k, threads)
+        if padded:
+            out[...] = acc[:, :, geo.pt:geo.pt + h, geo.pl:geo.pl + w_]
 
-    return f
+    return in_session(xp, f)
 
 
-@KERNELS.register("conv2d_weight_grad")
-def _conv2d_weight_grad(xp: Any, node: Node, env: dict) -> Kernel:
-    o, cg, kh, kw = node.outputs[0].type.shape
+@OUT_KERNELS.register("conv2d_weight_grad")
+def _conv2d_weight_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    o, _, kh, kw = node.outputs[0].type.shape
     geo = geo_of(node, kh, kw)
     ho, wo = node.inputs[1].type.shape[2:]
 
-    def f(x: Any, gy: Any) -> Any:
+    og = o // geo.g
+
+    def f(threads: int | None, x: Any, gy: Any, out: Any) -> None:
         src = Columns(xp, x, geo, ho, wo)
         parts: dict[int, Any] = {}
+        joint = joint_weight_grad(og, ho * src.lw)
 
         def block(s: int, e: int, slot: int) -> None:  # per worker: sum over its samples of cols[n] @ gy[n].T
-            g_blk = gy[s:e]
+            g_blk, nb = gy[s:e], e - s
             if src.lw != wo:  # whole padded rows: gy gets zero columns where the columns hold junk
-                gyw = src.buffer(slot, "gy", (src.bs, o, ho, src.lw), gy.dtype, zero=True)[:e - s]
+                gyw = src.buffer(slot, "gy", (src.bs, o, ho, src.lw), gy.dtype, zero=True)[:nb]
                 gyw[..., :wo] = g_blk
                 g_blk = gyw
-            gyt = g_blk.reshape(e - s, geo.g, o // geo.g, -1).transpose(0, 1, 3, 2)
-            # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
-            part = xp.matmul(src.cols(s, e, slot), gyt).sum(axis=0)  # (g, C/g*kH*kW, O/g)
+            cols = src.cols(s, e, slot)
+            if joint:  # (K, nb*L) @ (nb*L, O): the sum over samples inside one GEMM
+                ln = cols.shape[-1]
+                cj = cols.transpose(1, 2, 0, 3).reshape(geo.g, -1, nb * ln)
+                part = xp.matmul(cj, g_blk.reshape(nb, geo.g, og, ln).transpose(1, 0, 3, 2).reshape(geo.g, -1, og))
+            else:  # (K, L) @ (L, O) ran at 86 GFLOP/s where (O, L) @ (L, K) ran at 54 (RESULTS.md)
+                part = xp.matmul(cols, g_blk.reshape(nb, geo.g, og, -1).transpose(0, 1, 3, 2)).sum(axis=0)
             parts[slot] = part if slot not in parts else xp.add(parts[slot], part, out=parts[slot])
 
-        src.run(block, 2.0 * x.shape[0] * o * ho * wo * src.k / geo.g)
+        src.run(block, 2.0 * x.shape[0] * o * ho * wo * src.k / geo.g, threads)
         gwt = parts[0]
         for k in range(1, len(parts)):
             gwt += parts[k]
-        return xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(o, cg, kh, kw)
+        out.reshape(geo.g, o // geo.g, -1)[...] = gwt.transpose(0, 2, 1)
 
-    return f
+    return in_session(xp, f)
+
+
+KERNELS.register("conv2d")(plain(_conv2d_out))
+KERNELS.register("conv2d_input_grad")(plain(_conv2d_input_grad_out))
+KERNELS.register("conv2d_weight_grad")(plain(_conv2d_weight_grad_out))
+
+
+def joint_weight_grad(og: int, length: int) -> bool:
+    """Whether the weight gradient sums over a block's samples inside one (K, n*L) @ (n*L, O/g) GEMM instead of
+    per-sample (K, L) @ (L, O/g) products summed after: when O/g > L/4 (deep layers on small maps) the per-sample
+    results (K x O/g each) outweigh the columns' transposed copy; the 512-channel 4x4 layer of the ResNet-18
+    step: 35 -> 85 GFLOP/s (RESULTS.md)."""
+    return 4 * og > length
 
 
 def algorithm(node: Node) -> str:
@@ -144,8 +199,29 @@ def algorithm(node: Node) -> str:
     geo = geo_of(node, kh, kw)
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
+    if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
+            (node.op == "conv2d" or (geo.sh, geo.sw) == (1, 1)):
+        cols += ", one GEMM per block of samples"
     how = {"conv2d": cols,
            "conv2d_input_grad": cols.replace("GEMM", "GEMM with the flipped kernel", 1)
            if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
-           "conv2d_weight_grad": cols + ", (K, L) @ gy.T"}[node.op]
+           "conv2d_weight_grad": cols + (", one (K, N*L) @ gy.T per block" if _joint(node, geo) else
+                                         ", (K, L) @ gy.T")}[node.op]
     return f"{how}; NCHW, per-sample GEMMs, groups {geo.g}"
+
+
+def _joint(node: Node, geo: Geo) -> bool:
+    """joint_weight_grad for a conv2d_weight_grad node."""
+    return node.op == "conv2d_weight_grad" and joint_weight_grad(node.outputs[0].type.shape[0] // geo.g,
+                                                                 _positions(node, geo))
+
+
+def _positions(node: Node, geo: Geo) -> int:
+    """Output rows times the columns' row width (the padded width for stride 1) of the node's GEMMs: for the
+    stride-1 input gradient, those of its convolution of gy with the flipped kernel."""
+    if node.op == "conv2d_input_grad":  # gy padded to width W + d*(k-1) (transposed_as_conv)
+        h, w = node.attrs["input_size"]
+        return h * (w + geo.dw * (geo.kw - 1))
+    ho, wo = node.outputs[0].type.shape[2:] if node.op == "conv2d" else node.inputs[1].type.shape[2:]
+    flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
+    return ho * (node.inputs[0].type.shape[3] + geo.pl + geo.pr if flat else wo)

@@ -9,6 +9,7 @@ Written against `xp` so CuPy reuses it. Imports graphnn.ir.
 
 from __future__ import annotations
 
+import ctypes
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -157,25 +158,34 @@ class Columns:
             return flat_cols(xp, xpad, geo, self.ho, buf)
         return im2col(xp, xpad, geo, self.ho, self.wo, buf)
 
-    def run(self, fn: Any, flops: float = 0.0) -> int:
+    def run(self, fn: Any, flops: float = 0.0, threads: int | None = None) -> int:
         """fn(s, e, slot) over this call's blocks (run_blocks)."""
-        return run_blocks(self.xp, self.n, self.bs, fn, flops)
+        return run_blocks(self.xp, self.n, self.bs, fn, flops, threads)
 
 
-def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0) -> int:
+def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0, threads: int | None = None) -> int:
     """fn(s, e, slot) over the blocks of bs samples; returns the number of slots (workers) used. With several BLAS
     threads on the CPU, blocks run on that many Python threads with BLAS pinned to one thread: one GEMM per sample
     meeting a multi-threaded BLAS's barrier each time was 10x slower on a loaded 2-core machine (RESULTS.md). A
-    single block (batch 1) whose GEMMs total under SMALL_GEMM FLOPs (`flops`: the kernel's) also runs on one BLAS
-    thread: splitting it gains microseconds and can wait milliseconds for a descheduled thread."""
+    single block (batch 1) runs on BLAS's own threads when its GEMMs total SMALL_GEMM FLOPs or more (`flops`: the
+    kernel's), on one BLAS thread below: splitting it gains microseconds and can wait milliseconds for a
+    descheduled thread. `threads`: BLAS's thread count before the plan's BlasSession pinned it to one (None: not
+    in a session, pin around this call)."""
     ranges = [(s, min(s + bs, n)) for s in range(0, n, bs)]
-    small = len(ranges) == 1 and flops < SMALL_GEMM
-    libs = blas_libs() if getattr(xp, "__name__", "") == "numpy" and (len(ranges) > 1 or small) else []
-    before = [lib.get_num_threads() for lib in libs]
-    nw = min(max(before, default=1), len(ranges))
-    for lib in libs if max(before, default=1) > 1 else []:
-        lib.set_num_threads(1)
+    lone_big = len(ranges) == 1 and flops >= SMALL_GEMM
+    libs = blas_libs() if getattr(xp, "__name__", "") == "numpy" else []
+    if threads is None:
+        libs = [] if lone_big else libs
+        counts = [lib.get_num_threads() for lib, _ in libs]
+        threads, pin, back = max(counts, default=1), 1, counts
+    else:  # pinned by the session: a lone big block gets BLAS's threads back for its GEMMs
+        libs = libs if lone_big and threads > 1 else []
+        pin, back = threads, [1] * len(libs)
+    changed = [(lib, quiet, k) for (lib, quiet), k in zip(libs, back) if k != pin]
+    for lib, quiet, _ in changed:
+        (quiet or lib.set_num_threads)(pin)
     try:
+        nw = 1 if lone_big else min(threads, len(ranges))
         if nw <= 1:
             for s, e in ranges:
                 fn(s, e, 0)
@@ -189,8 +199,72 @@ def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0) -> int:
             f.result()
         return nw
     finally:
-        for lib, k in zip(libs, before):
-            lib.set_num_threads(k)
+        for lib, quiet, k in changed:
+            (quiet or lib.set_num_threads)(k)
+
+
+class BlasSession:
+    """One plan's BLAS pin across all its convolution kernels: the first conv-family call of a run pins BLAS to one
+    thread, the plan's last one restores it. Pinning and restoring around each kernel instead left OpenBLAS's
+    idle worker spinning ~0.1 s (2^28 cycles) after every multi-threaded GEMM between them (the linear layer's,
+    and each restore that raised the count again), on a core the blocks' workers needed: the VGG-like default-
+    thread step spent ~80 ms of CPU per step in that spin and ran at the single-thread speed (RESULTS.md). BLAS
+    calls between the first and the last conv of a plan (a dense layer) run on one thread. A kernel that raises
+    restores at once; an error in another kernel between them leaves the pin until the plan's next run ends."""
+
+    KEY = ("blas_session",)
+
+    def __init__(self, xp: Any) -> None:
+        self.numpy = getattr(xp, "__name__", "") == "numpy"
+        self.members = 0  # conv-family calls in the plan, counted at plan time in schedule order
+        self.saved: list | None = None  # (lib, quiet setter, count before the pin) while pinned
+        self.threads = 1
+
+    @classmethod
+    def of(cls, xp: Any, ctx: Any) -> tuple[BlasSession | None, int]:
+        """The plan's session (made by its first conv-family node) and this node's place in it; (None, 0) for a
+        plain (allocating) call, which pins around itself."""
+        if ctx is None:
+            return None, 0
+        sess = ctx.facts.setdefault(cls.KEY, cls(xp))
+        sess.members += 1
+        return sess, sess.members - 1
+
+    def enter(self) -> int:
+        """Pin BLAS to one thread unless pinned; the thread count the blocks may use (BLAS's own before)."""
+        if self.saved is None:
+            libs = blas_libs() if self.numpy else []
+            self.saved = [(lib, quiet, lib.get_num_threads()) for lib, quiet in libs]
+            self.threads = max((k for *_, k in self.saved), default=1)
+            for lib, quiet, k in self.saved:
+                if k > 1:
+                    (quiet or lib.set_num_threads)(1)
+        return self.threads
+
+    def leave(self, member: int) -> None:
+        """After a member's call: the plan's last member restores BLAS's thread count."""
+        if member == self.members - 1:
+            self.restore()
+
+    def restore(self) -> None:
+        for lib, quiet, k in self.saved or []:
+            if k > 1:
+                (quiet or lib.set_num_threads)(k)
+        self.saved = None
+
+    def call(self, member: int, fn: Any) -> Any:
+        """fn(threads, *arrays) run inside the session (restored at once if it raises)."""
+
+        def run(*arrays: Any) -> None:
+            threads = self.enter()
+            try:
+                fn(threads, *arrays)
+            except BaseException:
+                self.restore()
+                raise
+            self.leave(member)
+
+        return run
 
 
 _LIBS: list = []
@@ -198,16 +272,34 @@ _POOLS: dict[int, Any] = {}
 
 
 def blas_libs() -> list:
-    """threadpoolctl's handles on the loaded BLAS libraries (their thread counts are read and set per call in
-    a microsecond); none without threadpoolctl, and then blocks run one after another."""
+    """(threadpoolctl handle, quiet setter or None) per loaded BLAS library: thread counts are read and set per
+    call in a microsecond; none without threadpoolctl, and then blocks run one after another. The quiet setter is
+    OpenBLAS's `openblas_set_num_threads_local`: raising the count back through `openblas_set_num_threads` wakes
+    its idle worker, which then spins ~0.1 s (2^28 cycles) and took a core from the next kernel's blocks (a conv
+    after such a restore ran 2x slower, RESULTS.md); the local setter changes the count without the wake-up."""
     if not _LIBS:
         try:
             from threadpoolctl import ThreadpoolController  # optional: only to run blocks on several threads
         except ImportError:
             _LIBS.append([])
         else:
-            _LIBS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+            _LIBS.append([(lib, quiet_setter(lib)) for lib in
+                          ThreadpoolController().select(user_api="blas").lib_controllers])
     return _LIBS[0]
+
+
+def quiet_setter(lib: Any) -> Any:
+    """OpenBLAS's thread-count setter that does not wake its workers (`int f(int)`), or None. Only for its
+    pthreads build, where the count it sets is the process-wide one (measured: set from one thread, read in
+    another); an OpenMP build may keep it per thread."""
+    if getattr(lib, "internal_api", "") != "openblas" or getattr(lib, "threading_layer", "") != "pthreads":
+        return None
+    try:
+        f = ctypes.CDLL(lib.filepath).openblas_set_num_threads_local
+    except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = [ctypes.c_int], ctypes.c_int
+    return f
 
 
 def pool(n: int) -> Any:

@@ -1,5 +1,5 @@
-"""The ReLU gradient's where(h > 0, gy, 0) as a bit mask when gy is a kernel's fresh result (a convolution's input
-gradient), known only at run time: same values as the unfused where, NaN and inf in the dropped branch become
+"""The ReLU gradient's where(h > 0, gy, 0) as a bit mask when gy is a kernel's fresh result (average pooling's
+gradient, an allocating kernel; the conv kernels now write into planned buffers), known only at run time: same values as the unfused where, NaN and inf in the dropped branch become
 +0.0, and the late bit-mask path is the one planned."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ import pytest
 
 import graphnn as gn
 import graphnn.backends.numpy.fused_elementwise as fe
+from graphnn.ir.ops import pool
 from graphnn.passes.pipeline import TRAINING
 
 
 def _graph() -> tuple[gn.Graph, dict]:
     with gn.Graph("late") as g:
         x = gn.input("x", (None, 3, 6, 5), "float32")
-        t = gn.input("t", (None, 2, 6, 5), "float32")
+        t = gn.input("t", (None, 2, 3, 2), "float32")
         h = gn.relu(gn.nn.Conv2d(3, 4, 3, padding=1)(x))
-        y = gn.nn.Conv2d(4, 2, 3, padding=1)(h)
+        y = gn.nn.Conv2d(4, 2, 3, padding=1)(pool.avg_pool2d(h, 2))
         grads = gn.grad(gn.sum(y * t), list(g.params))
     return g, {f"g{i}": d for i, d in enumerate(grads)}
 
@@ -30,10 +31,10 @@ def test_late_bit_mask_matches_the_unfused_where(poison: bool, monkeypatch: pyte
     g, outs = _graph()
     rng = np.random.default_rng(0)
     feeds = {"x": rng.standard_normal((2, 3, 6, 5)).astype("float32"),
-             "t": rng.standard_normal((2, 2, 6, 5)).astype("float32")}
-    if poison:  # inf in the upstream gradient: the conv's input gradient holds inf and NaN near it
-        feeds["t"][0, 0, 2, 2] = np.inf
-        feeds["t"][1, 1, 4, 1] = -np.inf
+             "t": rng.standard_normal((2, 2, 3, 2)).astype("float32")}
+    if poison:  # inf in the upstream gradient: the conv's input gradient, then the pool's, hold inf and NaN
+        feeds["t"][0, 0, 2, 1] = np.inf
+        feeds["t"][1, 1, 1, 0] = -np.inf
     fused = gn.compile(g, outputs=outs, stability="off")(**feeds)
     assert calls, "the late bit-mask path was not planned"
     plain = gn.compile(g, outputs=outs, passes=[p for p in TRAINING if p != "fuse_elementwise"], stability="off")(
