@@ -28,6 +28,8 @@ if __name__ == "__main__":
     if _n != "0":
         for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[_k] = _n
+    if _n == "1":  # one core for every library (see benchmarks/env.py: JAX's jit ignores its thread flags)
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 import argparse
 import pathlib
