@@ -58,6 +58,9 @@ class Plan:
     update_refs: dict[str, str] = field(default_factory=dict)
     store_regs: list[tuple[str, int]] = field(default_factory=list)
     bound: dict[str, Any] = field(default_factory=dict)  # parameter/state arrays the code was built on
+    # Undo a kernel's process-wide setting when a run stops midway (conv_gemm.BlasSession's BLAS thread pin);
+    # kernels offer it as a `on_plan_error` method of an object they leave in CallContext.facts.
+    on_error: tuple[Callable[[], None], ...] = ()
 
     def summary(self) -> str:
         m = self.memory
@@ -272,9 +275,26 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
     # Quiet floating-point warnings (non-finite values are check_numerics' business); as a decorator,
     # np.errstate costs a third of a `with np.errstate(...)` block per call.
     run_fast = np.errstate(all="ignore")(run_fast)
+    on_error = tuple(f.on_plan_error for f in facts.values() if hasattr(f, "on_plan_error"))
+    if on_error:  # one frame more, only for plans with such kernels (convolutions: milliseconds per call)
+        run_fast = _undo_on_error(run_fast, on_error)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), lo.mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch,
-                n_calls, em, output_refs, update_refs, store_regs, params)
+                n_calls, em, output_refs, update_refs, store_regs, params, on_error)
+
+
+def _undo_on_error(run: Callable[..., Any], undo: tuple[Callable[[], None], ...]) -> Callable[..., Any]:
+    """`run` that, when it raises, first undoes the kernels' process-wide settings (then re-raises)."""
+
+    def guarded(*args: Any) -> Any:
+        try:
+            return run(*args)
+        except BaseException:
+            for f in undo:
+                f()
+            raise
+
+    return guarded
 
 
 def build_plan(g: Graph, xp: Any, kernels: dict[str, Any], env: dict[str, int], *,
@@ -401,14 +421,19 @@ def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_num
     with np.errstate(all="ignore"):
         if on_start is not None:
             on_start()
-        for st in plan.steps:
-            st.run()
-            if check_numerics or on_step is not None:
-                outs = st.fetch()
-                if check_numerics:
-                    check_finite(xp, st, outs)
-                if on_step is not None:
-                    on_step(st, outs)
+        try:
+            for st in plan.steps:
+                st.run()
+                if check_numerics or on_step is not None:
+                    outs = st.fetch()
+                    if check_numerics:
+                        check_finite(xp, st, outs)
+                    if on_step is not None:
+                        on_step(st, outs)
+        except BaseException:
+            for f in plan.on_error:
+                f()
+            raise
     outs = {k: em.value(r) for k, r in plan.output_refs.items()}
     outs = {k: (a.copy() if em.is_fixed(plan.output_refs[k]) else a) for k, a in outs.items()}
     news = {k: em.value(r) for k, r in plan.update_refs.items()}

@@ -124,6 +124,10 @@ def test_a_plans_blas_pin_is_released_after_the_run_and_after_a_failed_run(monke
         assert [c.get_num_threads() for c in libs.lib_controllers] == before
         with pytest.raises(gn.FeedError):
             fn(x=x, y=np.full(6, 7))  # labels out of range: raised by a kernel between the convs
+        assert [c.get_num_threads() for c in libs.lib_controllers] == before  # restored before the error left
+        with pytest.raises(gn.FeedError):  # the observable path (fn.profile, check_numerics) alike
+            fn.profile({"x": x, "y": np.full(6, 7)}, repeat=1)
+        assert [c.get_num_threads() for c in libs.lib_controllers] == before
         assert np.isfinite(float(fn(x=x, y=y)["loss"])) and np.isfinite(loss)
         assert [c.get_num_threads() for c in libs.lib_controllers] == before
 

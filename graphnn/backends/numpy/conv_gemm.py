@@ -209,8 +209,8 @@ class BlasSession:
     idle worker spinning ~0.1 s (2^28 cycles) after every multi-threaded GEMM between them (the linear layer's,
     and each restore that raised the count again), on a core the blocks' workers needed: the VGG-like default-
     thread step spent ~80 ms of CPU per step in that spin and ran at the single-thread speed (RESULTS.md). BLAS
-    calls between the first and the last conv of a plan (a dense layer) run on one thread. A kernel that raises
-    restores at once; an error in another kernel between them leaves the pin until the plan's next run ends."""
+    calls between the first and the last conv of a plan (a dense layer) run on one thread. A run that raises
+    anywhere (a conv kernel or a label check between two convs) restores it before the error leaves the plan."""
 
     KEY = ("blas_session",)
 
@@ -251,6 +251,8 @@ class BlasSession:
             if k > 1:
                 (quiet or lib.set_num_threads)(k)
         self.saved = None
+
+    on_plan_error = restore  # the executor calls it when any kernel of the run raises (executor.Plan.on_error)
 
     def call(self, member: int, fn: Any) -> Any:
         """fn(threads, *arrays) run inside the session (restored at once if it raises)."""
