@@ -8,7 +8,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 from .builder import apply1, constant
-from .graph import Value
+from .graph import Node, Value
+from .op_registry import get_op
 from .types import Dim
 
 
@@ -159,3 +160,15 @@ def add_grads(a: Value, b: Value) -> Value:
         index = (_FULL,) * ax + (("slice", lo, hi, 1),)
         out = apply1("unslice", [cat], {"index": index, "shape": shape})
     return out
+
+
+def backprop(path: list[Node], grads: dict[int, Value]) -> None:
+    """Reverse-mode walk over `path` (nodes in build order) with the ops' gradient rules: `grads` maps value ids
+    to cotangents (the seeds on entry) and gains every float input's accumulated cotangent."""
+    for n in reversed(path):
+        gouts = [grads.get(o.id) for o in n.outputs]
+        if all(v is None for v in gouts):
+            continue
+        for v, gi in zip(n.inputs, get_op(n.op).grad(n, gouts)):  # type: ignore[misc]
+            if gi is not None and v.type.is_float:
+                grads[v.id] = gi if v.id not in grads else add_grads(grads[v.id], gi)

@@ -16,7 +16,7 @@ from typing import Any
 from . import builder
 from .builder import apply, as_value, constant
 from .errors import GraphError
-from .gradutil import add_grads
+from .gradutil import backprop
 from .graph import Graph, Value
 from .op_registry import get_op
 from .serialize import from_json, to_dict
@@ -200,11 +200,5 @@ def vjp(ys: Sequence[Value], gys: Sequence[Value | None], xs: Sequence[Value]) -
     for y, gy in zip(ys, gys):
         if gy is not None:
             grads[y.id] = gy if y.id not in grads else grads[y.id] + gy
-    for n in reversed(path):
-        gouts = [grads.get(o.id) for o in n.outputs]
-        if all(v is None for v in gouts):
-            continue
-        for v, gi in zip(n.inputs, get_op(n.op).grad(n, gouts)):  # type: ignore[misc]
-            if gi is not None and v.type.is_float:
-                grads[v.id] = gi if v.id not in grads else add_grads(grads[v.id], gi)
+    backprop(path, grads)
     return [grads.get(x.id) for x in xs]

@@ -17,10 +17,9 @@ import numpy as np
 
 from ..builder import apply, apply1, atomic, constant
 from ..errors import ShapeError
-from ..gradutil import add_grads, ones_like
+from ..gradutil import backprop, ones_like
 from ..graph import Node, Value
 from ..op import InferCtx, Op
-from ..op_registry import get_op
 from ..types import TensorType
 from . import elementwise as ew
 from . import reduction as red
@@ -257,13 +256,7 @@ def _layer_norm_grad_grad(node: Node, g: list[Value | None]) -> list[Value | Non
     start = len(x.graph.nodes)
     outs = layer_norm_backward_ops(x, gamma, gy, node.attrs["axis"], node.attrs["eps"])
     grads: dict[int, Value] = {o.id: go for o, go in zip(outs, g) if go is not None}
-    for n in reversed(x.graph.nodes[start:]):
-        gouts = [grads.get(o.id) for o in n.outputs]
-        if all(v is None for v in gouts):
-            continue
-        for v, gi in zip(n.inputs, get_op(n.op).grad(n, gouts)):  # type: ignore[misc]
-            if gi is not None and v.type.is_float:
-                grads[v.id] = gi if v.id not in grads else add_grads(grads[v.id], gi)
+    backprop(x.graph.nodes[start:], grads)
     return [grads.get(v.id) for v in (x, gamma, gy)]
 
 
