@@ -58,9 +58,11 @@ class Plan:
     update_refs: dict[str, str] = field(default_factory=dict)
     store_regs: list[tuple[str, int]] = field(default_factory=list)
     bound: dict[str, Any] = field(default_factory=dict)  # parameter/state arrays the code was built on
-    # Undo a kernel's process-wide setting when a run stops midway (conv_gemm.BlasSession's BLAS thread pin);
-    # kernels offer it as a `on_plan_error` method of an object they leave in CallContext.facts.
+    # A kernel's process-wide setting held for a whole run (conv_gemm.BlasSession's BLAS thread pin) is undone
+    # when the run ends (`on_end`) and when it stops midway (`on_error`); kernels offer these as `on_plan_end` /
+    # `on_plan_error` methods of an object they leave in CallContext.facts.
     on_error: tuple[Callable[[], None], ...] = ()
+    on_end: tuple[Callable[[], None], ...] = ()
 
     def summary(self) -> str:
         m = self.memory
@@ -276,23 +278,30 @@ def emit(lo: _Lowering, em: Emitter, inplace_updates: bool) -> Plan:
     # np.errstate costs a third of a `with np.errstate(...)` block per call.
     run_fast = np.errstate(all="ignore")(run_fast)
     on_error = tuple(f.on_plan_error for f in facts.values() if hasattr(f, "on_plan_error"))
-    if on_error:  # one frame more, only for plans with such kernels (convolutions: milliseconds per call)
-        run_fast = _undo_on_error(run_fast, on_error)
+    on_end = tuple(f.on_plan_end for f in facts.values() if hasattr(f, "on_plan_end"))
+    run_fast = guard_run(run_fast, on_error, on_end)
     n_calls = sum(len(s.lines) for s in steps)
     return Plan(steps, dict(env), lo.mem, run_fast, em.R, input_regs, inplace_updates, copy_updates, scratch,
-                n_calls, em, output_refs, update_refs, store_regs, params, on_error)
+                n_calls, em, output_refs, update_refs, store_regs, params, on_error, on_end)
 
 
-def _undo_on_error(run: Callable[..., Any], undo: tuple[Callable[[], None], ...]) -> Callable[..., Any]:
-    """`run` that, when it raises, first undoes the kernels' process-wide settings (then re-raises)."""
+def guard_run(run: Callable[..., Any], on_error: tuple[Callable[[], None], ...],
+              on_end: tuple[Callable[[], None], ...]) -> Callable[..., Any]:
+    """`run` followed by the kernels' end-of-run hooks, or, when it raises, their undo hooks first; `run` itself
+    when there are none (one frame more only for plans with such kernels: convolutions, milliseconds a call)."""
+    if not on_error and not on_end:
+        return run
 
     def guarded(*args: Any) -> Any:
         try:
-            return run(*args)
+            out = run(*args)
         except BaseException:
-            for f in undo:
+            for f in on_error:
                 f()
             raise
+        for f in on_end:
+            f()
+        return out
 
     return guarded
 
@@ -434,6 +443,8 @@ def run_plan(plan: Plan, xp: Any, feeds: dict[str, Any], storage: Any, check_num
             for f in plan.on_error:
                 f()
             raise
+        for f in plan.on_end:
+            f()
     outs = {k: em.value(r) for k, r in plan.output_refs.items()}
     outs = {k: (a.copy() if em.is_fixed(plan.output_refs[k]) else a) for k, a in outs.items()}
     news = {k: em.value(r) for k, r in plan.update_refs.items()}

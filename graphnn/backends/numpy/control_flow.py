@@ -13,7 +13,7 @@ from typing import Any
 from ...ir import subgraph
 from ...ir.graph import Node
 from ...passes.pipeline import run_pipeline
-from ..executor import Plan, bind_feeds, build_plan, run_plan
+from ..executor import Plan, bind_feeds, build_plan, guard_run, run_plan
 from ..table import Table
 from . import recurrent_cell
 from .support import Factory, Kernel, shape_of
@@ -92,6 +92,7 @@ def _scan_kernel(xp: Any, node: Node, kernels: dict[str, Factory], out_kernels: 
             # them into the stacked arrays itself before the next step reuses the buffers.
             step_fn = em.compile_run(plan.steps, plan.input_regs, plan.store_regs, plan.output_refs, set(),
                                      plan.copy_updates, plan.bound, False, xp.copyto, xp.may_share_memory)
+            step_fn = guard_run(step_fn, plan.on_error, plan.on_end)  # a body's conv kernels: BLAS pin per step
             entry = plans[key] = (step_fn, yshapes)
         step, yshapes = entry
         ys = [xp.empty((length, *shp), dt) for shp, dt in yshapes]

@@ -84,8 +84,8 @@ def in_session(xp: Any, work: Any) -> OutKernel:
     pinning around itself when called plainly (threads None)."""
 
     def calls(ins: list, out: Any, ctx: Any = None) -> list:
-        sess, me = BlasSession.of(xp, ctx)
-        fn = sess.call(me, work) if sess is not None else (lambda *a: work(None, *a))
+        sess = BlasSession.of(xp, ctx)
+        fn = sess.call(work) if sess is not None else (lambda *a: work(None, *a))
         return [(fn, (*ins, out), {})]
 
     return OutKernel(calls, takes_context=True)

@@ -205,30 +205,26 @@ def run_blocks(xp: Any, n: int, bs: int, fn: Any, flops: float = 0.0, threads: i
 
 class BlasSession:
     """One plan's BLAS pin across all its convolution kernels: the first conv-family call of a run pins BLAS to one
-    thread, the plan's last one restores it. Pinning and restoring around each kernel instead left OpenBLAS's
+    thread, and the executor restores it when the run ends (executor.guard_run). Pinning and restoring around each kernel instead left OpenBLAS's
     idle worker spinning ~0.1 s (2^28 cycles) after every multi-threaded GEMM between them (the linear layer's,
     and each restore that raised the count again), on a core the blocks' workers needed: the VGG-like default-
     thread step spent ~80 ms of CPU per step in that spin and ran at the single-thread speed (RESULTS.md). BLAS
-    calls between the first and the last conv of a plan (a dense layer) run on one thread. A run that raises
-    anywhere (a conv kernel or a label check between two convs) restores it before the error leaves the plan."""
+    calls after the first conv of a plan (dense layers, the classifier of an inference) run on one thread, so no
+    2-thread GEMM wakes the worker during the run. A run that raises anywhere (a conv kernel, or a label check
+    between two convs) restores the count before the error leaves the plan."""
 
     KEY = ("blas_session",)
 
     def __init__(self, xp: Any) -> None:
         self.numpy = getattr(xp, "__name__", "") == "numpy"
-        self.members = 0  # conv-family calls in the plan, counted at plan time in schedule order
         self.saved: list | None = None  # (lib, quiet setter, count before the pin) while pinned
         self.threads = 1
 
     @classmethod
-    def of(cls, xp: Any, ctx: Any) -> tuple[BlasSession | None, int]:
-        """The plan's session (made by its first conv-family node) and this node's place in it; (None, 0) for a
-        plain (allocating) call, which pins around itself."""
-        if ctx is None:
-            return None, 0
-        sess = ctx.facts.setdefault(cls.KEY, cls(xp))
-        sess.members += 1
-        return sess, sess.members - 1
+    def of(cls, xp: Any, ctx: Any) -> BlasSession | None:
+        """The plan's session (made by its first conv-family node), or None for a plain (allocating) call, which
+        pins around itself."""
+        return None if ctx is None else ctx.facts.setdefault(cls.KEY, cls(xp))
 
     def enter(self) -> int:
         """Pin BLAS to one thread unless pinned; the thread count the blocks may use (BLAS's own before)."""
@@ -241,20 +237,16 @@ class BlasSession:
                     (quiet or lib.set_num_threads)(1)
         return self.threads
 
-    def leave(self, member: int) -> None:
-        """After a member's call: the plan's last member restores BLAS's thread count."""
-        if member == self.members - 1:
-            self.restore()
-
     def restore(self) -> None:
         for lib, quiet, k in self.saved or []:
             if k > 1:
                 (quiet or lib.set_num_threads)(k)
         self.saved = None
 
-    on_plan_error = restore  # the executor calls it when any kernel of the run raises (executor.Plan.on_error)
+    # The executor calls these when the run ends and when any of its kernels raises (executor.guard_run).
+    on_plan_end = on_plan_error = restore
 
-    def call(self, member: int, fn: Any) -> Any:
+    def call(self, fn: Any) -> Any:
         """fn(threads, *arrays) run inside the session (restored at once if it raises)."""
 
         def run(*arrays: Any) -> None:
@@ -264,7 +256,6 @@ class BlasSession:
             except BaseException:
                 self.restore()
                 raise
-            self.leave(member)
 
         return run
 
