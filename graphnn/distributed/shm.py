@@ -23,7 +23,8 @@ import numpy as np
 
 
 class NodeBuffer:
-    """One rank's slot of a shared window of `size` elements per rank; `reduce()` sums all slots into every slot."""
+    """One rank's slot of a shared window of `size` elements per rank; `reduce(n)` sums the slots' first n elements
+    into every slot."""
 
     def __init__(self, world: Any, size: int, dtype: np.dtype) -> None:
         from mpi4py import MPI  # only reached with a live communicator of more than one rank
