@@ -12,24 +12,19 @@ from __future__ import annotations
 import os
 import sys
 
-PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if __name__ == "__main__" and "--threads" not in sys.argv:  # one child per thread setting, each set before imports
     import subprocess
+
+    from benchmarks.env import PINS
 
     env = {k: v for k, v in os.environ.items() if k not in PINS}
     for n in ("1", "0"):
         subprocess.run([sys.executable, "-m", "benchmarks.cnn", "--threads", n, *sys.argv[1:]], env=env, check=False)
     sys.exit(0)
-if __name__ == "__main__":
-    for _k in PINS:
-        os.environ.pop(_k, None)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle pools must not spin beside the next runner
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    if _n != "0":
-        for _k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[_k] = _n
-    if _n == "1":  # one core for every library (see benchmarks/env.py: JAX's jit ignores its thread flags)
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+if __name__ == "__main__":  # before NumPy loads
+    from benchmarks.env import prepare
+
+    prepare("benchmarks.cnn")
 
 import argparse
 import pathlib

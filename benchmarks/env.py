@@ -11,15 +11,16 @@ PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def prepare(module: str) -> None:
-    """Run `python -m module` as a user's NumPy would (re-executed without the pins) with `--threads N` applied."""
+    """Run `python -m module` as a user's NumPy would (re-executed without the pins) with `--threads N` applied
+    (0: each library's default thread count)."""
     if any(k in os.environ for k in PINS):  # before NumPy loads anywhere in this process
         env = {k: v for k, v in os.environ.items() if k not in PINS}
         os.execve(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]], env)
     if "--threads" in sys.argv:
         n = sys.argv[sys.argv.index("--threads") + 1]
-        os.environ["BENCH_THREADS"] = n
-        for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[k] = n
+        if n != "0":  # 0: the libraries' own defaults
+            for k in ("BENCH_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[k] = n
         if n == "1":
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
                                        " intra_op_parallelism_threads=1").strip()

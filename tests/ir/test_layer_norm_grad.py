@@ -9,22 +9,8 @@ import numpy as np
 import pytest
 
 import graphnn as gn
-from graphnn.backends import compiled
 from graphnn.ir.ops.norm import layer_norm_grad
 from graphnn.passes.autodiff import expand_gradients
-
-
-@pytest.fixture(params=["numba", "numpy"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on one kernel path; the compiled one skips when numba is not installed."""
-    if request.param == "numba":
-        monkeypatch.delenv("GRAPHNN_NO_NUMBA", raising=False)
-        if compiled.kernels("norm") is None:
-            pytest.skip("numba is not installed (extra `fast`)")
-    else:
-        monkeypatch.setenv("GRAPHNN_NO_NUMBA", "1")
-        assert compiled.kernels("norm") is None
-    return request.param
 
 
 def _np_grads(x: np.ndarray, gamma: np.ndarray, g: np.ndarray, axis: int, eps: float) -> tuple[np.ndarray, ...]:
@@ -52,7 +38,7 @@ def test_grad_of_layer_norm_is_one_layer_norm_grad_node() -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape,axis", [((1, 7), 1), ((3, 5, 4), 1), ((2, 3, 64), 2), ((4, 1), 1)])
-def test_gradients_match_numpy(path: str, dtype: str, shape: tuple, axis: int) -> None:
+def test_gradients_match_numpy(kernel_path: str, dtype: str, shape: tuple, axis: int) -> None:
     rng = np.random.default_rng(0)
     xv = (rng.standard_normal(shape) * 3 + 5).astype(dtype)  # a large mean: the two-pass variance must hold
     gv = rng.standard_normal(shape).astype(dtype)
@@ -74,7 +60,7 @@ def test_gradients_match_numpy(path: str, dtype: str, shape: tuple, axis: int) -
         np.testing.assert_allclose(got, want, **tol)
 
 
-def test_non_contiguous_input_and_constant_row(path: str) -> None:
+def test_non_contiguous_input_and_constant_row(kernel_path: str) -> None:
     """x a transposed view inside the graph, and a row of equal values (var 0: xhat 0, finite gradients)."""
     rng = np.random.default_rng(1)
     xv = rng.standard_normal((5, 3)).astype(np.float32)

@@ -77,7 +77,8 @@ def _mod(e: Emitter, n: Node, ins: list, outs: list) -> None:
 
 
 # ---- import ------------------------------------------------------------------------------------------------
-_IMPORT_SAME = {v: k for k, v in _SAME.items()}
+# Same name and no attributes on import; HardSwish and Mish export by opset (above), so they are not in _SAME.
+_IMPORT_SAME = {**{v: k for k, v in _SAME.items()}, "HardSwish": "hardswish", "Mish": "mish"}
 
 
 @IMPORTERS.register(*_IMPORT_SAME)
@@ -91,11 +92,6 @@ def _import_hardsigmoid(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("hardsigmoid", inputs(imp, n), a, n.output[0])]
 
 
-@IMPORTERS.register("HardSwish")
-def _import_hardswish(imp: Importer, n: Any, attrs: dict) -> list:
-    return [imp.op("hardswish", inputs(imp, n), {}, n.output[0])]
-
-
 @IMPORTERS.register("Elu")
 def _import_elu(imp: Importer, n: Any, attrs: dict) -> list:
     return [imp.op("elu", inputs(imp, n), {"alpha": float(attrs.get("alpha", 1.0)), "scale": 1.0}, n.output[0])]
@@ -105,11 +101,6 @@ def _import_elu(imp: Importer, n: Any, attrs: dict) -> list:
 def _import_selu(imp: Importer, n: Any, attrs: dict) -> list:
     a = {"alpha": float(attrs.get("alpha", SELU_ALPHA)), "scale": float(attrs.get("gamma", SELU_SCALE))}
     return [imp.op("elu", inputs(imp, n), a, n.output[0])]
-
-
-@IMPORTERS.register("Mish")
-def _import_mish(imp: Importer, n: Any, attrs: dict) -> list:
-    return [imp.op("mish", inputs(imp, n), {}, n.output[0])]
 
 
 @IMPORTERS.register("Mod")

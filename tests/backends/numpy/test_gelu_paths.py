@@ -16,19 +16,6 @@ from graphnn.backends.numpy.nn_grads import gelu_slope32
 from graphnn.backends.numpy.special import gelu32
 
 
-@pytest.fixture(params=["numba", "numpy"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on one path; the compiled one skips when numba is not installed."""
-    if request.param == "numba":
-        monkeypatch.delenv("GRAPHNN_NO_NUMBA", raising=False)
-        if compiled.kernels("gelu") is None:
-            pytest.skip("numba is not installed (extra `fast`)")
-    else:
-        monkeypatch.setenv("GRAPHNN_NO_NUMBA", "1")
-        assert compiled.kernels("gelu") is None
-    return request.param
-
-
 def _gelu64(v: float) -> float:
     return v * 0.5 * math.erfc(-v / math.sqrt(2))
 
@@ -44,18 +31,18 @@ def _grid() -> np.ndarray:
                            [0.0, -0.7518, 14.79, 14.81, -14.79, -14.81, 1e30, -1e30, 3.0e38, -3.0e38]]).astype(np.float32)
 
 
-def test_gelu_relative_error_over_the_float32_range(path: str) -> None:
+def test_gelu_relative_error_over_the_float32_range(kernel_path: str) -> None:
     x = _grid()
     want = np.array([_gelu64(float(v)) for v in x])
     got = gelu32(np, x)
     assert got.dtype == np.float32 and got.shape == x.shape
     normal = np.abs(want) > 1e-37
     rel = np.abs(got[normal] - want[normal]) / np.abs(want[normal])
-    assert rel.max() < 1e-6, (path, x[normal][rel.argmax()], rel.max())
+    assert rel.max() < 1e-6, (kernel_path, x[normal][rel.argmax()], rel.max())
     assert (np.abs(got[~normal]) <= 1e-37).all()  # subnormal or 0 where the value is below float32's range
 
 
-def test_slope_times_g_over_the_float32_range(path: str) -> None:
+def test_slope_times_g_over_the_float32_range(kernel_path: str) -> None:
     x = _grid()
     g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
     got = gelu_slope32(np, x, g)
@@ -65,7 +52,7 @@ def test_slope_times_g_over_the_float32_range(path: str) -> None:
     np.testing.assert_allclose(got / g, want / g, rtol=2e-6, atol=1e-7)
 
 
-def test_special_values_and_shapes(path: str) -> None:
+def test_special_values_and_shapes(kernel_path: str) -> None:
     x = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-45], np.float32)
     with np.errstate(all="raise"):  # no floating-point exception on the way
         y = gelu32(np, x)
@@ -87,7 +74,7 @@ def test_special_values_and_shapes(path: str) -> None:
                                rtol=2e-6, atol=1e-7)
 
 
-def test_compiled_graph_gradient_matches_float64(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiled_graph_gradient_matches_float64(kernel_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A graph's gelu forward and backward (the gelu_grad op) in float32 equal the float64 formulas on a
     (batch 1, odd length) input (the float64 op's own gradients are checked by finite differences in
     tests/ir/test_gelu_grad.py; float64 never takes the compiled path)."""
@@ -99,12 +86,12 @@ def test_compiled_graph_gradient_matches_float64(path: str, monkeypatch: pytest.
         y = gn.gelu(x)
         (gx,) = gn.grad(gn.sum(y * y), [x])
     used: list[int] = []
-    if path == "numba":  # the backward must reuse the forward's tail (a CallContext fact), not recompute it
+    if kernel_path == "numba":  # the backward must reuse the forward's tail (a CallContext fact), not recompute it
         mod = compiled.kernels("gelu")
         real = mod.slope_from_tail
         monkeypatch.setattr(mod, "slope_from_tail", lambda *a: (used.append(1), real(*a)))
     out = gn.compile(g, outputs={"y": y, "gx": gx})(x=xv)
-    assert used == ([1] if path == "numba" else [])
+    assert used == ([1] if kernel_path == "numba" else [])
     x64 = xv.astype(np.float64)
     with np.errstate(invalid="ignore"):  # the formulas give nan at ±inf; the limits are set below
         want_y = np.vectorize(_gelu64, otypes=[float])(x64)
