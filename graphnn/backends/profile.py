@@ -41,7 +41,7 @@ class Profile:
         if r is None:
             members = tuple(s[0] for s in node.attrs.get("body", ())) if node.op == "fused_elementwise" else ()
             r = self.rows[node.name] = ProfileRow(node.name, node.op, 0.0, node.location, members,
-                                                  algorithm=algorithm(node) if node.op in CONV_OPS else "")
+                                                  algorithm=algorithm(node, env) if node.op in CONV_OPS else "")
         r.seconds += seconds
         if node.op in CONV_OPS and env is not None:
             y = {"conv2d": node.outputs[0], "conv2d_input_grad": node.inputs[0]}.get(node.op, node.inputs[-1])  # y or gy

@@ -95,7 +95,7 @@ def graph_costs(g: Graph, env: dict[str, int]) -> dict[str, Any]:
         f, b = flops(n, env), out_bytes(n, env)
         per[n.id] = {"flops": f, "bytes": b}
         if n.op in CONV_OPS:
-            per[n.id]["algorithm"] = algorithm(n)  # type: ignore[assignment]
+            per[n.id]["algorithm"] = algorithm(n, env)  # type: ignore[assignment]
         if f is None or b is None:
             unbound += 1
         tf += f or 0

@@ -1,6 +1,6 @@
 """Optional compiled kernels for the NumPy backend (numba, the `fast` extra), used only where a measurement showed
-they pay (benchmarks/RESULTS.md, GPT block): the exact float32 GELU and its slope (gelu_kernels.py) and layer norm
-forward and backward over rows (norm_kernels.py). Host-only, so they live apart from backends/numpy (whose
+they pay (benchmarks/RESULTS.md): the exact float32 GELU and its slope (gelu_kernels.py), layer norm forward and
+backward over rows (norm_kernels.py), and the transforms of the Winograd convolution (winograd_kernels.py). Host-only, so they live apart from backends/numpy (whose
 factories CuPy reuses); each NumPy kernel asks here first and keeps its plain path when the answer is None.
 
 A kernel module imports numba at its top and is imported on first use only when numba is installed and
@@ -32,6 +32,8 @@ def _load(name: str) -> ModuleType | None:
             # numba is optional (extra `fast`) and slow to import: these load on the first call, not with graphnn
             if name == "gelu":
                 from . import gelu_kernels as mod  # optional: imports numba
+            elif name == "winograd":
+                from . import winograd_kernels as mod  # optional: imports numba
             else:
                 from . import norm_kernels as mod  # optional: imports numba
         except ImportError:
@@ -41,7 +43,7 @@ def _load(name: str) -> ModuleType | None:
 
 
 def kernels(name: str) -> ModuleType | None:
-    """The compiled kernel module `name` ("gelu" or "norm"), or None: numba missing or switched off."""
+    """The compiled kernel module `name` ("gelu", "norm" or "winograd"), or None: numba missing or switched off."""
     return _load(name) if enabled_by_env() else None
 
 

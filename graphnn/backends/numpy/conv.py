@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...ir.graph import Node
 from ..destination import OutKernel
 from ..table import Table
 from .conv_gemm import BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
+from .conv_winograd import MIN_TILES, Winograd
 from .support import Factory, plain
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
@@ -95,7 +98,15 @@ def in_session(xp: Any, work: Any) -> OutKernel:
 def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
     ho, wo = _out_hw(node)
-    return in_session(xp, lambda threads, x, w, out: conv_forward(xp, x, w, geo, ho, wo, out, threads))
+    wino = Winograd.of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+
+    def work(threads: int | None, x: Any, w: Any, out: Any) -> None:
+        if wino is not None and wino.takes(x.shape[0], ho, wo):
+            wino(x, w, out, threads)
+        else:
+            conv_forward(xp, x, w, geo, ho, wo, out, threads)
+
+    return in_session(xp, work)
 
 
 @OUT_KERNELS.register("conv2d_input_grad")
@@ -109,8 +120,15 @@ def _conv2d_input_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
         # A forward convolution of gy with the flipped kernel: one GEMM with the long (O*kH*kW) contraction
         # instead of a short-contraction GEMM plus the overlapping col2im sums (half the time, RESULTS.md).
         tgeo = transposed_as_conv(geo, h, w_, ho, wo)
-        return in_session(xp, lambda threads, gy, w, out:
-                          conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_, out, threads))
+        wino = Winograd.of(xp, tgeo, o, cg * geo.g, node.inputs[0].type.dtype)
+
+        def flipped(threads: int | None, gy: Any, w: Any, out: Any) -> None:
+            if wino is not None and wino.takes(gy.shape[0], h, w_):
+                wino(gy, flip_kernel(xp, w, geo.g), out, threads)
+            else:
+                conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_, out, threads)
+
+        return in_session(xp, flipped)
 
     def f(threads: int | None, gy: Any, w: Any, out: Any) -> None:
         n = gy.shape[0]
@@ -193,10 +211,14 @@ def joint_weight_grad(og: int, length: int) -> bool:
     return 4 * og > length
 
 
-def algorithm(node: Node) -> str:
-    """How the kernels above run a conv-family node, in words, with its layout (for fn.profile and the viewer)."""
+def algorithm(node: Node, env: dict | None = None) -> str:
+    """How the kernels above run a conv-family node, in words, with its layout (for fn.profile and the viewer);
+    `env` binds the batch dimension, which decides whether the Winograd path runs."""
     kh, kw = node.attrs["kernel_size"] if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape[2:]
     geo = geo_of(node, kh, kw)
+    wino = _winograd(node, geo, env or {})
+    if wino == "always":
+        return WINOGRAD_WORDS + f"; NCHW, groups {geo.g}"
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
     if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
@@ -207,7 +229,28 @@ def algorithm(node: Node) -> str:
            if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
            "conv2d_weight_grad": cols + (", one (K, N*L) @ gy.T per block" if _joint(node, geo) else
                                          ", (K, L) @ gy.T")}[node.op]
+    if wino == "maybe":
+        how = f"{WINOGRAD_WORDS} from {MIN_TILES} tiles per call, else {how}"
     return f"{how}; NCHW, per-sample GEMMs, groups {geo.g}"
+
+
+WINOGRAD_WORDS = "Winograd F(2x2, 3x3): compiled transforms + 16 GEMMs per block of samples"
+
+
+def _winograd(node: Node, geo: Geo, env: dict) -> str:
+    """"always", "maybe" (the batch is not bound) or "never": whether the node's kernel takes the Winograd path."""
+    if node.op == "conv2d":
+        (n, c), (k, ho, wo), g = node.inputs[0].type.shape[:2], node.outputs[0].type.shape[1:], geo
+    elif node.op == "conv2d_input_grad" and (geo.sh, geo.sw) == (1, 1) and not geo.pointwise:
+        (n, c), ho, wo = node.inputs[0].type.shape[:2], *node.attrs["input_size"]
+        k = node.outputs[0].type.shape[1]
+        g = transposed_as_conv(geo, ho, wo, *node.inputs[0].type.shape[2:])
+    else:
+        return "never"
+    if Winograd.of(np, g, c, k, node.inputs[0].type.dtype) is None:
+        return "never"
+    n = env.get(n) if isinstance(n, str) else n
+    return "maybe" if n is None else "always" if Winograd.takes(n, ho, wo) else "never"
 
 
 def _joint(node: Node, geo: Geo) -> bool:

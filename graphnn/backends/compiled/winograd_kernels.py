@@ -1,0 +1,154 @@
+"""numba kernels of the Winograd F(2x2, 3x3) convolution (loaded through compiled/__init__.py only when numba is
+installed and wanted: this module imports numba at its top). The driver is backends/numpy/conv_winograd.py.
+
+Each 2x2 output tile is A^T [ (G g G^T) * (B^T d B) ] A over a 4x4 input patch d: 16 products per tile and
+channel pair where the direct form takes 36 (2.25x fewer multiplies), with the transforms' adds done here and the
+16 element-wise products summed over channels as 16 GEMMs by BLAS (Lavin and Gray, "Fast Algorithms for
+Convolutional Neural Networks", 2016). Matrices, in the rows the code spells out:
+
+    B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+    A^T = [1 1 1 0; 0 1 -1 -1]
+
+Layouts keep every stream short-strided: transformed inputs are (C, 16, L) and GEMM results (K, 16, L) for L tiles
+of a block, so the 16 element streams of one channel lie in one 16*L run (16 streams 2 MB apart, one per
+element, thrashed L1's sets and ran 3-4x slower: RESULTS.md). Tiles are numbered row-major over (sample, tile
+row, tile column); a block is a range of samples `n0:n1`.
+
+Imports nothing from graphnn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v: Any, pad: Any) -> None:
+    """v[c, :, t] = B^T d B (flattened row-major) for the tiles t of samples n0:n1 of NCHW x, where d is the 4x4
+    patch at input row 2i - pt, column 2j - pl (zero outside x; pads >= 0). `pad` is a (2*th + 2, 2*tw + 2)
+    scratch plane, zeroed once by the caller: each channel of a sample is copied into its middle first, and the
+    border it never writes stays zero (copying four rows per tile row instead ran 1.5x slower)."""
+    h, w = x.shape[2], x.shape[3]
+    for n in range(n0, n1):
+        base = (n - n0) * th * tw
+        for c in range(x.shape[1]):
+            for r in range(h):
+                for q in range(w):
+                    pad[r + pt, q + pl] = x[n, c, r, q]
+            vc = v[c]
+            for i in range(th):
+                p0, p1, p2, p3 = pad[2 * i], pad[2 * i + 1], pad[2 * i + 2], pad[2 * i + 3]
+                t0 = base + i * tw
+                for j in range(tw):
+                    q = 2 * j
+                    t = t0 + j
+                    # B^T d: the rows' combinations (one per patch column), then the same along each row
+                    a0 = p0[q] - p2[q]
+                    a1 = p0[q + 1] - p2[q + 1]
+                    a2 = p0[q + 2] - p2[q + 2]
+                    a3 = p0[q + 3] - p2[q + 3]
+                    vc[0, t] = a0 - a2
+                    vc[1, t] = a1 + a2
+                    vc[2, t] = a2 - a1
+                    vc[3, t] = a1 - a3
+                    b0 = p1[q] + p2[q]
+                    b1 = p1[q + 1] + p2[q + 1]
+                    b2 = p1[q + 2] + p2[q + 2]
+                    b3 = p1[q + 3] + p2[q + 3]
+                    vc[4, t] = b0 - b2
+                    vc[5, t] = b1 + b2
+                    vc[6, t] = b2 - b1
+                    vc[7, t] = b1 - b3
+                    c0 = p2[q] - p1[q]
+                    c1 = p2[q + 1] - p1[q + 1]
+                    c2 = p2[q + 2] - p1[q + 2]
+                    c3 = p2[q + 3] - p1[q + 3]
+                    vc[8, t] = c0 - c2
+                    vc[9, t] = c1 + c2
+                    vc[10, t] = c2 - c1
+                    vc[11, t] = c1 - c3
+                    d0 = p1[q] - p3[q]
+                    d1 = p1[q + 1] - p3[q + 1]
+                    d2 = p1[q + 2] - p3[q + 2]
+                    d3 = p1[q + 3] - p3[q + 3]
+                    vc[12, t] = d0 - d2
+                    vc[13, t] = d1 + d2
+                    vc[14, t] = d2 - d1
+                    vc[15, t] = d1 - d3
+
+
+@numba.njit(cache=True, nogil=True)
+def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, has_bias: bool, relu: bool,
+                 two: Any) -> None:
+    """y's 2x2 tiles of samples n0:n1 = A^T M A from the GEMM results m (K, 16, L), then + bias[k] and ReLU when
+    asked (the epilogue rides on the pass that writes y). Tiles past y's edge (odd sizes) are dropped; `two`
+    is a (2, 2*tw) scratch row pair."""
+    ho, wo = y.shape[2], y.shape[3]
+    for n in range(n0, n1):
+        base = (n - n0) * th * tw
+        for k in range(y.shape[1]):
+            mk = m[k]
+            b = bias[k] if has_bias else 0.0
+            for i in range(th):
+                t0 = base + i * tw
+                for j in range(tw):
+                    t = t0 + j
+                    # A^T M: rows 0 + 1 + 2 and 1 - 2 - 3 of the 4x4 product, per column; then the same along rows
+                    s0 = mk[0, t] + mk[4, t] + mk[8, t]
+                    s1 = mk[1, t] + mk[5, t] + mk[9, t]
+                    s2 = mk[2, t] + mk[6, t] + mk[10, t]
+                    s3 = mk[3, t] + mk[7, t] + mk[11, t]
+                    e0 = mk[4, t] - mk[8, t] - mk[12, t]
+                    e1 = mk[5, t] - mk[9, t] - mk[13, t]
+                    e2 = mk[6, t] - mk[10, t] - mk[14, t]
+                    e3 = mk[7, t] - mk[11, t] - mk[15, t]
+                    y00, y01, y10, y11 = s0 + s1 + s2, s1 - s2 - s3, e0 + e1 + e2, e1 - e2 - e3
+                    if has_bias:
+                        y00, y01, y10, y11 = y00 + b, y01 + b, y10 + b, y11 + b
+                    if relu:  # NaN stays NaN, as in max(x, 0)
+                        y00 = 0.0 if y00 < 0.0 else y00
+                        y01 = 0.0 if y01 < 0.0 else y01
+                        y10 = 0.0 if y10 < 0.0 else y10
+                        y11 = 0.0 if y11 < 0.0 else y11
+                    two[0, 2 * j], two[0, 2 * j + 1], two[1, 2 * j], two[1, 2 * j + 1] = y00, y01, y10, y11
+                for q in range(wo):
+                    y[n, k, 2 * i, q] = two[0, q]
+                if 2 * i + 1 < ho:
+                    for q in range(wo):
+                        y[n, k, 2 * i + 1, q] = two[1, q]
+
+
+@numba.njit(cache=True, nogil=True)
+def kernel_tiles(w: Any, u: Any) -> None:
+    """u[e, k, c] = (G w[k, c] G^T) flattened row-major, for a (K, C, 3, 3) kernel w; one pass per row of G
+    writing four contiguous (K, C) planes (16 planes at once thrashed L1 like the input streams did)."""
+    for a in range(4):
+        # row a of G: (1, 0, 0), (1/2, 1/2, 1/2), (1/2, -1/2, 1/2), (0, 0, 1)
+        ca = 1.0 if a == 0 else (0.0 if a == 3 else 0.5)
+        cb = 0.0 if a == 0 or a == 3 else (0.5 if a == 1 else -0.5)
+        cc = 0.0 if a == 0 else (1.0 if a == 3 else 0.5)
+        u0, u1, u2, u3 = u[4 * a], u[4 * a + 1], u[4 * a + 2], u[4 * a + 3]
+        for k in range(w.shape[0]):
+            for c in range(w.shape[1]):
+                g0 = ca * w[k, c, 0, 0] + cb * w[k, c, 1, 0] + cc * w[k, c, 2, 0]
+                g1 = ca * w[k, c, 0, 1] + cb * w[k, c, 1, 1] + cc * w[k, c, 2, 1]
+                g2 = ca * w[k, c, 0, 2] + cb * w[k, c, 1, 2] + cc * w[k, c, 2, 2]
+                u0[k, c], u1[k, c] = g0, 0.5 * (g0 + g1 + g2)
+                u2[k, c], u3[k, c] = 0.5 * (g0 - g1 + g2), g2
+
+
+@numba.njit(cache=True, nogil=True)
+def same_bits(a: Any, b: Any) -> bool:
+    """Whether two flat integer views hold the same bits (the kernel cache's check: NaN == NaN, -0 != +0)."""
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
+def as_bits(a: np.ndarray) -> np.ndarray:
+    """A flat integer view of a contiguous float array (for same_bits)."""
+    return a.reshape(-1).view(np.int32 if a.dtype.itemsize == 4 else np.int64)
