@@ -9,11 +9,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ir.graph import Node
+from ..ir.graph import Node, Value
 from ..ir.ops.conv import conv_flops
 from .numpy.conv import algorithm
 
-CONV_OPS = ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")  # rows that also show GFLOP/s and the algorithm
+# rows that also show GFLOP/s and the algorithm
+CONV_OPS = ("conv2d", "conv2d_bias_act", "conv2d_input_grad", "conv2d_weight_grad")
+
+
+def conv_y(node: Node) -> Value:
+    """The conv2d-shaped tensor of a conv-family node (y, or gy for the backward ops): its FLOPs scale with it."""
+    return {"conv2d_input_grad": node.inputs[0], "conv2d_weight_grad": node.inputs[-1]}.get(node.op, node.outputs[0])
 
 
 @dataclass
@@ -44,7 +50,7 @@ class Profile:
                                                   algorithm=algorithm(node, env) if node.op in CONV_OPS else "")
         r.seconds += seconds
         if node.op in CONV_OPS and env is not None:
-            y = {"conv2d": node.outputs[0], "conv2d_input_grad": node.inputs[0]}.get(node.op, node.inputs[-1])  # y or gy
+            y = conv_y(node)  # y or gy
             r.flops += conv_flops(node, math.prod(env.get(d, 0) if isinstance(d, str) else d for d in y.shape))
 
     @property

@@ -104,10 +104,7 @@ def _transpose_matmul(m: Match) -> Value | None:
     if nd < 2 or a.ndim < 2 or b.ndim < 2 or tuple(perm) != (*range(nd - 2), nd - 1, nd - 2):
         return None
     product = mm.outputs[0]
-    sinks = m.cache.get("sinks")
-    if sinks is None:  # once per firing, not per attempt (the driver clears the cache when a rule fires)
-        sinks = m.cache["sinks"] = m.g.sink_ids()
-    if len(m.users(product)) != 1 or product.id in sinks:
+    if not m.private(product):
         return None  # the product is needed as it is too: rewriting would compute it twice
 
     def swap(v: Value) -> Value:

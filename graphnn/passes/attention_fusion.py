@@ -27,18 +27,10 @@ from .pattern import Match, Rule, constant_array, rewrite, rule
 MASKED = -1e4  # a fill or bias at or below this is "this key is masked" (exp underflows to 0 against any logit)
 
 
-def _private(m: Match, v: Value) -> bool:
-    """Whether `v` is read by one node and is no output or update (so fusing it away duplicates nothing)."""
-    sinks = m.cache.get("sinks")
-    if sinks is None:
-        sinks = m.cache["sinks"] = m.g.sink_ids()
-    return len(m.users(v)) == 1 and v.id not in sinks
-
-
 def _scaled(m: Match, x: Value) -> tuple[Value, float]:
     """(y, c) with x = y * c for a scalar constant c (mul on either side, or div), else (x, 1.0)."""
     n = x.producer
-    if n is None or n.op not in ("mul", "div") or not _private(m, x):
+    if n is None or n.op not in ("mul", "div") or not m.private(x):
         return x, 1.0
     a, b = n.inputs
     for y, c, inv in ((a, b, n.op == "div"), (b, a, False)) if n.op == "mul" else ((a, b, True),):
@@ -52,7 +44,7 @@ def _scaled(m: Match, x: Value) -> tuple[Value, float]:
 def _key_mask(m: Match, x: Value) -> tuple[Value, Value | None, float | None]:
     """(logits, mask, fill) if x masks logits by where(mask, logits, fill) or logits + bias, else (x, None, None)."""
     n = x.producer
-    if n is None or not _private(m, x):
+    if n is None or not m.private(x):
         return x, None, None
     if n.op == "where":
         cond, a, b = n.inputs
@@ -119,7 +111,7 @@ def _key_operand(x: Value, n: Node) -> Value:
 def _attention(m: Match) -> Value | None:
     sm, v = m.args[0], m.inputs[1]
     p = m.inputs[0]
-    if sm is None or p.ndim < 2 or v.ndim < 2 or sm.attrs["axis"] != p.ndim - 1 or not _private(m, p):
+    if sm is None or p.ndim < 2 or v.ndim < 2 or sm.attrs["axis"] != p.ndim - 1 or not m.private(p):
         return None
     x, scale = _scaled(m, sm.inputs[0])
     x, mask, fill = _key_mask(m, x)
@@ -127,7 +119,7 @@ def _attention(m: Match) -> Value | None:
         x, s2 = _scaled(m, x)
         scale *= s2
     qk = m.producer(x, "matmul")
-    if qk is None or not _private(m, x):
+    if qk is None or not m.private(x):
         return None
     q, kt = qk.inputs
     tn = m.producer(kt, "transpose")

@@ -17,8 +17,7 @@ from .pattern import Match, Rule, rewrite, rule
 def _fold_into_conv(m: Match) -> Value | None:
     c = m.args[0]
     y = c.outputs[0] if c is not None else None
-    if y is None or m.node.attrs["axis"] != 1 or len(m.users(y)) != 1 or y.id in m.cache.setdefault(
-            "sinks", m.g.sink_ids()):
+    if y is None or m.node.attrs["axis"] != 1 or not m.private(y):
         return None  # another reader (or an output) needs the unnormalized convolution
     x, w = c.inputs
     _, gamma, beta, mean, var = m.inputs

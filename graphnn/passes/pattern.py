@@ -61,6 +61,15 @@ class Match:
         """The nodes reading `v` (O(its users), from the driver's use index)."""
         return list(self.uses.get(v.id, {}).values())
 
+    def private(self, v: Value) -> bool:
+        """Whether `v` is read by one node and is no graph output or update, so a rewrite that folds its producer
+        into that reader computes nothing twice. The sinks are read once per firing (the driver clears the cache
+        when a rule fires), not per attempt."""
+        sinks = self.cache.get("sinks")
+        if sinks is None:
+            sinks = self.cache["sinks"] = self.g.sink_ids()
+        return len(self.users(v)) == 1 and v.id not in sinks
+
     def scalar(self, v: Value) -> float | None:
         """The value every element of `v` has, if `v` is a constant (possibly broadcast or reshaped) of one value."""
         return constant_scalar(v)

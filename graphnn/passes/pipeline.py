@@ -21,6 +21,7 @@ from .batchnorm_folding import fold_batchnorm
 from .common_subexpression_elimination import eliminate_common_subexpressions
 from .concat_layout import concat_in_layout
 from .constant_folding import fold_constants
+from .conv_epilogue import fuse_conv_epilogue
 from .dead_code_elimination import eliminate_dead_code
 from .elementwise_fusion import fuse_elementwise
 from .fusion import fuse_stable_patterns
@@ -42,6 +43,7 @@ PASSES: dict[str, Pass] = {
     "simplify": simplify_algebra,  # algebraic identities: x*1, x+0, x-x, transpose/reshape chains, ...
     "concat_layout": concat_in_layout,  # transpose(concat(xs)) -> concat of transposed views: one copy, not two
     "dead_code": eliminate_dead_code,  # drop nodes that reach no output or update
+    "conv_epilogue": fuse_conv_epilogue,  # bias add (+ ReLU) after a convolution -> its kernel's epilogue
     "fuse_elementwise": fuse_elementwise,  # chains of elementwise nodes -> one fused kernel each (runtime)
 }
 
@@ -62,8 +64,10 @@ TRAINING = [
     "dead_code",  # remove what the requested outputs and updates do not need
     "fuse_elementwise",  # last: fuses forward, backward and update arithmetic alike (runtime)
 ]
-# Same steps (autodiff is a no-op without gradient requests), plus batch norm folded into the convolutions.
-INFERENCE = ["mode", "fold_batchnorm", *TRAINING[1:]]
+# Same steps (autodiff is a no-op without gradient requests), plus batch norm folded into the convolutions and
+# their bias adds and ReLUs moved into the convolutions' epilogues (after the cleanups, before elementwise fusion
+# would take the add + ReLU).
+INFERENCE = ["mode", "fold_batchnorm", *TRAINING[1:-1], "conv_epilogue", TRAINING[-1]]
 # The ONNX exporter lowers the fused loss ops to standard ONNX; the runtime's elementwise fusion is not for export.
 EXPORT = [p for p in TRAINING if p != "fuse_elementwise"]
 TARGETS = {"training": TRAINING, "inference": INFERENCE, "export": EXPORT}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.numpy.conv import algorithm
-from ..backends.profile import CONV_OPS
+from ..backends.profile import CONV_OPS, conv_y
 from ..ir.graph import Graph, Node
 from ..ir.op_registry import family_of, get_op
 from ..ir.ops.conv import conv_flops
@@ -69,7 +69,7 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
     if None in outs or None in ins:
         return None
     if node.op in CONV_OPS:  # sums of (C/groups)*kH*kW products per element of y (or of gy, for the gradients)
-        y = {"conv2d": node.outputs[0], "conv2d_input_grad": node.inputs[0]}.get(node.op, node.inputs[-1])
+        y = conv_y(node)
         n = numel(y.type, env)
         return None if n is None else conv_flops(node, n)
     if node.op == "matmul":

@@ -109,6 +109,27 @@ def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     return in_session(xp, work)
 
 
+@OUT_KERNELS.register("conv2d_bias_act")
+def _conv2d_bias_act_out(xp: Any, node: Node, env: dict) -> OutKernel:
+    """act(conv2d(x, w) + b): on the Winograd path inside the pass that writes y; on the GEMM path as two
+    in-place passes after it (as fast as the unfused add and ReLU: RESULTS.md)."""
+    geo = geo_of(node, *node.inputs[1].type.shape[2:])
+    ho, wo = _out_hw(node)
+    relu = node.attrs["activation"] == "relu"
+    wino = Winograd.of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+
+    def work(threads: int | None, x: Any, w: Any, b: Any, out: Any) -> None:
+        if wino is not None and wino.takes(x.shape[0], ho, wo):
+            wino(x, w, out, threads, bias=b, relu=relu)
+            return
+        conv_forward(xp, x, w, geo, ho, wo, out, threads)
+        xp.add(out, b.reshape(-1, 1, 1), out=out)
+        if relu:
+            xp.maximum(out, 0, out=out)
+
+    return in_session(xp, work)
+
+
 @OUT_KERNELS.register("conv2d_input_grad")
 def _conv2d_input_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
     o, cg, kh, kw = node.inputs[1].type.shape
@@ -199,6 +220,7 @@ def _conv2d_weight_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
 
 
 KERNELS.register("conv2d")(plain(_conv2d_out))
+KERNELS.register("conv2d_bias_act")(plain(_conv2d_bias_act_out))
 KERNELS.register("conv2d_input_grad")(plain(_conv2d_input_grad_out))
 KERNELS.register("conv2d_weight_grad")(plain(_conv2d_weight_grad_out))
 
@@ -217,21 +239,25 @@ def algorithm(node: Node, env: dict | None = None) -> str:
     kh, kw = node.attrs["kernel_size"] if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape[2:]
     geo = geo_of(node, kh, kw)
     wino = _winograd(node, geo, env or {})
+    tail = ""
+    if node.op == "conv2d_bias_act":
+        tail = " + bias" + (" + ReLU" if node.attrs["activation"] == "relu" else "") + \
+            (" in the output transform" if wino == "always" else " after it, in place")
     if wino == "always":
-        return WINOGRAD_WORDS + f"; NCHW, groups {geo.g}"
+        return WINOGRAD_WORDS + f"{tail}; NCHW, groups {geo.g}"
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
     if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
-            (node.op == "conv2d" or (geo.sh, geo.sw) == (1, 1)):
+            (node.op in ("conv2d", "conv2d_bias_act") or (geo.sh, geo.sw) == (1, 1)):
         cols += ", one GEMM per block of samples"
-    how = {"conv2d": cols,
+    how = {"conv2d": cols, "conv2d_bias_act": cols,
            "conv2d_input_grad": cols.replace("GEMM", "GEMM with the flipped kernel", 1)
            if (geo.sh, geo.sw) == (1, 1) else "GEMM + col2im",
            "conv2d_weight_grad": cols + (", one (K, N*L) @ gy.T per block" if _joint(node, geo) else
                                          ", (K, L) @ gy.T")}[node.op]
     if wino == "maybe":
         how = f"{WINOGRAD_WORDS} from {MIN_TILES} tiles per call, else {how}"
-    return f"{how}; NCHW, per-sample GEMMs, groups {geo.g}"
+    return f"{how}{tail}; NCHW, per-sample GEMMs, groups {geo.g}"
 
 
 WINOGRAD_WORDS = "Winograd F(2x2, 3x3): compiled transforms + 16 GEMMs per block of samples"
@@ -239,7 +265,7 @@ WINOGRAD_WORDS = "Winograd F(2x2, 3x3): compiled transforms + 16 GEMMs per block
 
 def _winograd(node: Node, geo: Geo, env: dict) -> str:
     """"always", "maybe" (the batch is not bound) or "never": whether the node's kernel takes the Winograd path."""
-    if node.op == "conv2d":
+    if node.op in ("conv2d", "conv2d_bias_act"):
         (n, c), (k, ho, wo), g = node.inputs[0].type.shape[:2], node.outputs[0].type.shape[1:], geo
     elif node.op == "conv2d_input_grad" and (geo.sh, geo.sw) == (1, 1) and not geo.pointwise:
         (n, c), ho, wo = node.inputs[0].type.shape[:2], *node.attrs["input_size"]
@@ -265,6 +291,7 @@ def _positions(node: Node, geo: Geo) -> int:
     if node.op == "conv2d_input_grad":  # gy padded to width W + d*(k-1) (transposed_as_conv)
         h, w = node.attrs["input_size"]
         return h * (w + geo.dw * (geo.kw - 1))
-    ho, wo = node.outputs[0].type.shape[2:] if node.op == "conv2d" else node.inputs[1].type.shape[2:]
+    forward = node.op in ("conv2d", "conv2d_bias_act")
+    ho, wo = node.outputs[0].type.shape[2:] if forward else node.inputs[1].type.shape[2:]
     flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
     return ho * (node.inputs[0].type.shape[3] + geo.pl + geo.pr if flat else wo)

@@ -84,6 +84,7 @@ class Winograd:
         th, tw = (ho + 1) // 2, (wo + 1) // 2
         bs = max(1, TILE_BLOCK // (th * tw))  # samples per block
         b = np.zeros(1, y.dtype) if bias is None else np.ascontiguousarray(bias, dtype=y.dtype).reshape(-1)
+        zero = y.dtype.type(0)
         slots: dict[int, tuple] = {}
 
         def block(n0: int, n1: int, slot: int) -> None:
@@ -96,7 +97,7 @@ class Winograd:
             v, m = v[:c * 16 * ln].reshape(c, 16, ln), m[:k * 16 * ln].reshape(k, 16, ln)
             mod.input_tiles(x, n0, n1, geo.pt, geo.pl, th, tw, v, pad)
             np.matmul(u, v.transpose(1, 0, 2), out=m.transpose(1, 0, 2))
-            mod.output_tiles(m, n0, n1, th, tw, y, b, bias is not None, relu, two)
+            mod.output_tiles(m, n0, n1, th, tw, y, b, bias is not None, relu, two, zero)
 
         run_blocks(np, n, bs, block, 32.0 * n * th * tw * k * c, threads)
         return y

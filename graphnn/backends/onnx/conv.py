@@ -1,7 +1,7 @@
 """ONNX export and import of the conv family: conv2d <-> Conv (1-D and 2-D, groups, dilations, asymmetric pads,
-auto_pad; a bias input imports as an add), conv2d_input_grad <-> ConvTranspose (pooling is in pool.py); the
-weight gradient is not exported. 3-D Conv and ConvTranspose import as gn.conv3d / gn.conv_transpose3d, built from
-the 2-D ops. Imports graphnn.ir and the onnx room's emitter and import context.
+auto_pad; a bias input imports as an add), conv2d_bias_act -> Conv with B (+ Relu), conv2d_input_grad <->
+ConvTranspose (pooling is in pool.py); the weight gradient is not exported. 3-D Conv and ConvTranspose import as
+gn.conv3d / gn.conv_transpose3d, built from the 2-D ops. Imports graphnn.ir and the onnx room's emitter and import context.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ def _conv_attrs(n: Node) -> dict:
 @LOWERINGS.register("conv2d", onnx_ops="Conv (NCHW, OIHW, no bias)")
 def _conv2d(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("Conv", ins, outs, **_conv_attrs(n))
+
+
+@LOWERINGS.register("conv2d_bias_act", onnx_ops="Conv (with its bias input B), then Relu for activation relu")
+def _conv2d_bias_act(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    if n.attrs["activation"] == "none":
+        e.emit("Conv", ins, outs, **_conv_attrs(n))
+    else:
+        e.emit("Relu", e.emit("Conv", ins, 1, **_conv_attrs(n)), outs)
 
 
 @LOWERINGS.register("conv2d_input_grad", onnx_ops="ConvTranspose (output_padding from the stored input size)")

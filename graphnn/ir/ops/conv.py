@@ -1,5 +1,6 @@
 """Convolution on NCHW tensors: conv2d (strides, 4-sided padding, dilation, groups; conv1d and conv_transpose2d
-are built on it) and the backward ops its gradients emit (pooling is in pool.py).
+are built on it), conv2d_bias_act (its bias and ReLU fused in, made by an inference pass) and the backward ops
+their gradients emit (pooling is in pool.py).
 
 The backward ops are ops of their own (each the transpose of a forward one), so gradients of any order close
 over this family. Imports only sibling ir modules.
@@ -14,6 +15,8 @@ from ..errors import ShapeError
 from ..graph import Node, Value
 from ..op import REQUIRED, InferCtx, Op
 from ..types import Dim, TensorType
+from .elementwise import greater, where
+from .reduction import sum as rsum
 from .shape_ops import squeeze, unsqueeze
 
 OPS: list[Op] = []
@@ -239,3 +242,43 @@ def conv2d_weight_grad(x: Any, gy: Any, kernel_size: Any, stride: Any = 1, paddi
     """The gradient of conv2d with respect to w, shaped (O, C/groups, *kernel_size)."""
     return apply1("conv2d_weight_grad", [x, gy], {**geometry(stride, padding, dilation, groups),
                                                   "kernel_size": pair(tuple(kernel_size), "kernel_size")})
+
+
+# ---- conv2d_bias_act: a convolution with its bias and activation in the epilogue (inference pass) ------------
+ACTIVATIONS = ("none", "relu")
+
+
+def _conv2d_bias_act_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
+    x, w, b = t
+    if attrs["activation"] not in ACTIVATIONS:
+        raise ShapeError(f"conv2d_bias_act: activation must be one of {ACTIVATIONS}, got {attrs['activation']!r}")
+    y = _conv_out(ctx, x, w, attrs, "conv2d_bias_act")
+    _need_rank(b, 1, "conv2d_bias_act bias b (O,)")
+    ctx.same_dtype([x, b], "x and b")
+    ctx.dim_eq(b.shape[0], y[1], "conv2d_bias_act: bias length vs output channels")
+    return [x.with_shape(y)]
+
+
+def _conv2d_bias_act_grad(node: Node, g: list[Value | None]) -> list[Value | None]:
+    x, w, _ = node.inputs
+    gz = g[0]
+    if gz is None:
+        return [None, None, None]
+    if node.attrs["activation"] == "relu":  # relu'(0) = 0; y > 0 exactly where the pre-activation is
+        gz = where(greater(node.outputs[0], 0), gz, 0)
+    geo = _geo(node.attrs)
+    return [conv2d_input_grad(gz, w, x.shape[2:], **geo), conv2d_weight_grad(x, gz, w.shape[2:], **geo),
+            rsum(gz, axis=(0, 2, 3))]
+
+
+OPS.append(Op("conv2d_bias_act", _conv2d_bias_act_rule, 3, {**_CONV, "activation": "none"},
+              grad=_conv2d_bias_act_grad,
+              doc="act(conv2d(x, w) + b[None, :, None, None]), act none or relu: the epilogue-fused convolution"))
+
+
+def conv2d_bias_act(x: Any, w: Any, b: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                    activation: str = "none") -> Value:
+    """act(conv2d(x, w) + b) with b of shape (O,): the bias add and ReLU run inside the convolution's kernel, on
+    output still in cache (the inference pass `conv_epilogue` builds it)."""
+    return apply1("conv2d_bias_act", [x, w, b], {**geometry(stride, padding, dilation, groups),
+                                                 "activation": activation})
