@@ -1,6 +1,7 @@
 """Optional compiled kernels for the NumPy backend (numba, the `fast` extra), used only where a measurement showed
 they pay (benchmarks/RESULTS.md): the exact float32 GELU and its slope (gelu_kernels.py), layer norm forward and
-backward over rows (norm_kernels.py), and the transforms of the Winograd convolution (winograd_kernels.py). Host-only, so they live apart from backends/numpy (whose
+backward over rows (norm_kernels.py), and the Winograd convolutions F(2x2, 3x3) and F(4x4, 3x3) (winograd.py, the
+driver, with winograd_kernels.py and winograd4_kernels.py). Host-only, so they live apart from backends/numpy (whose
 factories CuPy reuses); each NumPy kernel asks here first and keeps its plain path when the answer is None.
 
 A kernel module imports numba at its top and is imported on first use only when numba is installed and
@@ -34,6 +35,8 @@ def _load(name: str) -> ModuleType | None:
                 from . import gelu_kernels as mod  # optional: imports numba
             elif name == "winograd":
                 from . import winograd_kernels as mod  # optional: imports numba
+            elif name == "winograd4":
+                from . import winograd4_kernels as mod  # optional: imports numba
             else:
                 from . import norm_kernels as mod  # optional: imports numba
         except ImportError:
@@ -43,8 +46,14 @@ def _load(name: str) -> ModuleType | None:
 
 
 def kernels(name: str) -> ModuleType | None:
-    """The compiled kernel module `name` ("gelu", "norm" or "winograd"), or None: numba missing or switched off."""
+    """The compiled kernel module `name` ("gelu", "norm", "winograd" or "winograd4"), or None: numba missing or
+    switched off."""
     return _load(name) if enabled_by_env() else None
+
+
+def host_float(xp: Any, dtype: Any) -> bool:
+    """Whether a node of this dtype runs on the NumPy backend in float32 or float64 (a plan-time check)."""
+    return xp is np and np.dtype(dtype) in (np.float32, np.float64)
 
 
 def _host(xp: Any, *arrays: Any, dtypes: tuple[Any, ...]) -> bool:

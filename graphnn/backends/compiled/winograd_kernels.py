@@ -1,5 +1,6 @@
 """numba kernels of the Winograd F(2x2, 3x3) convolution (loaded through compiled/__init__.py only when numba is
-installed and wanted: this module imports numba at its top). The driver is backends/numpy/conv_winograd.py.
+installed and wanted: this module imports numba at its top). The driver is compiled/winograd.py;
+winograd4_kernels.py has F(4x4, 3x3) with the same signatures.
 
 Each 2x2 output tile is A^T [ (G g G^T) * (B^T d B) ] A over a 4x4 input patch d: 16 products per tile and
 channel pair where the direct form takes 36 (2.25x fewer multiplies), with the transforms' adds done here and the
@@ -26,66 +27,42 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v: Any, pad: Any) -> None:
+def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v: Any, pad: Any, r: Any) -> None:
     """v[c, :, t] = B^T d B (flattened row-major) for the tiles t of samples n0:n1 of NCHW x, where d is the 4x4
     patch at input row 2i - pt, column 2j - pl (zero outside x; pads >= 0). `pad` is a (2*th + 2, 2*tw + 2)
     scratch plane, zeroed once by the caller: each channel of a sample is copied into its middle first, and the
-    border it never writes stays zero (copying four rows per tile row instead ran 1.5x slower)."""
+    border it never writes stays zero (copying four rows per tile row instead ran 1.5x slower). `r` is a
+    (4, 2*tw + 2) scratch: B^T runs over whole padded rows first (contiguous), then B along the row per tile."""
     h, w = x.shape[2], x.shape[3]
+    wide = pad.shape[1]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
         for c in range(x.shape[1]):
-            for r in range(h):
+            for i in range(h):
                 for q in range(w):
-                    pad[r + pt, q + pl] = x[n, c, r, q]
+                    pad[i + pt, q + pl] = x[n, c, i, q]
             vc = v[c]
             for i in range(th):
                 p0, p1, p2, p3 = pad[2 * i], pad[2 * i + 1], pad[2 * i + 2], pad[2 * i + 3]
+                for q in range(wide):  # B^T d for every patch column of this tile row
+                    r[0, q], r[1, q], r[2, q], r[3, q] = p0[q] - p2[q], p1[q] + p2[q], p2[q] - p1[q], p1[q] - p3[q]
                 t0 = base + i * tw
-                for j in range(tw):
-                    q = 2 * j
-                    t = t0 + j
-                    # B^T d: the rows' combinations (one per patch column), then the same along each row
-                    a0 = p0[q] - p2[q]
-                    a1 = p0[q + 1] - p2[q + 1]
-                    a2 = p0[q + 2] - p2[q + 2]
-                    a3 = p0[q + 3] - p2[q + 3]
-                    vc[0, t] = a0 - a2
-                    vc[1, t] = a1 + a2
-                    vc[2, t] = a2 - a1
-                    vc[3, t] = a1 - a3
-                    b0 = p1[q] + p2[q]
-                    b1 = p1[q + 1] + p2[q + 1]
-                    b2 = p1[q + 2] + p2[q + 2]
-                    b3 = p1[q + 3] + p2[q + 3]
-                    vc[4, t] = b0 - b2
-                    vc[5, t] = b1 + b2
-                    vc[6, t] = b2 - b1
-                    vc[7, t] = b1 - b3
-                    c0 = p2[q] - p1[q]
-                    c1 = p2[q + 1] - p1[q + 1]
-                    c2 = p2[q + 2] - p1[q + 2]
-                    c3 = p2[q + 3] - p1[q + 3]
-                    vc[8, t] = c0 - c2
-                    vc[9, t] = c1 + c2
-                    vc[10, t] = c2 - c1
-                    vc[11, t] = c1 - c3
-                    d0 = p1[q] - p3[q]
-                    d1 = p1[q + 1] - p3[q + 1]
-                    d2 = p1[q + 2] - p3[q + 2]
-                    d3 = p1[q + 3] - p3[q + 3]
-                    vc[12, t] = d0 - d2
-                    vc[13, t] = d1 + d2
-                    vc[14, t] = d2 - d1
-                    vc[15, t] = d1 - d3
+                for a in range(4):  # (B^T d) B: the same combinations along each row
+                    ra = r[a]
+                    v0, v1, v2, v3 = vc[4 * a], vc[4 * a + 1], vc[4 * a + 2], vc[4 * a + 3]
+                    for j in range(tw):
+                        q, t = 2 * j, t0 + j
+                        d0, d1, d2, d3 = ra[q], ra[q + 1], ra[q + 2], ra[q + 3]
+                        v0[t], v1[t], v2[t], v3[t] = d0 - d2, d1 + d2, d2 - d1, d1 - d3
 
 
 @numba.njit(cache=True, nogil=True)
 def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, has_bias: bool, relu: bool,
-                 two: Any, zero: Any) -> None:
+                 two: Any, r: Any, zero: Any) -> None:
     """y's 2x2 tiles of samples n0:n1 = A^T M A from the GEMM results m (K, 16, L), then + bias[k] and ReLU when
     asked (the epilogue rides on the pass that writes y). Tiles past y's edge (odd sizes) are dropped; `two`
-    is a (2, 2*tw) scratch row pair; `zero` is 0 of y's dtype (a float64 literal would widen the selects)."""
+    is a (2, 2*tw) scratch row pair (`r` is unused: F(4x4, 3x3)'s kernel takes one); `zero` is 0 of y's dtype (a
+    float64 literal would widen the selects)."""
     ho, wo = y.shape[2], y.shape[3]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
@@ -138,6 +115,21 @@ def kernel_tiles(w: Any, u: Any) -> None:
                 g2 = ca * w[k, c, 0, 2] + cb * w[k, c, 1, 2] + cc * w[k, c, 2, 2]
                 u0[k, c], u1[k, c] = g0, 0.5 * (g0 + g1 + g2)
                 u2[k, c], u3[k, c] = 0.5 * (g0 - g1 + g2), g2
+
+
+@numba.njit(cache=True, nogil=True)
+def bias_act(y: Any, bias: Any, relu: bool, zero: Any) -> None:
+    """y[n, k] = act(y[n, k] + bias[k]) in place over an (N, K, L) array: the epilogue of a convolution that took
+    the GEMM path (one pass, where NumPy's broadcast add and maximum make two)."""
+    for n in range(y.shape[0]):
+        for k in range(y.shape[1]):
+            b, row = bias[k], y[n, k]
+            for q in range(row.shape[0]):
+                row[q] += b
+            if relu:
+                for q in range(row.shape[0]):
+                    e = row[q]
+                    row[q] = zero if e < zero else e
 
 
 @numba.njit(cache=True, nogil=True)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ...ir.graph import Node
+from .. import compiled
+from ..compiled.winograd import MIN_TILES, Form, Winograd, applies, form_for
 from ..destination import OutKernel
 from ..table import Table
 from .conv_gemm import BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
-from .conv_winograd import MIN_TILES, Winograd
 from .support import Factory, plain
 
 KERNELS: Table[Factory] = Table("numpy kernel (conv)")
@@ -82,6 +81,21 @@ JOINT_FORWARD = 64  # output positions per sample (Ho * row width) below which a
 # samples ran at 83-90; at 80 positions the two were even (RESULTS.md)
 
 
+def winograd_of(xp: Any, geo: Geo, c: int, k: int, dtype: Any) -> Winograd | None:
+    """The compiled Winograd path (backends/compiled/winograd.py) for this geometry, or None."""
+    return Winograd.of(xp, *_parts(geo), c, k, dtype)
+
+
+def _parts(geo: Geo) -> tuple:
+    """(kernel, stride, dilation, groups, pads): the geometry as compiled/winograd.py takes it."""
+    return (geo.kh, geo.kw), (geo.sh, geo.sw), (geo.dh, geo.dw), geo.g, (geo.pt, geo.pl, geo.pb, geo.pr)
+
+
+def blocks_on(xp: Any) -> Any:
+    """run_blocks bound to xp: the Winograd path's block runner (worker threads, BLAS pinned per block)."""
+    return lambda n, bs, fn, flops, threads: run_blocks(xp, n, bs, fn, flops, threads)
+
+
 def in_session(xp: Any, work: Any) -> OutKernel:
     """The destination-passing kernel of `work(threads, *ins, out)`: inside the plan's BlasSession when planned,
     pinning around itself when called plainly (threads None)."""
@@ -98,11 +112,11 @@ def in_session(xp: Any, work: Any) -> OutKernel:
 def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
     ho, wo = _out_hw(node)
-    wino = Winograd.of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+    wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
 
     def work(threads: int | None, x: Any, w: Any, out: Any) -> None:
-        if wino is not None and wino.takes(x.shape[0], ho, wo):
-            wino(x, w, out, threads)
+        if wino is not None and form_for(*x.shape[:2], ho, wo):
+            wino(x, w, out, blocks_on(xp), threads)
         else:
             conv_forward(xp, x, w, geo, ho, wo, out, threads)
 
@@ -111,18 +125,22 @@ def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
 
 @OUT_KERNELS.register("conv2d_bias_act")
 def _conv2d_bias_act_out(xp: Any, node: Node, env: dict) -> OutKernel:
-    """act(conv2d(x, w) + b): on the Winograd path inside the pass that writes y; on the GEMM path as two
-    in-place passes after it (as fast as the unfused add and ReLU: RESULTS.md)."""
+    """act(conv2d(x, w) + b): on the Winograd path inside the pass that writes y; on the GEMM path one compiled
+    pass after it (two NumPy passes without numba)."""
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
     ho, wo = _out_hw(node)
     relu = node.attrs["activation"] == "relu"
-    wino = Winograd.of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+    wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+    epi = compiled.kernels("winograd") if compiled.host_float(xp, node.inputs[0].type.dtype) else None
 
     def work(threads: int | None, x: Any, w: Any, b: Any, out: Any) -> None:
-        if wino is not None and wino.takes(x.shape[0], ho, wo):
-            wino(x, w, out, threads, bias=b, relu=relu)
+        if wino is not None and form_for(*x.shape[:2], ho, wo):
+            wino(x, w, out, blocks_on(xp), threads, bias=b, relu=relu)
             return
         conv_forward(xp, x, w, geo, ho, wo, out, threads)
+        if epi is not None and out.flags.c_contiguous:
+            epi.bias_act(out.reshape(*out.shape[:2], -1), xp.ascontiguousarray(b), relu, out.dtype.type(0))
+            return
         xp.add(out, b.reshape(-1, 1, 1), out=out)
         if relu:
             xp.maximum(out, 0, out=out)
@@ -141,11 +159,11 @@ def _conv2d_input_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
         # A forward convolution of gy with the flipped kernel: one GEMM with the long (O*kH*kW) contraction
         # instead of a short-contraction GEMM plus the overlapping col2im sums (half the time, RESULTS.md).
         tgeo = transposed_as_conv(geo, h, w_, ho, wo)
-        wino = Winograd.of(xp, tgeo, o, cg * geo.g, node.inputs[0].type.dtype)
+        wino = winograd_of(xp, tgeo, o, cg * geo.g, node.inputs[0].type.dtype)
 
         def flipped(threads: int | None, gy: Any, w: Any, out: Any) -> None:
-            if wino is not None and wino.takes(gy.shape[0], h, w_):
-                wino(gy, flip_kernel(xp, w, geo.g), out, threads)
+            if wino is not None and form_for(*gy.shape[:2], h, w_):
+                wino(gy, flip_kernel(xp, w, geo.g), out, blocks_on(xp), threads)
             else:
                 conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_, out, threads)
 
@@ -242,9 +260,10 @@ def algorithm(node: Node, env: dict | None = None) -> str:
     tail = ""
     if node.op == "conv2d_bias_act":
         tail = " + bias" + (" + ReLU" if node.attrs["activation"] == "relu" else "") + \
-            (" in the output transform" if wino == "always" else " after it, in place")
-    if wino == "always":
-        return WINOGRAD_WORDS + f"{tail}; NCHW, groups {geo.g}"
+            (" in the output transform" if isinstance(wino, Form) else " after it, in place")
+    if isinstance(wino, Form):
+        return f"Winograd F({wino.m}x{wino.m}, 3x3): compiled transforms + {wino.alpha ** 2} GEMMs per block of " \
+               f"samples{tail}; NCHW, groups {geo.g}"
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
     if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
@@ -256,15 +275,12 @@ def algorithm(node: Node, env: dict | None = None) -> str:
            "conv2d_weight_grad": cols + (", one (K, N*L) @ gy.T per block" if _joint(node, geo) else
                                          ", (K, L) @ gy.T")}[node.op]
     if wino == "maybe":
-        how = f"{WINOGRAD_WORDS} from {MIN_TILES} tiles per call, else {how}"
+        how = f"Winograd F(4x4, 3x3) or F(2x2, 3x3) from {MIN_TILES} tiles per call, else {how}"
     return f"{how}{tail}; NCHW, per-sample GEMMs, groups {geo.g}"
 
 
-WINOGRAD_WORDS = "Winograd F(2x2, 3x3): compiled transforms + 16 GEMMs per block of samples"
-
-
-def _winograd(node: Node, geo: Geo, env: dict) -> str:
-    """"always", "maybe" (the batch is not bound) or "never": whether the node's kernel takes the Winograd path."""
+def _winograd(node: Node, geo: Geo, env: dict) -> Form | str | None:
+    """The Winograd form the node's kernel takes, "maybe" (the batch is not bound), or None (the GEMM path)."""
     if node.op in ("conv2d", "conv2d_bias_act"):
         (n, c), (k, ho, wo), g = node.inputs[0].type.shape[:2], node.outputs[0].type.shape[1:], geo
     elif node.op == "conv2d_input_grad" and (geo.sh, geo.sw) == (1, 1) and not geo.pointwise:
@@ -272,11 +288,11 @@ def _winograd(node: Node, geo: Geo, env: dict) -> str:
         k = node.outputs[0].type.shape[1]
         g = transposed_as_conv(geo, ho, wo, *node.inputs[0].type.shape[2:])
     else:
-        return "never"
-    if Winograd.of(np, g, c, k, node.inputs[0].type.dtype) is None:
-        return "never"
+        return None
+    if not applies(*_parts(g), c, k, node.inputs[0].type.dtype):
+        return None
     n = env.get(n) if isinstance(n, str) else n
-    return "maybe" if n is None else "always" if Winograd.takes(n, ho, wo) else "never"
+    return "maybe" if n is None else form_for(n, c, ho, wo)
 
 
 def _joint(node: Node, geo: Geo) -> bool:
