@@ -1,7 +1,8 @@
-"""Inference only: add(conv2d(x, w), b) [-> relu] -> conv2d_bias_act(x, w, b, activation), when b is one value
-per output channel. The bias add and the ReLU then run on each block of the convolution's output while it is in
-cache, instead of as a separate pass over the whole activation (5-8 % of a VGG-like inference step). A rule
-table on the rewrite engine; listed by `fn.report()` like every rewrite.
+"""Inference only: add(conv2d(x, w), b) [-> relu] [-> 2x2 max pool] -> conv2d_bias_act(x, w, b, activation, pool),
+when b is one value per output channel. The bias add, the ReLU and the pooling then run in the convolution's
+kernel on output still in cache (in the Winograd forms' output transform: RESULTS.md), instead of as separate
+passes over the whole activation. A rule table on the rewrite engine; listed by `fn.report()` like every
+rewrite.
 
 Imports only graphnn.ir.
 """
@@ -50,10 +51,25 @@ def _relu_into_conv(m: Match) -> Value | None:
     return conv.conv2d_bias_act(*c.inputs, **{**c.attrs, "activation": "relu"})
 
 
-RULES: list[Rule] = [_conv_plus_bias, _bias_plus_conv, _relu_into_conv]
+POOL_2X2 = {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0, 0, 0), "dilation": (1, 1), "ceil_mode": False}
+
+
+@rule("max_pool2d(conv2d_bias_act(x, w, b))", "max_pool2d", "conv2d_bias_act", fused=True)
+def _pool_into_conv(m: Match) -> Value | None:
+    c = m.args[0]
+    attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in m.node.attrs.items()}
+    y = c.outputs[0]
+    if attrs != POOL_2X2 or c.attrs["pool"] != 1 or not m.private(y):
+        return None
+    if not all(isinstance(d, int) and d >= 2 for d in y.shape[2:]):
+        return None  # the pooled form needs a static map
+    return conv.conv2d_bias_act(*c.inputs, **{**c.attrs, "pool": 2})
+
+
+RULES: list[Rule] = [_conv_plus_bias, _bias_plus_conv, _relu_into_conv, _pool_into_conv]
 
 
 def fuse_conv_epilogue(g: Graph) -> Graph:
-    """Move each per-channel bias add after a convolution, and a ReLU after that, into the convolution's
-    epilogue (conv2d_bias_act). O(nodes + outputs) plus O(1) per firing."""
+    """Move each per-channel bias add after a convolution, a ReLU after that and a 2x2 max pool after those into
+    the convolution's epilogue (conv2d_bias_act). O(nodes + outputs) plus O(1) per firing."""
     return rewrite(g, RULES, "conv_epilogue")

@@ -159,3 +159,101 @@ def test_winograd_sized_layer_runs_the_epilogue_in_its_transform(kernel_path: st
     got = ev(x=xs)["y"]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def _pooled_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool = True) -> np.ndarray:
+    """max over 2x2 windows (stride 2, floor) of act(conv + b), in float64, NaN wherever a window holds one."""
+    y = ref_conv(x.astype(np.float64), w.astype(np.float64), pads=(1, 1, 1, 1)) + b[None, :, None, None]
+    y = np.where(np.isnan(y), np.nan, np.maximum(y, 0)) if relu else y
+    hp, wp = y.shape[2] // 2, y.shape[3] // 2
+    win = np.stack([y[:, :, a:2 * hp:2, c_:2 * wp:2] for a in (0, 1) for c_ in (0, 1)])
+    return np.where(np.isnan(win).any(axis=0), np.nan, np.nanmax(np.where(np.isnan(win), -np.inf, win), axis=0))
+
+
+def _pool_graph(ch: int, k: int, hw: tuple, w: np.ndarray, b: np.ndarray, relu: bool = True,
+                pool: tuple = (2, 2, 0)) -> tuple[gn.Graph, gn.Value]:
+    with gn.Graph("pooled") as g:
+        x = gn.input("x", (None, ch, *hw), "float32")
+        wp, bp = gn.param("w", w.shape, "float32", init=w), gn.param("b", (k,), "float32", init=b)
+        h = gn.conv2d(x, wp, padding=1) + gn.reshape(bp, (1, -1, 1, 1))
+        y = gn.max_pool2d(gn.relu(h) if relu else h, pool[0], pool[1], pool[2])
+    return g, y
+
+
+@pytest.mark.parametrize("ch,k,batch", [(4, 6, 2), (32, 32, 3), (64, 16, 2), (64, 16, 1)])
+def test_a_2x2_max_pool_moves_into_the_epilogue(kernel_path: str, ch: int, k: int, batch: int) -> None:
+    """conv + bias + ReLU + 2x2 max pool is one node; on the GEMM path (4 channels), F(2x2, 3x3) (32) and
+    F(4x4, 3x3) (64, batch 2; batch 1 falls back to F(2x2, 3x3)), with numba and without, it equals pooling the
+    plain reference, odd sizes (the last row and column dropped) and NaN included."""
+    rng = np.random.default_rng(ch + batch)
+    hw = (17, 15) if ch < 64 else (23, 21)
+    xs = rng.standard_normal((batch, ch, *hw)).astype(np.float32)
+    xs[-1, 1, 6, 7] = np.nan
+    w = (rng.standard_normal((k, ch, 3, 3)) / np.sqrt(9 * ch)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    g, y = _pool_graph(ch, k, hw, w, b)
+    ev = gn.compile(g, outputs={"y": y})
+    fused = [n for n in ev.graph.nodes if n.op.startswith("conv") or n.op == "max_pool2d"]
+    assert [(n.op, n.attrs.get("pool")) for n in fused] == [("conv2d_bias_act", 2)]
+    ref = _pooled_ref(xs, w, b)
+    got = ev(x=xs)["y"]
+    assert got.shape == ref.shape == (batch, k, hw[0] // 2, hw[1] // 2)
+    if kernel_path == "numba" and ch >= 64 and batch > 1:  # F(4x4, 3x3): a NaN may spread within its 4x4 tile
+        assert (np.isnan(got) >= np.isnan(ref)).all() and np.isnan(got).sum() <= 4 * np.isnan(ref).sum()
+    else:
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    ok = ~np.isnan(got)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=0, atol=5e-5 * np.nanmax(np.abs(ref)))
+    text = ev.profile({"x": xs}).table()
+    assert "2x2 max pool" in text and ("Winograd" in text) == (kernel_path == "numba" and ch >= 32), text
+
+
+@pytest.mark.parametrize("pool", [(3, 2, 0), (2, 1, 0), (2, 2, 1)])
+def test_other_pools_stay_separate(pool: tuple) -> None:
+    w, b = np.ones((6, 4, 3, 3), np.float32), np.zeros(6, np.float32)
+    g, y = _pool_graph(4, 6, (8, 8), w, b, pool=pool)
+    ops_after = [n.op for n in gn.compile(g, outputs={"y": y}).graph.nodes]
+    assert "max_pool2d" in ops_after and "conv2d_bias_act" in ops_after
+
+
+def test_no_pool_fusion_when_the_activation_is_read_elsewhere() -> None:
+    w, b = np.ones((6, 4, 3, 3), np.float32), np.zeros(6, np.float32)
+    with gn.Graph("two") as g:
+        x = gn.input("x", (None, 4, 8, 8), "float32")
+        wp, bp = gn.param("w", w.shape, "float32", init=w), gn.param("b", (6,), "float32", init=b)
+        a = gn.relu(gn.conv2d(x, wp, padding=1) + gn.reshape(bp, (1, -1, 1, 1)))
+        y = gn.max_pool2d(a, 2)
+    ev = gn.compile(g, outputs={"y": y, "a": a})
+    assert [n.attrs["pool"] for n in ev.graph.nodes if n.op == "conv2d_bias_act"] == [1]
+    xs = np.random.default_rng(0).standard_normal((2, 4, 8, 8)).astype(np.float32)
+    out = ev(x=xs)
+    np.testing.assert_allclose(out["y"], _pooled_ref(xs, w, b), rtol=1e-5, atol=1e-5)
+
+
+def test_the_pooled_form_has_no_gradient_and_checks_its_map() -> None:
+    with gn.Graph("g") as g:
+        x = gn.input("x", (2, 4, 6, 6), "float32")
+        w, b = gn.input("w", (6, 4, 3, 3), "float32"), gn.input("b", (6,), "float32")
+        y = c.conv2d_bias_act(x, w, b, padding=1, pool=2)
+        assert y.shape == (2, 6, 3, 3)
+        dw, = gn.grad(gn.sum(y), [w])
+        with pytest.raises(gn.ShapeError, match="pool must be one of"):
+            c.conv2d_bias_act(x, w, b, padding=1, pool=3)
+        with pytest.raises(gn.ShapeError, match="static convolution output of at least 2x2"):
+            c.conv2d_bias_act(gn.input("z", (2, 4, 3, 6), "float32"), w, b, pool=2)  # a 1 x 4 map
+    with pytest.raises(gn.GraphnnError, match="conv2d_bias_act.*no gradient"):
+        gn.compile(g, outputs={"dw": dw})
+
+
+def test_onnx_export_of_the_pooled_form_is_conv_relu_maxpool() -> None:
+    pytest.importorskip("onnxruntime")
+    from ..backends.onnx.helpers import export_and_compare
+
+    rng = np.random.default_rng(7)
+    w, b = rng.standard_normal((6, 4, 3, 3)).astype("float32"), rng.standard_normal(6).astype("float32")
+    with gn.Graph("ex") as g:
+        x = gn.input("x", (None, 4, 7, 9), "float32")
+        y = c.conv2d_bias_act(x, gn.param("w", w.shape, "float32", init=w), gn.param("b", (6,), "float32", init=b),
+                              padding=1, activation="relu", pool=2)
+    rep = export_and_compare(g, {"y": y}, lambda n: {"x": rng.standard_normal((n, 4, 7, 9)).astype("float32")})
+    assert [n.op_type for n in rep.model.graph.node] == ["Conv", "Relu", "MaxPool"]

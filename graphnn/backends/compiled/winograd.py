@@ -81,8 +81,8 @@ def applies(kernel: tuple, stride: tuple, dilation: tuple, groups: int, pads: tu
 class Winograd:
     """One conv kernel's Winograd path: the compiled kernels, the cached kernel transforms, the block buffers."""
 
-    def __init__(self, mods: dict[str, Any], pt: int, pl: int) -> None:
-        self.mods, self.pt, self.pl = mods, pt, pl  # the top and left pads (the output size implies the others)
+    def __init__(self, mods: dict[str, Any], pads: tuple) -> None:
+        self.mods, self.pads = mods, pads  # top, left, bottom, right
         self.kernels: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # form -> (the kernel's bits, its transform)
         self.scratch: dict[int, tuple] = {}  # per worker slot: the last call's block buffers (see `buffers`)
 
@@ -94,7 +94,7 @@ class Winograd:
         still takes the GEMM path when it has too few tiles (`form_for`)."""
         if xp is not np or not applies(kernel, stride, dilation, groups, pads, c, k, dtype):
             return None
-        return cls({f.module: kernels(f.module) for f in (F43, F23)}, pads[0], pads[1])
+        return cls({f.module: kernels(f.module) for f in (F43, F23)}, tuple(pads))
 
     def kernel(self, form: Form, w: np.ndarray) -> np.ndarray:
         """(alpha^2, K, C) transformed kernel of w (K, C, 3, 3): the cached one while w's bits are unchanged."""
@@ -123,16 +123,17 @@ class Winograd:
         return got[1]
 
     def __call__(self, x: Any, w: Any, y: Any, blocks: Any = None, threads: int | None = None, bias: Any = None,
-                 relu: bool = False) -> Any:
-        """y = conv2d(x, w) (+ bias, then ReLU, when given) over NCHW arrays; y is written in place. The caller
-        checked form_for(...) is not None. `blocks(n, bs, fn, flops, threads)` runs fn(s, e, slot) over blocks of
-        bs samples (the NumPy conv kernels' runner, on worker threads); None runs them here in turn."""
+                 relu: bool = False, pool: bool = False) -> Any:
+        """y = conv2d(x, w) (+ bias, then ReLU, then a 2x2 max pool, when asked) over NCHW arrays, written into y.
+        The caller checked form_for(...) is not None. `blocks(n, bs, fn, flops, threads)` runs fn(s, e, slot) over
+        blocks of bs samples (the NumPy conv kernels' runner, on worker threads); None runs them here in turn."""
         if not y.flags.c_contiguous:  # the compiled kernels take C-ordered arrays (one compilation each)
-            y[...] = self(x, w, np.empty(y.shape, y.dtype), blocks, threads, bias, relu)
+            y[...] = self(x, w, np.empty(y.shape, y.dtype), blocks, threads, bias, relu, pool)
             return y
         x = np.ascontiguousarray(x)
-        n, c = x.shape[:2]
-        k, ho, wo = y.shape[1:]
+        n, c, h, wd = x.shape
+        pt, pl, pb, pr = self.pads
+        k, ho, wo = y.shape[1], h + pt + pb - 2, wd + pl + pr - 2  # the convolution's size (y's before pooling)
         form = form_for(n, c, ho, wo)
         assert form is not None, "Winograd called below MIN_TILES"
         mod, e = self.mods[form.module], form.alpha ** 2
@@ -147,9 +148,9 @@ class Winograd:
             v, mm, pad, rows, out_rows, small = self.buffers(slot, key)
             ln = (n1 - n0) * th * tw  # C-ordered views of the block's size: strided ones ran the kernels 10x slower
             v, mm = v[:c * e * ln].reshape(c, e, ln), mm[:k * e * ln].reshape(k, e, ln)
-            mod.input_tiles(x, n0, n1, self.pt, self.pl, th, tw, v, pad, rows)
+            mod.input_tiles(x, n0, n1, pt, pl, th, tw, v, pad, rows)
             np.matmul(u, v.transpose(1, 0, 2), out=mm.transpose(1, 0, 2))
-            mod.output_tiles(mm, n0, n1, th, tw, y, b, bias is not None, relu, out_rows, small, zero)
+            mod.output_tiles(mm, n0, n1, th, tw, y, b, bias is not None, relu, pool, out_rows, small, zero)
 
         if blocks is None:
             for s in range(0, n, bs):

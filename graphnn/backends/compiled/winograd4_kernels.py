@@ -17,6 +17,8 @@ from typing import Any
 
 import numba
 
+from .winograd_kernels import max4
+
 
 @numba.njit(inline="always")
 def _bt(d0: Any, d1: Any, d2: Any, d3: Any, d4: Any, d5: Any) -> tuple:
@@ -66,9 +68,10 @@ def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v:
 
 @numba.njit(cache=True, nogil=True)
 def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, has_bias: bool, relu: bool,
-                 four: Any, r: Any, zero: Any) -> None:
+                 pool: bool, four: Any, r: Any, zero: Any) -> None:
     """y's 4x4 tiles of samples n0:n1 = A^T M A from the GEMM results m (K, 36, L), + bias and ReLU when asked;
-    tiles past y's edge are dropped. `four` is a (4, 4*tw) scratch row block, `r` a (4, 6) scratch."""
+    tiles past y's edge are dropped. With `pool`, y is the 2x2 max pool of that (four windows per tile). `four`
+    is a (4, 4*tw) scratch row block, `r` a (4, 6) scratch."""
     ho, wo = y.shape[2], y.shape[3]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
@@ -93,6 +96,12 @@ def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, 
                         for q in range(4 * tw):
                             e = four[a, q]
                             four[a, q] = zero if e < zero else e
+                if pool:
+                    for a in range(min(2, ho - 2 * i)):
+                        for q in range(wo):
+                            y[n, k, 2 * i + a, q] = max4(four[2 * a, 2 * q], four[2 * a, 2 * q + 1],
+                                                         four[2 * a + 1, 2 * q], four[2 * a + 1, 2 * q + 1])
+                    continue
                 for a in range(min(4, ho - 4 * i)):
                     for q in range(wo):
                         y[n, k, 4 * i + a, q] = four[a, q]

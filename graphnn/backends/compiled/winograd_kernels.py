@@ -58,11 +58,12 @@ def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v:
 
 @numba.njit(cache=True, nogil=True)
 def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, has_bias: bool, relu: bool,
-                 two: Any, r: Any, zero: Any) -> None:
+                 pool: bool, two: Any, r: Any, zero: Any) -> None:
     """y's 2x2 tiles of samples n0:n1 = A^T M A from the GEMM results m (K, 16, L), then + bias[k] and ReLU when
     asked (the epilogue rides on the pass that writes y). Tiles past y's edge (odd sizes) are dropped; `two`
     is a (2, 2*tw) scratch row pair (`r` is unused: F(4x4, 3x3)'s kernel takes one); `zero` is 0 of y's dtype (a
-    float64 literal would widen the selects)."""
+    float64 literal would widen the selects). With `pool`, y is the 2x2 max pool of that (each tile is one
+    window; a last odd row or column of the convolution is dropped, as max_pool2d's floor mode does)."""
     ho, wo = y.shape[2], y.shape[3]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
@@ -91,11 +92,24 @@ def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, 
                         a, c = two[0, q], two[1, q]
                         two[0, q] = zero if a < zero else a
                         two[1, q] = zero if c < zero else c
+                if pool:
+                    if i < ho:
+                        for q in range(wo):
+                            y[n, k, i, q] = max4(two[0, 2 * q], two[0, 2 * q + 1], two[1, 2 * q], two[1, 2 * q + 1])
+                    continue
                 for q in range(wo):
                     y[n, k, 2 * i, q] = two[0, q]
                 if 2 * i + 1 < ho:
                     for q in range(wo):
                         y[n, k, 2 * i + 1, q] = two[1, q]
+
+
+@numba.njit(inline="always")
+def max4(a: Any, b: Any, c: Any, d: Any) -> Any:
+    """The max of four values, NaN if any is NaN (np.maximum's rule, which max_pool2d follows)."""
+    ab = a if (a > b or a != a) else b
+    cd = c if (c > d or c != c) else d
+    return ab if (ab > cd or ab != ab) else cd
 
 
 @numba.njit(cache=True, nogil=True)

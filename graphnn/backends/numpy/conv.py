@@ -39,6 +39,15 @@ def _geom(node: Node, kh: int, kw: int) -> tuple[int, int, int, int, int, int]:
     return kh, kw, sh, sw, ph, pw
 
 
+def conv_hw(node: Node, geo: Geo) -> tuple[Any, Any]:
+    """The convolution's output height and width of a conv2d or conv2d_bias_act node (before any pooling)."""
+    if node.op == "conv2d" or node.attrs.get("pool", 1) == 1:
+        return tuple(node.outputs[0].type.shape[2:])
+    h, w = node.inputs[0].type.shape[2:]  # pooled forms are static (their type rule)
+    return ((h + geo.pt + geo.pb - geo.dh * (geo.kh - 1) - 1) // geo.sh + 1,
+            (w + geo.pl + geo.pr - geo.dw * (geo.kw - 1) - 1) // geo.sw + 1)
+
+
 def _out_hw(node: Node) -> tuple[int, int]:
     return node.outputs[0].type.shape[2], node.outputs[0].type.shape[3]  # static by the type rule
 
@@ -125,25 +134,31 @@ def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
 
 @OUT_KERNELS.register("conv2d_bias_act")
 def _conv2d_bias_act_out(xp: Any, node: Node, env: dict) -> OutKernel:
-    """act(conv2d(x, w) + b): on the Winograd path inside the pass that writes y; on the GEMM path one compiled
-    pass after it (two NumPy passes without numba)."""
+    """pool(act(conv2d(x, w) + b)): on the Winograd path inside the pass that writes y; on the GEMM path one
+    compiled pass after it (two NumPy passes without numba), then the pool from a scratch copy of the map."""
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
-    ho, wo = _out_hw(node)
-    relu = node.attrs["activation"] == "relu"
+    ho, wo = conv_hw(node, geo)
+    relu, pool = node.attrs["activation"] == "relu", node.attrs["pool"] == 2
     wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
     epi = compiled.kernels("winograd") if compiled.host_float(xp, node.inputs[0].type.dtype) else None
 
     def work(threads: int | None, x: Any, w: Any, b: Any, out: Any) -> None:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
-            wino(x, w, out, blocks_on(xp), threads, bias=b, relu=relu)
+            wino(x, w, out, blocks_on(xp), threads, bias=b, relu=relu, pool=pool)
             return
-        conv_forward(xp, x, w, geo, ho, wo, out, threads)
-        if epi is not None and out.flags.c_contiguous:
-            epi.bias_act(out.reshape(*out.shape[:2], -1), xp.ascontiguousarray(b), relu, out.dtype.type(0))
-            return
-        xp.add(out, b.reshape(-1, 1, 1), out=out)
-        if relu:
-            xp.maximum(out, 0, out=out)
+        y = xp.empty((x.shape[0], w.shape[0], ho, wo), dtype=out.dtype) if pool else out
+        conv_forward(xp, x, w, geo, ho, wo, y, threads)
+        if epi is not None and y.flags.c_contiguous:
+            epi.bias_act(y.reshape(*y.shape[:2], -1), xp.ascontiguousarray(b), relu, y.dtype.type(0))
+        else:
+            xp.add(y, b.reshape(-1, 1, 1), out=y)
+            if relu:
+                xp.maximum(y, 0, out=y)
+        if pool:  # 2x2 windows, stride 2, floor mode: a last odd row or column is dropped
+            hp, wp = out.shape[2:]
+            xp.maximum(y[:, :, 0:2 * hp:2, 0:2 * wp:2], y[:, :, 0:2 * hp:2, 1:2 * wp:2], out=out)
+            xp.maximum(out, y[:, :, 1:2 * hp:2, 0:2 * wp:2], out=out)
+            xp.maximum(out, y[:, :, 1:2 * hp:2, 1:2 * wp:2], out=out)
 
     return in_session(xp, work)
 
@@ -260,7 +275,8 @@ def algorithm(node: Node, env: dict | None = None) -> str:
     tail = ""
     if node.op == "conv2d_bias_act":
         tail = " + bias" + (" + ReLU" if node.attrs["activation"] == "relu" else "") + \
-            (" in the output transform" if isinstance(wino, Form) else " after it, in place")
+            (" + 2x2 max pool" if node.attrs["pool"] == 2 else "") + \
+            (" in the output transform" if isinstance(wino, Form) else " after it")
     if isinstance(wino, Form):
         return f"Winograd F({wino.m}x{wino.m}, 3x3): compiled transforms + {wino.alpha ** 2} GEMMs per block of " \
                f"samples{tail}; NCHW, groups {geo.g}"
@@ -282,7 +298,7 @@ def algorithm(node: Node, env: dict | None = None) -> str:
 def _winograd(node: Node, geo: Geo, env: dict) -> Form | str | None:
     """The Winograd form the node's kernel takes, "maybe" (the batch is not bound), or None (the GEMM path)."""
     if node.op in ("conv2d", "conv2d_bias_act"):
-        (n, c), (k, ho, wo), g = node.inputs[0].type.shape[:2], node.outputs[0].type.shape[1:], geo
+        (n, c), k, (ho, wo), g = node.inputs[0].type.shape[:2], node.outputs[0].type.shape[1], conv_hw(node, geo), geo
     elif node.op == "conv2d_input_grad" and (geo.sh, geo.sw) == (1, 1) and not geo.pointwise:
         (n, c), ho, wo = node.inputs[0].type.shape[:2], *node.attrs["input_size"]
         k = node.outputs[0].type.shape[1]
@@ -307,7 +323,6 @@ def _positions(node: Node, geo: Geo) -> int:
     if node.op == "conv2d_input_grad":  # gy padded to width W + d*(k-1) (transposed_as_conv)
         h, w = node.attrs["input_size"]
         return h * (w + geo.dw * (geo.kw - 1))
-    forward = node.op in ("conv2d", "conv2d_bias_act")
-    ho, wo = node.outputs[0].type.shape[2:] if forward else node.inputs[1].type.shape[2:]
+    ho, wo = conv_hw(node, geo) if node.op in ("conv2d", "conv2d_bias_act") else node.inputs[1].type.shape[2:]
     flat = (geo.sh, geo.sw) == (1, 1) and not geo.pointwise
     return ho * (node.inputs[0].type.shape[3] + geo.pl + geo.pr if flat else wo)

@@ -1,7 +1,8 @@
 """ONNX export and import of the conv family: conv2d <-> Conv (1-D and 2-D, groups, dilations, asymmetric pads,
-auto_pad; a bias input imports as an add), conv2d_bias_act -> Conv with B (+ Relu), conv2d_input_grad <->
-ConvTranspose (pooling is in pool.py); the weight gradient is not exported. 3-D Conv and ConvTranspose import as
-gn.conv3d / gn.conv_transpose3d, built from the 2-D ops. Imports graphnn.ir and the onnx room's emitter and import context.
+auto_pad; a bias input imports as an add), conv2d_bias_act -> Conv with B (+ Relu, + MaxPool), conv2d_input_grad
+<-> ConvTranspose (pooling is in pool.py); the weight gradient is not exported. 3-D Conv and ConvTranspose import
+as gn.conv3d / gn.conv_transpose3d, built from the 2-D ops. Imports graphnn.ir and the onnx room's emitter and
+import context.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ def _conv2d(e: Emitter, n: Node, ins: list, outs: list) -> None:
     e.emit("Conv", ins, outs, **_conv_attrs(n))
 
 
-@LOWERINGS.register("conv2d_bias_act", onnx_ops="Conv (with its bias input B), then Relu for activation relu")
+@LOWERINGS.register("conv2d_bias_act", onnx_ops="Conv (with its bias input B), then Relu for activation relu, "
+                                                "then MaxPool 2x2 for pool 2")
 def _conv2d_bias_act(e: Emitter, n: Node, ins: list, outs: list) -> None:
-    if n.attrs["activation"] == "none":
-        e.emit("Conv", ins, outs, **_conv_attrs(n))
-    else:
-        e.emit("Relu", e.emit("Conv", ins, 1, **_conv_attrs(n)), outs)
+    steps = [("Conv", _conv_attrs(n))] + ([("Relu", {})] if n.attrs["activation"] == "relu" else []) + \
+        ([("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]})] if n.attrs["pool"] == 2 else [])
+    cur = ins
+    for k, (op, attrs) in enumerate(steps):
+        cur = e.emit(op, cur, outs if k == len(steps) - 1 else 1, **attrs)
 
 
 @LOWERINGS.register("conv2d_input_grad", onnx_ops="ConvTranspose (output_padding from the stored input size)")

@@ -115,7 +115,8 @@ def conv_flops(node: Node, y_numel: int) -> int:
     """FLOPs of a conv-family node whose conv2d-shaped tensor (y, or gy for the backward ops) has y_numel elements:
     each element is a sum of (C/groups) * kH * kW products (multiply-add = 2)."""
     w = node.outputs[0].type.shape if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape
-    return 2 * y_numel * int(w[1]) * int(w[2]) * int(w[3])
+    pooled = node.attrs.get("pool", 1) ** 2 if node.op == "conv2d_bias_act" else 1  # y is the pooled output
+    return 2 * y_numel * pooled * int(w[1]) * int(w[2]) * int(w[3])
 
 
 OPS.append(Op("conv2d", _conv2d_rule, 2, dict(_CONV), grad=_conv2d_grad,
@@ -244,18 +245,26 @@ def conv2d_weight_grad(x: Any, gy: Any, kernel_size: Any, stride: Any = 1, paddi
                                                   "kernel_size": pair(tuple(kernel_size), "kernel_size")})
 
 
-# ---- conv2d_bias_act: a convolution with its bias and activation in the epilogue (inference pass) ------------
+# ---- conv2d_bias_act: a convolution with its bias, activation and 2x2 max pool in the epilogue (inference) ----
 ACTIVATIONS = ("none", "relu")
+POOLS = (1, 2)  # 1: no pooling; 2: a 2x2 max pool with stride 2, no padding, floor mode
 
 
 def _conv2d_bias_act_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[TensorType]:
     x, w, b = t
     if attrs["activation"] not in ACTIVATIONS:
         raise ShapeError(f"conv2d_bias_act: activation must be one of {ACTIVATIONS}, got {attrs['activation']!r}")
+    if attrs["pool"] not in POOLS:
+        raise ShapeError(f"conv2d_bias_act: pool must be one of {POOLS}, got {attrs['pool']!r}")
     y = _conv_out(ctx, x, w, attrs, "conv2d_bias_act")
     _need_rank(b, 1, "conv2d_bias_act bias b (O,)")
     ctx.same_dtype([x, b], "x and b")
     ctx.dim_eq(b.shape[0], y[1], "conv2d_bias_act: bias length vs output channels")
+    if attrs["pool"] == 2:
+        if not all(isinstance(d, int) and d >= 2 for d in y[2:]):
+            raise ShapeError(f"conv2d_bias_act: pooling needs a static convolution output of at least 2x2, got "
+                             f"{y[2:]}")
+        y = (*y[:2], y[2] // 2, y[3] // 2)
     return [x.with_shape(y)]
 
 
@@ -264,6 +273,9 @@ def _conv2d_bias_act_grad(node: Node, g: list[Value | None]) -> list[Value | Non
     gz = g[0]
     if gz is None:
         return [None, None, None]
+    if node.attrs["pool"] != 1:
+        raise ShapeError(f"conv2d_bias_act {node.name}: the pooled form is made for inference and has no gradient "
+                         "(differentiate the graph before the conv_epilogue pass)")
     if node.attrs["activation"] == "relu":  # relu'(0) = 0; y > 0 exactly where the pre-activation is
         gz = where(greater(node.outputs[0], 0), gz, 0)
     geo = _geo(node.attrs)
@@ -271,14 +283,15 @@ def _conv2d_bias_act_grad(node: Node, g: list[Value | None]) -> list[Value | Non
             rsum(gz, axis=(0, 2, 3))]
 
 
-OPS.append(Op("conv2d_bias_act", _conv2d_bias_act_rule, 3, {**_CONV, "activation": "none"},
+OPS.append(Op("conv2d_bias_act", _conv2d_bias_act_rule, 3, {**_CONV, "activation": "none", "pool": 1},
               grad=_conv2d_bias_act_grad,
-              doc="act(conv2d(x, w) + b[None, :, None, None]), act none or relu: the epilogue-fused convolution"))
+              doc="pool(act(conv2d(x, w) + b[None, :, None, None])), act none or relu, pool none or 2x2 max: the "
+                  "epilogue-fused convolution"))
 
 
 def conv2d_bias_act(x: Any, w: Any, b: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
-                    activation: str = "none") -> Value:
-    """act(conv2d(x, w) + b) with b of shape (O,): the bias add and ReLU run inside the convolution's kernel, on
-    output still in cache (the inference pass `conv_epilogue` builds it)."""
+                    activation: str = "none", pool: int = 1) -> Value:
+    """pool(act(conv2d(x, w) + b)) with b of shape (O,): the bias add, the ReLU and a 2x2 max pool (pool=2) run
+    inside the convolution's kernel, on output still in cache (the inference pass `conv_epilogue` builds it)."""
     return apply1("conv2d_bias_act", [x, w, b], {**geometry(stride, padding, dilation, groups),
-                                                 "activation": activation})
+                                                 "activation": activation, "pool": pool})
