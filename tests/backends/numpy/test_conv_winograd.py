@@ -1,8 +1,8 @@
 """The Winograd F(2x2, 3x3) path of 3x3 stride-1 convolutions (backends/numpy/conv_winograd.py, compiled
 transforms in backends/compiled/winograd_kernels.py; issue 16): the driver against float64 references written
 here over many geometries and both float dtypes, its bias + ReLU epilogue, the kernel-transform cache, strided
-arrays, two workers, the dispatch through compiled graphs on both kernel paths (and against PyTorch), and what
-`algorithm(node, env)` says against what really runs.
+arrays, two workers; and every conformance case of cases_conv_winograd.py really running on it. The dispatch
+through compiled graphs and `algorithm(node, env)` are in test_conv_winograd_dispatch.py.
 
 Tolerances: F(2x2, 3x3)'s transforms combine at most 4 values with coefficients 0, +-1/2, +-1 per stage, so its
 rounding error is a small multiple of the unit roundoff times sum |x| |w| over a tile (Lavin and Gray 2016;
@@ -25,7 +25,6 @@ from graphnn.backends.numpy import conv_winograd as cw
 from graphnn.backends.numpy.conv import WINOGRAD_WORDS, algorithm
 from graphnn.backends.numpy.conv_gemm import Geo
 from graphnn.backends.numpy.conv_winograd import Winograd
-from graphnn.ir.ops import conv as c
 
 from ...conformance.cases import build_case, draw
 from ...conformance.cases_conv_winograd import CASES as WINOGRAD_CASES
@@ -243,7 +242,7 @@ def test_two_workers_give_the_same_values(wino: Any, monkeypatch: pytest.MonkeyP
 
 
 # ---- the cases of tests/conformance/cases_conv_winograd.py take the path they exist for ----------------------
-class _CallSpy:
+class CallSpy:
     """Records (input channels, output channels) of every Winograd call."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,7 +258,7 @@ class _CallSpy:
 
 @pytest.mark.parametrize("case", WINOGRAD_CASES, ids=lambda case: f"{case.op}-{case.id}")
 def test_conformance_cases_take_the_winograd_path(wino: Any, monkeypatch: pytest.MonkeyPatch, case: Any) -> None:
-    spy = _CallSpy(monkeypatch)
+    spy = CallSpy(monkeypatch)
     g, ins, out = build_case(case, "float64")
     node = out.producer
     assert node is not None and algorithm(node, {}).startswith(WINOGRAD_WORDS)
