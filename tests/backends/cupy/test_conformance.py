@@ -78,9 +78,11 @@ def test_numpy_kernel_modules_do_array_math_only_through_xp() -> None:
     import graphnn.backends.numpy as pkg
 
     shape_only = {"broadcast_shapes", "dtype", "prod", "can_cast", "ndarray"}
+    # host-only drivers, which refuse any other array module up front (tests/backends/numpy/test_conv_winograd.py)
+    host_only = {"conv_winograd.py"}  # Winograd.of(xp, ...) is None unless xp is NumPy: numba on host arrays
     bad = []
     for path in sorted(pathlib.Path(pkg.__file__).parent.glob("*.py")):
-        if path.name in ("backend.py", "__init__.py"):
+        if path.name in ("backend.py", "__init__.py") or path.name in host_only:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "np"

@@ -28,6 +28,7 @@ from graphnn.backends.numpy.conv_winograd import Winograd
 
 from ...conformance.cases import build_case, draw
 from ...conformance.cases_conv_winograd import CASES as WINOGRAD_CASES
+from ..cupy.standin import cupy as standin_cupy
 
 TOL = {np.float32: 16 * 2.0 ** -24, np.float64: 16 * 2.0 ** -53}
 
@@ -79,6 +80,19 @@ def _geometries(count: int, seed: int) -> list[tuple]:
         if h + pads[0] + pads[2] >= 3 and w + pads[1] + pads[3] >= 3:
             out.append((int(rng.integers(1, 5)), int(rng.integers(32, 46)), int(rng.integers(16, 24)), h, w, pads))
     return out
+
+
+def test_only_numpy_float32_and_float64_take_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver is host-only (numba on NumPy arrays): any other array module (CuPy) or dtype gets None, and so
+    does every module without numba (the exemption of conv_winograd.py in the CuPy backend's NumPy-call guard)."""
+    geo = Geo(3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    assert Winograd.of(standin_cupy, geo, 32, 16, np.float32) is None
+    assert Winograd.of(np, geo, 32, 16, np.float16) is None and Winograd.of(np, geo, 32, 16, np.int32) is None
+    monkeypatch.setenv("GRAPHNN_NO_NUMBA", "1")
+    assert Winograd.of(np, geo, 32, 16, np.float32) is None
+    monkeypatch.delenv("GRAPHNN_NO_NUMBA")
+    if compiled.kernels("winograd") is not None:
+        assert Winograd.of(np, geo, 32, 16, np.float32) is not None and Winograd.of(np, geo, 32, 16, "float64")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
