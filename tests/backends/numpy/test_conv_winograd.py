@@ -5,9 +5,9 @@ arrays, two workers; and every conformance case of cases_conv_winograd.py really
 through compiled graphs and `algorithm(node, env)` are in test_conv_winograd_dispatch.py.
 
 Tolerances: F(2x2, 3x3)'s transforms combine at most 4 values with coefficients 0, +-1/2, +-1 per stage, so its
-rounding error is a small multiple of the unit roundoff times sum |x| |w| over a tile (Lavin and Gray 2016;
-about twice the direct form's). We bound the error by 16 u * max(conv(|x|, |w|)): 1e-6 in float32, 2e-15 in
-float64; the worst measured over 300 random geometries was 2.2 u (1.3e-7 and 3.4e-16).
+rounding error is a small multiple of the unit roundoff u times sum |x| |w| over a tile (Lavin and Gray 2016).
+We bound the error by 16 u * max(conv(|x|, |w|)): 1e-6 in float32, 2e-15 in float64; the worst measured over
+300 random geometries was 2.2 u in float32 (1.3e-7) and 3 u in float64 (3.4e-16).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _geometries(count: int, seed: int) -> list[tuple]:
 
 def test_only_numpy_float32_and_float64_take_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     """The driver is host-only (numba on NumPy arrays): any other array module (CuPy) or dtype gets None, and so
-    does every module without numba (the exemption of conv_winograd.py in the CuPy backend's NumPy-call guard)."""
+    does everything with numba switched off (the exemption of conv_winograd.py in the CuPy backend's NumPy-call guard)."""
     geo = Geo(3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)
     assert Winograd.of(standin_cupy, geo, 32, 16, np.float32) is None
     assert Winograd.of(np, geo, 32, 16, np.float16) is None and Winograd.of(np, geo, 32, 16, np.int32) is None
@@ -106,7 +106,7 @@ def test_driver_matches_the_reference_over_random_geometries(wino: Any, dtype: A
 
 @pytest.mark.parametrize("n, hw, pads", [
     (23, (8, 8), (1, 1, 1, 1)),  # 16 tiles a sample: blocks of 16 samples, the last one of 7
-    (3, (34, 33), (1, 1, 1, 0)),  # 289 tiles a sample, more than a block's 256: blocks of one sample
+    (3, (34, 33), (1, 1, 1, 0)),  # 17 x 16 = 272 tiles a sample, more than a block's 256: blocks of one sample
     (5, (2, 2), (2, 2, 2, 2)),  # the outputs' outer ring sees only padding
 ])
 def test_driver_over_several_blocks_and_wide_maps(wino: Any, n: int, hw: tuple, pads: tuple) -> None:
