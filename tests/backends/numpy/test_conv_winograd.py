@@ -248,7 +248,7 @@ def test_strided_x_w_and_y(wino: Any) -> None:
 def test_two_workers_give_the_same_values(wino: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(11)
     pads = (1, 1, 1, 1)
-    x = rng.standard_normal((40, 32, 8, 8)).astype(np.float32)  # 16 tiles a sample: three blocks
+    x = rng.standard_normal((96, 32, 16, 16)).astype(np.float32)  # 64 tiles a sample: 24 blocks of 4 samples
     w = rng.standard_normal((16, 32, 3, 3)).astype(np.float32)
     workers: list[int] = []
     inner = cw.run_blocks
