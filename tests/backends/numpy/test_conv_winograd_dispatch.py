@@ -104,8 +104,8 @@ def test_numba_and_plain_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---- algorithm(node, env) says what runs --------------------------------------------------------------------
 # (id, in channels, out channels, map size, pad, stride, kernel size, groups, dilation, batch, takes Winograd)
 GEOMETRIES = [
-    ("winograd", 32, 16, 8, 1, 1, 3, 1, 1, 4, True),
-    ("63-tiles", 32, 16, 8, 1, 1, 3, 1, 1, 3, False),  # 3 samples of 16 tiles: 48
+    ("winograd", 32, 16, 8, 1, 1, 3, 1, 1, 4, True),  # 4 samples of 16 tiles: 64, the threshold itself
+    ("48-tiles", 32, 16, 8, 1, 1, 3, 1, 1, 3, False),
     ("31-in", 31, 16, 8, 1, 1, 3, 1, 1, 4, False),
     ("15-out", 32, 15, 8, 1, 1, 3, 1, 1, 4, False),
     ("stride2", 32, 16, 16, 1, 2, 3, 1, 1, 8, False),
@@ -128,7 +128,7 @@ def test_algorithm_names_the_path_that_runs(kernel_path: str, monkeypatch: pytes
     text = algorithm(node, {batch: n})
     assert text.startswith(WINOGRAD_WORDS) if takes else "Winograd" not in text and "GEMM" in text
     unbound = algorithm(node, {})
-    assert ("Winograd" in unbound) == (geo[0] in ("winograd", "63-tiles") and kernel_path == "numba")
+    assert ("Winograd" in unbound) == (geo[0] in ("winograd", "48-tiles") and kernel_path == "numba")
     assert ("from 64 tiles per call, else GEMM" in unbound) == ("Winograd" in unbound)
     spy = CallSpy(monkeypatch)
     xs, ws = rng.standard_normal((n, ci, size, size)), rng.standard_normal(w.shape) / np.sqrt(ci * ks * ks)
