@@ -292,7 +292,7 @@ class Function:
         """Run `repeat` times node by node; per-node (and per fused kernel) time shares, printable as a table."""
         feeds = dict(feeds or {}, **kw)
         arrays, env = bind_feeds(self.graph, feeds, self.backend.asarray)
-        prof = Profile()
+        prof = Profile(host=getattr(self.backend.xp, "__name__", "") == "numpy")
         sync = getattr(self.backend, "synchronize", None)
         last = [0.0]
 

@@ -41,13 +41,14 @@ class Profile:
 
     rows: dict[str, ProfileRow] = field(default_factory=dict)
     runs: int = 0
+    host: bool = True  # the NumPy backend (a CuPy run never takes the host-only Winograd path)
 
     def add(self, node: Node, seconds: float, env: dict | None = None) -> None:
         r = self.rows.get(node.name)
         if r is None:
             members = tuple(s[0] for s in node.attrs.get("body", ())) if node.op == "fused_elementwise" else ()
             r = self.rows[node.name] = ProfileRow(node.name, node.op, 0.0, node.location, members,
-                                                  algorithm=algorithm(node, env) if node.op in CONV_OPS else "")
+                                                  algorithm=algorithm(node, env, self.host) if node.op in CONV_OPS else "")
         r.seconds += seconds
         if node.op in CONV_OPS and env is not None:
             y = conv_y(node)  # y or gy

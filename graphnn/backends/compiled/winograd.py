@@ -126,7 +126,7 @@ class Winograd:
     def __call__(self, x: Any, w: Any, y: Any, blocks: Any = None, threads: int | None = None, bias: Any = None,
                  relu: bool = False, pool: bool = False) -> Any:
         """y = conv2d(x, w) (+ bias, then ReLU, then a 2x2 max pool, when asked) over NCHW arrays, written into y.
-        The caller checked form_for(...) is not None. `blocks(n, bs, fn, flops, threads)` runs fn(s, e, slot) over
+        The conv kernels call it where form_for(...) is not None. `blocks(n, bs, fn, flops, threads)` runs fn(s, e, slot) over
         blocks of bs samples (the NumPy conv kernels' runner, on worker threads); None runs them here in turn."""
         if not y.flags.c_contiguous:  # the compiled kernels take C-ordered arrays (one compilation each)
             y[...] = self(x, w, np.empty(y.shape, y.dtype), blocks, threads, bias, relu, pool)
@@ -135,8 +135,7 @@ class Winograd:
         n, c, h, wd = x.shape
         pt, pl, pb, pr = self.pads
         k, ho, wo = y.shape[1], h + pt + pb - 2, wd + pl + pr - 2  # the convolution's size (y's before pooling)
-        form = form_for(n, c, ho, wo)
-        assert form is not None, "Winograd called below MIN_TILES"
+        form = form_for(n, c, ho, wo) or F23  # called directly below MIN_TILES: F(2x2, 3x3) is right at any size
         mod, e = self.mods[form.module], form.alpha ** 2
         u = self.kernel(form, w)
         th, tw = form.tiles(ho, wo)

@@ -266,12 +266,12 @@ def joint_weight_grad(og: int, length: int) -> bool:
     return 4 * og > length
 
 
-def algorithm(node: Node, env: dict | None = None) -> str:
+def algorithm(node: Node, env: dict | None = None, host: bool = True) -> str:
     """How the kernels above run a conv-family node, in words, with its layout (for fn.profile and the viewer);
-    `env` binds the batch dimension, which decides whether the Winograd path runs."""
+    `env` binds the batch dimension, which decides whether the Winograd path runs (on the host only)."""
     kh, kw = node.attrs["kernel_size"] if node.op == "conv2d_weight_grad" else node.inputs[1].type.shape[2:]
     geo = geo_of(node, kh, kw)
-    wino = _winograd(node, geo, env or {})
+    wino = _winograd(node, geo, env or {}) if host else None
     tail = ""
     if node.op == "conv2d_bias_act":
         tail = " + bias" + (" + ReLU" if node.attrs["activation"] == "relu" else "") + \

@@ -51,3 +51,21 @@ def test_cnn_step_on_backend(backend: str) -> None:
 
 def test_cnn_step_on_standin(standin) -> None:
     test_cnn_step_on_backend("cupy")
+
+
+def test_a_winograd_sized_convolution_on_cupy_is_named_as_the_gemm_it_runs(standin) -> None:
+    """The Winograd path is host-only: on the CuPy backend (here its stand-in) a 32->32 3x3 layer runs the GEMM
+    kernels, fused epilogue included, and fn.profile names that, not Winograd; values equal the NumPy backend's."""
+    rng = np.random.default_rng(1)
+    w0 = (rng.standard_normal((32, 32, 3, 3)) / 17).astype("float32")
+    with gn.Graph("block") as g:
+        x = gn.input("x", ("batch", 32, 16, 16), "float32")
+        w = gn.param("w", w0.shape, "float32", init=w0)
+        b = gn.param("b", (32,), "float32", init=rng.standard_normal(32).astype("float32"))
+        y = gn.max_pool2d(gn.relu(gn.conv2d(x, w, padding=1) + gn.reshape(b, (1, -1, 1, 1))), 2)
+    xs = rng.standard_normal((2, 32, 16, 16)).astype("float32")
+    on_gpu = gn.compile(g, outputs={"y": y}, backend="cupy")
+    text = on_gpu.profile({"x": xs}).table()
+    assert "conv2d_bias_act" in text and "2x2 max pool after it" in text and "Winograd" not in text, text
+    np.testing.assert_allclose(to_host(on_gpu(x=xs)["y"]), gn.compile(g, outputs={"y": y})(x=xs)["y"],
+                               rtol=1e-5, atol=1e-5)
