@@ -1,6 +1,7 @@
 """Optional compiled kernels for the NumPy backend (numba, the `fast` extra), used only where a measurement showed
 they pay (benchmarks/RESULTS.md): the exact float32 GELU and its slope (gelu_kernels.py), layer norm forward and
-backward over rows (norm_kernels.py), and the transforms of the Winograd convolution (winograd_kernels.py). Host-only, so they live apart from backends/numpy (whose
+backward over rows (norm_kernels.py), and the transforms of the Winograd convolution (winograd_kernels.py); beside them, without numba, NumPy's own BLAS
+gemm with alpha and beta through ctypes (cblas.py, gemm_update's fused SGD step). Host-only, so they live apart from backends/numpy (whose
 factories CuPy reuses); each NumPy kernel asks here first and keeps its plain path when the answer is None.
 
 A kernel module imports numba at its top and is imported on first use only when numba is installed and

@@ -15,7 +15,7 @@ from ...ir.op_registry import registry
 from ...ir.ops.fused_elementwise import step_dtypes
 from ..destination import UFUNCS, OutKernel
 from ..table import Table
-from .support import Factory, allocating, shape_of
+from .support import Factory, allocating, shape_of, zeros_operand
 
 KERNELS: Table[Factory] = Table("numpy kernel (fused_elementwise)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (fused_elementwise)")
@@ -217,7 +217,7 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
             if op in UFUNCS:
                 res.append((getattr(xp, UFUNCS[op]), tuple(xs), {"out": dst}))
             elif op == "relu":
-                zero = consts.setdefault(("zero", dtypes[k]), xp.zeros((), dtypes[k]))
+                zero = consts.setdefault(("zeros", shapes[k], dtypes[k]), zeros_operand(xp, shapes[k], dtypes[k]))
                 res.append((xp.maximum, (xs[0], zero), {"out": dst}))
             elif op in ("cast", "identity"):
                 res.append((xp.copyto, (dst, xs[0]), {"casting": "unsafe"}))
