@@ -204,19 +204,29 @@ def test_export_of_the_forward_is_unchanged(tmp_path: object) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_gemm_into_declines_aliasing_and_reads_transposed_views() -> None:
-    f = cblas.gemm_for("float32")
-    if f is None:
+def test_gemm_declines_aliasing_and_reads_transposed_views() -> None:
+    r = cblas.gemm_for("float32")
+    if r is None:
         pytest.skip("NumPy's BLAS exports no CBLAS sgemm here")
+    gemm = cblas.Gemm(r)
     a = RNG.standard_normal((5, 3)).astype(np.float32)
     b = RNG.standard_normal((5, 4)).astype(np.float32)
     c = RNG.standard_normal((3, 4)).astype(np.float32)
-    want = c.astype(np.float64) - 0.5 * (a.T.astype(np.float64) @ b)
-    assert cblas.gemm_into(f, c, a.T, b, -0.5, 1.0)
-    np.testing.assert_allclose(c, want, rtol=1e-6, atol=1e-6)
+    want = c.astype(np.float64)
+    for alpha in (-0.5, 0.25):  # the second call reuses the first's arguments with a new alpha
+        want = want + alpha * (a.T.astype(np.float64) @ b)
+        assert gemm(c, a.T, b, alpha, 1.0)
+        np.testing.assert_allclose(c, want, rtol=1e-6, atol=1e-6)
     sq = RNG.standard_normal((4, 4)).astype(np.float32)
-    assert not cblas.gemm_into(f, sq, sq, sq, 1.0, 1.0)  # out overlaps an operand: the caller's NumPy path
+    assert not gemm(sq, sq, sq, 1.0, 1.0)  # out overlaps an operand: the caller's NumPy path
     strided = RNG.standard_normal((3, 10)).astype(np.float32)[:, ::2]  # no unit stride: copied, still right
     c2 = np.zeros((3, 4), np.float32)
-    assert cblas.gemm_into(f, c2, strided, b, 1.0, 0.0)
-    np.testing.assert_allclose(c2, strided @ b, rtol=1e-5, atol=1e-6)
+    for _ in range(2):  # the copy is made afresh on every call, so a change to the strided operand is seen
+        assert gemm(c2, strided, b, 1.0, 0.0)
+        np.testing.assert_allclose(c2, strided @ b, rtol=1e-5, atol=1e-6)
+        strided *= 2.0
+    c3 = RNG.standard_normal((3, 4)).astype(np.float64)
+    g64 = cblas.Gemm(cblas.gemm_for("float64"))
+    want3 = c3 * 2.0 + (a.T.astype(np.float64) @ b)
+    assert g64(c3, a.T.astype(np.float64), b.astype(np.float64), 1.0, 2.0)
+    np.testing.assert_allclose(c3, want3, rtol=1e-12)
