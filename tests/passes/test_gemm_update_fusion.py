@@ -91,6 +91,18 @@ def test_sgd_step_is_fused_and_matches_numpy(gemm_path: str, batch: int) -> None
     _check_steps(fn, g, ps, lr, batch)
 
 
+def test_viewer_counts_the_fused_product() -> None:
+    """2k + 2 FLOPs per weight element (the product over the batch, then the scaled add), as the viewer reports."""
+    from graphnn.viz.costs import bind_dims, flops
+
+    g, loss, vs = _mlp(_params())
+    fn = gn.compile(g, {"loss": loss}, {v: v - 0.1 * d for v, d in zip(vs, gn.grad(loss, vs))})
+    nodes = [n for n in fn.graph.nodes if n.op == "gemm_update"]
+    env = bind_dims(fn.graph, feeds={"x": np.zeros((6, SIZES[0]), np.float32), "y": np.zeros(6, np.int64)})
+    got = sorted(flops(n, env) for n in nodes)
+    assert got == sorted([(2 * 6 + 2) * SIZES[0] * SIZES[1], (2 * 6 + 2) * SIZES[1] * SIZES[2]])
+
+
 def test_weights_are_updated_in_place_by_the_gemm(gemm_path: str) -> None:
     """The plan writes the new weights into the parameters' own arrays: no copy-back, no dW buffer."""
     ps = _params()
