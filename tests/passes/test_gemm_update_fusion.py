@@ -242,3 +242,38 @@ def test_gemm_declines_aliasing_and_reads_transposed_views() -> None:
     want3 = c3 * 2.0 + (a.T.astype(np.float64) @ b)
     assert g64(c3, a.T.astype(np.float64), b.astype(np.float64), 1.0, 2.0)
     np.testing.assert_allclose(c3, want3, rtol=1e-12)
+
+
+def test_guarded_updates_run_inside_the_backward() -> None:
+    """gn.optim's guard is a scalar only the updates read: the schedule computes it right after the loss, so each
+    fused weight update runs as soon as its gradient's operands exist (while they are in cache), not at the end."""
+    from graphnn.backends.executor import schedule
+
+    ps = _params()
+    g, loss, vs = _mlp(ps)
+    fn = gn.compile(g, {"loss": loss}, gn.optim.SGD(0.1).updates(loss, vs))
+    order = schedule(fn.graph)
+    pos = {n.name: i for i, n in enumerate(order)}
+    ups = {n.inputs[0].name: pos[n.name] for n in order if n.op == "gemm_update"}
+    backward = [pos[n.name] for n in order if "backward" in n.tags]
+    assert ups["p2"] < ups["p0"] and ups["p2"] < max(backward)  # the last layer's step before layer 0's backward
+    guard = next(n for n in order if n.outputs[0].ndim == 0 and n.outputs[0].dtype == "bool")
+    assert pos[guard.name] < min(ups.values())
+
+
+def test_a_guard_that_reads_another_weight_stays_before_that_weight_changes(gemm_path: str) -> None:
+    """A scalar read only by updates moves early, unless it reads an updated parameter: then it keeps its place,
+    and reads that parameter's old value (here a guard on w2 that w2's own step would flip)."""
+    with gn.Graph("g") as g:
+        a = gn.input("a", (3, 2))
+        b = gn.input("b", (3, 4))
+        w1 = gn.param("w1", (2, 4), init=np.zeros((2, 4), np.float32))
+        w2 = gn.param("w2", (2, 4), init=np.zeros((2, 4), np.float32))
+        ok = gn.sum(w2) < 0.5
+        prod = gn.transpose(a) @ b
+    ups = {w1: gn.where(ok, w1 - 1.0 * prod, w1), w2: w2 - 1.0 * (gn.transpose(a) @ (b * 2.0))}
+    fn = gn.compile(g, {"s": gn.sum(b)}, ups)
+    av, bv = np.ones((3, 2), np.float32), -np.ones((3, 4), np.float32)
+    fn(a=av, b=bv)
+    np.testing.assert_allclose(g.storage["w1"], -(av.T @ bv))  # the guard saw w2 = 0, not the stepped w2 = 6
+    np.testing.assert_allclose(g.storage["w2"], -2.0 * (av.T @ bv))
