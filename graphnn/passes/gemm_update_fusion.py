@@ -1,8 +1,10 @@
-"""Fuse a parameter's SGD step into its weight-gradient product: the update `p - s * (a @ b)` (also `p + s * (a @ b)`,
-`p - (a @ b) * s`, `p - a @ b`, and gn.optim's guarded `where(ok, p - s (a @ b), p)`) becomes `gemm_update(p, a, b, s, scale=-1)`, which the NumPy backend runs as one
-BLAS gemm with beta = 1 writing into p: the gradient dW is never stored nor read back, and the scale and subtract
-passes over it disappear (the MLP's 784x512 weight: 1.04 ms product + 0.06 ms update -> 1.01 ms).
+"""Fuse a parameter's SGD step into its weight-gradient product. The update `p - s * (a @ b)` (also `p + s * (a @ b)`,
+`p - (a @ b) * s`, `p - a @ b`, and gn.optim's guarded `where(ok, p - s (a @ b), p)`) becomes
+`gemm_update(p, a, b, s, scale=-1)`, which the NumPy backend runs as one BLAS gemm with beta = 1 writing into p: the
+gradient dW is never stored nor read back, and the scale and subtract passes over it disappear (the MLP's 784x512
+weight: 1.04 ms product + 0.06 ms update -> 1.01 ms).
 
+Only for weights of 2^16 elements or more (MIN_ELEMENTS: below, the C call costs more than the passes it saves).
 Safe by construction: it fires only on the new value of a parameter or state whose product (and scaling) nobody
 else reads, on matrices of the parameter's own type, with a scalar s, and never when the product reads the
 parameter itself. Ordering is the planner's: updates run after the last read of the old value (hoist_updates),
@@ -13,10 +15,19 @@ Imports only graphnn.ir and the rewrite engine.
 
 from __future__ import annotations
 
+import math
+
 from ..ir.graph import Graph, Node, Value
 from ..ir.op_registry import registry
 from ..ir.ops.linalg import gemm_update
 from .pattern import Match, Rule, rewrite, rule
+
+
+# Parameters smaller than this keep the unfused step. What the fusion saves grows with the weight (two passes over
+# it: 0.10 ms for the MLP's 784x512 and 512x512 weights together); what it costs is one C call through ctypes,
+# 1-7 us (7 when an operand is a fresh view each call, as the input's transpose in the first layer's gradient).
+# For the 64x32 weight of the small MLP that cost won: its 36 us step took 45 us.
+MIN_ELEMENTS = 1 << 16
 
 
 def _root(v: Value) -> Value:
@@ -45,9 +56,10 @@ def _fuse(m: Match, p: Value, term: Value, sign: float, root: Node | None = None
     node whose output is the update (the guard's where, else the matched node itself)."""
     out = m.out
     root = root or m.node
-    if p.kind not in ("param", "state") or getattr(m.g.updates.get(p.name), "id", None) != root.outputs[0].id or p.type != out.type:
+    update = m.g.updates.get(p.name)
+    if p.kind not in ("param", "state") or update is None or update.id != root.outputs[0].id or p.type != out.type:
         return None
-    if term.type != out.type or not out.dtype.startswith("float"):
+    if term.type != out.type or not out.dtype.startswith("float") or math.prod(p.shape) < MIN_ELEMENTS:
         return None
     scale: Value | float = 1.0
     mm = _product(m, term, m.node)

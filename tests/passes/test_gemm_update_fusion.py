@@ -10,9 +10,16 @@ import pytest
 
 import graphnn as gn
 from graphnn.backends.compiled import cblas
+from graphnn.passes import gemm_update_fusion
 
 RNG = np.random.default_rng(0)
 SIZES = [7, 5, 3]  # odd sizes: no dimension a multiple of a BLAS block
+
+
+@pytest.fixture(autouse=True)
+def fuse_small_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test nets' weights are tiny (odd sizes, quick to check): fuse them as the big ones are."""
+    monkeypatch.setattr(gemm_update_fusion, "MIN_ELEMENTS", 1)
 
 
 @pytest.fixture(params=["cblas", "numpy"])
@@ -101,6 +108,26 @@ def test_viewer_counts_the_fused_product() -> None:
     env = bind_dims(fn.graph, feeds={"x": np.zeros((6, SIZES[0]), np.float32), "y": np.zeros(6, np.int64)})
     got = sorted(flops(n, env) for n in nodes)
     assert got == sorted([(2 * 6 + 2) * SIZES[0] * SIZES[1], (2 * 6 + 2) * SIZES[1] * SIZES[2]])
+
+
+def test_weights_below_the_size_keep_the_unfused_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default only weights of 2^16 elements or more are fused: a 256x256 one is, the tiny ones are not."""
+    monkeypatch.undo()
+    assert gemm_update_fusion.MIN_ELEMENTS == 1 << 16
+    with gn.Graph("sizes") as g:
+        x = gn.input("x", (None, 256))
+        big = gn.param("big", (256, 256), init=np.zeros((256, 256), np.float32))
+        small = gn.param("small", (256, 255), init=np.zeros((256, 255), np.float32))
+        loss = gn.sum(x @ big) + gn.sum(x @ small)
+    ws = [big, small]
+    fn = gn.compile(g, {"loss": loss}, {w: w - 0.1 * d for w, d in zip(ws, gn.grad(loss, ws))})
+    fused = [n.inputs[0].name for n in fn.graph.nodes if n.op == "gemm_update"]
+    assert fused == ["big"]
+    xv = RNG.standard_normal((3, 256)).astype(np.float32)
+    fn(x=xv)
+    want = -0.1 * np.broadcast_to(xv.sum(0)[:, None], (256, 256)).astype(np.float64)
+    np.testing.assert_allclose(g.storage["big"], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(g.storage["small"], want[:, :255], rtol=1e-5, atol=1e-6)
 
 
 def test_weights_are_updated_in_place_by_the_gemm(gemm_path: str) -> None:
