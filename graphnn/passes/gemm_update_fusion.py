@@ -22,7 +22,6 @@ from ..ir.op_registry import registry
 from ..ir.ops.linalg import gemm_update
 from .pattern import Match, Rule, rewrite, rule
 
-
 # Parameters smaller than this keep the unfused step. What the fusion saves grows with the weight (two passes over
 # it: 0.10 ms for the MLP's 784x512 and 512x512 weights together); what it costs is one C call through ctypes,
 # 1-7 us (7 when an operand is a fresh view each call, as the input's transpose in the first layer's gradient).

@@ -5,6 +5,8 @@ what it must not fuse (a product read elsewhere, a product that reads the weight
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -37,7 +39,7 @@ def gemm_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 def _params(dtype: str = "float32") -> list[np.ndarray]:
     ps = []
-    for i, o in zip(SIZES[:-1], SIZES[1:]):
+    for i, o in itertools.pairwise(SIZES):
         ps += [RNG.standard_normal((i, o)).astype(dtype), RNG.standard_normal(o).astype(dtype)]
     return ps
 
@@ -232,7 +234,7 @@ def test_export_of_the_forward_is_unchanged(tmp_path: object) -> None:
 
     assert "gemm_update_fusion" not in EXPORT
     ps = _params()
-    g, loss, vs = _mlp(ps)
+    g, _, vs = _mlp(ps)
     with g:
         probs = gn.softmax(gn.relu(g.value("x") @ vs[0] + vs[1]) @ vs[2] + vs[3])
     path = f"{tmp_path}/mlp.onnx"

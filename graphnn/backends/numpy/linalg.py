@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from ...ir.graph import Node
+from ..compiled import cblas
 from ..destination import OutKernel
 from ..table import Table
-from ..compiled import cblas
 from .support import Factory, Kernel, plain, shape_of
 
 KERNELS: Table[Factory] = Table("numpy kernel (linalg)")

@@ -5,8 +5,8 @@ Imports graphnn.ir only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np

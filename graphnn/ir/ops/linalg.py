@@ -89,7 +89,7 @@ def _gemm_update_rule(ctx: InferCtx, t: list[TensorType], attrs: dict) -> list[T
 def _gemm_update_grad(node: Any, gouts: list) -> list:
     # y = c + scale s (a @ b): dc = g, da = scale s g b^T, db = scale s a^T g, ds = scale sum(g * (a @ b)); with a
     # guard ok, y = c where not ok, so the other three are multiplied by ok (as 0 or 1).
-    c, a, b, s = node.inputs[:4]
+    a, b, s = node.inputs[1:4]
     g = gouts[0]
     scale = node.attrs["scale"]
     k = mul(s, scale)
