@@ -23,6 +23,7 @@ class OutKernel:
     inplace: bool = False
     scratch_bytes: int = 0
     takes_context: bool = False  # calls(ins, out, ctx): ctx.scratch(shape, dtype, k) and ctx.clobber
+    share_inputs: tuple[int, ...] | None = None  # with inplace: the input positions out may alias (None: any)
 
 
 @dataclass

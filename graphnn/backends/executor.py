@@ -147,7 +147,8 @@ def classify(lo: _Lowering, out_kernels: dict[str, Any]) -> None:
                 lo.sizes[o.id] = int(np.prod(shp, dtype=np.int64)) * np.dtype(o.dtype).itemsize
         share: dict[int, tuple[int, ...]] = {}
         if planned and lo.okern[n.id].inplace:
-            share[o.id] = tuple(v.id for v in n.inputs if v.type == o.type)
+            pos = lo.okern[n.id].share_inputs
+            share[o.id] = tuple(v.id for i, v in enumerate(n.inputs) if v.type == o.type and (pos is None or i in pos))
         pins = None
         if not planned and n.id not in lo.views:  # e.g. `cond` returning its input: keep the inputs alive
             pins = (tuple(v.id for v in n.outputs), tuple(v.id for v in n.inputs))

@@ -119,7 +119,8 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
     every read of the old value (through views too) is done, so gradients die early and buffers are reused.
     `updates`: new value id -> parameter value id. Falls back to `nodes` when an update reads another
     updated parameter (moving it could change which value it sees). Nodes for which `barrier(node)` holds
-    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state.
+    (kernels that validate data, e.g. labels) stay before every update, so a bad feed changes no state. Scalars
+    read only by updates (the optimizers' guard) move with them, to right after their inputs.
 
     O(E + n log n) for E input edges: one pass indexes producers, last reads of each parameter and first reads
     of each new value; each update gets a sort key placing it right after the latest node it must follow
@@ -136,6 +137,20 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
         if any((r := root.get(v.id, v.id)) in targets and r != own for v in u.inputs):
             return list(nodes)
     mover_ids = {id(u) for u in movers}
+    # Scalars only updates read (gn.optim's non-finite-loss guard, built after the whole backward) move too, to
+    # right after their inputs: otherwise every update, and the weight-gradient GEMM fused into one, waits for the
+    # guard's place at the end of the step, when its operands have left the cache (GPT block: +0.8 ms a step).
+    only_updates: dict[int, bool] = {}  # value id -> every reader is an update
+    for n in nodes:
+        for v in n.inputs:
+            only_updates[v.id] = only_updates.get(v.id, True) and id(n) in mover_ids
+    helpers = {id(n) for n in nodes if id(n) not in mover_ids and n.outputs
+               and all(o.ndim == 0 and only_updates.get(o.id, False) for o in n.outputs)
+               and not any(root.get(v.id, v.id) in targets for v in n.inputs)
+               and not (barrier is not None and barrier(n))}
+    if helpers:
+        mover_ids |= helpers
+        movers = [n for n in nodes if id(n) in mover_ids]
     key: dict[int, tuple[int, ...]] = {}  # id(node) -> position key; tuples order like the list they stand for
     made_by: dict[int, int] = {}  # value id -> id(producing node)
     last_read: dict[int, tuple[int, ...]] = {}  # parameter id -> key of the last non-update node reading it
@@ -156,7 +171,8 @@ def hoist_updates(nodes: Sequence[Any], updates: dict[int, int], view_ops: froze
             first_read.setdefault(v.id, k)
     end = (len(nodes),)
     for seq, u in enumerate(movers):
-        at = max([last_check, last_read.get(updates[u.outputs[0].id], (-1,)),
+        own = updates.get(u.outputs[0].id)
+        at = max([last_check, last_read.get(own, (-1,)) if own is not None else (-1,),
                   *(key[made_by[v.id]] for v in u.inputs if made_by.get(v.id) in key)])
         if at >= first_read.get(u.outputs[0].id, end):  # something reads both old and new value: keep the order
             return list(nodes)

@@ -25,6 +25,7 @@ from .conv_epilogue import fuse_conv_epilogue
 from .dead_code_elimination import eliminate_dead_code
 from .elementwise_fusion import fuse_elementwise
 from .fusion import fuse_stable_patterns
+from .gemm_update_fusion import fuse_gemm_updates
 from .mode import lower_mode
 from .stability import guard_masked_singularities
 
@@ -44,6 +45,7 @@ PASSES: dict[str, Pass] = {
     "concat_layout": concat_in_layout,  # transpose(concat(xs)) -> concat of transposed views: one copy, not two
     "dead_code": eliminate_dead_code,  # drop nodes that reach no output or update
     "conv_epilogue": fuse_conv_epilogue,  # bias add (+ ReLU) after a convolution -> its kernel's epilogue
+    "gemm_update_fusion": fuse_gemm_updates,  # p - lr (a @ b) updates -> one gemm writing into p (beta = 1)
     "fuse_elementwise": fuse_elementwise,  # chains of elementwise nodes -> one fused kernel each (runtime)
 }
 
@@ -62,6 +64,7 @@ TRAINING = [
     "simplify",  # identities exposed by merging (x - x on merged operands)
     "concat_layout",  # after the backward's concats exist: write them in the layout their readers take
     "dead_code",  # remove what the requested outputs and updates do not need
+    "gemm_update_fusion",  # before elementwise fusion takes the update's sub and mul: one gemm into the weight
     "fuse_elementwise",  # last: fuses forward, backward and update arithmetic alike (runtime)
 ]
 # Same steps (autodiff is a no-op without gradient requests), plus batch norm folded into the convolutions and
@@ -69,7 +72,7 @@ TRAINING = [
 # would take the add + ReLU).
 INFERENCE = ["mode", "fold_batchnorm", *TRAINING[1:-1], "conv_epilogue", TRAINING[-1]]
 # The ONNX exporter lowers the fused loss ops to standard ONNX; the runtime's elementwise fusion is not for export.
-EXPORT = [p for p in TRAINING if p != "fuse_elementwise"]
+EXPORT = [p for p in TRAINING if p not in ("fuse_elementwise", "gemm_update_fusion")]
 TARGETS = {"training": TRAINING, "inference": INFERENCE, "export": EXPORT}
 REQUIRED = ("mode", "autodiff")  # lowering steps that run even with passes="none"
 FORWARD_LEVEL = frozenset({"mode", "cse", "fusion", "attention_fusion", "stability", "fold_batchnorm"})  # may run before autodiff

@@ -72,10 +72,11 @@ def flops(node: Node, env: dict[str, int]) -> int | None:
         y = conv_y(node)
         n = numel(y.type, env)
         return None if n is None else conv_flops(node, n)
-    if node.op == "matmul":
-        k = node.inputs[0].type.shape[-1]
+    if node.op in ("matmul", "gemm_update"):
+        k = node.inputs[2].type.shape[0] if node.op == "gemm_update" else node.inputs[0].type.shape[-1]
         k = env.get(k, None) if isinstance(k, str) else k
-        return None if k is None else 2 * outs[0] * k  # type: ignore[operator]
+        extra = 2 if node.op == "gemm_update" else 0  # the scaled add into c
+        return None if k is None else (2 * k + extra) * outs[0]  # type: ignore[operator]
     family = family_of(node.op)
     if family == "reduction":
         return ins[0]  # type: ignore[return-value]

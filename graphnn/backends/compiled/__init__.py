@@ -1,8 +1,10 @@
 """Optional compiled kernels for the NumPy backend (numba, the `fast` extra), used only where a measurement showed
 they pay (benchmarks/RESULTS.md): the exact float32 GELU and its slope (gelu_kernels.py), layer norm forward and
 backward over rows (norm_kernels.py), and the Winograd convolutions F(2x2, 3x3) and F(4x4, 3x3) (winograd.py, the
-driver, with winograd_kernels.py and winograd4_kernels.py). Host-only, so they live apart from backends/numpy (whose
-factories CuPy reuses); each NumPy kernel asks here first and keeps its plain path when the answer is None.
+driver, with winograd_kernels.py and winograd4_kernels.py); beside them, without numba, NumPy's own BLAS gemm with
+alpha and beta through ctypes (cblas.py, gemm_update's fused SGD step). Host-only, so they live apart from
+backends/numpy (whose factories CuPy reuses); each NumPy kernel asks here first and keeps its plain path when the
+answer is None.
 
 A kernel module imports numba at its top and is imported on first use only when numba is installed and
 GRAPHNN_NO_NUMBA is not set to a true value, so graphnn's import never pays numba's (~0.25 s). Kernels are

@@ -14,7 +14,7 @@ from ...ir.op_registry import family_of
 from ..destination import UFUNCS, OutKernel
 from ..table import Table
 from .special import erf32, erfc32
-from .support import Factory, Kernel
+from .support import Factory, Kernel, shape_of, zeros_operand
 
 KERNELS: Table[Factory] = Table("numpy kernel (elementwise)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (elementwise)")
@@ -57,7 +57,7 @@ def _relu(xp: Any, node: Node, env: dict) -> Kernel:
 
 @OUT_KERNELS.register("relu")
 def _relu_out(xp: Any, node: Node, env: dict) -> OutKernel:
-    zero = xp.zeros((), node.outputs[0].dtype)
+    zero = zeros_operand(xp, shape_of(node.outputs[0].type.shape, env), node.outputs[0].dtype)
     return OutKernel(lambda ins, out: [(xp.maximum, (ins[0], zero), {"out": out})], inplace=True)
 
 

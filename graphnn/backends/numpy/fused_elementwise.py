@@ -15,7 +15,7 @@ from ...ir.op_registry import registry
 from ...ir.ops.fused_elementwise import step_dtypes
 from ..destination import UFUNCS, OutKernel
 from ..table import Table
-from .support import Factory, allocating, shape_of
+from .support import Factory, allocating, shape_of, zeros_operand
 
 KERNELS: Table[Factory] = Table("numpy kernel (fused_elementwise)")
 OUT_KERNELS: Table[Any] = Table("numpy out= kernel (fused_elementwise)")
@@ -125,15 +125,14 @@ def _zero_select(args: tuple, xs: list, dst: Any, dtype: str, late: bool = False
                  xs[1].dtype == dst.dtype and tuple(xs[1].shape) == tuple(dst.shape)))
 
 
-def _zero_select_late(xp: Any, cond: Any, a: Any, dst: Any, bits: Any, izero: Any) -> None:
-    """dst = where(cond, a, +0.0) as a bit mask, for an `a` known only now (the masked copy when its dtype or
-    shape is not dst's)."""
+def _zero_select_late(xp: Any, cond: Any, a: Any, dst: Any, it: str) -> None:
+    """dst = where(cond, a, +0.0) as an integer product of a's bits and the 0/1 condition, for an `a` known only
+    now (the masked copy when its dtype or shape is not dst's)."""
     if a.dtype != dst.dtype or a.shape != dst.shape:
         xp.copyto(dst, 0)
         xp.copyto(dst, a, where=cond)
         return
-    xp.subtract(izero, cond, out=bits, dtype=bits.dtype)
-    xp.bitwise_and(a.view(bits.dtype), bits, out=dst.view(bits.dtype))
+    xp.multiply(a.view(it), cond, out=dst.view(it))
 
 
 def _scalar_guard(body: Any, ins: list, out: Any) -> tuple[int, int] | None:
@@ -217,22 +216,19 @@ def fused_out_kernel(xp: Any, node: Node, env: dict) -> OutKernel:
             if op in UFUNCS:
                 res.append((getattr(xp, UFUNCS[op]), tuple(xs), {"out": dst}))
             elif op == "relu":
-                zero = consts.setdefault(("zero", dtypes[k]), xp.zeros((), dtypes[k]))
+                zero = consts.setdefault(("zeros", shapes[k], dtypes[k]), zeros_operand(xp, shapes[k], dtypes[k]))
                 res.append((xp.maximum, (xs[0], zero), {"out": dst}))
             elif op in ("cast", "identity"):
                 res.append((xp.copyto, (dst, xs[0]), {"casting": "unsafe"}))
             elif op == "where" and _zero_select(args, xs, dst, dtypes[k]):
-                # where(c, a, 0) as a bit mask: exact (NaN and inf in the dropped branch become +0.0) and
-                # ~15x faster than NumPy's masked copy; the ReLU gradient is this op
+                # where(c, a, 0) as a's bits times the 0/1 condition, an integer product: exact (NaN and inf in
+                # the dropped branch become +0.0), ~15x faster than NumPy's masked copy and one pass instead of
+                # the former mask-then-and two (128x512: 21 -> 16 us); the ReLU gradient is this op
                 it = "int32" if dtypes[k] == "float32" else "int64"
-                bits = xp.empty(shapes[k], it)
-                res.append((xp.subtract, (consts.setdefault(("izero", it), xp.zeros((), it)), xs[0]),
-                            {"out": bits, "dtype": it}))
-                res.append((xp.bitwise_and, (xs[1].view(it), bits), {"out": dst.view(it)}))
+                res.append((xp.multiply, (xs[1].view(it), xs[0]), {"out": dst.view(it)}))
             elif op == "where" and _zero_select(args, xs, dst, dtypes[k], late=True):
                 it = "int32" if dtypes[k] == "float32" else "int64"  # the same, with a's view taken at run time
-                izero = consts.setdefault(("izero", it), xp.zeros((), it))
-                res.append((_zero_select_late, (xp, xs[0], xs[1], dst, xp.empty(shapes[k], it), izero), {}))
+                res.append((_zero_select_late, (xp, xs[0], xs[1], dst, it), {}))
             elif op == "where":
                 res.append((xp.copyto, (dst, xs[2]), {}))
                 res.append((xp.copyto, (dst, xs[1]), {"where": xs[0]}))

@@ -1,4 +1,4 @@
-"""ONNX export and import of the linalg family: matmul <-> MatMul, and Gemm on import.
+"""ONNX export and import of the linalg family: matmul <-> MatMul, gemm_update -> MatMul, Mul, Add, and Gemm on import.
 
 Imports graphnn.ir and the onnx room's emitter and import context (and the onnx package).
 """
@@ -44,3 +44,15 @@ def _import_gemm(imp: Importer, n: Any, attrs: dict) -> list:
         c = ins[2] if beta == 1.0 else imp.op("mul", [ins[2], beta])
         y = imp.op("add", [y, c], {}, n.output[0])
     return [y]
+
+
+@LOWERINGS.register("gemm_update", onnx_ops="MatMul, Mul, Add, Where")
+def _gemm_update(e: Emitter, n: Node, ins: list, outs: list) -> None:
+    # ONNX Gemm takes alpha as an attribute; here the factor is a tensor (a learning rate may be state)
+    c, a, b, s = ins[:4]
+    k = e.emit("Mul", [s, e.scalar_like(float(n.attrs["scale"]), n.inputs[3], "scale")])[0]
+    y = e.emit("Mul", [e.emit("MatMul", [a, b])[0], k])[0]
+    if len(ins) == 5:
+        e.emit("Where", [ins[4], e.emit("Add", [c, y])[0], c], outs)
+    else:
+        e.emit("Add", [c, y], outs)
