@@ -33,7 +33,6 @@ BLOCK_VALUES = 4096  # transformed values per channel in a block: 256 F(2x2, 3x3
 MIN_IN_CHANNELS = 32
 MIN_OUT_CHANNELS = 16
 MIN_TILES = 64  # per call (batch x tiles per sample) for either form
-SPLIT_FLOPS = 4e6  # a lone sample's GEMM FLOPs from which its output channels are shared among BLAS's threads
 # F(4x4, 3x3) against F(2x2, 3x3), one thread: 64->64 at 16x16 batch 64 8.4 vs 11.6 ms, 128->128 at 16x16 batch 8
 # 3.2 vs 4.9, 64->64 at 56x56 batch 1 1.5 vs 2.1; but 32->32 at 32x32 even (13.6 vs 13.5 ms: its output transform
 # outweighs the GEMMs' saving at 32 channels). Its float32 error is ~10x F(2x2, 3x3)'s (RESULTS.md).
@@ -152,31 +151,9 @@ class Winograd:
             np.matmul(u, v.transpose(1, 0, 2), out=mm.transpose(1, 0, 2))
             mod.output_tiles(mm, n0, n1, th, tw, y, b, bias is not None, relu, pool, out_rows, small, zero)
 
-        flops = 2.0 * e * n * th * tw * k * c
-        if blocks is not None and n == 1 and threads and threads > 1 and flops >= SPLIT_FLOPS:
-            self.split(x, u, y, mod, form, key, b, bias is not None, relu, pool, zero, blocks, threads, flops)
-        elif blocks is None:
+        if blocks is None:
             for s in range(0, n, bs):
                 block(s, min(n, s + bs), 0)
         else:
-            blocks(n, bs, block, flops, threads)
+            blocks(n, bs, block, 2.0 * e * n * th * tw * k * c, threads)
         return y
-
-    def split(self, x: Any, u: Any, y: Any, mod: Any, form: Form, key: tuple, b: Any, has_bias: bool, relu: bool,
-              pool: bool, zero: Any, blocks: Any, threads: int, flops: float) -> None:
-        """A lone sample on several workers: the input transform here, then each worker's GEMMs and output
-        transform for its share of the output channels (y[0, k0:k1] is C-ordered for one sample)."""
-        _, c, k, _, th, tw, _ = key
-        e, ln = form.alpha ** 2, th * tw
-        v, mm, pad, rows, _, _ = self.buffers(0, key)
-        v, mm = v[:c * e * ln].reshape(c, e, ln), mm[:k * e * ln].reshape(k, e, ln)
-        mod.input_tiles(x, 0, 1, self.pads[0], self.pads[1], th, tw, v, pad, rows)
-        vt = v.transpose(1, 0, 2)
-
-        def part(k0: int, k1: int, slot: int) -> None:
-            *_, out_rows, small = self.buffers(slot, key)
-            np.matmul(u[:, k0:k1], vt, out=mm[k0:k1].transpose(1, 0, 2))
-            mod.output_tiles(mm[k0:k1], 0, 1, th, tw, y[:, k0:k1], b[k0:k1] if has_bias else b, has_bias, relu,
-                             pool, out_rows, small, zero)
-
-        blocks(k, -(-k // threads), part, flops, threads)

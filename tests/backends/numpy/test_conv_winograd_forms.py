@@ -11,7 +11,7 @@ import pytest
 import graphnn as gn
 from graphnn.backends import compiled
 from graphnn.backends.compiled import winograd as cw
-from graphnn.backends.numpy.conv import algorithm, blocks_on
+from graphnn.backends.numpy.conv import algorithm
 
 pytestmark = pytest.mark.skipif(compiled.kernels("winograd4") is None, reason="numba is not installed (extra `fast`)")
 
@@ -122,30 +122,3 @@ def test_input_gradient_through_f43_equals_the_definition() -> None:
     want = want[:, :, 1:23, 1:22]
     got = fn(x=x, r=r)["gx"]
     np.testing.assert_allclose(got, want, rtol=0, atol=5e-5 * np.abs(want).max())
-
-
-@pytest.mark.parametrize("xs,k,pads,pool", [((1, 64, 32, 32), 48, (1, 1, 1, 1), False),
-                                            ((1, 32, 16, 17), 64, (1, 1, 1, 1), True)])
-def test_a_lone_sample_shares_its_output_channels_among_workers(xs: tuple, k: int, pads: tuple, pool: bool) -> None:
-    """Batch 1 on two workers: the input transform once, then each worker's GEMMs and output transform for half
-    the output channels; equal to the reference (and to one worker), with the bias, ReLU and pool epilogue."""
-    rng = np.random.default_rng(9)
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = (rng.standard_normal((k, xs[1], 3, 3)) / np.sqrt(9 * xs[1])).astype(np.float32)
-    b = rng.standard_normal(k).astype(np.float32)
-    ref = np.maximum(ref_conv(x, w, pads) + b[None, :, None, None], 0)
-    if pool:
-        hp, wp = ref.shape[2] // 2, ref.shape[3] // 2
-        ref = np.max([ref[:, :, a:2 * hp:2, c:2 * wp:2] for a in (0, 1) for c in (0, 1)], axis=0)
-    wn = wino(pads, xs[1], k)
-    seen: list[tuple] = []
-
-    def runner(n: int, bs: int, fn: object, flops: float, threads: int) -> None:
-        seen.append((n, bs))
-        blocks_on(np)(n, bs, fn, flops, threads)
-
-    y2 = wn(x, w, np.empty(ref.shape, np.float32), runner, 2, bias=b, relu=True, pool=pool)
-    assert seen == [(k, k // 2)]  # split over the output channels, not run per sample
-    y1 = wn(x, w, np.empty(ref.shape, np.float32), None, 1, bias=b, relu=True, pool=pool)
-    np.testing.assert_allclose(y2, ref, rtol=0, atol=5e-5 * np.abs(ref).max())
-    np.testing.assert_allclose(y2, y1, rtol=1e-6, atol=1e-6)
