@@ -156,7 +156,8 @@ def report(results: list[Result], peak: float, peers: list[str], cold: float, lo
            f"- BLAS (threadpoolctl): {blas_info()}; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset",
            f"- NumPy float32 GEMM peak measured in this run: {peak:.0f} GFLOP/s",
            (f"- `python -c 'import graphnn'` cold: {cold:.2f} s (not part of build -> first result); one-time "
-            "kernel cache fill: none (graphnn generates no compiled kernels)"),
+            "kernel cache fill: numba's on-disk cache of the optional `fast` extra's kernels (GELU, layer norm, "
+            "Winograd convolutions: ARCHITECTURE.md); none of them is in these cases"),
            (f"- load average (1 min) at start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
             "cores (a shared machine: compare the interleaved ratios, not absolute times)"),
            f"- threads: {os.environ.get('BENCH_THREADS', 'library defaults')}",
