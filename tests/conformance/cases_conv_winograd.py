@@ -1,7 +1,8 @@
 """Conformance cases on the Winograd F(2x2, 3x3) and F(4x4, 3x3) paths (backends/compiled/winograd.py; issue
 16): 3x3 stride-1 conv2d and stride-1 conv2d_input_grad with channels and tiles enough to take them (>= 32 input
 and >= 16 output channels, >= 64 output tiles per call; F(4x4, 3x3) from 64 input channels), over pads 0/1/2,
-asymmetric pads, odd sizes (tiles past the edge) and batch 1. tests/backends/numpy/test_conv_winograd.py checks that every case here really runs on that path.
+asymmetric pads, odd sizes (tiles past the edge) and batch 1. tests/backends/numpy/test_conv_winograd.py checks
+that every case here really runs on that path.
 
 The conv's operands are fixed random constants plus a small input broadcast over them (x = X0 + dx/4 with dx of
 shape (1, 1, H, W), w = W0 + dw/200 with dw of shape (1, 1, 3, 3)): the registry's gradient checks difference

@@ -125,8 +125,9 @@ class Winograd:
     def __call__(self, x: Any, w: Any, y: Any, blocks: Any = None, threads: int | None = None, bias: Any = None,
                  relu: bool = False, pool: bool = False) -> Any:
         """y = conv2d(x, w) (+ bias, then ReLU, then a 2x2 max pool, when asked) over NCHW arrays, written into y.
-        The conv kernels call it where form_for(...) is not None. `blocks(n, bs, fn, flops, threads)` runs fn(s, e, slot) over
-        blocks of bs samples (the NumPy conv kernels' runner, on worker threads); None runs them here in turn."""
+        The conv kernels call it where form_for(...) is not None. `blocks(n, bs, fn, flops, threads)` runs
+        fn(s, e, slot) over blocks of bs samples (the NumPy conv kernels' runner, on worker threads); None runs
+        them here in turn."""
         if not y.flags.c_contiguous:  # the compiled kernels take C-ordered arrays (one compilation each)
             y[...] = self(x, w, np.empty(y.shape, y.dtype), blocks, threads, bias, relu, pool)
             return y

@@ -17,7 +17,7 @@ from typing import Any
 
 import numba
 
-from .winograd_kernels import max4
+from .winograd_kernels import copy_plane, max4
 
 
 @numba.njit(inline="always")
@@ -41,14 +41,11 @@ def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v:
     input row 4i - pt, column 4j - pl (zero outside x; pads >= 0). `pad` is a zero-bordered (4*th + 2, 4*tw + 2)
     scratch plane as in winograd_kernels.input_tiles; `r` a (6, 4*tw + 2) scratch: B^T runs over whole padded
     rows first (contiguous), then B along each row per tile (per tile with a 6x6 scratch: 1.6x slower)."""
-    h, w = x.shape[2], x.shape[3]
     wide = pad.shape[1]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
         for c in range(x.shape[1]):
-            for i in range(h):
-                for q in range(w):
-                    pad[i + pt, q + pl] = x[n, c, i, q]
+            copy_plane(x, n, c, pt, pl, pad)
             vc = v[c]
             for i in range(th):
                 p0, p1, p2, p3, p4, p5 = pad[4 * i], pad[4 * i + 1], pad[4 * i + 2], pad[4 * i + 3], \

@@ -83,8 +83,8 @@ def _geometries(count: int, seed: int) -> list[tuple]:
 
 
 def test_only_numpy_float32_and_float64_take_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The driver is host-only (numba on NumPy arrays): any other array module (CuPy) or dtype gets None, and so
-    does everything with numba switched off (the exemption of conv_winograd.py in the CuPy backend's NumPy-call guard)."""
+    """The driver is host-only (numba on NumPy arrays, so it lives in backends/compiled): any other array module
+    (CuPy) or dtype gets None, and so does everything with numba switched off."""
     geo = Geo(3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)
     assert winograd_of(standin_cupy, geo, 32, 16, np.float32) is None
     assert winograd_of(np, geo, 32, 16, np.float16) is None and winograd_of(np, geo, 32, 16, np.int32) is None
