@@ -17,7 +17,7 @@ from typing import Any
 
 import numba
 
-from .winograd_kernels import copy_plane, max4
+from .winograd_kernels import copy_plane, emit_rows
 
 
 @numba.njit(inline="always")
@@ -69,7 +69,6 @@ def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, 
     """y's 4x4 tiles of samples n0:n1 = A^T M A from the GEMM results m (K, 36, L), + bias and ReLU when asked;
     tiles past y's edge are dropped. With `pool`, y is the 2x2 max pool of that (four windows per tile). `four`
     is a (4, 4*tw) scratch row block, `r` a (4, 6) scratch."""
-    ho, wo = y.shape[2], y.shape[3]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
         for k in range(y.shape[1]):
@@ -88,20 +87,7 @@ def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, 
                         if has_bias:
                             o0, o1, o2, o3 = o0 + b, o1 + b, o2 + b, o3 + b
                         four[a, 4 * j], four[a, 4 * j + 1], four[a, 4 * j + 2], four[a, 4 * j + 3] = o0, o1, o2, o3
-                if relu:  # a loop of its own, as in winograd_kernels.output_tiles (no mispredicted branches)
-                    for a in range(4):
-                        for q in range(4 * tw):
-                            e = four[a, q]
-                            four[a, q] = zero if e < zero else e
-                if pool:
-                    for a in range(min(2, ho - 2 * i)):
-                        for q in range(wo):
-                            y[n, k, 2 * i + a, q] = max4(four[2 * a, 2 * q], four[2 * a, 2 * q + 1],
-                                                         four[2 * a + 1, 2 * q], four[2 * a + 1, 2 * q + 1])
-                    continue
-                for a in range(min(4, ho - 4 * i)):
-                    for q in range(wo):
-                        y[n, k, 4 * i + a, q] = four[a, q]
+                emit_rows(four, i, y, n, k, relu, pool, zero)
 
 
 @numba.njit(cache=True, nogil=True)

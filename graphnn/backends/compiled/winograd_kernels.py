@@ -69,7 +69,6 @@ def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, 
     is a (2, 2*tw) scratch row pair (`r` is unused: F(4x4, 3x3)'s kernel takes one); `zero` is 0 of y's dtype (a
     float64 literal would widen the selects). With `pool`, y is the 2x2 max pool of that (each tile is one
     window; a last odd row or column of the convolution is dropped, as max_pool2d's floor mode does)."""
-    ho, wo = y.shape[2], y.shape[3]
     for n in range(n0, n1):
         base = (n - n0) * th * tw
         for k in range(y.shape[1]):
@@ -92,21 +91,30 @@ def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, 
                     if has_bias:
                         y00, y01, y10, y11 = y00 + b, y01 + b, y10 + b, y11 + b
                     two[0, 2 * j], two[0, 2 * j + 1], two[1, 2 * j], two[1, 2 * j + 1] = y00, y01, y10, y11
-                if relu:  # a loop of its own: inside the one above it compiled to branches, which mispredict
-                    for q in range(2 * tw):  # on fresh data (2.5x the kernel's time); NaN stays NaN, as in max(x, 0)
-                        a, c = two[0, q], two[1, q]
-                        two[0, q] = zero if a < zero else a
-                        two[1, q] = zero if c < zero else c
-                if pool:
-                    if i < ho:
-                        for q in range(wo):
-                            y[n, k, i, q] = max4(two[0, 2 * q], two[0, 2 * q + 1], two[1, 2 * q], two[1, 2 * q + 1])
-                    continue
-                for q in range(wo):
-                    y[n, k, 2 * i, q] = two[0, q]
-                if 2 * i + 1 < ho:
-                    for q in range(wo):
-                        y[n, k, 2 * i + 1, q] = two[1, q]
+                emit_rows(two, i, y, n, k, relu, pool, zero)
+
+
+@numba.njit(inline="always")
+def emit_rows(rows: Any, i: int, y: Any, n: int, k: int, relu: bool, pool: bool, zero: Any) -> None:
+    """Tile row i's finished output rows (m = rows.shape[0] of them, bias added) into y[n, k]: the ReLU first,
+    then either their 2x2 max pool (m / 2 rows of a pooled y) or the rows themselves; rows past y's edge are
+    dropped. Shared by both forms' output transforms."""
+    m = rows.shape[0]
+    if relu:  # a loop of its own: inside the tile loop it compiled to branches, which mispredict on fresh data
+        for a in range(m):  # (2.5x the transform's time); NaN stays NaN, as in max(x, 0)
+            for q in range(rows.shape[1]):
+                e = rows[a, q]
+                rows[a, q] = zero if e < zero else e
+    if pool:
+        h = m // 2
+        for a in range(min(h, y.shape[2] - h * i)):
+            for q in range(y.shape[3]):
+                y[n, k, h * i + a, q] = max4(rows[2 * a, 2 * q], rows[2 * a, 2 * q + 1],
+                                             rows[2 * a + 1, 2 * q], rows[2 * a + 1, 2 * q + 1])
+        return
+    for a in range(min(m, y.shape[2] - m * i)):
+        for q in range(y.shape[3]):
+            y[n, k, m * i + a, q] = rows[a, q]
 
 
 @numba.njit(inline="always")

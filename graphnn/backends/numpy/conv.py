@@ -48,10 +48,6 @@ def conv_hw(node: Node, geo: Geo) -> tuple[Any, Any]:
             (w + geo.pl + geo.pr - geo.dw * (geo.kw - 1) - 1) // geo.sw + 1)
 
 
-def _out_hw(node: Node) -> tuple[int, int]:
-    return node.outputs[0].type.shape[2], node.outputs[0].type.shape[3]  # static by the type rule
-
-
 # Each conv kernel is a batch of per-sample GEMMs (one per sample and group) over patch columns made a cache-sized
 # block of samples at a time (conv_gemm.py); a 1x1 stride-1 convolution multiplies the NCHW arrays directly.
 # The kernels write into planned buffers and share their plan's BlasSession (one BLAS pin for all of them).
@@ -120,12 +116,13 @@ def in_session(xp: Any, work: Any) -> OutKernel:
 @OUT_KERNELS.register("conv2d")
 def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
-    ho, wo = _out_hw(node)
+    ho, wo = conv_hw(node, geo)
     wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+    blocks = blocks_on(xp)
 
     def work(threads: int | None, x: Any, w: Any, out: Any) -> None:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
-            wino(x, w, out, blocks_on(xp), threads)
+            wino(x, w, out, blocks, threads)
         else:
             conv_forward(xp, x, w, geo, ho, wo, out, threads)
 
@@ -140,11 +137,12 @@ def _conv2d_bias_act_out(xp: Any, node: Node, env: dict) -> OutKernel:
     ho, wo = conv_hw(node, geo)
     relu, pool = node.attrs["activation"] == "relu", node.attrs["pool"] == 2
     wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
+    blocks = blocks_on(xp)
     epi = compiled.kernels("winograd") if compiled.host_float(xp, node.inputs[0].type.dtype) else None
 
     def work(threads: int | None, x: Any, w: Any, b: Any, out: Any) -> None:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
-            wino(x, w, out, blocks_on(xp), threads, bias=b, relu=relu, pool=pool)
+            wino(x, w, out, blocks, threads, bias=b, relu=relu, pool=pool)
             return
         y = xp.empty((x.shape[0], w.shape[0], ho, wo), dtype=out.dtype) if pool else out
         conv_forward(xp, x, w, geo, ho, wo, y, threads)
@@ -175,10 +173,11 @@ def _conv2d_input_grad_out(xp: Any, node: Node, env: dict) -> OutKernel:
         # instead of a short-contraction GEMM plus the overlapping col2im sums (half the time, RESULTS.md).
         tgeo = transposed_as_conv(geo, h, w_, ho, wo)
         wino = winograd_of(xp, tgeo, o, cg * geo.g, node.inputs[0].type.dtype)
+        blocks = blocks_on(xp)
 
         def flipped(threads: int | None, gy: Any, w: Any, out: Any) -> None:
             if wino is not None and form_for(*gy.shape[:2], h, w_):
-                wino(gy, flip_kernel(xp, w, geo.g), out, blocks_on(xp), threads)
+                wino(gy, flip_kernel(xp, w, geo.g), out, blocks, threads)
             else:
                 conv_forward(xp, gy, flip_kernel(xp, w, geo.g), tgeo, h, w_, out, threads)
 
