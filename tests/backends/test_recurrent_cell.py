@@ -277,10 +277,11 @@ def test_a_loss_on_the_final_state_only_matches_the_generic_body(monkeypatch) ->
         np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
 
 
-def _build_rnn(f: int, h: int, layers: int, bi: bool, nonlinearity: str, dtype: str = "float64") -> tuple:
-    with gn.Graph("rnn_cell_test") as g:
+def _build_layer(cls: type, f: int, h: int, layers: int, bi: bool, dtype: str = "float64", **kw: object) -> tuple:
+    """A gn.nn.RNN or GRU with a loss on every output and the final state; compiled with all gradients."""
+    with gn.Graph("cell_test") as g:
         x = gn.input("x", (None, None, f), dtype)
-        m = gn.nn.RNN(f, h, num_layers=layers, bidirectional=bi, nonlinearity=nonlinearity, dtype=dtype)
+        m = cls(f, h, num_layers=layers, bidirectional=bi, dtype=dtype, **kw)
         out, hn = m(x)
         wy = gn.input("wy", (None, None, h * (2 if bi else 1)), dtype)
         loss = gn.sum(out * wy) + gn.sum(hn * hn)
@@ -290,90 +291,66 @@ def _build_rnn(f: int, h: int, layers: int, bi: bool, nonlinearity: str, dtype: 
     return g, m, gn.compile(g, outputs=outputs)
 
 
-@pytest.mark.parametrize("b,t,f,h,layers,bi", GEOMETRIES)
-def test_fused_rnn_matches_generic_body_and_a_numpy_loop_in_float64(b, t, f, h, layers, bi, monkeypatch) -> None:
-    x = RNG.standard_normal((b, t, f))
-    wy = RNG.standard_normal((b, t, h * (2 if bi else 1)))
-    got = {}
-    for enabled in (True, False):
-        monkeypatch.setattr(recurrent_cell, "ENABLED", enabled)
-        g, m, fn = _build_rnn(f, h, layers, bi, "tanh")
-        assert set(_fused_kinds(fn)) == {"fused" if enabled else "generic"}
-        got[enabled] = fn(x=x, wy=wy)
-    for k in got[True]:
-        np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
-    w = {p.name.rsplit("/", 1)[1]: g.storage.values[p.name] for p in m.params}
+def _elman(xs: np.ndarray, hh: np.ndarray, w: dict, sfx: str, h: int) -> np.ndarray:
+    """PyTorch's Elman (tanh) step, plainly."""
+    return np.tanh(xs @ w[f"weight_ih_{sfx}"].T + w[f"bias_ih_{sfx}"] + hh @ w[f"weight_hh_{sfx}"].T
+                   + w[f"bias_hh_{sfx}"])
+
+
+def _gru(xs: np.ndarray, hh: np.ndarray, w: dict, sfx: str, h: int) -> np.ndarray:
+    """PyTorch's GRU step, plainly."""
+    gi = xs @ w[f"weight_ih_{sfx}"].T + w[f"bias_ih_{sfx}"]
+    gh = hh @ w[f"weight_hh_{sfx}"].T + w[f"bias_hh_{sfx}"]
+    r, z = _sig(gi[:, :h] + gh[:, :h]), _sig(gi[:, h:2 * h] + gh[:, h:2 * h])
+    return (1 - z) * np.tanh(gi[:, 2 * h:] + r * gh[:, 2 * h:]) + z * hh
+
+
+def _np_stack(x: np.ndarray, w: dict, h: int, layers: int, bi: bool, step: object) -> np.ndarray:
+    """The layers' outputs (B, T, H·dirs) of a one-state recurrence `step`, both directions, as a plain loop."""
+    b, t = x.shape[:2]
     seq = x
-    for k in range(layers):  # PyTorch's Elman equations, plainly
+    for k in range(layers):
         outs = []
         for d in range(2 if bi else 1):
             sfx = f"l{k}" + ("_reverse" if d else "")
             hh, ys = np.zeros((b, h)), [None] * t
             for s in (range(t - 1, -1, -1) if d else range(t)):
-                hh = np.tanh(seq[:, s] @ w[f"weight_ih_{sfx}"].T + w[f"bias_ih_{sfx}"]
-                             + hh @ w[f"weight_hh_{sfx}"].T + w[f"bias_hh_{sfx}"])
-                ys[s] = hh
+                hh = ys[s] = step(seq[:, s], hh, w, sfx, h)  # type: ignore[operator]
             outs.append(np.stack(ys, axis=1))
         seq = np.concatenate(outs, axis=-1)
-    np.testing.assert_allclose(got[True]["out"], seq, rtol=1e-10, atol=1e-12)
+    return seq
 
 
-def test_relu_rnn_runs_the_generic_body_and_fused_rnn_gradients_match_finite_differences(monkeypatch) -> None:
-    monkeypatch.setattr(recurrent_cell, "ENABLED", True)
-    _, _, fn = _build_rnn(3, 4, 1, True, "relu")
-    assert _fused_kinds(fn) == ["generic"] * 4
-
-    def f(x):
-        out, hn = gn.nn.RNN(2, 3, bidirectional=True, dtype="float64")(x)
-        return gn.sum(out * out) + gn.sum(hn)
-
-    assert max(gn.check_grad(f, RNG.standard_normal((2, 4, 2)), tol=1e-6).errors.values()) < 1e-6
-
-
+@pytest.mark.parametrize("cls,step", [(gn.nn.RNN, _elman), (gn.nn.GRU, _gru)], ids=["rnn", "gru"])
 @pytest.mark.parametrize("b,t,f,h,layers,bi", GEOMETRIES)
-def test_fused_gru_matches_generic_body_and_a_numpy_loop_in_float64(b, t, f, h, layers, bi, monkeypatch) -> None:
+def test_fused_rnn_and_gru_match_generic_body_and_a_numpy_loop_in_float64(cls, step, b, t, f, h, layers, bi,
+                                                                         monkeypatch) -> None:
     x = RNG.standard_normal((b, t, f))
     wy = RNG.standard_normal((b, t, h * (2 if bi else 1)))
     got = {}
     for enabled in (True, False):
         monkeypatch.setattr(recurrent_cell, "ENABLED", enabled)
-        with gn.Graph("gru_cell_test") as g:
-            xi = gn.input("x", (None, None, f), "float64")
-            m = gn.nn.GRU(f, h, num_layers=layers, bidirectional=bi, dtype="float64")
-            out, hn = m(xi)
-            wyi = gn.input("wy", (None, None, h * (2 if bi else 1)), "float64")
-            loss = gn.sum(out * wyi) + gn.sum(hn * hn)
-            grads = gn.grad(loss, [xi, *m.params])
-        fn = gn.compile(g, outputs={"out": out, "hn": hn, "dx": grads[0],
-                                    **{p.name.rsplit("/", 1)[1]: gr for p, gr in zip(m.params, grads[1:])}})
+        g, m, fn = _build_layer(cls, f, h, layers, bi)
         assert set(_fused_kinds(fn)) == {"fused" if enabled else "generic"}
         got[enabled] = fn(x=x, wy=wy)
     for k in got[True]:
         np.testing.assert_allclose(got[True][k], got[False][k], rtol=1e-10, atol=1e-12, err_msg=k)
     w = {p.name.rsplit("/", 1)[1]: g.storage.values[p.name] for p in m.params}
-    seq = x
-    for k in range(layers):  # PyTorch's GRU equations, plainly
-        outs = []
-        for dd in range(2 if bi else 1):
-            sfx = f"l{k}" + ("_reverse" if dd else "")
-            hh, ys = np.zeros((b, h)), [None] * t
-            for s in (range(t - 1, -1, -1) if dd else range(t)):
-                gi = seq[:, s] @ w[f"weight_ih_{sfx}"].T + w[f"bias_ih_{sfx}"]
-                gh = hh @ w[f"weight_hh_{sfx}"].T + w[f"bias_hh_{sfx}"]
-                r, z = _sig(gi[:, :h] + gh[:, :h]), _sig(gi[:, h:2 * h] + gh[:, h:2 * h])
-                nn_ = np.tanh(gi[:, 2 * h:] + r * gh[:, 2 * h:])
-                hh = (1 - z) * nn_ + z * hh
-                ys[s] = hh
-            outs.append(np.stack(ys, axis=1))
-        seq = np.concatenate(outs, axis=-1)
-    np.testing.assert_allclose(got[True]["out"], seq, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[True]["out"], _np_stack(x, w, h, layers, bi, step), rtol=1e-10, atol=1e-12)
 
 
-def test_fused_gru_gradients_match_finite_differences(monkeypatch) -> None:
+def test_relu_rnn_runs_the_generic_body(monkeypatch) -> None:
+    monkeypatch.setattr(recurrent_cell, "ENABLED", True)
+    _, _, fn = _build_layer(gn.nn.RNN, 3, 4, 1, True, nonlinearity="relu")
+    assert _fused_kinds(fn) == ["generic"] * 4
+
+
+@pytest.mark.parametrize("cls", [gn.nn.RNN, gn.nn.GRU], ids=["rnn", "gru"])
+def test_fused_rnn_and_gru_gradients_match_finite_differences(cls: type, monkeypatch) -> None:
     monkeypatch.setattr(recurrent_cell, "ENABLED", True)
 
     def f(x):
-        out, hn = gn.nn.GRU(2, 3, bidirectional=True, dtype="float64")(x)
+        out, hn = cls(2, 3, bidirectional=True, dtype="float64")(x)
         return gn.sum(out * out) + gn.sum(hn)
 
     assert max(gn.check_grad(f, RNG.standard_normal((2, 4, 2)), tol=1e-6).errors.values()) < 1e-6
