@@ -148,9 +148,9 @@ class Winograd:
             v, mm, pad, rows, out_rows, small = self.buffers(slot, key)
             ln = (n1 - n0) * th * tw  # C-ordered views of the block's size: strided ones ran the kernels 10x slower
             v, mm = v[:c * e * ln].reshape(c, e, ln), mm[:k * e * ln].reshape(k, e, ln)
-            mod.input_tiles(x, n0, n1, pt, pl, th, tw, v, pad, rows)
+            mod.input_tiles(x, n0, n1, 0, th, pt, pl, tw, v, pad, rows)
             np.matmul(u, v.transpose(1, 0, 2), out=mm.transpose(1, 0, 2))
-            mod.output_tiles(mm, n0, n1, th, tw, y, b, bias is not None, relu, pool, out_rows, small, zero)
+            mod.output_tiles(mm, n0, n1, 0, th, tw, y, b, bias is not None, relu, pool, out_rows, small, zero)
 
         if blocks is None:
             for s in range(0, n, bs):

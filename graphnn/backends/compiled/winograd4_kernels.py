@@ -36,23 +36,25 @@ def _at(m0: Any, m1: Any, m2: Any, m3: Any, m4: Any, m5: Any) -> tuple:
 
 
 @numba.njit(cache=True, nogil=True)
-def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v: Any, pad: Any, r: Any) -> None:
-    """v[c, :, t] = B^T d B (flattened row-major) for the tiles t of samples n0:n1 of NCHW x, d the 6x6 patch at
+def input_tiles(x: Any, n0: int, n1: int, i0: int, i1: int, pt: int, pl: int, tw: int, v: Any, pad: Any,
+                r: Any) -> None:
+    """v[c, :, t] = B^T d B (flattened row-major) for the tiles t in tile rows i0:i1 of samples n0:n1 of NCHW x
+    (numbered as winograd_kernels.input_tiles numbers them), d the 6x6 patch at
     input row 4i - pt, column 4j - pl (zero outside x; pads >= 0). `pad` is a zero-bordered (4*th + 2, 4*tw + 2)
     scratch plane as in winograd_kernels.input_tiles; `r` a (6, 4*tw + 2) scratch: B^T runs over whole padded
     rows first (contiguous), then B along each row per tile (per tile with a 6x6 scratch: 1.6x slower)."""
     wide = pad.shape[1]
     for n in range(n0, n1):
-        base = (n - n0) * th * tw
+        base = (n - n0) * (i1 - i0) * tw
         for c in range(x.shape[1]):
-            copy_plane(x, n, c, pt, pl, pad)
+            copy_plane(x, n, c, pt, pl, pad, 4 * i0, 4 * i1 + 2)
             vc = v[c]
-            for i in range(th):
+            for i in range(i0, i1):
                 p0, p1, p2, p3, p4, p5 = pad[4 * i], pad[4 * i + 1], pad[4 * i + 2], pad[4 * i + 3], \
                     pad[4 * i + 4], pad[4 * i + 5]
                 for q in range(wide):  # B^T d for every patch column of this tile row at once
                     r[0, q], r[1, q], r[2, q], r[3, q], r[4, q], r[5, q] = _bt(p0[q], p1[q], p2[q], p3[q], p4[q], p5[q])
-                t0 = base + i * tw
+                t0 = base + (i - i0) * tw
                 for a in range(6):
                     ra = r[a]
                     for j in range(tw):
@@ -64,18 +66,18 @@ def input_tiles(x: Any, n0: int, n1: int, pt: int, pl: int, th: int, tw: int, v:
 
 
 @numba.njit(cache=True, nogil=True)
-def output_tiles(m: Any, n0: int, n1: int, th: int, tw: int, y: Any, bias: Any, has_bias: bool, relu: bool,
-                 pool: bool, four: Any, r: Any, zero: Any) -> None:
-    """y's 4x4 tiles of samples n0:n1 = A^T M A from the GEMM results m (K, 36, L), + bias and ReLU when asked;
+def output_tiles(m: Any, n0: int, n1: int, i0: int, i1: int, tw: int, y: Any, bias: Any, has_bias: bool,
+                 relu: bool, pool: bool, four: Any, r: Any, zero: Any) -> None:
+    """y's 4x4 tiles in tile rows i0:i1 of samples n0:n1 = A^T M A from the GEMM results m (K, 36, L), + bias and ReLU when asked;
     tiles past y's edge are dropped. With `pool`, y is the 2x2 max pool of that (four windows per tile). `four`
     is a (4, 4*tw) scratch row block, `r` a (4, 6) scratch."""
     for n in range(n0, n1):
-        base = (n - n0) * th * tw
+        base = (n - n0) * (i1 - i0) * tw
         for k in range(y.shape[1]):
             mk = m[k]
             b = bias[k] if has_bias else zero
-            for i in range(th):
-                t0 = base + i * tw
+            for i in range(i0, i1):
+                t0 = base + (i - i0) * tw
                 for j in range(tw):
                     t = t0 + j
                     for col in range(6):  # A^T M: per column
