@@ -39,6 +39,10 @@ def _load(name: str) -> ModuleType | None:
                 from . import winograd_kernels as mod  # optional: imports numba
             elif name == "winograd4":
                 from . import winograd4_kernels as mod  # optional: imports numba
+            elif name == "team":
+                from . import team_kernels as mod  # optional: imports numba
+            elif name == "colconv":
+                from . import colconv_kernels as mod  # optional: imports numba
             else:
                 from . import norm_kernels as mod  # optional: imports numba
         except ImportError:
@@ -48,8 +52,9 @@ def _load(name: str) -> ModuleType | None:
 
 
 def kernels(name: str) -> ModuleType | None:
-    """The compiled kernel module `name` ("gelu", "norm", "winograd" or "winograd4"), or None: numba missing or
-    switched off."""
+    """The compiled kernel module `name` ("gelu", "norm", "winograd", "winograd4", "team" or
+    "colconv"), or None: numba
+    missing or switched off."""
     return _load(name) if enabled_by_env() else None
 
 

@@ -126,3 +126,20 @@ class Gemm:
             args[6], args[11] = self.r.real(alpha), self.r.real(beta)
             self.r.f(*args[:14])
         return True
+
+
+_POINTERS: dict[str, Any] = {}
+
+
+def sgemm_pointer() -> Any:
+    """NumPy's CBLAS sgemm as a typed ctypes function pointer for compiled kernels to call (numba types it from
+    the prototype; passed as an argument, the kernels still cache), or None as gemm_for. Pointer arguments are
+    void*, integers the library's."""
+    if "s" not in _POINTERS:
+        r = gemm_for(np.float32)
+        if r is None:
+            return None
+        i, p, f = r.integer, ctypes.c_void_p, ctypes.c_float
+        proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, f, p, i, p, i, f, p, i)
+        _POINTERS["s"] = proto(ctypes.cast(r.f, ctypes.c_void_p).value)
+    return _POINTERS["s"]

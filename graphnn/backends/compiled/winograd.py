@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import kernels
+from .team import helper_rows, team
 
 BLOCK_VALUES = 4096  # transformed values per channel in a block: 256 F(2x2, 3x3) tiles ran the 32->32 layer at
 # 89 GFLOP/s, 512 at 77, 1,024 at 28 (RESULTS.md)
@@ -152,6 +153,11 @@ class Winograd:
             np.matmul(u, v.transpose(1, 0, 2), out=mm.transpose(1, 0, 2))
             mod.output_tiles(mm, n0, n1, 0, th, tw, y, b, bias is not None, relu, pool, out_rows, small, zero)
 
+        cut = th - helper_rows(th, 18.0 * n * k * c * ho * wo)
+        if n <= bs and (threads or 1) > 1 and cut < th and y.dtype == np.float32 and \
+                (t := team()) is not None and t.winograd(form.alpha, x, u, y, b, bias is not None, relu, pool, pt, pl, th,
+                                                      tw, cut, self.buffers(0, key), self.buffers(1, key)):
+            return y  # a lone block on two threads: tile rows 0:cut here, the rest on the team's helper thread
         if blocks is None:
             for s in range(0, n, bs):
                 block(s, min(n, s + bs), 0)

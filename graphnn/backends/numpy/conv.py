@@ -7,11 +7,17 @@ Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided)
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from ...ir.graph import Node
 from .. import compiled
-from ..compiled.winograd import MIN_TILES, Form, Winograd, applies, form_for
+from ..compiled.colconv import ColConv
+from ..compiled.team import available as team_available
+from ..compiled.team import helper_rows
+from ..compiled.winograd import BLOCK_VALUES, MIN_TILES, Form, Winograd, applies, form_for
 from ..destination import OutKernel
 from ..table import Table
 from .conv_gemm import BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
@@ -91,6 +97,11 @@ def winograd_of(xp: Any, geo: Geo, c: int, k: int, dtype: Any) -> Winograd | Non
     return Winograd.of(xp, *_parts(geo), c, k, dtype)
 
 
+def colconv_of(xp: Any, geo: Geo, dtype: Any) -> ColConv | None:
+    """The compiled column path (backends/compiled/colconv.py) for this geometry, or None."""
+    return ColConv.of(xp, *_parts(geo), dtype)
+
+
 def _parts(geo: Geo) -> tuple:
     """(kernel, stride, dilation, groups, pads): the geometry as compiled/winograd.py takes it."""
     return (geo.kh, geo.kw), (geo.sh, geo.sw), (geo.dh, geo.dw), geo.g, (geo.pt, geo.pl, geo.pb, geo.pr)
@@ -118,11 +129,13 @@ def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     geo = geo_of(node, *node.inputs[1].type.shape[2:])
     ho, wo = conv_hw(node, geo)
     wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
-    blocks = blocks_on(xp)
+    col, blocks = colconv_of(xp, geo, node.inputs[0].type.dtype), blocks_on(xp)
 
     def work(threads: int | None, x: Any, w: Any, out: Any) -> None:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
             wino(x, w, out, blocks, threads)
+        elif col is not None and col.fits(*x.shape[:2], ho, wo):
+            col(x, w, out, threads)
         else:
             conv_forward(xp, x, w, geo, ho, wo, out, threads)
 
@@ -137,12 +150,15 @@ def _conv2d_bias_act_out(xp: Any, node: Node, env: dict) -> OutKernel:
     ho, wo = conv_hw(node, geo)
     relu, pool = node.attrs["activation"] == "relu", node.attrs["pool"] == 2
     wino = winograd_of(xp, geo, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1], node.inputs[0].type.dtype)
-    blocks = blocks_on(xp)
+    col, blocks = colconv_of(xp, geo, node.inputs[0].type.dtype), blocks_on(xp)
     epi = compiled.kernels("winograd") if compiled.host_float(xp, node.inputs[0].type.dtype) else None
 
     def work(threads: int | None, x: Any, w: Any, b: Any, out: Any) -> None:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
             wino(x, w, out, blocks, threads, bias=b, relu=relu, pool=pool)
+            return
+        if col is not None and col.fits(*x.shape[:2], ho, wo):
+            col(x, w, out, threads, bias=b, relu=relu, pool=pool)
             return
         y = xp.empty((x.shape[0], w.shape[0], ho, wo), dtype=out.dtype) if pool else out
         conv_forward(xp, x, w, geo, ho, wo, y, threads)
@@ -278,7 +294,10 @@ def algorithm(node: Node, env: dict | None = None, host: bool = True) -> str:
             (" in the output transform" if isinstance(wino, Form) else " after it")
     if isinstance(wino, Form):
         return f"Winograd F({wino.m}x{wino.m}, 3x3): compiled transforms + {wino.alpha ** 2} GEMMs per block of " \
-               f"samples{tail}; NCHW, groups {geo.g}"
+               f"samples{tail}; NCHW, groups {geo.g}{_team_note(node, geo, env or {}, wino)}"
+    if host and _colconv(node, geo, env or {}):
+        return f"compiled columns over padded rows + one CBLAS GEMM per sample{tail.replace(' after it', ' in its epilogue')}" \
+               f"; NCHW, groups 1{_team_note(node, geo, env or {}, None)}"
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
     if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
@@ -308,6 +327,32 @@ def _winograd(node: Node, geo: Geo, env: dict) -> Form | str | None:
         return None
     n = env.get(n) if isinstance(n, str) else n
     return "maybe" if n is None else form_for(n, c, ho, wo)
+
+
+def _batch(node: Node, env: dict) -> int | None:
+    n = node.inputs[0].type.shape[0]
+    return env.get(n) if isinstance(n, str) else n
+
+
+def _colconv(node: Node, geo: Geo, env: dict) -> bool:
+    """Whether a conv2d / conv2d_bias_act node's kernel takes the compiled column path (batch bound, no Winograd)."""
+    if node.op not in ("conv2d", "conv2d_bias_act") or (n := _batch(node, env)) is None:
+        return False
+    col = colconv_of(np, geo, node.inputs[0].type.dtype)
+    return col is not None and col.fits(n, node.inputs[0].type.shape[1], *conv_hw(node, geo))
+
+
+def _team_note(node: Node, geo: Geo, env: dict, form: Form | None) -> str:
+    """What the team does for a forward node whose call is one block (compiled/team.py), or ""."""
+    n = _batch(node, env)
+    if node.op not in ("conv2d", "conv2d_bias_act") or n is None or not team_available(node.inputs[0].type.dtype):
+        return ""
+    (c, k), (ho, wo) = (node.inputs[0].type.shape[1], node.outputs[0].type.shape[1]), conv_hw(node, geo)
+    lone = form is None or n <= max(1, BLOCK_VALUES // (form.alpha ** 2 * math.prod(form.tiles(ho, wo))))
+    rows = form.tiles(ho, wo)[0] if form else ho // 2 if node.attrs.get("pool", 1) == 2 else ho
+    if not lone or not helper_rows(rows, 2.0 * n * k * c * geo.kh * geo.kw * ho * wo):
+        return ""
+    return "; with 2+ BLAS threads, its rows split with the team's helper thread"
 
 
 def _joint(node: Node, geo: Geo) -> bool:

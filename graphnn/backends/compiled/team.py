@@ -1,0 +1,151 @@
+"""A helper thread for the one case where the conv kernels' worker threads cannot help: a lone block of samples
+(batch 1 inference) with two or more CPU threads allowed. The Winograd driver splits the block's tile rows: the
+helper runs the last rows while the calling thread runs the first, each as one nogil compiled call
+(team_kernels.py), so a 200 us layer takes ~120 instead of ~200 (RESULTS.md).
+
+Why not the worker threads the batch blocks use: handing the helper its rows through a Python thread pool costs a
+thread wake-up plus a GIL hand-off per step (three steps per layer); on this VM that was 1.12 ms for the VGG-like
+batch-1 net against 0.62 serial. Why not numba's OpenMP `parallel=True`: with `OMP_WAIT_POLICY=PASSIVE` (the
+benchmarks' setting for every library, so no idle pool spins) each region paid two sleeping-thread wake-ups and ran
+slower than one thread. Here the helper sleeps in `sem_wait` between tasks (one wake-up per layer, ~10-20 us
+here, which the split absorbs by giving the helper fewer rows) and the caller, which has work of its own while
+the helper wakes, spins only for the helper's last rows.
+
+One team per process, started on first use; unavailable (None) without numba, without NumPy's CBLAS sgemm
+(compiled/cblas.py), without POSIX unnamed semaphores (macOS), or when GRAPHNN_NO_TEAM is set. One call at a
+time: a second thread's call finds the team busy and runs serially. A forked child starts its own. If the helper
+thread is gone when its rows are due, the caller runs them itself. Imports nothing from graphnn.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+from . import kernels
+from .cblas import sgemm_pointer
+
+SPINS = 1 << 20  # mailbox loads per wait (~1 ms); between them the caller checks the helper is alive
+HELPER_SHARE = 0.45  # of the rows (the helper starts a wake-up late)
+MIN_FLOPS = 8e6  # a call's direct-convolution FLOPs from which it splits: the VGG-like 3->32 layer at batch 1
+# (1.8 MFLOP, 28 us on one thread) took 41 us split; its 32->64 layer (9.4 MFLOP) 111 -> ~80 (RESULTS.md)
+_TEAM: list = []  # [Team or None] once looked up in this process
+
+
+def enabled_by_env() -> bool:
+    """False when GRAPHNN_NO_TEAM is set to a true value (1, true, yes, on)."""
+    return os.environ.get("GRAPHNN_NO_TEAM", "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+def helper_rows(rows: int, flops: float) -> int:
+    """How many of `rows` (tile rows, output rows or pooled rows) of a call of `flops` the helper takes; 0: too
+    few rows, or too little work, to split."""
+    return 0 if rows < 2 or flops < MIN_FLOPS else max(1, int(rows * HELPER_SHARE))
+
+
+class Team:
+    """The calling thread plus one helper thread blocked in sem_wait, sharing an int64 mailbox."""
+
+    def __init__(self, mod: Any, libc: Any, gemm: Any) -> None:
+        self.mod, self.gemm = mod, gemm
+        self.mail = np.zeros(64, np.int64)
+        self.sem_mem = np.zeros(64, np.uint8)  # room for a sem_t (32 bytes on Linux)
+        self.sem = self.sem_mem.ctypes.data
+        if libc.sem_init(ctypes.c_void_p(self.sem), 0, 0) != 0:
+            raise OSError("sem_init failed")
+        self.post, self.wait = libc.sem_post, libc.sem_wait
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=mod.serve, args=(self.mail, self.wait, self.sem, gemm),
+                                       name="graphnn-team", daemon=True)
+        self.thread.start()
+
+    def winograd(self, alpha: int, x: np.ndarray, u: np.ndarray, y: np.ndarray, bias: np.ndarray, has_bias: bool,
+                 relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, mine: tuple,
+                 theirs: tuple) -> bool:
+        """A Winograd convolution's tile rows 0:cut here and cut:th on the helper (team_kernels.run_winograd);
+        False, with nothing done, when another thread's call holds the team."""
+        m = self.mod
+        return self._run(
+            lambda: m.run_winograd(self.mail, self.post, self.sem, self.gemm, alpha, x, u, y, bias, has_bias, relu,
+                                   pool, pt, pl, th, tw, cut, mine, theirs, SPINS),
+            lambda: m.winograd_rows(alpha, x, cut, th, pt, pl, tw, u, *theirs, y, bias, has_bias, relu, pool,
+                                    self.gemm))
+
+    def colconv(self, x: np.ndarray, w2: np.ndarray, y: np.ndarray, bias: np.ndarray, has_bias: bool, relu: bool,
+                pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, mine: tuple,
+                theirs: tuple) -> bool:
+        """A column convolution's output rows 0:cut here and cut:ho on the helper (team_kernels.run_colconv)."""
+        m = self.mod
+        return self._run(
+            lambda: m.run_colconv(self.mail, self.post, self.sem, self.gemm, x, w2, y, bias, has_bias, relu, pool,
+                                  pt, pl, kh, kw, ho, wo, cut, mine, theirs, SPINS),
+            lambda: m.cc.rows_share(x, w2, y, bias, has_bias, relu, pool, pt, pl, kh, kw, ho, wo, cut, ho, *theirs,
+                                    self.gemm))
+
+    def _run(self, start: Any, theirs_here: Any) -> bool:
+        """start() (post, own rows, first spin); then wait for the helper, or run its rows here if it is gone."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            seq = start()
+            while seq < 0 and not self.mod.wait_done(self.mail, -seq, SPINS):
+                if not self.thread.is_alive():  # gone (interpreter teardown): its rows here
+                    theirs_here()
+                    break
+                os.sched_yield()  # the helper was descheduled: let it run
+        finally:
+            self.lock.release()
+        return True
+
+    def stop(self) -> None:
+        """End the helper thread (at exit)."""
+        with self.lock:
+            if self.thread.is_alive():
+                self.mail[self.mod.OP] = self.mod.STOP
+                self.mail[self.mod.SEQ] += 1
+                self.post(self.sem)
+                self.thread.join(timeout=1.0)
+
+
+def available(dtype: Any) -> bool:
+    """Whether calls of this dtype could use a team here (without starting one): float32, switched on, numba and
+    NumPy's CBLAS sgemm present, POSIX semaphores (not macOS)."""
+    return np.dtype(dtype) == np.float32 and enabled_by_env() and sys.platform.startswith("linux") and \
+        (not _TEAM or _TEAM[0] is not None) and kernels("team") is not None and sgemm_pointer() is not None
+
+
+def team() -> Team | None:
+    """The process's team, started on first call, or None where it is unavailable (see the module docstring)."""
+    if not _TEAM:
+        _TEAM.append(_start() if enabled_by_env() else None)
+    return _TEAM[0]
+
+
+def _start() -> Team | None:
+    mod, gemm, p = kernels("team"), sgemm_pointer(), ctypes.c_void_p
+    if mod is None or gemm is None:
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        for name in ("sem_init", "sem_wait", "sem_post"):
+            f = getattr(libc, name)
+            f.argtypes = [p, ctypes.c_int, ctypes.c_uint] if name == "sem_init" else [p]
+            f.restype = ctypes.c_int
+        t = Team(mod, libc, gemm)
+    except (OSError, AttributeError):
+        return None
+    atexit.register(t.stop)
+    return t
+
+
+def _forget() -> None:  # a forked child has no helper thread: it starts its own on first use
+    _TEAM.clear()
+
+
+os.register_at_fork(after_in_child=_forget)

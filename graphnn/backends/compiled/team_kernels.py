@@ -1,0 +1,174 @@
+"""numba kernels of the two-thread team (team.py, the driver): one convolution of a lone block of samples split
+by output rows between the calling thread and one helper thread, each thread running its rows' whole pipeline
+with no barrier between the steps (the rows are independent): a Winograd convolution's tile rows (input
+transform, GEMMs, output transform) or a column convolution's output rows (colconv_kernels.rows_share).
+Everything a thread runs is one nogil call: handing the GIL back and forth between the steps cost a sleeping
+thread's wake-up each time (RESULTS.md).
+
+The helper thread sits in `serve` for its whole life, blocked in `sem_wait` while idle (no spinning); the caller
+writes a task into a shared int64 mailbox, posts the semaphore, does its own rows, then spins on the mailbox's
+done word until the helper's rows are finished (bounded: the run_* kernels return minus the task's number after
+`spins` loads, and the driver checks the helper is alive before spinning again). Arrays travel through the
+mailbox as addresses and shapes; GEMMs are CBLAS sgemm calls through a ctypes pointer passed in as an argument
+(so the kernels still cache on disk). float32 only.
+
+Imports nothing from graphnn but its sibling kernel modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from . import colconv_kernels as cc
+from . import winograd4_kernels as w4
+from . import winograd_kernels as w2
+from .native_kernels import addr, f32_at, load_acquire, store_release, void_at
+
+SEQ, DONE, OP = 0, 1, 2  # mailbox words: the last task posted, the last task done, its kind (STOP or below)
+STOP, WINOGRAD, COLCONV = 0, 1, 2
+ARGS = 4  # a task's arguments start here (written by run_*, read by the *_task kernels)
+_ROW_MAJOR, _NO_TRANS = 101, 111
+
+
+@numba.njit(nogil=True, cache=True)
+def winograd_rows(alpha: int, x: Any, i0: int, i1: int, pt: int, pl: int, tw: int, u: Any, v: Any, mm: Any,
+                  pad: Any, rows: Any, out: Any, small: Any, y: Any, bias: Any, has_bias: bool, relu: bool,
+                  pool: bool, gemm: Any) -> None:
+    """Tile rows i0:i1 of every sample of x: input transform into v, alpha^2 GEMMs u[e] @ v[:, e] into mm through
+    CBLAS, output transform (with the epilogue) into y. v, mm are flat buffers; the rest as compiled/winograd.py's
+    block buffers."""
+    e, n, c, k = alpha * alpha, x.shape[0], x.shape[1], y.shape[1]
+    ln = n * (i1 - i0) * tw
+    if ln <= 0:
+        return
+    vv, mv = v[:c * e * ln].reshape(c, e, ln), mm[:k * e * ln].reshape(k, e, ln)
+    if alpha == 6:
+        w4.input_tiles(x, 0, n, i0, i1, pt, pl, tw, vv, pad, rows)
+    else:
+        w2.input_tiles(x, 0, n, i0, i1, pt, pl, tw, vv, pad, rows)
+    ua, va, ma = addr(u), addr(vv), addr(mv)
+    for s in range(e):  # (K, C) @ (C, ln) per element, rows e*ln apart in v and mm
+        gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, k, ln, c, 1.0, void_at(ua + 4 * s * k * c), c,
+             void_at(va + 4 * s * ln), e * ln, 0.0, void_at(ma + 4 * s * ln), e * ln)
+    zero = np.float32(0)
+    if alpha == 6:
+        w4.output_tiles(mv, 0, n, i0, i1, tw, y, bias, has_bias, relu, pool, out, small, zero)
+    else:
+        w2.output_tiles(mv, 0, n, i0, i1, tw, y, bias, has_bias, relu, pool, out, small, zero)
+
+
+@numba.njit(nogil=True, cache=True)
+def _winograd_task(a: Any, gemm: Any) -> None:
+    """The helper's Winograd rows, arrays rebuilt from the mailbox (the layout run_winograd writes)."""
+    n, c, h, wd, k, yh, yw, th, tw, alpha = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]
+    e, m = alpha * alpha, alpha - 2
+    x = numba.carray(f32_at(a[10]), (n, c, h, wd))
+    u = numba.carray(f32_at(a[11]), (e, k, c))
+    y = numba.carray(f32_at(a[12]), (n, k, yh, yw))
+    bias = numba.carray(f32_at(a[13]), (a[27],))
+    cap = n * th * tw * e
+    v, mm = numba.carray(f32_at(a[14]), (c * cap,)), numba.carray(f32_at(a[15]), (k * cap,))
+    wide = m * tw + 2
+    pad = numba.carray(f32_at(a[16]), (m * th + 2, wide))
+    rows = numba.carray(f32_at(a[17]), (alpha, wide))
+    out = numba.carray(f32_at(a[18]), (m, m * tw))
+    small = numba.carray(f32_at(a[19]), (m, alpha))
+    winograd_rows(alpha, x, a[20], a[21], a[22], a[23], tw, u, v, mm, pad, rows, out, small, y, bias, a[24] != 0,
+                  a[25] != 0, a[26] != 0, gemm)
+
+
+@numba.njit(nogil=True, cache=True)
+def _colconv_task(a: Any, gemm: Any) -> None:
+    """The helper's column-convolution rows, arrays rebuilt from the mailbox (the layout run_colconv writes)."""
+    n, c, h, wd, k, yh, yw, kh, kw, ho, wo, wp = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]
+    x = numba.carray(f32_at(a[12]), (n, c, h, wd))
+    w2 = numba.carray(f32_at(a[13]), (k, c * kh * kw))
+    y = numba.carray(f32_at(a[14]), (n, k, yh, yw))
+    bias = numba.carray(f32_at(a[15]), (a[16],))
+    xpad = numba.carray(f32_at(a[17]), (c, ho + kh, wp))
+    cols, ybuf = numba.carray(f32_at(a[18]), (a[19],)), numba.carray(f32_at(a[20]), (a[21],))
+    cc.rows_share(x, w2, y, bias, a[22] != 0, a[23] != 0, a[24] != 0, a[25], a[26], kh, kw, ho, wo, a[27], a[28],
+                  xpad, cols, ybuf, gemm)
+
+
+@numba.njit(nogil=True, cache=True)
+def serve(mail: Any, wait: Any, sem: int, gemm: Any) -> int:
+    """The helper thread's life: wait on the semaphore, run each posted task, publish its number as done; return
+    on a STOP task."""
+    last = load_acquire(mail, SEQ)
+    while True:
+        if wait(void_at(sem)) != 0:  # interrupted by a signal: wait again
+            continue
+        seq = load_acquire(mail, SEQ)
+        if seq == last:
+            continue
+        last = seq
+        op = mail[OP]
+        if op == WINOGRAD:
+            _winograd_task(mail[ARGS:], gemm)
+        elif op == COLCONV:
+            _colconv_task(mail[ARGS:], gemm)
+        store_release(mail, DONE, seq)
+        if op == STOP:
+            return 0
+
+
+@numba.njit(nogil=True, cache=True)
+def wait_done(mail: Any, seq: int, spins: int) -> bool:
+    """Spin until task seq is done, or give up after `spins` loads (False)."""
+    for _ in range(spins):
+        if load_acquire(mail, DONE) == seq:
+            return True
+    return False
+
+
+@numba.njit(inline="always")
+def _publish(mail: Any, op: int, head: Any, post: Any, sem: int) -> int:
+    """Write a task's arguments and kind, publish its number (release), wake the helper; the task's number."""
+    for i in range(len(head)):
+        mail[ARGS + i] = head[i]
+    seq = mail[SEQ] + 1
+    mail[OP] = op
+    store_release(mail, SEQ, seq)
+    post(void_at(sem))
+    return seq
+
+
+@numba.njit(nogil=True, cache=True)
+def run_winograd(mail: Any, post: Any, sem: int, gemm: Any, alpha: int, x: Any, u: Any, y: Any, bias: Any,
+                 has_bias: bool, relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, mine: Any,
+                 theirs: Any, spins: int) -> int:
+    """Post tile rows cut:th to the helper, run rows 0:cut here, spin for the helper; the task's number when it is
+    done, or minus it when `spins` ran out first (the driver then keeps waiting). `mine` and `theirs` are each
+    thread's (v, mm, pad, rows, out, small) buffers."""
+    n, c, h, wd = x.shape
+    k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
+    v, mm, pad, rows, out, small = theirs
+    head = (np.int64(n), c, h, wd, k, yh, yw, th, tw, alpha, addr(x), addr(u), addr(y), addr(bias), addr(v),
+            addr(mm), addr(pad), addr(rows), addr(out), addr(small), cut, th, pt, pl, int(has_bias), int(relu),
+            int(pool), bias.shape[0])
+    seq = _publish(mail, WINOGRAD, head, post, sem)
+    v, mm, pad, rows, out, small = mine
+    winograd_rows(alpha, x, 0, cut, pt, pl, tw, u, v, mm, pad, rows, out, small, y, bias, has_bias, relu, pool, gemm)
+    return seq if wait_done(mail, seq, spins) else -seq
+
+
+@numba.njit(nogil=True, cache=True)
+def run_colconv(mail: Any, post: Any, sem: int, gemm: Any, x: Any, w2: Any, y: Any, bias: Any, has_bias: bool,
+                relu: bool, pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, mine: Any,
+                theirs: Any, spins: int) -> int:
+    """As run_winograd for a column convolution: output rows cut:ho on the helper, 0:cut here (cut even when
+    pooled); `mine` and `theirs` are (xpad, cols, ybuf) per thread."""
+    n, c, h, wd = x.shape
+    k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
+    xpad, cols, ybuf = theirs
+    head = (np.int64(n), c, h, wd, k, yh, yw, kh, kw, ho, wo, xpad.shape[2], addr(x), addr(w2), addr(y), addr(bias),
+            bias.shape[0], addr(xpad), addr(cols), cols.shape[0], addr(ybuf), ybuf.shape[0], int(has_bias),
+            int(relu), int(pool), pt, pl, cut, ho)
+    seq = _publish(mail, COLCONV, head, post, sem)
+    xpad, cols, ybuf = mine
+    cc.rows_share(x, w2, y, bias, has_bias, relu, pool, pt, pl, kh, kw, ho, wo, 0, cut, xpad, cols, ybuf, gemm)
+    return seq if wait_done(mail, seq, spins) else -seq
