@@ -32,7 +32,7 @@ from . import kernels
 from .cblas import sgemm_pointer
 
 SPINS = 1 << 20  # mailbox loads per wait (~1 ms); between them the caller checks the helper is alive
-HELPER_SHARE = 0.45  # of the rows (the helper starts a wake-up late)
+HELPER_SHARE = 0.4  # of the rows: the helper starts a wake-up late and ran its rows ~1.3x slower per row here (RESULTS.md)
 MIN_FLOPS = 8e6  # a call's direct-convolution FLOPs from which it splits: the VGG-like 3->32 layer at batch 1
 # (1.8 MFLOP, 28 us on one thread) took 41 us split; its 32->64 layer (9.4 MFLOP) 111 -> ~80 (RESULTS.md)
 _TEAM: list = []  # [Team or None] once looked up in this process
@@ -68,35 +68,37 @@ class Team:
     def winograd(self, alpha: int, x: np.ndarray, u: np.ndarray, y: np.ndarray, bias: np.ndarray, has_bias: bool,
                  relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, mine: tuple,
                  theirs: tuple) -> bool:
-        """A Winograd convolution's tile rows 0:cut here and cut:th on the helper (team_kernels.run_winograd);
-        False, with nothing done, when another thread's call holds the team."""
+        """A Winograd convolution's tile rows 0:cut here and cut:th on the helper; False, with nothing done, when
+        another thread's call holds the team. `mine` and `theirs` are each thread's block buffers."""
         m = self.mod
         return self._run(
-            lambda: m.run_winograd(self.mail, self.post, self.sem, self.gemm, alpha, x, u, y, bias, has_bias, relu,
-                                   pool, pt, pl, th, tw, cut, mine, theirs, SPINS),
-            lambda: m.winograd_rows(alpha, x, cut, th, pt, pl, tw, u, *theirs, y, bias, has_bias, relu, pool,
-                                    self.gemm))
+            lambda: m.post_winograd(self.mail, self.post, self.sem, alpha, x, u, y, bias, has_bias, relu, pool, pt,
+                                    pl, th, tw, cut, theirs),
+            lambda lo, hi, bufs: m.winograd_rows(alpha, x, lo, hi, pt, pl, tw, u, *bufs, y, bias, has_bias, relu,
+                                                 pool, self.gemm), cut, th, mine, theirs)
 
     def colconv(self, x: np.ndarray, w2: np.ndarray, y: np.ndarray, bias: np.ndarray, has_bias: bool, relu: bool,
                 pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, mine: tuple,
                 theirs: tuple) -> bool:
-        """A column convolution's output rows 0:cut here and cut:ho on the helper (team_kernels.run_colconv)."""
+        """A column convolution's output rows 0:cut here and cut:ho on the helper (cut even when pooled)."""
         m = self.mod
         return self._run(
-            lambda: m.run_colconv(self.mail, self.post, self.sem, self.gemm, x, w2, y, bias, has_bias, relu, pool,
-                                  pt, pl, kh, kw, ho, wo, cut, mine, theirs, SPINS),
-            lambda: m.cc.rows_share(x, w2, y, bias, has_bias, relu, pool, pt, pl, kh, kw, ho, wo, cut, ho, *theirs,
-                                    self.gemm))
+            lambda: m.post_colconv(self.mail, self.post, self.sem, x, w2, y, bias, has_bias, relu, pool, pt, pl, kh,
+                                   kw, ho, wo, cut, theirs),
+            lambda lo, hi, bufs: m.cc.rows_share(x, w2, y, bias, has_bias, relu, pool, pt, pl, kh, kw, ho, wo, lo, hi,
+                                                 *bufs, self.gemm), cut, ho, mine, theirs)
 
-    def _run(self, start: Any, theirs_here: Any) -> bool:
-        """start() (post, own rows, first spin); then wait for the helper, or run its rows here if it is gone."""
+    def _run(self, post: Any, rows: Any, cut: int, end: int, mine: tuple, theirs: tuple) -> bool:
+        """post() the helper's rows cut:end, run rows(0, cut, mine) here, then wait for the helper (spinning), or run
+        its rows here too if its thread is gone."""
         if not self.lock.acquire(blocking=False):
             return False
         try:
-            seq = start()
-            while seq < 0 and not self.mod.wait_done(self.mail, -seq, SPINS):
+            seq = post()
+            rows(0, cut, mine)
+            while not self.mod.wait_done(self.mail, seq, SPINS):
                 if not self.thread.is_alive():  # gone (interpreter teardown): its rows here
-                    theirs_here()
+                    rows(cut, end, theirs)
                     break
                 os.sched_yield()  # the helper was descheduled: let it run
         finally:

@@ -6,9 +6,11 @@ Everything a thread runs is one nogil call: handing the GIL back and forth betwe
 thread's wake-up each time (RESULTS.md).
 
 The helper thread sits in `serve` for its whole life, blocked in `sem_wait` while idle (no spinning); the caller
-writes a task into a shared int64 mailbox, posts the semaphore, does its own rows, then spins on the mailbox's
-done word until the helper's rows are finished (bounded: the run_* kernels return minus the task's number after
-`spins` loads, and the driver checks the helper is alive before spinning again). Arrays travel through the
+writes a task into a shared int64 mailbox and posts the semaphore (post_*), does its own rows, then spins on the
+mailbox's done word until the helper's rows are finished (wait_done, bounded: the driver checks the helper is
+alive between spins). The caller's rows run in the same compiled functions as the helper's, called from the
+driver: a post-own-rows-wait kernel per task kind linked the Winograd forms' code into one more module and took
+cold compiles from ~8 to ~18 s (RESULTS.md). Arrays travel through the
 mailbox as addresses and shapes; GEMMs are CBLAS sgemm calls through a ctypes pointer passed in as an argument
 (so the kernels still cache on disk). float32 only.
 
@@ -29,7 +31,7 @@ from .native_kernels import addr, f32_at, load_acquire, store_release, void_at
 
 SEQ, DONE, OP = 0, 1, 2  # mailbox words: the last task posted, the last task done, its kind (STOP or below)
 STOP, WINOGRAD, COLCONV = 0, 1, 2
-ARGS = 4  # a task's arguments start here (written by run_*, read by the *_task kernels)
+ARGS = 4  # a task's arguments start here (written by post_*, read by the *_task kernels)
 _ROW_MAJOR, _NO_TRANS = 101, 111
 
 
@@ -60,9 +62,9 @@ def winograd_rows(alpha: int, x: Any, i0: int, i1: int, pt: int, pl: int, tw: in
         w2.output_tiles(mv, 0, n, i0, i1, tw, y, bias, has_bias, relu, pool, out, small, zero)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _winograd_task(a: Any, gemm: Any) -> None:
-    """The helper's Winograd rows, arrays rebuilt from the mailbox (the layout run_winograd writes)."""
+    """The helper's Winograd rows, arrays rebuilt from the mailbox (the layout post_winograd writes)."""
     n, c, h, wd, k, yh, yw, th, tw, alpha = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]
     e, m = alpha * alpha, alpha - 2
     x = numba.carray(f32_at(a[10]), (n, c, h, wd))
@@ -80,9 +82,9 @@ def _winograd_task(a: Any, gemm: Any) -> None:
                   a[25] != 0, a[26] != 0, gemm)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(inline="always")
 def _colconv_task(a: Any, gemm: Any) -> None:
-    """The helper's column-convolution rows, arrays rebuilt from the mailbox (the layout run_colconv writes)."""
+    """The helper's column-convolution rows, arrays rebuilt from the mailbox (the layout post_colconv writes)."""
     n, c, h, wd, k, yh, yw, kh, kw, ho, wo, wp = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]
     x = numba.carray(f32_at(a[12]), (n, c, h, wd))
     w2 = numba.carray(f32_at(a[13]), (k, c * kh * kw))
@@ -138,37 +140,28 @@ def _publish(mail: Any, op: int, head: Any, post: Any, sem: int) -> int:
 
 
 @numba.njit(nogil=True, cache=True)
-def run_winograd(mail: Any, post: Any, sem: int, gemm: Any, alpha: int, x: Any, u: Any, y: Any, bias: Any,
-                 has_bias: bool, relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, mine: Any,
-                 theirs: Any, spins: int) -> int:
-    """Post tile rows cut:th to the helper, run rows 0:cut here, spin for the helper; the task's number when it is
-    done, or minus it when `spins` ran out first (the driver then keeps waiting). `mine` and `theirs` are each
-    thread's (v, mm, pad, rows, out, small) buffers."""
+def post_winograd(mail: Any, post: Any, sem: int, alpha: int, x: Any, u: Any, y: Any, bias: Any, has_bias: bool,
+                  relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, theirs: Any) -> int:
+    """Post a Winograd convolution's tile rows cut:th to the helper, with its (v, mm, pad, rows, out, small)
+    buffers; the task's number. The caller then runs rows 0:cut (winograd_rows) and waits (wait_done)."""
     n, c, h, wd = x.shape
     k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
     v, mm, pad, rows, out, small = theirs
     head = (np.int64(n), c, h, wd, k, yh, yw, th, tw, alpha, addr(x), addr(u), addr(y), addr(bias), addr(v),
             addr(mm), addr(pad), addr(rows), addr(out), addr(small), cut, th, pt, pl, int(has_bias), int(relu),
             int(pool), bias.shape[0])
-    seq = _publish(mail, WINOGRAD, head, post, sem)
-    v, mm, pad, rows, out, small = mine
-    winograd_rows(alpha, x, 0, cut, pt, pl, tw, u, v, mm, pad, rows, out, small, y, bias, has_bias, relu, pool, gemm)
-    return seq if wait_done(mail, seq, spins) else -seq
+    return _publish(mail, WINOGRAD, head, post, sem)
 
 
 @numba.njit(nogil=True, cache=True)
-def run_colconv(mail: Any, post: Any, sem: int, gemm: Any, x: Any, w2: Any, y: Any, bias: Any, has_bias: bool,
-                relu: bool, pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, mine: Any,
-                theirs: Any, spins: int) -> int:
-    """As run_winograd for a column convolution: output rows cut:ho on the helper, 0:cut here (cut even when
-    pooled); `mine` and `theirs` are (xpad, cols, ybuf) per thread."""
+def post_colconv(mail: Any, post: Any, sem: int, x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool,
+                 pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, theirs: Any) -> int:
+    """As post_winograd for a column convolution's output rows cut:ho (cut even when pooled), with its (xpad,
+    cols, ybuf) buffers; the caller runs rows 0:cut with colconv_kernels.rows_share."""
     n, c, h, wd = x.shape
     k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
     xpad, cols, ybuf = theirs
     head = (np.int64(n), c, h, wd, k, yh, yw, kh, kw, ho, wo, xpad.shape[2], addr(x), addr(w2), addr(y), addr(bias),
             bias.shape[0], addr(xpad), addr(cols), cols.shape[0], addr(ybuf), ybuf.shape[0], int(has_bias),
             int(relu), int(pool), pt, pl, cut, ho)
-    seq = _publish(mail, COLCONV, head, post, sem)
-    xpad, cols, ybuf = mine
-    cc.rows_share(x, w2, y, bias, has_bias, relu, pool, pt, pl, kh, kw, ho, wo, 0, cut, xpad, cols, ybuf, gemm)
-    return seq if wait_done(mail, seq, spins) else -seq
+    return _publish(mail, COLCONV, head, post, sem)
