@@ -1,7 +1,7 @@
-"""The compiled column convolution (colconv_kernels.py): a stride-1, one-group convolution whose patch columns
-for the whole call fit in a core's cache (COLS_VALUES), run as one compiled call per range of output rows:
-columns straight from x, one CBLAS sgemm per sample, the epilogue (bias, ReLU, 2x2 max pool) on rows still in
-cache. It serves the layers the Winograd path leaves to the GEMM path at batch 1 (few input channels: a first
+"""The compiled column convolution (colconv_kernels.py): a stride-1 convolution (any kernel, dilation, groups,
+non-negative padding) whose patch columns for the whole call fit in a core's cache (COLS_VALUES), run as one
+compiled call per range of output rows: columns over padded rows, one CBLAS sgemm per sample and group, the
+epilogue (bias, ReLU, 2x2 max pool) on rows still in cache. It serves the layers the Winograd path leaves to the GEMM path at batch 1 (few input channels: a first
 layer's 3): the VGG-like net's 3->32 layer took 80 us there, ~40 of them Python around a 20 us GEMM; here 26
 (RESULTS.md). With two or more threads allowed, the team's helper takes the last rows (team.py).
 
@@ -25,27 +25,26 @@ COLS_VALUES = 1 << 19  # a call's patch columns (2 MB of float32, one L2) at mos
 class ColConv:
     """One conv kernel's compiled column path: its geometry, the sgemm pointer, per-thread scratch."""
 
-    def __init__(self, mod: Any, gemm: Any, kh: int, kw: int, pads: tuple) -> None:
-        self.mod, self.gemm, self.kh, self.kw, self.pads = mod, gemm, kh, kw, tuple(pads)
-        self.scratch: dict[int, tuple] = {}  # per thread slot: (key, (cols, ybuf))
+    def __init__(self, mod: Any, gemm: Any, kernel: tuple, dilation: tuple, groups: int, pads: tuple) -> None:
+        self.mod, self.gemm = mod, gemm
+        (self.kh, self.kw), (self.dh, self.dw), self.groups, self.pads = kernel, dilation, groups, tuple(pads)
+        self.scratch: dict[int, tuple] = {}  # per thread slot: (key, (xpad, cols, ybuf))
 
     @classmethod
     def of(cls, xp: Any, kernel: tuple, stride: tuple, dilation: tuple, groups: int, pads: tuple,
            dtype: Any) -> ColConv | None:
         """The path for a convolution of this geometry (pads top, left, bottom, right) and dtype on array module
-        xp, or None: not NumPy, not float32, stride or dilation not 1, groups, negative (cropping) pads, a 1x1
-        kernel without padding (x is its own columns), or no numba / no CBLAS sgemm."""
-        pointwise = tuple(kernel) == (1, 1) and not any(pads)
-        if xp is not np or np.dtype(dtype) != np.float32 or pointwise or min(pads) < 0 or groups != 1 or \
-                (*stride, *dilation) != (1, 1, 1, 1):
+        xp, or None: not NumPy, not float32, a stride other than 1, negative (cropping) pads, or no numba / no
+        CBLAS sgemm."""
+        if xp is not np or np.dtype(dtype) != np.float32 or min(pads) < 0 or tuple(stride) != (1, 1):
             return None
         mod, gemm = kernels("colconv"), sgemm_pointer()
-        return None if mod is None or gemm is None else cls(mod, gemm, *kernel, pads)
+        return None if mod is None or gemm is None else cls(mod, gemm, tuple(kernel), tuple(dilation), groups, pads)
 
     def fits(self, n: int, c: int, ho: int, wo: int) -> bool:
         """Whether a call of batch n and c input channels, output ho x wo, has its columns within COLS_VALUES
-        (the columns are one sample's, but every sample's pass the GEMM's packed kernel from cache)."""
-        return n * c * self.kh * self.kw * ho * (wo + self.kw - 1) <= COLS_VALUES
+        (the columns are one group's of one sample, but every sample's pass the GEMM's packed kernel in cache)."""
+        return n * c * self.kh * self.kw * ho * (wo + self.dw * (self.kw - 1)) <= COLS_VALUES
 
     def buffers(self, slot: int, c: int, k: int, ho: int, wp: int) -> tuple:
         """Slot's (zero-bordered padded plane, columns, GEMM result) scratch for a call of this size, kept from
@@ -53,31 +52,33 @@ class ColConv:
         key = (c, k, ho, wp)
         got = self.scratch.get(slot)
         if got is None or got[0] != key:
-            ckk, ln = c * self.kh * self.kw, ho * wp
-            got = self.scratch[slot] = (key, (np.zeros((c, ho + self.kh, wp), np.float32),
-                                              np.empty(ckk * ln, np.float32), np.empty(k * ln, np.float32)))
+            ln = ho * wp
+            got = self.scratch[slot] = (key, (np.zeros((c, ho + self.dh * (self.kh - 1) + 1, wp), np.float32),
+                                              np.empty(c // self.groups * self.kh * self.kw * ln, np.float32),
+                                              np.empty(k * ln, np.float32)))
         return got[1]
 
     def __call__(self, x: Any, w: Any, y: Any, threads: int | None = None, bias: Any = None, relu: bool = False,
                  pool: bool = False) -> Any:
         """y = conv2d(x, w) (+ bias, then ReLU, then a 2x2 max pool, when asked) over NCHW float32 arrays, written
-        into y; on two threads (the team) when `threads` > 1 and the map has rows enough."""
+        into y; on two threads (the team) when `threads` > 1 and the call is big enough to split."""
         if not y.flags.c_contiguous:
             y[...] = self(x, w, np.empty(y.shape, y.dtype), threads, bias, relu, pool)
             return y
         x = np.ascontiguousarray(x)
         n, c, h, wd = x.shape
         k, (pt, pl, pb, pr) = w.shape[0], self.pads
-        ho, wo = h + pt + pb - self.kh + 1, wd + pl + pr - self.kw + 1
+        ho, wo = h + pt + pb - self.dh * (self.kh - 1), wd + pl + pr - self.dw * (self.kw - 1)
         w2 = np.ascontiguousarray(w).reshape(k, -1)
         b = np.zeros(1, np.float32) if bias is None else np.ascontiguousarray(bias, dtype=np.float32).reshape(-1)
         wp = wd + pl + pr
-        flops = 2.0 * n * k * c * self.kh * self.kw * ho * wo
+        flops = 2.0 * n * k * (c // self.groups) * self.kh * self.kw * ho * wo
         cut = 2 * (ho // 2 - helper_rows(ho // 2, flops)) if pool else ho - helper_rows(ho, flops)  # pooled: whole
         # windows each
-        args = (x, w2, y, b, bias is not None, relu, pool, pt, pl, self.kh, self.kw, ho, wo)
+        geo = (pt, pl, self.kh, self.kw, self.dh, self.dw, self.groups, ho, wo)
+        args = (x, w2, y, b, bias is not None, relu, pool, *geo)
         if (threads or 1) > 1 and cut < ho and (t := team()) is not None and \
-                t.colconv(*args, cut, self.buffers(0, c, k, ho, wp), self.buffers(1, c, k, ho, wp)):
+                t.colconv(*args[:7], *geo, cut, self.buffers(0, c, k, ho, wp), self.buffers(1, c, k, ho, wp)):
             return y
         self.mod.rows_share(*args, 0, ho, *self.buffers(0, c, k, ho, wp), self.gemm)
         return y

@@ -78,15 +78,15 @@ class Team:
                                                  pool, self.gemm), cut, th, mine, theirs)
 
     def colconv(self, x: np.ndarray, w2: np.ndarray, y: np.ndarray, bias: np.ndarray, has_bias: bool, relu: bool,
-                pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, mine: tuple,
-                theirs: tuple) -> bool:
+                pool: bool, pt: int, pl: int, kh: int, kw: int, dh: int, dw: int, groups: int, ho: int, wo: int,
+                cut: int, mine: tuple, theirs: tuple) -> bool:
         """A column convolution's output rows 0:cut here and cut:ho on the helper (cut even when pooled)."""
-        m = self.mod
+        m, geo = self.mod, (pt, pl, kh, kw, dh, dw, groups, ho, wo)
         return self._run(
-            lambda: m.post_colconv(self.mail, self.post, self.sem, x, w2, y, bias, has_bias, relu, pool, pt, pl, kh,
-                                   kw, ho, wo, cut, theirs),
-            lambda lo, hi, bufs: m.cc.rows_share(x, w2, y, bias, has_bias, relu, pool, pt, pl, kh, kw, ho, wo, lo, hi,
-                                                 *bufs, self.gemm), cut, ho, mine, theirs)
+            lambda: m.post_colconv(self.mail, self.post, self.sem, x, w2, y, bias, has_bias, relu, pool, *geo, cut,
+                                   theirs),
+            lambda lo, hi, bufs: m.cc.rows_share(x, w2, y, bias, has_bias, relu, pool, *geo, lo, hi, *bufs,
+                                                 self.gemm), cut, ho, mine, theirs)
 
     def _run(self, post: Any, rows: Any, cut: int, end: int, mine: tuple, theirs: tuple) -> bool:
         """post() the helper's rows cut:end, run rows(0, cut, mine) here, then wait for the helper (spinning), or run

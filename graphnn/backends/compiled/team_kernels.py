@@ -86,14 +86,15 @@ def _winograd_task(a: Any, gemm: Any) -> None:
 def _colconv_task(a: Any, gemm: Any) -> None:
     """The helper's column-convolution rows, arrays rebuilt from the mailbox (the layout post_colconv writes)."""
     n, c, h, wd, k, yh, yw, kh, kw, ho, wo, wp = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]
-    x = numba.carray(f32_at(a[12]), (n, c, h, wd))
-    w2 = numba.carray(f32_at(a[13]), (k, c * kh * kw))
-    y = numba.carray(f32_at(a[14]), (n, k, yh, yw))
-    bias = numba.carray(f32_at(a[15]), (a[16],))
-    xpad = numba.carray(f32_at(a[17]), (c, ho + kh, wp))
-    cols, ybuf = numba.carray(f32_at(a[18]), (a[19],)), numba.carray(f32_at(a[20]), (a[21],))
-    cc.rows_share(x, w2, y, bias, a[22] != 0, a[23] != 0, a[24] != 0, a[25], a[26], kh, kw, ho, wo, a[27], a[28],
-                  xpad, cols, ybuf, gemm)
+    dh, dw, groups = a[12], a[13], a[14]
+    x = numba.carray(f32_at(a[15]), (n, c, h, wd))
+    w2 = numba.carray(f32_at(a[16]), (k, c // groups * kh * kw))
+    y = numba.carray(f32_at(a[17]), (n, k, yh, yw))
+    bias = numba.carray(f32_at(a[18]), (a[19],))
+    xpad = numba.carray(f32_at(a[20]), (c, ho + dh * (kh - 1) + 1, wp))
+    cols, ybuf = numba.carray(f32_at(a[21]), (a[22],)), numba.carray(f32_at(a[23]), (a[24],))
+    cc.rows_share(x, w2, y, bias, a[25] != 0, a[26] != 0, a[27] != 0, a[28], a[29], kh, kw, dh, dw, groups, ho, wo,
+                  a[30], a[31], xpad, cols, ybuf, gemm)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -155,13 +156,14 @@ def post_winograd(mail: Any, post: Any, sem: int, alpha: int, x: Any, u: Any, y:
 
 @numba.njit(nogil=True, cache=True)
 def post_colconv(mail: Any, post: Any, sem: int, x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool,
-                 pool: bool, pt: int, pl: int, kh: int, kw: int, ho: int, wo: int, cut: int, theirs: Any) -> int:
+                 pool: bool, pt: int, pl: int, kh: int, kw: int, dh: int, dw: int, groups: int, ho: int, wo: int,
+                 cut: int, theirs: Any) -> int:
     """As post_winograd for a column convolution's output rows cut:ho (cut even when pooled), with its (xpad,
     cols, ybuf) buffers; the caller runs rows 0:cut with colconv_kernels.rows_share."""
     n, c, h, wd = x.shape
     k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
     xpad, cols, ybuf = theirs
-    head = (np.int64(n), c, h, wd, k, yh, yw, kh, kw, ho, wo, xpad.shape[2], addr(x), addr(w2), addr(y), addr(bias),
-            bias.shape[0], addr(xpad), addr(cols), cols.shape[0], addr(ybuf), ybuf.shape[0], int(has_bias),
-            int(relu), int(pool), pt, pl, cut, ho)
+    head = (np.int64(n), c, h, wd, k, yh, yw, kh, kw, ho, wo, xpad.shape[2], dh, dw, groups, addr(x), addr(w2),
+            addr(y), addr(bias), bias.shape[0], addr(xpad), addr(cols), cols.shape[0], addr(ybuf), ybuf.shape[0],
+            int(has_bias), int(relu), int(pool), pt, pl, cut, ho)
     return _publish(mail, COLCONV, head, post, sem)

@@ -296,8 +296,8 @@ def algorithm(node: Node, env: dict | None = None, host: bool = True) -> str:
         return f"Winograd F({wino.m}x{wino.m}, 3x3): compiled transforms + {wino.alpha ** 2} GEMMs per block of " \
                f"samples{tail}; NCHW, groups {geo.g}{_team_note(node, geo, env or {}, wino)}"
     if host and _colconv(node, geo, env or {}):
-        return f"compiled columns over padded rows + one CBLAS GEMM per sample{tail.replace(' after it', ' in its epilogue')}" \
-               f"; NCHW, groups 1{_team_note(node, geo, env or {}, None)}"
+        return f"compiled columns over padded rows + one CBLAS GEMM per sample and group" \
+               f"{tail.replace(' after it', ' in its epilogue')}; NCHW, groups {geo.g}{_team_note(node, geo, env or {}, None)}"
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
     if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \
@@ -350,7 +350,7 @@ def _team_note(node: Node, geo: Geo, env: dict, form: Form | None) -> str:
     (c, k), (ho, wo) = (node.inputs[0].type.shape[1], node.outputs[0].type.shape[1]), conv_hw(node, geo)
     lone = form is None or n <= max(1, BLOCK_VALUES // (form.alpha ** 2 * math.prod(form.tiles(ho, wo))))
     rows = form.tiles(ho, wo)[0] if form else ho // 2 if node.attrs.get("pool", 1) == 2 else ho
-    if not lone or not helper_rows(rows, 2.0 * n * k * c * geo.kh * geo.kw * ho * wo):
+    if not lone or not helper_rows(rows, 2.0 * n * k * (c // geo.g) * geo.kh * geo.kw * ho * wo):
         return ""
     return "; with 2+ BLAS threads, its rows split with the team's helper thread"
 
