@@ -1,8 +1,8 @@
 """Conformance cases on the compiled column path (backends/compiled/colconv.py; issue 16): stride-1 conv2d and
 conv2d_bias_act of a batch-1 call whose columns fit COLS_VALUES, in float32 (float64 takes the NumPy GEMM
 path): few input channels, kernels 1x1 to 5x5 with even and odd sizes, symmetric and asymmetric pads, odd maps,
-groups (depthwise) and dilation. tests/backends/numpy/test_conv_team.py checks that every case here really runs on that path; the pooled
-form, which has no gradient, is checked there against plain NumPy.
+groups (depthwise) and dilation. tests/backends/numpy/test_conv_team.py checks that every case here really runs
+on that path; the pooled form, which has no gradient, is checked there against plain NumPy.
 
 References are the plain loops of cases_conv.py.
 """

@@ -1,9 +1,10 @@
 """The compiled column convolution (colconv_kernels.py): a stride-1 convolution (any kernel, dilation, groups,
 non-negative padding) whose patch columns for the whole call fit in a core's cache (COLS_VALUES), run as one
 compiled call per range of output rows: columns over padded rows, one CBLAS sgemm per sample and group, the
-epilogue (bias, ReLU, 2x2 max pool) on rows still in cache. It serves the layers the Winograd path leaves to the GEMM path at batch 1 (few input channels: a first
-layer's 3): the VGG-like net's 3->32 layer took 80 us there, ~40 of them Python around a 20 us GEMM; here 26
-(RESULTS.md). With two or more threads allowed, the team's helper takes the last rows (team.py).
+epilogue (bias, ReLU, 2x2 max pool) on rows still in cache. It serves the small calls the Winograd path leaves
+to the GEMM path (a first layer's 3 input channels at batch 1; depthwise and 1x1 layers of small exports): the
+VGG-like net's 3->32 layer took 80 us there, ~40 of them Python around a 20 us GEMM; here 28 (RESULTS.md). With
+two or more threads allowed and 8 MFLOP per call, the team's helper takes the last rows (team.py).
 
 Host-only, float32 (sgemm through compiled/cblas.py), numba required; `ColConv.of` says None otherwise, and the
 NumPy conv kernels keep their GEMM path. Imports only numpy and this package.
@@ -42,8 +43,8 @@ class ColConv:
         return None if mod is None or gemm is None else cls(mod, gemm, tuple(kernel), tuple(dilation), groups, pads)
 
     def fits(self, n: int, c: int, ho: int, wo: int) -> bool:
-        """Whether a call of batch n and c input channels, output ho x wo, has its columns within COLS_VALUES
-        (the columns are one group's of one sample, but every sample's pass the GEMM's packed kernel in cache)."""
+        """Whether a call of batch n and c input channels, output ho x wo, has all its samples' columns within
+        COLS_VALUES: small calls take this path, larger ones the GEMM path's blocks on worker threads."""
         return n * c * self.kh * self.kw * ho * (wo + self.dw * (self.kw - 1)) <= COLS_VALUES
 
     def buffers(self, slot: int, c: int, k: int, ho: int, wp: int) -> tuple:

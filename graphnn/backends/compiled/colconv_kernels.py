@@ -1,8 +1,9 @@
 """numba kernels of the compiled column convolution (colconv.py, the driver): a stride-1 convolution (any
-dilation, groups, padding) of a small block of samples (batch-1 inference's first layers: 3 input channels, 3x3) as one compiled call per
-range of output rows: the rows' patch columns over whole padded rows (as the NumPy GEMM path makes them), one
-CBLAS GEMM of the (K, C*kh*kw) kernel with them, and the epilogue (bias, ReLU, 2x2 max pool). The NumPy GEMM path
-spends ~40 us of Python around a 20 us GEMM on such a layer (RESULTS.md). float32 only (sgemm).
+dilation, groups, padding) of a small block of samples (batch-1 inference's first layers: 3 input channels, 3x3)
+as one compiled call per range of output rows: the rows' patch columns over whole padded rows (as the NumPy GEMM
+path makes them), one CBLAS GEMM per group of the (K, C/groups*kh*kw) kernel with them, and the epilogue (bias,
+ReLU, 2x2 max pool). The NumPy GEMM path spends ~40 us of Python around a 20 us GEMM on such a layer
+(RESULTS.md). float32 only (sgemm).
 
 Imports nothing from graphnn but its sibling kernel modules.
 """

@@ -45,6 +45,19 @@ def store_release(typingctx: Any, arr: Any, idx: Any, val: Any) -> Any:
 
 
 @intrinsic
+def compare_exchange(typingctx: Any, arr: Any, idx: Any, expected: Any, new: Any) -> Any:
+    """Atomically arr[idx] = new if it holds `expected` (an int64 array); whether it did (acquire-release)."""
+    sig = types.boolean(arr, idx, types.int64, types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ptr = _item_pointer(context, builder, signature, args)
+        res = builder.cmpxchg(ptr, args[2], args[3], "acq_rel", "acquire")
+        return builder.extract_value(res, 1)
+
+    return sig, codegen
+
+
+@intrinsic
 def f32_at(typingctx: Any, addr: Any) -> Any:
     """The float32 pointer at an integer address (for numba.carray)."""
     sig = types.CPointer(types.float32)(types.int64)

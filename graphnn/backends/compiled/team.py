@@ -1,7 +1,8 @@
 """A helper thread for the one case where the conv kernels' worker threads cannot help: a lone block of samples
-(batch 1 inference) with two or more CPU threads allowed. The Winograd driver splits the block's tile rows: the
-helper runs the last rows while the calling thread runs the first, each as one nogil compiled call
-(team_kernels.py), so a 200 us layer takes ~120 instead of ~200 (RESULTS.md).
+(batch 1 inference) with two or more CPU threads allowed. The Winograd driver splits the block's tile rows, the
+column path (colconv.py) its output rows: the helper runs the last rows while the calling thread runs the first,
+each as one nogil compiled call (team_kernels.py); the VGG-like 32->32 layer at batch 1 takes 156 us instead of
+219 (RESULTS.md).
 
 Why not the worker threads the batch blocks use: handing the helper its rows through a Python thread pool costs a
 thread wake-up plus a GIL hand-off per step (three steps per layer); on this VM that was 1.12 ms for the VGG-like
@@ -13,8 +14,9 @@ the helper wakes, spins only for the helper's last rows.
 
 One team per process, started on first use; unavailable (None) without numba, without NumPy's CBLAS sgemm
 (compiled/cblas.py), without POSIX unnamed semaphores (macOS), or when GRAPHNN_NO_TEAM is set. One call at a
-time: a second thread's call finds the team busy and runs serially. A forked child starts its own. If the helper
-thread is gone when its rows are due, the caller runs them itself. Imports nothing from graphnn.
+time: a second thread's call finds the team busy and runs serially. A forked child starts its own. Rows the helper
+has not picked up within ~1 ms (it is still starting, was descheduled, or is gone) the caller runs itself.
+Imports nothing from graphnn.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from . import kernels
 from .cblas import sgemm_pointer
 
 SPINS = 1 << 20  # mailbox loads per wait (~1 ms); between them the caller checks the helper is alive
-HELPER_SHARE = 0.4  # of the rows: the helper starts a wake-up late and ran its rows ~1.3x slower per row here (RESULTS.md)
+HELPER_SHARE = 0.4  # of the rows: the helper starts a wake-up late and ran ~1.3x slower per row (RESULTS.md)
 MIN_FLOPS = 8e6  # a call's direct-convolution FLOPs from which it splits: the VGG-like 3->32 layer at batch 1
-# (1.8 MFLOP, 28 us on one thread) took 41 us split; its 32->64 layer (9.4 MFLOP) 111 -> ~80 (RESULTS.md)
+# (1.8 MFLOP, 28 us on one thread) took 41 us split; its 32->64 layer (9.4 MFLOP) 103 -> 89 (RESULTS.md)
 _TEAM: list = []  # [Team or None] once looked up in this process
 
 
@@ -89,18 +91,23 @@ class Team:
                                                  self.gemm), cut, ho, mine, theirs)
 
     def _run(self, post: Any, rows: Any, cut: int, end: int, mine: tuple, theirs: tuple) -> bool:
-        """post() the helper's rows cut:end, run rows(0, cut, mine) here, then wait for the helper (spinning), or run
-        its rows here too if its thread is gone."""
+        """post() the helper's rows cut:end, run rows(0, cut, mine) here, then wait for the helper (spinning); if it
+        has not claimed them within SPINS loads (still starting, descheduled, gone), run them here as well."""
         if not self.lock.acquire(blocking=False):
             return False
+        m = self.mod
         try:
             seq = post()
             rows(0, cut, mine)
-            while not self.mod.wait_done(self.mail, seq, SPINS):
-                if not self.thread.is_alive():  # gone (interpreter teardown): its rows here
+            if not m.wait_done(self.mail, seq, SPINS):
+                if m.steal(self.mail, seq):
                     rows(cut, end, theirs)
-                    break
-                os.sched_yield()  # the helper was descheduled: let it run
+                    m.finish(self.mail, seq)
+                while not m.wait_done(self.mail, seq, SPINS):  # it claimed them: they are under way
+                    if not self.thread.is_alive():  # gone since (interpreter teardown): its rows here
+                        rows(cut, end, theirs)
+                        break
+                    os.sched_yield()  # the helper was descheduled: let it run
         finally:
             self.lock.release()
         return True

@@ -7,8 +7,9 @@ thread's wake-up each time (RESULTS.md).
 
 The helper thread sits in `serve` for its whole life, blocked in `sem_wait` while idle (no spinning); the caller
 writes a task into a shared int64 mailbox and posts the semaphore (post_*), does its own rows, then spins on the
-mailbox's done word until the helper's rows are finished (wait_done, bounded: the driver checks the helper is
-alive between spins). The caller's rows run in the same compiled functions as the helper's, called from the
+mailbox's done word until the helper's rows are finished (wait_done). A task the helper has not claimed within `spins`
+loads (~1 ms: it was descheduled, still starting, or gone) the caller claims and runs itself (`steal`), so
+the caller never waits on a thread that is not working for it. The caller's rows run in the same compiled functions as the helper's, called from the
 driver: a post-own-rows-wait kernel per task kind linked the Winograd forms' code into one more module and took
 cold compiles from ~8 to ~18 s (RESULTS.md). Arrays travel through the
 mailbox as addresses and shapes; GEMMs are CBLAS sgemm calls through a ctypes pointer passed in as an argument
@@ -27,9 +28,10 @@ import numpy as np
 from . import colconv_kernels as cc
 from . import winograd4_kernels as w4
 from . import winograd_kernels as w2
-from .native_kernels import addr, f32_at, load_acquire, store_release, void_at
+from .native_kernels import addr, compare_exchange, f32_at, load_acquire, store_release, void_at
 
-SEQ, DONE, OP = 0, 1, 2  # mailbox words: the last task posted, the last task done, its kind (STOP or below)
+SEQ, DONE, OP, CLAIM = 0, 1, 2, 3  # mailbox words: the last task posted, the last task done, its kind (STOP or
+# below), the last task claimed (by the helper, or by the caller when the helper had not picked it up in time)
 STOP, WINOGRAD, COLCONV = 0, 1, 2
 ARGS = 4  # a task's arguments start here (written by post_*, read by the *_task kernels)
 _ROW_MAJOR, _NO_TRANS = 101, 111
@@ -85,8 +87,8 @@ def _winograd_task(a: Any, gemm: Any) -> None:
 @numba.njit(inline="always")
 def _colconv_task(a: Any, gemm: Any) -> None:
     """The helper's column-convolution rows, arrays rebuilt from the mailbox (the layout post_colconv writes)."""
-    n, c, h, wd, k, yh, yw, kh, kw, ho, wo, wp = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]
-    dh, dw, groups = a[12], a[13], a[14]
+    n, c, h, wd, k, yh, yw, kh, kw, ho, wo = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]
+    wp, dh, dw, groups = a[11], a[12], a[13], a[14]
     x = numba.carray(f32_at(a[15]), (n, c, h, wd))
     w2 = numba.carray(f32_at(a[16]), (k, c // groups * kh * kw))
     y = numba.carray(f32_at(a[17]), (n, k, yh, yw))
@@ -99,24 +101,29 @@ def _colconv_task(a: Any, gemm: Any) -> None:
 
 @numba.njit(nogil=True, cache=True)
 def serve(mail: Any, wait: Any, sem: int, gemm: Any) -> int:
-    """The helper thread's life: wait on the semaphore, run each posted task, publish its number as done; return
-    on a STOP task."""
-    last = load_acquire(mail, SEQ)
+    """The helper thread's life: wait on the semaphore, claim each posted task, run it, publish its number as done;
+    return on a STOP task. A task the caller claimed first (it ran the rows itself) is skipped. `last` starts at
+    the tasks done, not posted: a task posted while this thread was still starting (numba compiling `serve`)
+    is then still seen."""
+    last = load_acquire(mail, DONE)
     while True:
         if wait(void_at(sem)) != 0:  # interrupted by a signal: wait again
             continue
         seq = load_acquire(mail, SEQ)
-        if seq == last:
+        if seq == last:  # a post for a task already seen or stolen
             continue
         last = seq
         op = mail[OP]
+        if op == STOP:
+            store_release(mail, DONE, seq)
+            return 0
+        if not compare_exchange(mail, CLAIM, seq - 1, seq):
+            continue
         if op == WINOGRAD:
             _winograd_task(mail[ARGS:], gemm)
         elif op == COLCONV:
             _colconv_task(mail[ARGS:], gemm)
         store_release(mail, DONE, seq)
-        if op == STOP:
-            return 0
 
 
 @numba.njit(nogil=True, cache=True)
@@ -126,6 +133,19 @@ def wait_done(mail: Any, seq: int, spins: int) -> bool:
         if load_acquire(mail, DONE) == seq:
             return True
     return False
+
+
+@numba.njit(nogil=True, cache=True)
+def steal(mail: Any, seq: int) -> bool:
+    """Claim task seq for the caller (the helper has not picked it up): True if the caller now runs its rows and
+    then calls `finish`; False if the helper claimed it first (the caller waits for it)."""
+    return compare_exchange(mail, CLAIM, seq - 1, seq)
+
+
+@numba.njit(nogil=True, cache=True)
+def finish(mail: Any, seq: int) -> None:
+    """Publish a stolen task as done (keeps DONE counting every task)."""
+    store_release(mail, DONE, seq)
 
 
 @numba.njit(inline="always")

@@ -154,9 +154,9 @@ class Winograd:
             mod.output_tiles(mm, n0, n1, 0, th, tw, y, b, bias is not None, relu, pool, out_rows, small, zero)
 
         cut = th - helper_rows(th, 18.0 * n * k * c * ho * wo)
-        if n <= bs and (threads or 1) > 1 and cut < th and y.dtype == np.float32 and \
-                (t := team()) is not None and t.winograd(form.alpha, x, u, y, b, bias is not None, relu, pool, pt, pl, th,
-                                                      tw, cut, self.buffers(0, key), self.buffers(1, key)):
+        if n <= bs and (threads or 1) > 1 and cut < th and y.dtype == np.float32 and (t := team()) is not None and \
+                t.winograd(form.alpha, x, u, y, b, bias is not None, relu, pool, pt, pl, th, tw, cut,
+                           self.buffers(0, key), self.buffers(1, key)):
             return y  # a lone block on two threads: tile rows 0:cut here, the rest on the team's helper thread
         if blocks is None:
             for s in range(0, n, bs):

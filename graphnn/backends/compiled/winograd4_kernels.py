@@ -68,9 +68,9 @@ def input_tiles(x: Any, n0: int, n1: int, i0: int, i1: int, pt: int, pl: int, tw
 @numba.njit(cache=True, nogil=True)
 def output_tiles(m: Any, n0: int, n1: int, i0: int, i1: int, tw: int, y: Any, bias: Any, has_bias: bool,
                  relu: bool, pool: bool, four: Any, r: Any, zero: Any) -> None:
-    """y's 4x4 tiles in tile rows i0:i1 of samples n0:n1 = A^T M A from the GEMM results m (K, 36, L), + bias and ReLU when asked;
-    tiles past y's edge are dropped. With `pool`, y is the 2x2 max pool of that (four windows per tile). `four`
-    is a (4, 4*tw) scratch row block, `r` a (4, 6) scratch."""
+    """y's 4x4 tiles in tile rows i0:i1 of samples n0:n1 = A^T M A from the GEMM results m (K, 36, L), + bias and
+    ReLU when asked; tiles past y's edge are dropped. With `pool`, y is the 2x2 max pool of that (four windows per
+    tile). `four` is a (4, 4*tw) scratch row block, `r` a (4, 6) scratch."""
     for n in range(n0, n1):
         base = (n - n0) * (i1 - i0) * tw
         for k in range(y.shape[1]):

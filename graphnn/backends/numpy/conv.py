@@ -296,8 +296,9 @@ def algorithm(node: Node, env: dict | None = None, host: bool = True) -> str:
         return f"Winograd F({wino.m}x{wino.m}, 3x3): compiled transforms + {wino.alpha ** 2} GEMMs per block of " \
                f"samples{tail}; NCHW, groups {geo.g}{_team_note(node, geo, env or {}, wino)}"
     if host and _colconv(node, geo, env or {}):
-        return f"compiled columns over padded rows + one CBLAS GEMM per sample and group" \
-               f"{tail.replace(' after it', ' in its epilogue')}; NCHW, groups {geo.g}{_team_note(node, geo, env or {}, None)}"
+        return "compiled columns over padded rows + one CBLAS GEMM per sample and group" \
+               f"{tail.replace(' after it', ' in its epilogue')}; NCHW, groups {geo.g}" \
+               f"{_team_note(node, geo, env or {}, None)}"
     cols = "1x1: GEMM on x itself" if geo.pointwise else \
         "GEMM over padded-row columns" if (geo.sh, geo.sw) == (1, 1) else "im2col GEMM"
     if node.op != "conv2d_weight_grad" and _positions(node, geo) < JOINT_FORWARD and \

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not team_mod.available(np.float32),
 def ref(x: np.ndarray, w: np.ndarray, pads: tuple, b: Any = None, relu: bool = False, pool: bool = False,
         dil: tuple = (1, 1), groups: int = 1) -> Any:
     """Direct convolution in float64 (stride 1), then bias, ReLU and the floor-mode 2x2 max pool."""
-    n, c_in, _, _ = x.shape
+    n = x.shape[0]
     k, cg, kh, kw = w.shape
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     ho, wo = xp.shape[2] - dil[0] * (kh - 1), xp.shape[3] - dil[1] * (kw - 1)
@@ -41,8 +41,8 @@ def ref(x: np.ndarray, w: np.ndarray, pads: tuple, b: Any = None, relu: bool = F
         for a in range(kh):
             for c in range(kw):
                 win = xs[:, :, a * dil[0]:a * dil[0] + ho, c * dil[1]:c * dil[1] + wo]
-                y[:, g * kg:(g + 1) * kg] += np.einsum("kc,nchw->nkhw", w[g * kg:(g + 1) * kg, :, a, c].astype(np.float64),
-                                                       win)
+                wg = w[g * kg:(g + 1) * kg, :, a, c].astype(np.float64)
+                y[:, g * kg:(g + 1) * kg] += np.einsum("kc,nchw->nkhw", wg, win)
     if b is not None:
         y += b.reshape(-1, 1, 1)
     if relu:
@@ -173,26 +173,67 @@ def test_a_busy_team_runs_the_call_on_one_thread(split_all: None) -> None:
     close(y, ref(x, wt, (1, 1, 1, 1), b, True))
 
 
-def test_a_gone_helper_leaves_its_rows_to_the_caller(split_all: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    mod, gemm = team_mod.kernels("team"), team_mod.sgemm_pointer()
+def unstarted_team(monkeypatch: pytest.MonkeyPatch) -> team_mod.Team:
+    """A Team whose helper thread is built but not started (start it with .thread.start())."""
     import ctypes
+    import threading
 
     libc = ctypes.CDLL(None)
     for name in ("sem_init", "sem_wait", "sem_post"):
         getattr(libc, name).restype = ctypes.c_int
     libc.sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
     libc.sem_wait.argtypes = libc.sem_post.argtypes = [ctypes.c_void_p]
-    lone = team_mod.Team(mod, libc, gemm)
-    lone.stop()
-    assert not lone.thread.is_alive()
+    with monkeypatch.context() as m:
+        m.setattr(threading.Thread, "start", lambda self: None)
+        t = team_mod.Team(team_mod.kernels("team"), libc, team_mod.sgemm_pointer())
+    return t
+
+
+def test_a_task_posted_before_the_helper_starts_is_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper's thread may start (numba compiling its loop) after the first task is posted: it runs it."""
+    t = unstarted_team(monkeypatch)
+    rng = np.random.default_rng(13)
+    x, wt, b = operands(rng, 1, 32, 32, 16, 16)
+    wino = wg_mod.Winograd.of(np, (3, 3), (1, 1), (1, 1), 1, (1, 1, 1, 1), 32, 32, np.float32)
+    u = wino.kernel(wg_mod.F23, wt)
+    key = (wg_mod.F23, 32, 32, 1, 8, 8, np.dtype(np.float32))
+    y = np.full((1, 32, 16, 16), np.nan, np.float32)
+    seq = t.mod.post_winograd(t.mail, t.post, t.sem, 4, x, u, y, b, True, True, False, 1, 1, 8, 8, 5,
+                              wino.buffers(1, key))
+    t.thread.start()
+    while not t.mod.wait_done(t.mail, seq, 1 << 20):
+        pass
+    want = ref(x, wt, (1, 1, 1, 1), b, True)
+    close(y[:, :, 10:], want[:, :, 10:])  # tile rows 5:8 are the helper's
+    assert np.isnan(y[:, :, :10]).all()  # and only those
+    t.stop()
+
+
+def test_rows_the_helper_does_not_pick_up_are_run_by_the_caller(split_all: None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    t = unstarted_team(monkeypatch)
     monkeypatch.setattr(team_mod, "SPINS", 1000)
-    monkeypatch.setattr(team_mod, "_TEAM", [lone])
+    monkeypatch.setattr(team_mod, "_TEAM", [t])
     rng = np.random.default_rng(8)
     x, wt, b = operands(rng, 1, 3, 8, 12, 10)
     col = ColConv.of(np, (3, 3), (1, 1), (1, 1), 1, (1, 1, 1, 1), np.float32)
     y = np.full((1, 8, 6, 5), np.nan, np.float32)
-    col(x, wt, y, 2, bias=b, relu=True, pool=True)
-    close(y, ref(x, wt, (1, 1, 1, 1), b, True, True))
+    col(x, wt, y, 2, bias=b, relu=True, pool=True)  # no helper running: the caller steals its rows
+    want = ref(x, wt, (1, 1, 1, 1), b, True, True)
+    close(y, want)
+    assert t.mail[0] == t.mail[1] == t.mail[3] == 1  # posted, done, claimed (by the caller)
+    t.thread.start()  # late: it must skip the stolen task and run the next one
+    monkeypatch.setattr(team_mod, "SPINS", 1 << 26)
+    y2 = np.full_like(y, np.nan)
+    col(x, wt, y2, 2, bias=b, relu=True, pool=True)
+    close(y2, want)
+    assert t.mail[0] == t.mail[1] == t.mail[3] == 2
+    t.stop()
+    assert not t.thread.is_alive()
+    monkeypatch.setattr(team_mod, "SPINS", 1000)
+    y3 = np.full_like(y, np.nan)
+    col(x, wt, y3, 2, bias=b, relu=True, pool=True)  # a stopped helper: the caller again
+    close(y3, want)
 
 
 def test_no_team_when_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
