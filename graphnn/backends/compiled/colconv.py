@@ -21,6 +21,9 @@ from .cblas import sgemm_pointer
 from .team import helper_rows, team
 
 COLS_VALUES = 1 << 19  # a call's patch columns (2 MB of float32, one L2) at most: one block of samples
+MAX_FLOPS = 64e6  # and fewer FLOPs than this: from there the GEMM path runs a lone block on BLAS's own threads,
+# which beat the team on the ResNet-50's 231 MFLOP layers (2.25 vs 2.96 ms at 7x7; 1.62 vs 1.78 at 14x14), and
+# on one thread the two paths are even there (RESULTS.md)
 
 
 class ColConv:
@@ -42,10 +45,12 @@ class ColConv:
         mod, gemm = kernels("colconv"), sgemm_pointer()
         return None if mod is None or gemm is None else cls(mod, gemm, tuple(kernel), tuple(dilation), groups, pads)
 
-    def fits(self, n: int, c: int, ho: int, wo: int) -> bool:
-        """Whether a call of batch n and c input channels, output ho x wo, has all its samples' columns within
-        COLS_VALUES: small calls take this path, larger ones the GEMM path's blocks on worker threads."""
-        return n * c * self.kh * self.kw * ho * (wo + self.dw * (self.kw - 1)) <= COLS_VALUES
+    def fits(self, n: int, c: int, k: int, ho: int, wo: int) -> bool:
+        """Whether a call of batch n, c input and k output channels, output ho x wo, is small enough for this path:
+        all its samples' columns within COLS_VALUES and under MAX_FLOPS (larger calls take the GEMM path: blocks
+        on worker threads, or a lone block on BLAS's threads)."""
+        return n * c * self.kh * self.kw * ho * (wo + self.dw * (self.kw - 1)) <= COLS_VALUES and \
+            2.0 * n * k * (c // self.groups) * self.kh * self.kw * ho * wo < MAX_FLOPS
 
     def buffers(self, slot: int, c: int, k: int, ho: int, wp: int) -> tuple:
         """Slot's (zero-bordered padded plane, columns, GEMM result) scratch for a call of this size, kept from
@@ -74,8 +79,8 @@ class ColConv:
         b = np.zeros(1, np.float32) if bias is None else np.ascontiguousarray(bias, dtype=np.float32).reshape(-1)
         wp = wd + pl + pr
         flops = 2.0 * n * k * (c // self.groups) * self.kh * self.kw * ho * wo
-        cut = 2 * (ho // 2 - helper_rows(ho // 2, flops)) if pool else ho - helper_rows(ho, flops)  # pooled: whole
-        # windows each
+        theirs = helper_rows(ho // 2, flops) if pool else helper_rows(ho, flops)  # pooled: whole windows each
+        cut = ho if not theirs else 2 * (ho // 2 - theirs) if pool else ho - theirs
         geo = (pt, pl, self.kh, self.kw, self.dh, self.dw, self.groups, ho, wo)
         args = (x, w2, y, b, bias is not None, relu, pool, *geo)
         if (threads or 1) > 1 and cut < ho and (t := team()) is not None and \

@@ -62,11 +62,17 @@ def rows_share(x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool, p
         return
     cv, yv = cols[:ckk * ln].reshape(ckk, ln), ybuf[:k * ln].reshape(k, ln)
     zero = np.float32(0)
+    h, wd = x.shape[2], x.shape[3]
+    direct = kh == 1 and kw == 1 and pt == 0 and wp == wd and ho == h  # 1x1 unpadded: x's rows are the columns
     for n in range(x.shape[0]):
         for g in range(groups):
-            columns(x, n, g * cg, (g + 1) * cg, pt, pl, kh, kw, dh, dw, r0, r1, xpad, cv)
+            if direct:  # rows r0:r1 of channels g*cg.. of sample n, channel rows h*wd apart
+                b_at, ldb = addr(x) + 4 * ((n * x.shape[1] + g * cg) * h * wd + r0 * wd), h * wd
+            else:
+                columns(x, n, g * cg, (g + 1) * cg, pt, pl, kh, kw, dh, dw, r0, r1, xpad, cv)
+                b_at, ldb = addr(cv), ln
             gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, kg, ln, ckk, 1.0, void_at(addr(w2) + 4 * g * kg * ckk), ckk,
-                 void_at(addr(cv)), ln, 0.0, void_at(addr(yv) + 4 * g * kg * ln), ln)
+                 void_at(b_at), ldb, 0.0, void_at(addr(yv) + 4 * g * kg * ln), ln)
         for kk in range(k):  # the epilogue, from the GEMM's rows while they are in cache
             b = bias[kk] if has_bias else zero
             if not pool:

@@ -134,7 +134,7 @@ def _conv2d_out(xp: Any, node: Node, env: dict) -> OutKernel:
     def work(threads: int | None, x: Any, w: Any, out: Any) -> None:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
             wino(x, w, out, blocks, threads)
-        elif col is not None and col.fits(*x.shape[:2], ho, wo):
+        elif col is not None and col.fits(*x.shape[:2], w.shape[0], ho, wo):
             col(x, w, out, threads)
         else:
             conv_forward(xp, x, w, geo, ho, wo, out, threads)
@@ -157,7 +157,7 @@ def _conv2d_bias_act_out(xp: Any, node: Node, env: dict) -> OutKernel:
         if wino is not None and form_for(*x.shape[:2], ho, wo):
             wino(x, w, out, blocks, threads, bias=b, relu=relu, pool=pool)
             return
-        if col is not None and col.fits(*x.shape[:2], ho, wo):
+        if col is not None and col.fits(*x.shape[:2], w.shape[0], ho, wo):
             col(x, w, out, threads, bias=b, relu=relu, pool=pool)
             return
         y = xp.empty((x.shape[0], w.shape[0], ho, wo), dtype=out.dtype) if pool else out
@@ -340,7 +340,8 @@ def _colconv(node: Node, geo: Geo, env: dict) -> bool:
     if node.op not in ("conv2d", "conv2d_bias_act") or (n := _batch(node, env)) is None:
         return False
     col = colconv_of(np, geo, node.inputs[0].type.dtype)
-    return col is not None and col.fits(n, node.inputs[0].type.shape[1], *conv_hw(node, geo))
+    return col is not None and col.fits(n, node.inputs[0].type.shape[1], node.outputs[0].type.shape[1],
+                                        *conv_hw(node, geo))
 
 
 def _team_note(node: Node, geo: Geo, env: dict, form: Form | None) -> str:

@@ -118,6 +118,7 @@ def test_winograd_split_matches_one_thread_and_direct(split_all: None, n: int, c
     (3, 6, 9, 7, 6, 1, 1, (0, 0, 0, 0), (1, 1), 1),
     (1, 12, 12, 9, 10, 3, 3, (1, 1, 1, 1), (1, 1), 12),
     (2, 6, 4, 10, 9, 3, 2, (2, 1, 1, 0), (2, 3), 2),
+    (1, 2, 3, 3, 5, 3, 3, (1, 1, 1, 1), (1, 1), 1),
 ])
 @pytest.mark.parametrize("epilogue", ["plain", "bias", "bias-relu", "bias-relu-pool", "pool"])
 @pytest.mark.parametrize("threads", [1, 2])
@@ -350,6 +351,7 @@ def test_conformance_cases_take_the_column_path(monkeypatch: pytest.MonkeyPatch,
 
 def test_colconv_is_kept_for_calls_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     col = ColConv.of(np, (3, 3), (1, 1), (1, 1), 1, (1, 1, 1, 1), np.float32)
-    assert col is not None and col.fits(1, 3, 32, 32) and not col.fits(64, 32, 32, 32)
+    assert col is not None and col.fits(1, 3, 32, 32, 32) and not col.fits(64, 32, 32, 32, 32)
+    assert not col.fits(1, 512, 512, 7, 7)  # 231 MFLOP: BLAS's threads on the GEMM path
     monkeypatch.setattr(cc_mod, "COLS_VALUES", 10)
-    assert not col.fits(1, 3, 32, 32)
+    assert not col.fits(1, 3, 32, 32, 32)
