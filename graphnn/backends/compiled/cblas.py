@@ -128,18 +128,15 @@ class Gemm:
         return True
 
 
-_POINTERS: dict[str, Any] = {}
+_BLAS: dict[str, Any] = {}
 
 
-def sgemm_pointer() -> Any:
-    """NumPy's CBLAS sgemm as a typed ctypes function pointer for compiled kernels to call (numba types it from
-    the prototype; passed as an argument, the kernels still cache), or None as gemm_for. Pointer arguments are
-    void*, integers the library's."""
-    if "s" not in _POINTERS:
+def sgemm_blas() -> np.ndarray | None:
+    """NumPy's CBLAS sgemm for compiled kernels (native_kernels.sgemm): an int64 array (its address, 1 when its
+    integers are 64-bit), or None as gemm_for. An array, not a ctypes function object: numba's dispatcher types a
+    ctypes argument in Python on every call (~3 us), an array in C."""
+    if "s" not in _BLAS:
         r = gemm_for(np.float32)
-        if r is None:
-            return None
-        i, p, f = r.integer, ctypes.c_void_p, ctypes.c_float
-        proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, f, p, i, p, i, f, p, i)
-        _POINTERS["s"] = proto(ctypes.cast(r.f, ctypes.c_void_p).value)
-    return _POINTERS["s"]
+        _BLAS["s"] = None if r is None else \
+            np.array([ctypes.cast(r.f, ctypes.c_void_p).value, r.integer is ctypes.c_int64], np.int64)
+    return _BLAS["s"]

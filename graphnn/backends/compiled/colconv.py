@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from .cblas import sgemm_pointer
+from .cblas import sgemm_blas
 from .team import helper_rows, team
 
 COLS_VALUES = 1 << 19  # a call's patch columns (2 MB of float32, one L2) at most: one block of samples
@@ -27,10 +27,10 @@ MAX_FLOPS = 64e6  # and fewer FLOPs than this: from there the GEMM path runs a l
 
 
 class ColConv:
-    """One conv kernel's compiled column path: its geometry, the sgemm pointer, per-thread scratch."""
+    """One conv kernel's compiled column path: its geometry, the sgemm (cblas.sgemm_blas), per-thread scratch."""
 
-    def __init__(self, mod: Any, gemm: Any, kernel: tuple, dilation: tuple, groups: int, pads: tuple) -> None:
-        self.mod, self.gemm = mod, gemm
+    def __init__(self, mod: Any, blas: np.ndarray, kernel: tuple, dilation: tuple, groups: int, pads: tuple) -> None:
+        self.mod, self.blas = mod, blas
         (self.kh, self.kw), (self.dh, self.dw), self.groups, self.pads = kernel, dilation, groups, tuple(pads)
         self.scratch: dict[int, tuple] = {}  # per thread slot: (key, (xpad, cols, ybuf))
 
@@ -42,8 +42,8 @@ class ColConv:
         CBLAS sgemm."""
         if xp is not np or np.dtype(dtype) != np.float32 or min(pads) < 0 or tuple(stride) != (1, 1):
             return None
-        mod, gemm = kernels("colconv"), sgemm_pointer()
-        return None if mod is None or gemm is None else cls(mod, gemm, tuple(kernel), tuple(dilation), groups, pads)
+        mod, blas = kernels("colconv"), sgemm_blas()
+        return None if mod is None or blas is None else cls(mod, blas, tuple(kernel), tuple(dilation), groups, pads)
 
     def fits(self, n: int, c: int, k: int, ho: int, wo: int) -> bool:
         """Whether a call of batch n, c input and k output channels, output ho x wo, is small enough for this path:
@@ -86,5 +86,5 @@ class ColConv:
         if (threads or 1) > 1 and cut < ho and (t := team()) is not None and \
                 t.colconv(*args[:7], *geo, cut, self.buffers(0, c, k, ho, wp), self.buffers(1, c, k, ho, wp)):
             return y
-        self.mod.rows_share(*args, 0, ho, *self.buffers(0, c, k, ho, wp), self.gemm)
+        self.mod.rows_share(*args, 0, ho, *self.buffers(0, c, k, ho, wp), self.blas)
         return y

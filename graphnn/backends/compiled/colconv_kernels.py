@@ -15,10 +15,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from .native_kernels import addr, void_at
+from .native_kernels import addr, sgemm
 from .winograd_kernels import max4
-
-_ROW_MAJOR, _NO_TRANS = 101, 111
 
 
 @numba.njit(cache=True, nogil=True)
@@ -49,7 +47,7 @@ def columns(x: Any, n: int, c0: int, c1: int, pt: int, pl: int, kh: int, kw: int
 @numba.njit(cache=True, nogil=True)
 def rows_share(x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool, pool: bool, pt: int, pl: int,
                kh: int, kw: int, dh: int, dw: int, groups: int, ho: int, wo: int, r0: int, r1: int, xpad: Any,
-               cols: Any, ybuf: Any, gemm: Any) -> None:
+               cols: Any, ybuf: Any, blas: Any) -> None:
     """Output rows r0:r1 of the stride-1 convolution (ho x wo; dilation dh, dw; `groups` groups) of every sample
     of x with w2 (K, C/groups*kh*kw), + bias, ReLU, and the 2x2 max pool (r0 even; a last odd row or column
     dropped) when asked, into y: per group, its columns and one sgemm into its rows of the GEMM result. xpad is
@@ -71,8 +69,7 @@ def rows_share(x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool, p
             else:
                 columns(x, n, g * cg, (g + 1) * cg, pt, pl, kh, kw, dh, dw, r0, r1, xpad, cv)
                 b_at, ldb = addr(cv), ln
-            gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, kg, ln, ckk, 1.0, void_at(addr(w2) + 4 * g * kg * ckk), ckk,
-                 void_at(b_at), ldb, 0.0, void_at(addr(yv) + 4 * g * kg * ln), ln)
+            sgemm(blas, kg, ln, ckk, addr(w2) + 4 * g * kg * ckk, ckk, b_at, ldb, addr(yv) + 4 * g * kg * ln, ln)
         for kk in range(k):  # the epilogue, from the GEMM's rows while they are in cache
             b = bias[kk] if has_bias else zero
             if not pool:

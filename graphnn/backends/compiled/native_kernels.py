@@ -1,6 +1,7 @@
-"""Small numba intrinsics the team's kernels need and numba does not offer: atomic acquire loads and release
-stores on an int64 mailbox (team_kernels.py), and pointers from integer addresses (arrays rebuilt from the
-mailbox with numba.carray; CBLAS's void* arguments). Imports numba at its top.
+"""Small numba intrinsics the team's and the column path's kernels need and numba does not offer: atomic
+acquire loads, release stores and compare-exchange on an int64 mailbox (team_kernels.py), pointers from integer
+addresses (arrays rebuilt from the mailbox with numba.carray), and calls of C functions at integer addresses
+(CBLAS sgemm, sem_post / sem_wait). Imports numba at its top.
 """
 
 from __future__ import annotations
@@ -68,18 +69,64 @@ def f32_at(typingctx: Any, addr: Any) -> Any:
     return sig, codegen
 
 
-@intrinsic
-def void_at(typingctx: Any, addr: Any) -> Any:
-    """The void pointer at an integer address (a CBLAS array argument)."""
-    sig = types.voidptr(types.int64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
-
-    return sig, codegen
-
-
 @numba.njit(inline="always")
 def addr(a: Any) -> int:
     """An array's data address as int64 (numba gives uintp, which widens int64 arithmetic to float)."""
     return np.int64(a.ctypes.data)
+
+
+def _sgemm_caller(bits: int) -> Any:
+    """An intrinsic calling a CBLAS sgemm at an integer address, row-major, no transposes, alpha 1, beta 0:
+    (address, m, n, k, a, lda, b, ldb, c, ldc) with a, b, c addresses; `bits`: the width of its integers."""
+
+    @intrinsic
+    def call(typingctx: Any, fn: Any, m: Any, n: Any, k: Any, a: Any, lda: Any, b: Any, ldb: Any, c: Any,
+             ldc: Any) -> Any:
+        sig = types.void(*(types.int64,) * 10)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            i, i32, f32, vp = ir.IntType(bits), ir.IntType(32), ir.FloatType(), ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i, i, i, f32, vp, i, vp, i, f32, vp, i])
+            f = builder.inttoptr(args[0], fnty.as_pointer())
+            m, n, k, a, lda, b, ldb, c, ldc = args[1:]
+
+            def w(v: Any) -> Any:
+                return v if bits == 64 else builder.trunc(v, i)
+
+            def p(v: Any) -> Any:
+                return builder.inttoptr(v, vp)
+
+            builder.call(f, [i32(101), i32(111), i32(111), w(m), w(n), w(k), f32(1.0), p(a), w(lda), p(b), w(ldb),
+                             f32(0.0), p(c), w(ldc)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return call
+
+
+_sgemm64, _sgemm32 = _sgemm_caller(64), _sgemm_caller(32)
+
+
+@numba.njit(inline="always")
+def sgemm(blas: Any, m: int, n: int, k: int, a: int, lda: int, b: int, ldb: int, c: int, ldc: int) -> None:
+    """c (m x n, row stride ldc) = a (m x k) @ b (k x n) in float32 through CBLAS; `blas` is an int64 array (the
+    sgemm's address, 1 when its integers are 64-bit): plain integers, which numba's dispatcher passes in
+    nanoseconds where a ctypes function argument cost ~3 us per call."""
+    if blas[1]:
+        _sgemm64(blas[0], m, n, k, a, lda, b, ldb, c, ldc)
+    else:
+        _sgemm32(blas[0], m, n, k, a, lda, b, ldb, c, ldc)
+
+
+@intrinsic
+def call_ptr(typingctx: Any, fn: Any, arg: Any) -> Any:
+    """int f(void *) at an integer address, called with an address (sem_post, sem_wait)."""
+    sig = types.int32(types.int64, types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        vp = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [vp])
+        return builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [builder.inttoptr(args[1], vp)])
+
+    return sig, codegen

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from .cblas import sgemm_pointer
+from .cblas import sgemm_blas
 
 SPINS = 1 << 20  # mailbox loads per wait (~1 ms); between them the caller checks the helper is alive
 HELPER_SHARE = 0.4  # of the rows: the helper starts a wake-up late and ran ~1.3x slower per row (RESULTS.md)
@@ -54,16 +54,17 @@ def helper_rows(rows: int, flops: float) -> int:
 class Team:
     """The calling thread plus one helper thread blocked in sem_wait, sharing an int64 mailbox."""
 
-    def __init__(self, mod: Any, libc: Any, gemm: Any) -> None:
-        self.mod, self.gemm = mod, gemm
+    def __init__(self, mod: Any, libc: Any, blas: np.ndarray) -> None:
+        self.mod, self.blas = mod, blas
         self.mail = np.zeros(64, np.int64)
         self.sem_mem = np.zeros(64, np.uint8)  # room for a sem_t (32 bytes on Linux)
         self.sem = self.sem_mem.ctypes.data
         if libc.sem_init(ctypes.c_void_p(self.sem), 0, 0) != 0:
             raise OSError("sem_init failed")
-        self.post, self.wait = libc.sem_post, libc.sem_wait
+        self.sem_post = libc.sem_post
+        self.post, wait = (ctypes.cast(f, ctypes.c_void_p).value for f in (libc.sem_post, libc.sem_wait))
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=mod.serve, args=(self.mail, self.wait, self.sem, gemm),
+        self.thread = threading.Thread(target=mod.serve, args=(self.mail, wait, self.sem, blas),
                                        name="graphnn-team", daemon=True)
         self.thread.start()
 
@@ -75,9 +76,9 @@ class Team:
         m = self.mod
         return self._run(
             lambda: m.post_winograd(self.mail, self.post, self.sem, alpha, x, u, y, bias, has_bias, relu, pool, pt,
-                                    pl, th, tw, cut, theirs),
+                                    pl, th, tw, cut, *theirs),
             lambda lo, hi, bufs: m.winograd_rows(alpha, x, lo, hi, pt, pl, tw, u, *bufs, y, bias, has_bias, relu,
-                                                 pool, self.gemm), cut, th, mine, theirs)
+                                                 pool, self.blas), cut, th, mine, theirs)
 
     def colconv(self, x: np.ndarray, w2: np.ndarray, y: np.ndarray, bias: np.ndarray, has_bias: bool, relu: bool,
                 pool: bool, pt: int, pl: int, kh: int, kw: int, dh: int, dw: int, groups: int, ho: int, wo: int,
@@ -86,9 +87,9 @@ class Team:
         m, geo = self.mod, (pt, pl, kh, kw, dh, dw, groups, ho, wo)
         return self._run(
             lambda: m.post_colconv(self.mail, self.post, self.sem, x, w2, y, bias, has_bias, relu, pool, *geo, cut,
-                                   theirs),
+                                   *theirs),
             lambda lo, hi, bufs: m.cc.rows_share(x, w2, y, bias, has_bias, relu, pool, *geo, lo, hi, *bufs,
-                                                 self.gemm), cut, ho, mine, theirs)
+                                                 self.blas), cut, ho, mine, theirs)
 
     def _run(self, post: Any, rows: Any, cut: int, end: int, mine: tuple, theirs: tuple) -> bool:
         """post() the helper's rows cut:end, run rows(0, cut, mine) here, then wait for the helper (spinning); if it
@@ -118,7 +119,7 @@ class Team:
             if self.thread.is_alive():
                 self.mail[self.mod.OP] = self.mod.STOP
                 self.mail[self.mod.SEQ] += 1
-                self.post(self.sem)
+                self.sem_post(self.sem)
                 self.thread.join(timeout=1.0)
 
 
@@ -126,7 +127,7 @@ def available(dtype: Any) -> bool:
     """Whether calls of this dtype could use a team here (without starting one): float32, switched on, numba and
     NumPy's CBLAS sgemm present, POSIX semaphores (not macOS)."""
     return np.dtype(dtype) == np.float32 and enabled_by_env() and sys.platform.startswith("linux") and \
-        (not _TEAM or _TEAM[0] is not None) and kernels("team") is not None and sgemm_pointer() is not None
+        (not _TEAM or _TEAM[0] is not None) and kernels("team") is not None and sgemm_blas() is not None
 
 
 def team() -> Team | None:
@@ -137,8 +138,8 @@ def team() -> Team | None:
 
 
 def _start() -> Team | None:
-    mod, gemm, p = kernels("team"), sgemm_pointer(), ctypes.c_void_p
-    if mod is None or gemm is None:
+    mod, blas, p = kernels("team"), sgemm_blas(), ctypes.c_void_p
+    if mod is None or blas is None:
         return None
     try:
         libc = ctypes.CDLL(None)
@@ -146,7 +147,7 @@ def _start() -> Team | None:
             f = getattr(libc, name)
             f.argtypes = [p, ctypes.c_int, ctypes.c_uint] if name == "sem_init" else [p]
             f.restype = ctypes.c_int
-        t = Team(mod, libc, gemm)
+        t = Team(mod, libc, blas)
     except (OSError, AttributeError):
         return None
     atexit.register(t.stop)

@@ -7,13 +7,14 @@ thread's wake-up each time (RESULTS.md).
 
 The helper thread sits in `serve` for its whole life, blocked in `sem_wait` while idle (no spinning); the caller
 writes a task into a shared int64 mailbox and posts the semaphore (post_*), does its own rows, then spins on the
-mailbox's done word until the helper's rows are finished (wait_done). A task the helper has not claimed within `spins`
-loads (~1 ms: it was descheduled, still starting, or gone) the caller claims and runs itself (`steal`), so
-the caller never waits on a thread that is not working for it. The caller's rows run in the same compiled functions as the helper's, called from the
-driver: a post-own-rows-wait kernel per task kind linked the Winograd forms' code into one more module and took
-cold compiles from ~8 to ~18 s (RESULTS.md). Arrays travel through the
-mailbox as addresses and shapes; GEMMs are CBLAS sgemm calls through a ctypes pointer passed in as an argument
-(so the kernels still cache on disk). float32 only.
+mailbox's done word until the helper's rows are finished (wait_done). A task the helper has not claimed within
+`spins` loads (~1 ms: it was descheduled, still starting, or gone) the caller claims and runs itself (`steal`),
+so the caller never waits on a thread that is not working for it. The caller's rows run in the same compiled
+functions as the helper's, called from the driver (a post-own-rows-wait kernel per task kind linked both
+Winograd forms into one more module: cold compiles ~18 s instead of ~11, RESULTS.md). Arrays travel through the
+mailbox as addresses and shapes; GEMMs are CBLAS sgemm calls at an address passed in an int64 array, as are
+sem_post and sem_wait (native_kernels.py): plain integers, so the kernels cache on disk and dispatch in
+microseconds. float32 only.
 
 Imports nothing from graphnn but its sibling kernel modules.
 """
@@ -28,19 +29,18 @@ import numpy as np
 from . import colconv_kernels as cc
 from . import winograd4_kernels as w4
 from . import winograd_kernels as w2
-from .native_kernels import addr, compare_exchange, f32_at, load_acquire, store_release, void_at
+from .native_kernels import addr, call_ptr, compare_exchange, f32_at, load_acquire, sgemm, store_release
 
 SEQ, DONE, OP, CLAIM = 0, 1, 2, 3  # mailbox words: the last task posted, the last task done, its kind (STOP or
 # below), the last task claimed (by the helper, or by the caller when the helper had not picked it up in time)
 STOP, WINOGRAD, COLCONV = 0, 1, 2
 ARGS = 4  # a task's arguments start here (written by post_*, read by the *_task kernels)
-_ROW_MAJOR, _NO_TRANS = 101, 111
 
 
 @numba.njit(nogil=True, cache=True)
 def winograd_rows(alpha: int, x: Any, i0: int, i1: int, pt: int, pl: int, tw: int, u: Any, v: Any, mm: Any,
                   pad: Any, rows: Any, out: Any, small: Any, y: Any, bias: Any, has_bias: bool, relu: bool,
-                  pool: bool, gemm: Any) -> None:
+                  pool: bool, blas: Any) -> None:
     """Tile rows i0:i1 of every sample of x: input transform into v, alpha^2 GEMMs u[e] @ v[:, e] into mm through
     CBLAS, output transform (with the epilogue) into y. v, mm are flat buffers; the rest as compiled/winograd.py's
     block buffers."""
@@ -55,8 +55,7 @@ def winograd_rows(alpha: int, x: Any, i0: int, i1: int, pt: int, pl: int, tw: in
         w2.input_tiles(x, 0, n, i0, i1, pt, pl, tw, vv, pad, rows)
     ua, va, ma = addr(u), addr(vv), addr(mv)
     for s in range(e):  # (K, C) @ (C, ln) per element, rows e*ln apart in v and mm
-        gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, k, ln, c, 1.0, void_at(ua + 4 * s * k * c), c,
-             void_at(va + 4 * s * ln), e * ln, 0.0, void_at(ma + 4 * s * ln), e * ln)
+        sgemm(blas, k, ln, c, ua + 4 * s * k * c, c, va + 4 * s * ln, e * ln, ma + 4 * s * ln, e * ln)
     zero = np.float32(0)
     if alpha == 6:
         w4.output_tiles(mv, 0, n, i0, i1, tw, y, bias, has_bias, relu, pool, out, small, zero)
@@ -65,7 +64,7 @@ def winograd_rows(alpha: int, x: Any, i0: int, i1: int, pt: int, pl: int, tw: in
 
 
 @numba.njit(inline="always")
-def _winograd_task(a: Any, gemm: Any) -> None:
+def _winograd_task(a: Any, blas: Any) -> None:
     """The helper's Winograd rows, arrays rebuilt from the mailbox (the layout post_winograd writes)."""
     n, c, h, wd, k, yh, yw, th, tw, alpha = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]
     e, m = alpha * alpha, alpha - 2
@@ -81,11 +80,11 @@ def _winograd_task(a: Any, gemm: Any) -> None:
     out = numba.carray(f32_at(a[18]), (m, m * tw))
     small = numba.carray(f32_at(a[19]), (m, alpha))
     winograd_rows(alpha, x, a[20], a[21], a[22], a[23], tw, u, v, mm, pad, rows, out, small, y, bias, a[24] != 0,
-                  a[25] != 0, a[26] != 0, gemm)
+                  a[25] != 0, a[26] != 0, blas)
 
 
 @numba.njit(inline="always")
-def _colconv_task(a: Any, gemm: Any) -> None:
+def _colconv_task(a: Any, blas: Any) -> None:
     """The helper's column-convolution rows, arrays rebuilt from the mailbox (the layout post_colconv writes)."""
     n, c, h, wd, k, yh, yw, kh, kw, ho, wo = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]
     wp, dh, dw, groups = a[11], a[12], a[13], a[14]
@@ -96,18 +95,18 @@ def _colconv_task(a: Any, gemm: Any) -> None:
     xpad = numba.carray(f32_at(a[20]), (c, ho + dh * (kh - 1) + 1, wp))
     cols, ybuf = numba.carray(f32_at(a[21]), (a[22],)), numba.carray(f32_at(a[23]), (a[24],))
     cc.rows_share(x, w2, y, bias, a[25] != 0, a[26] != 0, a[27] != 0, a[28], a[29], kh, kw, dh, dw, groups, ho, wo,
-                  a[30], a[31], xpad, cols, ybuf, gemm)
+                  a[30], a[31], xpad, cols, ybuf, blas)
 
 
 @numba.njit(nogil=True, cache=True)
-def serve(mail: Any, wait: Any, sem: int, gemm: Any) -> int:
+def serve(mail: Any, wait: int, sem: int, blas: Any) -> int:
     """The helper thread's life: wait on the semaphore, claim each posted task, run it, publish its number as done;
     return on a STOP task. A task the caller claimed first (it ran the rows itself) is skipped. `last` starts at
     the tasks done, not posted: a task posted while this thread was still starting (numba compiling `serve`)
     is then still seen."""
     last = load_acquire(mail, DONE)
     while True:
-        if wait(void_at(sem)) != 0:  # interrupted by a signal: wait again
+        if call_ptr(wait, sem) != 0:  # interrupted by a signal: wait again
             continue
         seq = load_acquire(mail, SEQ)
         if seq == last:  # a post for a task already seen or stolen
@@ -120,9 +119,9 @@ def serve(mail: Any, wait: Any, sem: int, gemm: Any) -> int:
         if not compare_exchange(mail, CLAIM, seq - 1, seq):
             continue
         if op == WINOGRAD:
-            _winograd_task(mail[ARGS:], gemm)
+            _winograd_task(mail[ARGS:], blas)
         elif op == COLCONV:
-            _colconv_task(mail[ARGS:], gemm)
+            _colconv_task(mail[ARGS:], blas)
         store_release(mail, DONE, seq)
 
 
@@ -149,25 +148,26 @@ def finish(mail: Any, seq: int) -> None:
 
 
 @numba.njit(inline="always")
-def _publish(mail: Any, op: int, head: Any, post: Any, sem: int) -> int:
+def _publish(mail: Any, op: int, head: Any, post: int, sem: int) -> int:
     """Write a task's arguments and kind, publish its number (release), wake the helper; the task's number."""
     for i in range(len(head)):
         mail[ARGS + i] = head[i]
     seq = mail[SEQ] + 1
     mail[OP] = op
     store_release(mail, SEQ, seq)
-    post(void_at(sem))
+    call_ptr(post, sem)
     return seq
 
 
 @numba.njit(nogil=True, cache=True)
-def post_winograd(mail: Any, post: Any, sem: int, alpha: int, x: Any, u: Any, y: Any, bias: Any, has_bias: bool,
-                  relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, theirs: Any) -> int:
-    """Post a Winograd convolution's tile rows cut:th to the helper, with its (v, mm, pad, rows, out, small)
-    buffers; the task's number. The caller then runs rows 0:cut (winograd_rows) and waits (wait_done)."""
+def post_winograd(mail: Any, post: int, sem: int, alpha: int, x: Any, u: Any, y: Any, bias: Any, has_bias: bool,
+                  relu: bool, pool: bool, pt: int, pl: int, th: int, tw: int, cut: int, v: Any, mm: Any, pad: Any,
+                  rows: Any, out: Any, small: Any) -> int:
+    """Post a Winograd convolution's tile rows cut:th to the helper, with its block buffers (v ... small, passed
+    one by one: a tuple argument cost numba's dispatcher ~8 us per call); the task's number. The caller then runs
+    rows 0:cut (winograd_rows) and waits (wait_done)."""
     n, c, h, wd = x.shape
     k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
-    v, mm, pad, rows, out, small = theirs
     head = (np.int64(n), c, h, wd, k, yh, yw, th, tw, alpha, addr(x), addr(u), addr(y), addr(bias), addr(v),
             addr(mm), addr(pad), addr(rows), addr(out), addr(small), cut, th, pt, pl, int(has_bias), int(relu),
             int(pool), bias.shape[0])
@@ -175,14 +175,13 @@ def post_winograd(mail: Any, post: Any, sem: int, alpha: int, x: Any, u: Any, y:
 
 
 @numba.njit(nogil=True, cache=True)
-def post_colconv(mail: Any, post: Any, sem: int, x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool,
+def post_colconv(mail: Any, post: int, sem: int, x: Any, w2: Any, y: Any, bias: Any, has_bias: bool, relu: bool,
                  pool: bool, pt: int, pl: int, kh: int, kw: int, dh: int, dw: int, groups: int, ho: int, wo: int,
-                 cut: int, theirs: Any) -> int:
-    """As post_winograd for a column convolution's output rows cut:ho (cut even when pooled), with its (xpad,
-    cols, ybuf) buffers; the caller runs rows 0:cut with colconv_kernels.rows_share."""
+                 cut: int, xpad: Any, cols: Any, ybuf: Any) -> int:
+    """As post_winograd for a column convolution's output rows cut:ho (cut even when pooled), with its buffers;
+    the caller runs rows 0:cut with colconv_kernels.rows_share."""
     n, c, h, wd = x.shape
     k, yh, yw = y.shape[1], y.shape[2], y.shape[3]
-    xpad, cols, ybuf = theirs
     head = (np.int64(n), c, h, wd, k, yh, yw, kh, kw, ho, wo, xpad.shape[2], dh, dw, groups, addr(x), addr(w2),
             addr(y), addr(bias), bias.shape[0], addr(xpad), addr(cols), cols.shape[0], addr(ybuf), ybuf.shape[0],
             int(has_bias), int(relu), int(pool), pt, pl, cut, ho)

@@ -186,7 +186,7 @@ def unstarted_team(monkeypatch: pytest.MonkeyPatch) -> team_mod.Team:
     libc.sem_wait.argtypes = libc.sem_post.argtypes = [ctypes.c_void_p]
     with monkeypatch.context() as m:
         m.setattr(threading.Thread, "start", lambda self: None)
-        t = team_mod.Team(team_mod.kernels("team"), libc, team_mod.sgemm_pointer())
+        t = team_mod.Team(team_mod.kernels("team"), libc, team_mod.sgemm_blas())
     return t
 
 
@@ -200,7 +200,7 @@ def test_a_task_posted_before_the_helper_starts_is_still_run(monkeypatch: pytest
     key = (wg_mod.F23, 32, 32, 1, 8, 8, np.dtype(np.float32))
     y = np.full((1, 32, 16, 16), np.nan, np.float32)
     seq = t.mod.post_winograd(t.mail, t.post, t.sem, 4, x, u, y, b, True, True, False, 1, 1, 8, 8, 5,
-                              wino.buffers(1, key))
+                              *wino.buffers(1, key))
     t.thread.start()
     while not t.mod.wait_done(t.mail, seq, 1 << 20):
         pass
