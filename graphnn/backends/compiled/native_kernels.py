@@ -130,3 +130,26 @@ def call_ptr(typingctx: Any, fn: Any, arg: Any) -> Any:
         return builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [builder.inttoptr(args[1], vp)])
 
     return sig, codegen
+
+
+@intrinsic
+def exchange(typingctx: Any, arr: Any, idx: Any, val: Any) -> Any:
+    """arr[idx] = val on an int64 array as a sequentially consistent atomic exchange (a full fence: a load after
+    it cannot be answered before it; team_kernels pairs two of these so no wake-up is lost)."""
+    sig = types.int64(arr, idx, types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.atomic_rmw("xchg", _item_pointer(context, builder, signature, args), args[2], "seq_cst")
+
+    return sig, codegen
+
+
+@intrinsic
+def load_seq_cst(typingctx: Any, arr: Any, idx: Any) -> Any:
+    """arr[idx] of an int64 array as a sequentially consistent atomic load."""
+    sig = types.int64(arr, idx)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.load_atomic(_item_pointer(context, builder, signature, args), ordering="seq_cst", align=8)
+
+    return sig, codegen

@@ -1,16 +1,18 @@
 """A helper thread for the one case where the conv kernels' worker threads cannot help: a lone block of samples
 (batch 1 inference) with two or more CPU threads allowed. The Winograd driver splits the block's tile rows, the
 column path (colconv.py) its output rows: the helper runs the last rows while the calling thread runs the first,
-each as one nogil compiled call (team_kernels.py); the VGG-like 32->32 layer at batch 1 takes 156 us instead of
-219 (RESULTS.md).
+each as one nogil compiled call (team_kernels.py). The VGG-like batch-1 inference on two threads: 0.39-0.41 ms
+against 0.57 on one (RESULTS.md).
 
 Why not the worker threads the batch blocks use: handing the helper its rows through a Python thread pool costs a
 thread wake-up plus a GIL hand-off per step (three steps per layer); on this VM that was 1.12 ms for the VGG-like
 batch-1 net against 0.62 serial. Why not numba's OpenMP `parallel=True`: with `OMP_WAIT_POLICY=PASSIVE` (the
 benchmarks' setting for every library, so no idle pool spins) each region paid two sleeping-thread wake-ups and ran
-slower than one thread. Here the helper sleeps in `sem_wait` between tasks (one wake-up per layer, ~10-20 us
-here, which the split absorbs by giving the helper fewer rows) and the caller, which has work of its own while
-the helper wakes, spins only for the helper's last rows.
+slower than one thread. Here the helper sleeps in `sem_wait` between calls; within one plan run it spins for the
+run's next layer (HOLD_SPINS) until the run's end releases it (`release`, from the conv kernels' BlasSession),
+so it never spins between calls or into another library's time, and a task posted to it while it spins needs
+no `sem_post` (~15 us) and no wake-up (11-29 us). The caller spins only for the helper's last rows.
+GRAPHNN_TEAM_SPIN=0 makes the helper sleep after every task.
 
 One team per process, started on first use; unavailable (None) without numba, without NumPy's CBLAS sgemm
 (compiled/cblas.py), without POSIX unnamed semaphores (macOS), or when GRAPHNN_NO_TEAM is set. One call at a
@@ -33,8 +35,11 @@ import numpy as np
 from . import kernels
 from .cblas import sgemm_blas
 
-SPINS = 1 << 20  # mailbox loads per wait (~1 ms); between them the caller checks the helper is alive
-HELPER_SHARE = 0.4  # of the rows: the helper starts a wake-up late and ran ~1.3x slower per row (RESULTS.md)
+SPINS = 1 << 20  # mailbox loads per wait (~1 ms); a task not claimed by then the caller runs itself
+HOLD_SPINS = 1 << 20  # mailbox loads the helper spins for the next task while a plan run holds the team (~1 ms;
+# the run's end releases it at once): the next layer then costs no sem_post and no wake-up (RESULTS.md)
+HELPER_SHARE = 0.4  # of the rows for a sleeping helper: it starts a wake-up late and ran ~1.3x slower per row
+HELPER_SHARE_AWAKE = 0.5  # for one still awake from the run's previous layer (RESULTS.md)
 MIN_FLOPS = 8e6  # a call's direct-convolution FLOPs from which it splits: the VGG-like 3->32 layer at batch 1
 # (1.8 MFLOP, 28 us on one thread) took 41 us split; its 32->64 layer (9.4 MFLOP) 103 -> 89 (RESULTS.md)
 _TEAM: list = []  # [Team or None] once looked up in this process
@@ -46,9 +51,13 @@ def enabled_by_env() -> bool:
 
 
 def helper_rows(rows: int, flops: float) -> int:
-    """How many of `rows` (tile rows, output rows or pooled rows) of a call of `flops` the helper takes; 0: too
-    few rows, or too little work, to split."""
-    return 0 if rows < 2 or flops < MIN_FLOPS else max(1, int(rows * HELPER_SHARE))
+    """How many of `rows` (tile rows, output rows or pooled rows) of a call of `flops` the helper takes (half if
+    it is awake, held by this run, else HELPER_SHARE); 0: too few rows, or too little work, to split."""
+    if rows < 2 or flops < MIN_FLOPS:
+        return 0
+    t = _TEAM[0] if _TEAM else None
+    awake = t is not None and t.mail[t.mod.AWAKE] == 1 and t.mail[t.mod.HOLD] > 0
+    return max(1, int(rows * (HELPER_SHARE_AWAKE if awake else HELPER_SHARE)))
 
 
 class Team:
@@ -98,6 +107,8 @@ class Team:
             return False
         m = self.mod
         try:
+            if spin_enabled():
+                self.mail[m.HOLD] = HOLD_SPINS  # until release(): the plan run's end
             seq = post()
             rows(0, cut, mine)
             if not m.wait_done(self.mail, seq, SPINS):
@@ -113,14 +124,32 @@ class Team:
             self.lock.release()
         return True
 
+    def release(self) -> None:
+        """The plan run that used the team has ended: the helper stops spinning for tasks and sleeps."""
+        self.mail[self.mod.HOLD] = 0
+
     def stop(self) -> None:
         """End the helper thread (at exit)."""
         with self.lock:
+            self.release()
             if self.thread.is_alive():
                 self.mail[self.mod.OP] = self.mod.STOP
                 self.mail[self.mod.SEQ] += 1
                 self.sem_post(self.sem)
                 self.thread.join(timeout=1.0)
+
+
+def spin_enabled() -> bool:
+    """False when GRAPHNN_TEAM_SPIN is set to a false value (0, false, no, off): the helper then sleeps after
+    every task, even between the layers of one run."""
+    return os.environ.get("GRAPHNN_TEAM_SPIN", "").strip().lower() not in ("0", "false", "no", "off")
+
+
+def release() -> None:
+    """End the current plan run's hold on the team, if a team was started (the conv kernels' BlasSession calls
+    this when a run ends or raises)."""
+    if _TEAM and _TEAM[0] is not None:
+        _TEAM[0].release()
 
 
 def available(dtype: Any) -> bool:

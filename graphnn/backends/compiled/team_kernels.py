@@ -5,9 +5,10 @@ transform, GEMMs, output transform) or a column convolution's output rows (colco
 Everything a thread runs is one nogil call: handing the GIL back and forth between the steps cost a sleeping
 thread's wake-up each time (RESULTS.md).
 
-The helper thread sits in `serve` for its whole life, blocked in `sem_wait` while idle (no spinning); the caller
-writes a task into a shared int64 mailbox and posts the semaphore (post_*), does its own rows, then spins on the
-mailbox's done word until the helper's rows are finished (wait_done). A task the helper has not claimed within
+The helper thread sits in `serve` for its whole life, blocked in `sem_wait` while idle, spinning for the next
+task only while a plan run holds it (`_next_task`); the caller writes a task into a shared int64 mailbox and
+posts the semaphore if the helper sleeps (post_*), does its own rows, then spins on the mailbox's done word
+until the helper's rows are finished (wait_done). A task the helper has not claimed within
 `spins` loads (~1 ms: it was descheduled, still starting, or gone) the caller claims and runs itself (`steal`),
 so the caller never waits on a thread that is not working for it. The caller's rows run in the same compiled
 functions as the helper's, called from the driver (a post-own-rows-wait kernel per task kind linked both
@@ -29,12 +30,23 @@ import numpy as np
 from . import colconv_kernels as cc
 from . import winograd4_kernels as w4
 from . import winograd_kernels as w2
-from .native_kernels import addr, call_ptr, compare_exchange, f32_at, load_acquire, sgemm, store_release
+from .native_kernels import (
+    addr,
+    call_ptr,
+    compare_exchange,
+    exchange,
+    f32_at,
+    load_acquire,
+    load_seq_cst,
+    sgemm,
+    store_release,
+)
 
 SEQ, DONE, OP, CLAIM = 0, 1, 2, 3  # mailbox words: the last task posted, the last task done, its kind (STOP or
 # below), the last task claimed (by the helper, or by the caller when the helper had not picked it up in time)
+HOLD, AWAKE = 4, 5  # spin budget for the next task while a plan run lasts (0: sleep at once); 1 while not asleep
 STOP, WINOGRAD, COLCONV = 0, 1, 2
-ARGS = 4  # a task's arguments start here (written by post_*, read by the *_task kernels)
+ARGS = 8  # a task's arguments start here (written by post_*, read by the *_task kernels)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -106,9 +118,7 @@ def serve(mail: Any, wait: int, sem: int, blas: Any) -> int:
     is then still seen."""
     last = load_acquire(mail, DONE)
     while True:
-        if call_ptr(wait, sem) != 0:  # interrupted by a signal: wait again
-            continue
-        seq = load_acquire(mail, SEQ)
+        seq = _next_task(mail, last, wait, sem)
         if seq == last:  # a post for a task already seen or stolen
             continue
         last = seq
@@ -123,6 +133,29 @@ def serve(mail: Any, wait: int, sem: int, blas: Any) -> int:
         elif op == COLCONV:
             _colconv_task(mail[ARGS:], blas)
         store_release(mail, DONE, seq)
+
+
+@numba.njit(inline="always")
+def _next_task(mail: Any, last: int, wait: int, sem: int) -> int:
+    """The posted task number after `last`'s, or `last` again (a stale post): while the caller's plan run holds
+    the team (HOLD > 0 loads of budget) spin for it, then announce sleep (AWAKE 0), look once more, and block in
+    sem_wait. The caller publishes SEQ, then reads AWAKE and posts the semaphore only if 0; both sides write
+    then read with sequentially consistent atomics, so one of them sees the other's write and no task waits
+    for a post that never comes."""
+    for _ in range(load_acquire(mail, HOLD)):
+        seq = load_acquire(mail, SEQ)
+        if seq != last:
+            return seq
+        if load_acquire(mail, HOLD) == 0:  # the run ended
+            break
+    exchange(mail, AWAKE, 0)
+    seq = load_seq_cst(mail, SEQ)
+    if seq == last:
+        while call_ptr(wait, sem) != 0:  # interrupted by a signal: wait again
+            pass
+        seq = load_acquire(mail, SEQ)
+    exchange(mail, AWAKE, 1)
+    return seq
 
 
 @numba.njit(nogil=True, cache=True)
@@ -154,8 +187,9 @@ def _publish(mail: Any, op: int, head: Any, post: int, sem: int) -> int:
         mail[ARGS + i] = head[i]
     seq = mail[SEQ] + 1
     mail[OP] = op
-    store_release(mail, SEQ, seq)
-    call_ptr(post, sem)
+    exchange(mail, SEQ, seq)
+    if load_seq_cst(mail, AWAKE) == 0:  # asleep, or about to be (see _next_task)
+        call_ptr(post, sem)
     return seq
 
 

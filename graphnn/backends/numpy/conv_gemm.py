@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from ...ir.graph import Node
+from ..compiled.team import release as release_team
 
 
 class Geo(NamedTuple):
@@ -242,6 +243,8 @@ class BlasSession:
             if k > 1:
                 (quiet or lib.set_num_threads)(k)
         self.saved = None
+        if self.numpy:
+            release_team()  # the helper of batch-1 layers (compiled/team.py) stops waiting for this run's next layer
 
     # The executor calls these when the run ends and when any of its kernels raises (executor.guard_run).
     on_plan_end = on_plan_error = restore

@@ -355,3 +355,50 @@ def test_colconv_is_kept_for_calls_that_fit(monkeypatch: pytest.MonkeyPatch) -> 
     assert not col.fits(1, 512, 512, 7, 7)  # 231 MFLOP: BLAS's threads on the GEMM path
     monkeypatch.setattr(cc_mod, "COLS_VALUES", 10)
     assert not col.fits(1, 3, 32, 32, 32)
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """User + system CPU time of one thread of this process (Linux /proc), in seconds."""
+    import os
+
+    with open(f"/proc/self/task/{native_id}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_helper_sleeps_once_a_run_ends() -> None:
+    """Within a plan run the helper may spin for the run's next layer; when the run ends it must sleep: its
+    CPU time over a quarter second after the call is a few ticks at most, not the quarter second a spin takes."""
+    import time
+
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="sets BLAS's thread count")
+    g, out, _ = vgg_like()
+    fn = gn.compile(g, {"y": out})
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = posted()
+        fn(x=x)
+        assert posted() > before
+    t = team_mod.team()
+    assert t is not None and t.mail[t.mod.HOLD] == 0  # released by the run's end
+    cpu0 = thread_cpu_seconds(t.thread.native_id)
+    time.sleep(0.25)
+    assert thread_cpu_seconds(t.thread.native_id) - cpu0 <= 0.05
+
+
+def test_many_held_calls_in_a_row_stay_exact(split_all: None) -> None:
+    """Calls posted while the helper spins (no semaphore post) and while it sleeps (posted), alternating with
+    the run's end, all come back right: no task is lost between the spin, the last look and sem_wait."""
+    rng = np.random.default_rng(14)
+    x, wt, b = operands(rng, 1, 8, 8, 10, 10)
+    col = ColConv.of(np, (3, 3), (1, 1), (1, 1), 1, (1, 1, 1, 1), np.float32)
+    want = ref(x, wt, (1, 1, 1, 1), b, True)
+    t = team_mod.team()
+    assert t is not None
+    for i in range(300):
+        y = np.full((1, 8, 10, 10), np.nan, np.float32)
+        col(x, wt, y, 2, bias=b, relu=True)
+        close(y, want)
+        if i % 3 == 2:
+            team_mod.release()
+    team_mod.release()
