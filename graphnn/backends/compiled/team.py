@@ -1,8 +1,8 @@
 """A helper thread for the one case where the conv kernels' worker threads cannot help: a lone block of samples
 (batch 1 inference) with two or more CPU threads allowed. The Winograd driver splits the block's tile rows, the
 column path (colconv.py) its output rows: the helper runs the last rows while the calling thread runs the first,
-each as one nogil compiled call (team_kernels.py). The VGG-like batch-1 inference on two threads: 0.39-0.41 ms
-against 0.57 on one (RESULTS.md).
+each as one nogil compiled call (team_kernels.py). The VGG-like batch-1 inference on two threads: 0.39-0.47 ms
+against 0.57-0.59 on one (RESULTS.md).
 
 Why not the worker threads the batch blocks use: handing the helper its rows through a Python thread pool costs a
 thread wake-up plus a GIL hand-off per step (three steps per layer); on this VM that was 1.12 ms for the VGG-like
