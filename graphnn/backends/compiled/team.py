@@ -61,7 +61,7 @@ def helper_rows(rows: int, flops: float) -> int:
 
 
 class Team:
-    """The calling thread plus one helper thread blocked in sem_wait, sharing an int64 mailbox."""
+    """The calling thread plus one helper thread (blocked in sem_wait between plan runs), sharing an int64 mailbox."""
 
     def __init__(self, mod: Any, libc: Any, blas: np.ndarray) -> None:
         self.mod, self.blas = mod, blas
