@@ -84,7 +84,7 @@ class ColConv:
         geo = (pt, pl, self.kh, self.kw, self.dh, self.dw, self.groups, ho, wo)
         args = (x, w2, y, b, bias is not None, relu, pool, *geo)
         if (threads or 1) > 1 and cut < ho and (t := team()) is not None and \
-                t.colconv(*args[:7], *geo, cut, self.buffers(0, c, k, ho, wp), self.buffers(1, c, k, ho, wp)):
+                t.colconv(*args, cut, self.buffers(0, c, k, ho, wp), self.buffers(1, c, k, ho, wp)):
             return y
         self.mod.rows_share(*args, 0, ho, *self.buffers(0, c, k, ho, wp), self.blas)
         return y

@@ -65,6 +65,7 @@ class Team:
 
     def __init__(self, mod: Any, libc: Any, blas: np.ndarray) -> None:
         self.mod, self.blas = mod, blas
+        self.hold = HOLD_SPINS if spin_enabled() else 0  # what a call sets HOLD to (read once, not per layer)
         self.mail = np.zeros(64, np.int64)
         self.sem_mem = np.zeros(64, np.uint8)  # room for a sem_t (32 bytes on Linux)
         self.sem = self.sem_mem.ctypes.data
@@ -107,8 +108,7 @@ class Team:
             return False
         m = self.mod
         try:
-            if spin_enabled():
-                self.mail[m.HOLD] = HOLD_SPINS  # until release(): the plan run's end
+            self.mail[m.HOLD] = self.hold  # until release(): the plan run's end
             seq = post()
             rows(0, cut, mine)
             if not m.wait_done(self.mail, seq, SPINS):
@@ -140,8 +140,8 @@ class Team:
 
 
 def spin_enabled() -> bool:
-    """False when GRAPHNN_TEAM_SPIN is set to a false value (0, false, no, off): the helper then sleeps after
-    every task, even between the layers of one run."""
+    """False when GRAPHNN_TEAM_SPIN is set to a false value (0, false, no, off) when the team starts: the helper
+    then sleeps after every task, even between the layers of one run."""
     return os.environ.get("GRAPHNN_TEAM_SPIN", "").strip().lower() not in ("0", "false", "no", "off")
 
 

@@ -19,6 +19,7 @@ Host-only, so it lives here, not in backends/numpy (whose factories CuPy reuses)
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,6 +68,11 @@ def form_for(n: int, c: int, ho: int, wo: int) -> Form | None:
         if n * th * tw >= MIN_TILES and (f is F23 or c >= F43_CHANNELS):
             return f
     return None
+
+
+def samples_per_block(form: Form, ho: int, wo: int) -> int:
+    """Samples in one block of a call with an ho x wo output: ~BLOCK_VALUES transformed values per channel."""
+    return max(1, BLOCK_VALUES // (form.alpha ** 2 * math.prod(form.tiles(ho, wo))))
 
 
 def applies(kernel: tuple, stride: tuple, dilation: tuple, groups: int, pads: tuple, c: int, k: int,
@@ -140,7 +146,7 @@ class Winograd:
         mod, e = self.mods[form.module], form.alpha ** 2
         u = self.kernel(form, w)
         th, tw = form.tiles(ho, wo)
-        bs = max(1, BLOCK_VALUES // (e * th * tw))  # samples per block
+        bs = samples_per_block(form, ho, wo)
         b = np.zeros(1, y.dtype) if bias is None else np.ascontiguousarray(bias, dtype=y.dtype).reshape(-1)
         zero = y.dtype.type(0)
         key = (form, c, k, min(bs, n), th, tw, x.dtype)

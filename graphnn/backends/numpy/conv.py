@@ -7,7 +7,6 @@ Written against `xp` so CuPy reuses them (cupy has lib.stride_tricks.as_strided)
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ from .. import compiled
 from ..compiled.colconv import ColConv
 from ..compiled.team import available as team_available
 from ..compiled.team import helper_rows
-from ..compiled.winograd import BLOCK_VALUES, MIN_TILES, Form, Winograd, applies, form_for
+from ..compiled.winograd import MIN_TILES, Form, Winograd, applies, form_for, samples_per_block
 from ..destination import OutKernel
 from ..table import Table
 from .conv_gemm import BlasSession, Columns, Geo, block_of, col2im, flip_kernel, geo_of, run_blocks, transposed_as_conv
@@ -350,7 +349,7 @@ def _team_note(node: Node, geo: Geo, env: dict, form: Form | None) -> str:
     if node.op not in ("conv2d", "conv2d_bias_act") or n is None or not team_available(node.inputs[0].type.dtype):
         return ""
     (c, k), (ho, wo) = (node.inputs[0].type.shape[1], node.outputs[0].type.shape[1]), conv_hw(node, geo)
-    lone = form is None or n <= max(1, BLOCK_VALUES // (form.alpha ** 2 * math.prod(form.tiles(ho, wo))))
+    lone = form is None or n <= samples_per_block(form, ho, wo)
     rows = form.tiles(ho, wo)[0] if form else ho // 2 if node.attrs.get("pool", 1) == 2 else ho
     if not lone or not helper_rows(rows, 2.0 * n * k * (c // geo.g) * geo.kh * geo.kw * ho * wo):
         return ""
